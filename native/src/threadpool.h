@@ -1,0 +1,19 @@
+// One process-wide pool of worker threads shared by every kernel of the addon (and by every
+// JS thread that calls into it). ParallelFor splits [0, n) into contiguous chunks.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace moelab {
+
+// Number of threads kernels may use (>= 1). Defaults to the number of online cores, or
+// MOELAB_NUM_THREADS when set.
+int NumThreads();
+void SetNumThreads(int n);
+
+// Runs fn(begin, end) over disjoint chunks covering [0, n), at most NumThreads() at once, the
+// calling thread included. Chunks are at least `grain` long. Returns when all are done.
+// Nested calls (from inside fn) run serially on the calling thread.
+void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+}  // namespace moelab

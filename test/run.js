@@ -1,0 +1,37 @@
+"use strict";
+// Runs every compiled test (dist/test/**/*.test.js) with mocha and ends with the plain
+// "N passed, N failed, N skipped" line CI reads. Usage: node test/run.js [--grep PATTERN] [files...]
+const path = require("node:path");
+const fs = require("node:fs");
+const Mocha = require("mocha");
+
+function collect(dir, out) {
+  if (!fs.existsSync(dir)) return out;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) collect(p, out);
+    else if (e.name.endsWith(".test.js")) out.push(p);
+  }
+  return out;
+}
+
+const args = process.argv.slice(2);
+let grep;
+const files = [];
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === "--grep") grep = args[++i];
+  else files.push(path.resolve(args[i]));
+}
+const mocha = new Mocha({ timeout: 60000, reporter: "spec", grep });
+const all = files.length ? files : collect(path.join(__dirname, "..", "dist", "test"), []).sort();
+for (const f of all) mocha.addFile(f);
+let passed = 0, failed = 0, skipped = 0;
+const runner = mocha.run((failures) => {
+  console.log(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+  process.exitCode = failures || (passed === 0 ? 1 : 0);
+  // Native handles (sockets, child kernels) must not keep CI waiting after the summary.
+  setTimeout(() => process.exit(process.exitCode), 2000).unref();
+});
+runner.on("pass", () => passed++);
+runner.on("fail", () => failed++);
+runner.on("pending", () => skipped++);
