@@ -1,0 +1,226 @@
+/**
+ * SGEMM throughput of moelab's native kernel against numpy 2.x (OpenBLAS) and PyTorch 1.13, all
+ * on 2 threads, in one run with repetitions interleaved (moelab, numpy, torch, rotated each
+ * round) so that machine load hits every library alike. Prints GFLOP/s medians and ratios.
+ *
+ * Usage: node dist/bench/gemm.js [--rounds N] [--threads N]   (MOELAB_QUICK=1: fewer rounds)
+ * The peers run as persistent Python children (bench/gemm_peers.py) driven over stdin/stdout:
+ * numpy with the first `python3` on PATH, torch with Debian's /usr/bin/python3.
+ */
+import { spawn, ChildProcessWithoutNullStreams } from "node:child_process";
+import { createInterface, Interface } from "node:readline";
+import * as os from "node:os";
+import * as path from "node:path";
+
+interface GemmAddon {
+  sgemm(
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    A: Float32Array,
+    aOffset: number,
+    lda: number,
+    B: Float32Array,
+    bOffset: number,
+    ldb: number,
+    beta: number,
+    C: Float32Array,
+    cOffset: number,
+    ldc: number,
+  ): void;
+  sgemmInfo(): { kernel: string; threads: number };
+  setNumThreads(n: number): void;
+}
+
+interface Shape {
+  label: string;
+  ta: boolean;
+  tb: boolean;
+  m: number;
+  n: number;
+  k: number;
+}
+
+const SHAPES: Shape[] = [
+  { label: "A·B 512³", ta: false, tb: false, m: 512, n: 512, k: 512 },
+  { label: "A·B 1024³", ta: false, tb: false, m: 1024, n: 1024, k: 1024 },
+  { label: "A·B 2048x128x128", ta: false, tb: false, m: 2048, n: 128, k: 128 },
+  { label: "A·Bᵀ 512³", ta: false, tb: true, m: 512, n: 512, k: 512 },
+  { label: "Aᵀ·B 512³", ta: true, tb: false, m: 512, n: 512, k: 512 },
+  { label: "A·Bᵀ 2048x128x128", ta: false, tb: true, m: 2048, n: 128, k: 128 },
+  { label: "Aᵀ·B 2048x128x128", ta: true, tb: false, m: 2048, n: 128, k: 128 },
+  // The weight gradient of a 2048-token, 128x128 linear layer: xᵀ·dy.
+  { label: "Aᵀ·B 128x128x2048", ta: true, tb: false, m: 128, n: 128, k: 2048 },
+];
+
+class Peer {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly lines: Interface;
+  private readonly waiting: ((line: string) => void)[] = [];
+  version = "";
+
+  constructor(
+    readonly name: string,
+    python: string,
+    threads: number,
+  ) {
+    const script = path.resolve(__dirname, "../../bench/gemm_peers.py");
+    const env = {
+      ...process.env,
+      OPENBLAS_NUM_THREADS: String(threads),
+      OMP_NUM_THREADS: String(threads),
+      MKL_NUM_THREADS: String(threads),
+    };
+    this.child = spawn(python, [script], { env, stdio: ["pipe", "pipe", "pipe"] });
+    this.child.stderr.on("data", (d: Buffer) => process.stderr.write(`[${name}] ${d}`));
+    this.lines = createInterface({ input: this.child.stdout });
+    this.lines.on("line", (line) => this.waiting.shift()?.(line));
+    this.child.on("exit", () => {
+      for (const w of this.waiting.splice(0)) w('{"error": "peer exited"}');
+    });
+  }
+
+  private request(msg: object): Promise<Record<string, unknown>> {
+    return new Promise((resolve) => {
+      this.waiting.push((line) => resolve(JSON.parse(line) as Record<string, unknown>));
+      this.child.stdin.write(JSON.stringify(msg) + "\n");
+    });
+  }
+
+  async start(threads: number): Promise<boolean> {
+    const r = await this.request({ lib: this.name, threads });
+    this.version = String(r.version ?? "");
+    return r.ready === true;
+  }
+
+  async time(s: Shape, reps: number): Promise<number[]> {
+    const r = await this.request({ op: "run", ta: s.ta, tb: s.tb, m: s.m, n: s.n, k: s.k, reps });
+    if (!Array.isArray(r.seconds)) throw new Error(`${this.name}: ${JSON.stringify(r)}`);
+    return r.seconds as number[];
+  }
+
+  stop(): void {
+    this.child.stdin.end(JSON.stringify({ op: "quit" }) + "\n");
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+function randomFloats(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = (x >>> 0) / 4294967296 - 0.5;
+  }
+  return out;
+}
+
+function moelabTimer(addon: GemmAddon, s: Shape): (reps: number) => number[] {
+  const A = randomFloats(s.m * s.k, 1);
+  const B = randomFloats(s.k * s.n, 2);
+  const C = new Float32Array(s.m * s.n);
+  const lda = s.ta ? s.m : s.k;
+  const ldb = s.tb ? s.k : s.n;
+  const run = () => addon.sgemm(s.ta, s.tb, s.m, s.n, s.k, 1, A, 0, lda, B, 0, ldb, 0, C, 0, s.n);
+  run();
+  return (reps) => {
+    const out: number[] = [];
+    for (let r = 0; r < reps; r++) {
+      const t0 = process.hrtime.bigint();
+      run();
+      out.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    }
+    return out;
+  };
+}
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+async function main(): Promise<void> {
+  const quick = process.env.MOELAB_QUICK === "1";
+  const rounds = arg("--rounds", quick ? 3 : 9);
+  const threads = arg("--threads", 2);
+  const addon = require(path.resolve(__dirname, "../../build/Release/moelab_native.node")) as GemmAddon;
+  addon.setNumThreads(threads);
+
+  const peers: Peer[] = [];
+  for (const [name, python] of [
+    ["numpy", "python3"],
+    ["torch", "/usr/bin/python3"],
+  ]) {
+    const p = new Peer(name, python, threads);
+    if (await p.start(threads).catch(() => false)) peers.push(p);
+    else console.log(`(${name} unavailable with ${python}: column left empty)`);
+  }
+
+  const libs = ["moelab", ...peers.map((p) => p.name)];
+  const times = new Map<string, number[]>(); // `${shape}|${lib}` -> seconds per product
+  const timers = SHAPES.map((s) => moelabTimer(addon, s));
+  for (let round = 0; round <= rounds; round++) {
+    for (let si = 0; si < SHAPES.length; si++) {
+      const s = SHAPES[si];
+      // About 20 ms of work per library per round (at ~200 GFLOP/s), at least 3 products.
+      const reps = Math.max(3, Math.ceil(4e9 / (2 * s.m * s.n * s.k)));
+      for (let j = 0; j < libs.length; j++) {
+        const lib = libs[(j + round) % libs.length];
+        const seconds =
+          lib === "moelab"
+            ? timers[si](reps)
+            : await peers.find((p) => p.name === lib)!.time(s, reps);
+        // Let each library's idle threads stop spinning before the next one is timed.
+        await new Promise((r) => setTimeout(r, 200));
+        if (round === 0) continue; // warm-up: thread pools, page faults, caches
+        const key = `${s.label}|${lib}`;
+        times.set(key, [...(times.get(key) ?? []), ...seconds]);
+      }
+    }
+  }
+  for (const p of peers) p.stop();
+
+  const gflops = (s: Shape, lib: string): number | undefined => {
+    const t = times.get(`${s.label}|${lib}`);
+    return t && t.length ? (2 * s.m * s.n * s.k) / median(t) / 1e9 : undefined;
+  };
+  const info = addon.sgemmInfo();
+  console.log(
+    `SGEMM float32, GFLOP/s (median of ${rounds} interleaved rounds), ${threads} threads; ` +
+      `moelab kernel ${info.kernel}; peers: ${peers.map((p) => p.version).join(", ")}; ` +
+      `load average ${os
+        .loadavg()
+        .map((x) => x.toFixed(2))
+        .join(" ")} on ${os.cpus().length} cores`,
+  );
+  const header = ["shape (MxNxK)", "moelab", "numpy", "torch", "vs numpy", "vs torch", "target 0.9x numpy"];
+  const rows = SHAPES.map((s) => {
+    const m = gflops(s, "moelab")!;
+    const np = gflops(s, "numpy");
+    const th = gflops(s, "torch");
+    const fmt = (x: number | undefined) => (x === undefined ? "n/a" : x.toFixed(1));
+    const ratio = (x: number | undefined) => (x === undefined ? "n/a" : (m / x).toFixed(2) + "x");
+    const target = np === undefined ? "n/a" : m >= 0.9 * np ? "met" : "MISSED";
+    return [s.label, fmt(m), fmt(np), fmt(th), ratio(np), ratio(th), target];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => "| " + cells.map((c, i) => c.padEnd(widths[i])).join(" | ") + " |";
+  console.log(line(header));
+  console.log("|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|");
+  for (const r of rows) console.log(line(r));
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});

@@ -1,0 +1,68 @@
+"""SGEMM peer for bench/gemm.ts: a persistent child timing numpy or torch matmuls on request.
+
+Protocol (one JSON object per line each way):
+  -> {"lib": "numpy" | "torch", "threads": 2}             first line; answered {"ready": ..., "version": ...}
+  -> {"op": "run", "ta": bool, "tb": bool, "m": M, "n": N, "k": K, "reps": R}
+  <- {"seconds": [t1, ..., tR]}                            wall time of each of the R products
+  -> {"op": "quit"}
+Thread counts must be fixed before numpy/torch load, so the parent sets OPENBLAS_NUM_THREADS too.
+"""
+import json
+import sys
+import time
+
+
+def main() -> None:
+    hello = json.loads(sys.stdin.readline())
+    lib, threads = hello["lib"], int(hello["threads"])
+    if lib == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        version = "torch " + torch.__version__
+    else:
+        import numpy as np
+
+        version = "numpy " + np.__version__
+    cache = {}
+
+    def operands(ta, tb, m, n, k):
+        key = (ta, tb, m, n, k)
+        if key not in cache:
+            # Stored as the caller's A and B are; op(A) = A.T when ta, so the BLAS sees the transpose flag.
+            ashape = (k, m) if ta else (m, k)
+            bshape = (n, k) if tb else (k, n)
+            if lib == "torch":
+                g = torch.Generator().manual_seed(1)
+                a = torch.rand(ashape, generator=g, dtype=torch.float32) - 0.5
+                b = torch.rand(bshape, generator=g, dtype=torch.float32) - 0.5
+                c = torch.empty((m, n), dtype=torch.float32)
+                opa, opb = (a.t() if ta else a), (b.t() if tb else b)
+                fn = lambda: torch.mm(opa, opb, out=c)
+            else:
+                rng = np.random.default_rng(1)
+                a = (rng.random(ashape, dtype=np.float32) - 0.5).astype(np.float32)
+                b = (rng.random(bshape, dtype=np.float32) - 0.5).astype(np.float32)
+                c = np.empty((m, n), dtype=np.float32)
+                opa, opb = (a.T if ta else a), (b.T if tb else b)
+                fn = lambda: np.matmul(opa, opb, out=c)
+            fn()
+            cache[key] = fn
+        return cache[key]
+
+    print(json.dumps({"ready": True, "version": version}), flush=True)
+    for line in sys.stdin:
+        req = json.loads(line)
+        if req.get("op") == "quit":
+            break
+        fn = operands(bool(req["ta"]), bool(req["tb"]), int(req["m"]), int(req["n"]), int(req["k"]))
+        seconds = []
+        for _ in range(int(req["reps"])):
+            t0 = time.perf_counter()
+            fn()
+            seconds.append(time.perf_counter() - t0)
+        print(json.dumps({"seconds": seconds}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+/**
+ * Completion, inspection, is_complete and type checking for TypeScript cells (the kernel's
+ * `Language`), answered by TypeScript's language service in a worker thread of its own.
+ * createLanguage returns at once; the worker starts and warms up in the background.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Worker } from "node:worker_threads";
+import type {
+  CompleteResult,
+  Diagnostic,
+  InspectResult,
+  IsCompleteResult,
+  Language,
+} from "../contracts";
+import type { FromWorker, Request, Results, ToWorker, WorkerOptions } from "./messages";
+import type { ServiceStats } from "./service";
+import { codePointLength } from "./positions";
+
+export type { ServiceStats } from "./service";
+
+export interface LanguageOptions {
+  /** The notebook's folder: relative imports and node_modules resolve from here. */
+  cwd: string;
+  /** Delay before the worker builds its first program unasked (default 500 ms). */
+  warmupDelayMs?: number;
+  /** A request not answered within this time gets an empty result (default 30 s). */
+  timeoutMs?: number;
+}
+
+/** The kernel's Language, plus numbers for tests and diagnostics. */
+export interface LanguageServer extends Language {
+  stats(): Promise<ServiceStats | undefined>;
+}
+
+/** Recorded cells replayed into a restarted worker (the newest ones). */
+const REPLAY_LIMIT = 200;
+
+export function createLanguage(opts: LanguageOptions): LanguageServer {
+  if (!opts || typeof opts.cwd !== "string" || opts.cwd === "") {
+    throw new TypeError("createLanguage: opts.cwd must be a non-empty folder path");
+  }
+  return new LanguageClient(opts);
+}
+
+interface Pending {
+  op: Request["op"];
+  resolve(result: Results[keyof Results] | undefined): void;
+  timer: NodeJS.Timeout;
+}
+
+class LanguageClient implements LanguageServer {
+  private worker: Worker | undefined;
+  private starting: NodeJS.Immediate | undefined;
+  private disposed = false;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly replay: string[] = [];
+  private readonly workerOptions: WorkerOptions;
+  private readonly timeoutMs: number;
+
+  constructor(opts: LanguageOptions) {
+    const moelabTypes = path.resolve(__dirname, "..", "..", "lib", "index.d.ts");
+    this.workerOptions = {
+      cwd: path.resolve(opts.cwd),
+      moelabTypes: fs.existsSync(moelabTypes) ? moelabTypes : undefined,
+      warmupDelayMs: opts.warmupDelayMs ?? 500,
+    };
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    // Off the caller's stack: the kernel's start-up goes on while the worker boots.
+    this.starting = setImmediate(() => {
+      this.starting = undefined;
+      this.ensureWorker();
+    });
+    this.starting.unref();
+  }
+
+  async complete(code: string, cursorPos: number): Promise<CompleteResult> {
+    const pos = clampCursor("complete", code, cursorPos);
+    const fallback: CompleteResult = {
+      matches: [],
+      cursor_start: pos,
+      cursor_end: pos,
+      metadata: {},
+    };
+    if (typeof code !== "string") return fallback;
+    return (await this.request({ op: "complete", code, cursorPos: pos })) ?? fallback;
+  }
+
+  async inspect(code: string, cursorPos: number, detailLevel: 0 | 1): Promise<InspectResult> {
+    const fallback: InspectResult = { found: false, data: {}, metadata: {} };
+    if (typeof code !== "string") return badInput("inspect", "code must be a string", fallback);
+    const pos = clampCursor("inspect", code, cursorPos);
+    const level = detailLevel === 1 ? 1 : 0;
+    return (
+      (await this.request({ op: "inspect", code, cursorPos: pos, detailLevel: level })) ?? fallback
+    );
+  }
+
+  async isComplete(code: string): Promise<IsCompleteResult> {
+    const fallback: IsCompleteResult = { status: "unknown" };
+    if (typeof code !== "string") return badInput("isComplete", "code must be a string", fallback);
+    return (await this.request({ op: "isComplete", code })) ?? fallback;
+  }
+
+  async check(code: string): Promise<Diagnostic[]> {
+    if (typeof code !== "string") return badInput("check", "code must be a string", []);
+    return (await this.request({ op: "check", code })) ?? [];
+  }
+
+  record(code: string): void {
+    if (this.disposed) return;
+    if (typeof code !== "string") {
+      badInput("record", "code must be a string", undefined);
+      return;
+    }
+    this.replay.push(code);
+    if (this.replay.length > REPLAY_LIMIT) this.replay.shift();
+    this.post({ record: code });
+  }
+
+  async stats(): Promise<ServiceStats | undefined> {
+    return this.request({ op: "stats" });
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.starting) clearImmediate(this.starting);
+    this.failAll();
+    const w = this.worker;
+    this.worker = undefined;
+    if (w) await w.terminate();
+  }
+
+  private request<K extends Request["op"]>(
+    request: Extract<Request, { op: K }>,
+  ): Promise<Results[K] | undefined> {
+    if (this.disposed) return Promise.resolve(undefined);
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        log(
+          `${request.op} got no answer within ${this.timeoutMs} ms; restarting the language worker`,
+        );
+        this.pending.delete(id);
+        resolve(undefined);
+        this.restart();
+      }, this.timeoutMs);
+      this.pending.set(id, { op: request.op, resolve: resolve as Pending["resolve"], timer });
+      this.post({ id, request });
+    });
+  }
+
+  private post(msg: ToWorker): void {
+    const w = this.ensureWorker();
+    if (!w) return;
+    w.ref();
+    try {
+      w.postMessage(msg);
+    } catch (err) {
+      log(`could not reach the language worker: ${String(err)}`);
+    }
+    this.refIfBusy();
+  }
+
+  private ensureWorker(): Worker | undefined {
+    if (this.disposed) return undefined;
+    if (this.worker) return this.worker;
+    try {
+      const w = new Worker(path.join(__dirname, "worker.js"), { workerData: this.workerOptions });
+      w.on("message", (msg: FromWorker) => this.onReply(msg));
+      w.on("error", (err) => {
+        log(
+          `the language worker failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+        );
+      });
+      w.on("exit", (code) => {
+        if (this.worker !== w) return;
+        this.worker = undefined;
+        if (!this.disposed)
+          log(`the language worker exited (code ${code}); it restarts on the next request`);
+        this.failAll();
+      });
+      this.worker = w;
+      for (const code of this.replay) w.postMessage({ record: code } satisfies ToWorker);
+      w.unref();
+      return w;
+    } catch (err) {
+      log(`could not start the language worker: ${String(err)}`);
+      return undefined;
+    }
+  }
+
+  private onReply(msg: FromWorker): void {
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    this.pending.delete(msg.id);
+    clearTimeout(p.timer);
+    p.resolve(msg.result);
+    this.refIfBusy();
+  }
+
+  /** Keeps the process alive only while an answer is awaited. */
+  private refIfBusy(): void {
+    if (!this.worker) return;
+    if (this.pending.size > 0) this.worker.ref();
+    else this.worker.unref();
+  }
+
+  private restart(): void {
+    const w = this.worker;
+    this.worker = undefined;
+    this.failAll();
+    if (w) void w.terminate();
+  }
+
+  private failAll(): void {
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      this.pending.delete(id);
+      p.resolve(undefined);
+    }
+  }
+}
+
+function log(message: string): void {
+  process.stderr.write(`[moelab] language: ${message}\n`);
+}
+
+function badInput<T>(op: string, what: string, fallback: T): T {
+  log(`${op}: ${what}`);
+  return fallback;
+}
+
+/** A cursor outside the code (or not an integer) is clamped, and logged. */
+function clampCursor(op: string, code: unknown, cursorPos: number): number {
+  const length = typeof code === "string" ? codePointLength(code) : 0;
+  if (typeof code !== "string") log(`${op}: code must be a string`);
+  if (!Number.isInteger(cursorPos) || cursorPos < 0 || cursorPos > length) {
+    if (typeof code === "string")
+      log(`${op}: cursor_pos ${String(cursorPos)} is outside the code (0..${length})`);
+    return Number.isFinite(cursorPos)
+      ? Math.max(0, Math.min(length, Math.floor(cursorPos)))
+      : length;
+  }
+  return cursorPos;
+}

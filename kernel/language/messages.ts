@@ -1,0 +1,34 @@
+/** Messages between createLanguage's client (main thread) and the language worker. */
+import type { CompleteResult, Diagnostic, InspectResult, IsCompleteResult } from "../contracts";
+import type { ServiceStats } from "./service";
+
+export interface WorkerOptions {
+  cwd: string;
+  moelabTypes?: string;
+  /** Milliseconds after start before the worker builds its first program unasked. */
+  warmupDelayMs: number;
+}
+
+export type Request =
+  | { op: "complete"; code: string; cursorPos: number }
+  | { op: "inspect"; code: string; cursorPos: number; detailLevel: 0 | 1 }
+  | { op: "isComplete"; code: string }
+  | { op: "check"; code: string }
+  | { op: "stats" };
+
+export interface Results {
+  complete: CompleteResult;
+  inspect: InspectResult;
+  isComplete: IsCompleteResult;
+  check: Diagnostic[];
+  stats: ServiceStats;
+}
+
+/** Main -> worker: a request awaiting a reply, or a recorded cell (no reply). */
+export type ToWorker = { id: number; request: Request } | { record: string };
+
+/** Worker -> main: the reply to request `id`; `result` is undefined when the request failed. */
+export interface FromWorker {
+  id: number;
+  result?: Results[keyof Results];
+}

@@ -1,0 +1,73 @@
+/**
+ * The language worker: owns a CellService and answers requests one at a time, so that neither
+ * the protocol thread nor the cell worker ever waits on TypeScript.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import type { FromWorker, Request, Results, ToWorker, WorkerOptions } from "./messages";
+import { CellService } from "./service";
+
+const options = workerData as WorkerOptions;
+let service: CellService | undefined;
+let warmed = false;
+
+function log(what: string, err: unknown): void {
+  const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  process.stderr.write(`[moelab] language service: ${what} failed: ${detail}\n`);
+}
+
+function getService(): CellService {
+  service ??= new CellService({ cwd: options.cwd, moelabTypes: options.moelabTypes });
+  return service;
+}
+
+function answer(request: Request): Results[keyof Results] {
+  const s = getService();
+  switch (request.op) {
+    case "complete":
+      return s.complete(request.code, request.cursorPos);
+    case "inspect":
+      return s.inspect(request.code, request.cursorPos, request.detailLevel);
+    case "isComplete":
+      return s.isComplete(request.code);
+    case "check":
+      return s.check(request.code);
+    case "stats":
+      return s.stats();
+  }
+}
+
+function onMessage(msg: ToWorker): void {
+  if ("record" in msg) {
+    try {
+      getService().record(msg.record);
+    } catch (err) {
+      log("record", err);
+      service?.reset();
+    }
+    return;
+  }
+  let result: Results[keyof Results] | undefined;
+  try {
+    result = answer(msg.request);
+  } catch (err) {
+    log(msg.request.op, err);
+    service?.reset();
+  }
+  if (msg.request.op !== "isComplete" && msg.request.op !== "stats") warmed = true;
+  const reply: FromWorker = { id: msg.id, result };
+  parentPort?.postMessage(reply);
+}
+
+parentPort?.on("message", onMessage);
+
+// Build the first program in the background unless a request already did.
+setTimeout(() => {
+  if (warmed) return;
+  warmed = true;
+  try {
+    getService().warmUp();
+  } catch (err) {
+    log("warm-up", err);
+    service?.reset();
+  }
+}, options.warmupDelayMs).unref();

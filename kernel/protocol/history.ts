@@ -1,0 +1,178 @@
+/**
+ * Input history kept across kernel restarts, in `<Jupyter data dir>/moelab/history.jsonl`: one
+ * JSON object per line, either a session start `{"session":n,"start":date}` or a cell
+ * `{"session":n,"line":n,"source":...,"output":...}`. Each kernel start opens a new session.
+ */
+import { appendFile, mkdir, readFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { HistoryEntry, HistoryRequest } from "../wire/messages";
+
+export interface HistoryRecord {
+  session: number;
+  line: number;
+  source: string;
+  /** text/plain of the cell's execute_result, if any. */
+  output: string | null;
+}
+
+/** Jupyter's data directory, as jupyter_core computes it. */
+export function jupyterDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.JUPYTER_DATA_DIR) return env.JUPYTER_DATA_DIR;
+  if (process.platform === "darwin") return join(homedir(), "Library", "Jupyter");
+  if (process.platform === "win32" && env.APPDATA) return join(env.APPDATA, "jupyter");
+  if (env.XDG_DATA_HOME) return join(env.XDG_DATA_HOME, "jupyter");
+  return join(homedir(), ".local", "share", "jupyter");
+}
+
+/** The history file under a data directory. */
+export function historyFile(dataDir: string): string {
+  return join(dataDir, "moelab", "history.jsonl");
+}
+
+/** A glob (`*`, `?`, `[...]`, as sqlite's GLOB) matching a whole string, case-sensitively. */
+export function globToRegExp(pattern: string): RegExp {
+  let re = "";
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i];
+    if (ch === "*") re += "[\\s\\S]*";
+    else if (ch === "?") re += "[\\s\\S]";
+    else if (ch === "[") {
+      const end = pattern.indexOf("]", i + 2);
+      if (end < 0) re += "\\[";
+      else {
+        let body = pattern.slice(i + 1, end).replace(/\\/g, "\\\\");
+        if (body.startsWith("!")) body = "^" + body.slice(1);
+        re += `[${body}]`;
+        i = end;
+      }
+    } else re += ch.replace(/[.+^${}()|\\\]]/g, "\\$&");
+  }
+  return new RegExp(`^${re}$`);
+}
+
+export class HistoryStore {
+  private records: HistoryRecord[] = [];
+  private writes: Promise<void> = Promise.resolve();
+  private dirReady: Promise<unknown> | null = null;
+  /** The current session's number (1 + the highest one on file). */
+  session = 1;
+
+  constructor(
+    readonly file: string,
+    private readonly log: (line: string) => void = () => {},
+  ) {}
+
+  /** Loads the file (missing is fine; bad lines are skipped) and starts a new session. */
+  async open(): Promise<void> {
+    let text = "";
+    try {
+      text = await readFile(this.file, "utf8");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") {
+        this.log(`cannot read history ${this.file}: ${(e as Error).message}`);
+      }
+    }
+    let maxSession = 0;
+    let bad = 0;
+    for (const line of text.split("\n")) {
+      if (line.trim() === "") continue;
+      try {
+        const r = JSON.parse(line) as Partial<HistoryRecord>;
+        if (typeof r.session !== "number") throw new Error("no session");
+        maxSession = Math.max(maxSession, r.session);
+        if (typeof r.line === "number" && typeof r.source === "string") {
+          this.records.push({
+            session: r.session,
+            line: r.line,
+            source: r.source,
+            output: typeof r.output === "string" ? r.output : null,
+          });
+        }
+      } catch {
+        bad++;
+      }
+    }
+    if (bad > 0) this.log(`skipped ${bad} unreadable line(s) in ${this.file}`);
+    this.records.sort((a, b) => a.session - b.session || a.line - b.line);
+    this.session = maxSession + 1;
+    this.append({ session: this.session, start: new Date().toISOString() });
+  }
+
+  /** Starts the next session (an in-place restart). */
+  newSession(): void {
+    this.session++;
+    this.append({ session: this.session, start: new Date().toISOString() });
+  }
+
+  /** Records a cell of the current session; the write happens in the background. */
+  add(line: number, source: string, output: string | null): void {
+    const r: HistoryRecord = { session: this.session, line, source, output };
+    this.records.push(r);
+    this.append(r);
+  }
+
+  /** Resolves when every record so far is on disk. */
+  flush(): Promise<void> {
+    return this.writes;
+  }
+
+  private append(obj: object): void {
+    const text = JSON.stringify(obj) + "\n";
+    if (!this.dirReady) {
+      this.dirReady = mkdir(join(this.file, ".."), { recursive: true }).catch((e: Error) =>
+        this.log(`cannot create ${join(this.file, "..")}: ${e.message}`),
+      );
+    }
+    const dir = this.dirReady;
+    this.writes = this.writes
+      .then(() => dir)
+      .then(() => appendFile(this.file, text, "utf8"))
+      .catch((e: Error) => this.log(`cannot write history ${this.file}: ${e.message}`));
+  }
+
+  /** Answers a history_request. Throws an Error naming a bad field. */
+  query(req: HistoryRequest): HistoryEntry[] {
+    const output = req.output === true;
+    const type = req.hist_access_type ?? "tail";
+    let picked: HistoryRecord[];
+    if (type === "tail") {
+      const n = req.n ?? 10;
+      checkCount(n, "n");
+      picked = n === 0 ? [] : this.records.slice(-n);
+    } else if (type === "range") {
+      const s = req.session ?? 0;
+      if (!Number.isInteger(s)) throw new Error(`history: session must be an integer, got ${JSON.stringify(s)}`);
+      const session = s > 0 ? s : this.session + s;
+      const start = req.start ?? 0;
+      const stop = req.stop ?? null;
+      picked = this.records.filter(
+        (r) => r.session === session && r.line >= start && (stop === null || r.line < stop),
+      );
+    } else if (type === "search") {
+      const re = globToRegExp(req.pattern ?? "*");
+      picked = this.records.filter((r) => re.test(r.source));
+      if (req.unique) {
+        const last = new Map<string, number>();
+        picked.forEach((r, i) => last.set(r.source, i));
+        picked = picked.filter((r, i) => last.get(r.source) === i);
+      }
+      const n = req.n ?? null;
+      if (n !== null) {
+        checkCount(n, "n");
+        picked = n === 0 ? [] : picked.slice(-n);
+      }
+    } else {
+      throw new Error(`history: unknown hist_access_type ${JSON.stringify(type)} (range, tail or search)`);
+    }
+    return picked.map((r): HistoryEntry =>
+      output ? [r.session, r.line, [r.source, r.output]] : [r.session, r.line, r.source],
+    );
+  }
+}
+
+function checkCount(n: unknown, name: string): void {
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 0) {
+    throw new Error(`history: ${name} must be a non-negative integer, got ${JSON.stringify(n)}`);
+  }
+}

@@ -1,0 +1,701 @@
+/**
+ * The protocol side of the kernel: answers every request of messaging protocol 5.3+, keeps
+ * busy/idle, execution counts and history, routes outputs, comms and stdin. It never runs user
+ * code: cells go to an Executor (a worker) and language questions to a Language service, so the
+ * control channel and the heartbeat stay responsive while a cell runs.
+ */
+import { randomUUID } from "node:crypto";
+import type {
+  Diagnostic,
+  ExecuteOutcome,
+  Executor,
+  ExecutorEvent,
+  Language,
+} from "../contracts";
+import { OutgoingMessage, WireError, makeHeader } from "../wire/framing";
+import {
+  CommInfoRequest,
+  CompleteRequest,
+  ExecuteRequest,
+  Header,
+  HistoryRequest,
+  InspectRequest,
+  IsCompleteRequest,
+  KernelInfoReply,
+  Message,
+  PROTOCOL_VERSION,
+} from "../wire/messages";
+import { HistoryStore } from "./history";
+import type { ConnectionInfo, RequestChannel } from "./transport";
+
+/** Where the kernel's messages go (the Transport, or a fake in tests). */
+export interface Outbox {
+  send(channel: RequestChannel | "iopub", msg: OutgoingMessage, onError?: (e: Error) => void): void;
+  drain(): Promise<void>;
+}
+
+export interface KernelParts {
+  outbox: Outbox;
+  history: HistoryStore;
+  /** Creates the executor (again on restart). */
+  createExecutor(): Promise<Executor>;
+  /** Creates the language service (again on restart); may throw. */
+  createLanguage(): Language;
+  /** Called after shutdown_reply was sent. */
+  onShutdown(restart: boolean): void;
+  /** The bound connection, for connect_reply. */
+  connection(): ConnectionInfo;
+  implementationVersion: string;
+  typescriptVersion: string;
+  log(line: string): void;
+}
+
+type Parent = Header | Record<string, never>;
+
+interface PendingInput {
+  msgId: string;
+  resolve(value: string): void;
+  reject(error: Error): void;
+}
+
+const NO_PARENT: Record<string, never> = {};
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** A request whose content failed validation; answered with an error reply naming the field. */
+class BadRequest extends Error {}
+
+function str(content: Record<string, unknown>, field: string, type: string): string {
+  const v = content[field];
+  if (typeof v !== "string") throw new BadRequest(`${type}: content.${field} must be a string`);
+  return v;
+}
+
+function int(content: Record<string, unknown>, field: string, type: string): number {
+  const v = content[field];
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
+    throw new BadRequest(`${type}: content.${field} must be a non-negative integer`);
+  }
+  return v;
+}
+
+function dict(content: Record<string, unknown>, field: string): Record<string, unknown> {
+  const v = content[field];
+  return isObject(v) ? v : {};
+}
+
+/** A cell's type-check diagnostics as the text of a stderr stream. */
+export function formatDiagnostics(diagnostics: Diagnostic[]): string {
+  return diagnostics
+    .map((d) => `${d.category} TS${d.code} (line ${d.line}, column ${d.column}): ${d.message}\n`)
+    .join("");
+}
+
+export class Kernel {
+  /** The kernel's own session id: in every header it sends; new on every restart. */
+  session = randomUUID();
+  /** Counts executions that store history; In[n]. */
+  executionCount = 0;
+  private readonly kernelId = randomUUID();
+  private executor: Promise<Executor | null>;
+  /** Resolves with an outcome when the current executor is disposed (a cell must not hang). */
+  private executorGone!: Promise<ExecuteOutcome>;
+  private markExecutorGone!: (reason: string) => void;
+  private language: Language | null = null;
+  private shellQueue: { channel: RequestChannel; msg: Message }[] = [];
+  private shellRunning = false;
+  private controlQueue: Message[] = [];
+  private controlRunning = false;
+  /** Outputs with no running cell go to the newest non-silent execute (minrk's rule). */
+  private lastExecuteParent: Parent = NO_PARENT;
+  /** While a comm message is handled, its outputs belong to it. */
+  private commParent: Header | null = null;
+  private pendingInput: PendingInput | null = null;
+  private shuttingDown = false;
+  private readonly kernelInfo: KernelInfoReply;
+
+  constructor(private readonly parts: KernelParts) {
+    this.executor = this.startExecutor();
+    this.language = this.startLanguage();
+    this.kernelInfo = {
+      status: "ok",
+      protocol_version: PROTOCOL_VERSION,
+      implementation: "moelab",
+      implementation_version: parts.implementationVersion,
+      language_info: {
+        name: "typescript",
+        version: parts.typescriptVersion,
+        mimetype: "text/typescript",
+        file_extension: ".ts",
+        pygments_lexer: "typescript",
+        codemirror_mode: "typescript",
+        nbconvert_exporter: "script",
+      },
+      banner:
+        `moelab ${parts.implementationVersion}: TypeScript ${parts.typescriptVersion} on Node ${process.version}\n` +
+        `Cells are TypeScript; import { Transformer } from "moelab" to build a model.`,
+      help_links: [
+        { text: "TypeScript Handbook", url: "https://www.typescriptlang.org/docs/handbook/intro.html" },
+        { text: "Node.js API", url: "https://nodejs.org/api/" },
+      ],
+    };
+  }
+
+  private startExecutor(): Promise<Executor | null> {
+    this.executorGone = new Promise((resolve) => {
+      this.markExecutorGone = (reason) =>
+        resolve({ status: "error", ename: "KernelRestarted", evalue: reason, traceback: [] });
+    });
+    return this.parts.createExecutor().then(
+      (ex) => {
+        ex.onBackgroundEvent((ev) => this.publishEvent(ev, this.backgroundParent()));
+        return ex;
+      },
+      (e: unknown) => {
+        this.parts.log(`the executor failed to start: ${e instanceof Error ? (e.stack ?? e.message) : e}`);
+        this.executorError = errorText(e);
+        return null;
+      },
+    );
+  }
+
+  private executorError = "";
+
+  private startLanguage(): Language | null {
+    try {
+      return this.parts.createLanguage();
+    } catch (e) {
+      this.parts.log(`the language service failed to start: ${errorText(e)}`);
+      return null;
+    }
+  }
+
+  /** Resolves once the executor is up (or failed to start). */
+  async ready(): Promise<void> {
+    await this.executor;
+  }
+
+  /** Publishes `starting` (once per start). */
+  announce(): void {
+    this.publish("status", { execution_state: "starting" }, NO_PARENT);
+  }
+
+  // ---- entry points from the transport ----
+
+  /** A verified message arrived on shell, control or stdin. */
+  receive(channel: RequestChannel, msg: Message): void {
+    if (channel === "stdin") return this.receiveStdin(msg);
+    if (channel === "control") {
+      this.controlQueue.push(msg);
+      if (!this.controlRunning) void this.runControl();
+      return;
+    }
+    this.shellQueue.push({ channel, msg });
+    if (!this.shellRunning) void this.runShell();
+  }
+
+  /** A signed message whose content could not be decoded: answer requests with an error. */
+  receiveBad(channel: RequestChannel, error: WireError): void {
+    const header = error.header;
+    if (!header || channel === "stdin") return;
+    const req = { identities: error.identities, header } as Message;
+    this.publishStatus("busy", header);
+    if (header.msg_type.endsWith("_request")) {
+      this.replyError(channel, req, "MalformedMessage", error.message);
+    }
+    this.publishStatus("idle", header);
+  }
+
+  /** A peer subscribed to iopub: greet it (protocol 5.5 iopub_welcome). */
+  welcome(topic: string): void {
+    this.publish("iopub_welcome", { subscription: topic }, NO_PARENT);
+  }
+
+  /** SIGINT: interrupt the running cell, as interrupt_request does. */
+  interruptFromSignal(): void {
+    void this.interrupt().catch((e) => this.parts.log(`interrupt failed: ${errorText(e)}`));
+  }
+
+  // ---- queues: shell is served one request at a time, control separately ----
+
+  private async runShell(): Promise<void> {
+    this.shellRunning = true;
+    while (this.shellQueue.length > 0) {
+      const { channel, msg } = this.shellQueue.shift() as { channel: RequestChannel; msg: Message };
+      await this.serve(channel, msg);
+    }
+    this.shellRunning = false;
+  }
+
+  private async runControl(): Promise<void> {
+    this.controlRunning = true;
+    while (this.controlQueue.length > 0) {
+      await this.serve("control", this.controlQueue.shift() as Message);
+    }
+    this.controlRunning = false;
+  }
+
+  /** busy, the handler, idle; a handler failure becomes an error reply, never a crash. */
+  private async serve(channel: RequestChannel, msg: Message): Promise<void> {
+    const type = msg.header.msg_type;
+    this.publishStatus("busy", msg.header);
+    try {
+      await this.dispatch(channel, msg);
+    } catch (e) {
+      if (!(e instanceof BadRequest)) {
+        this.parts.log(`${type} failed: ${e instanceof Error ? (e.stack ?? e.message) : e}`);
+      }
+      if (type.endsWith("_request")) {
+        this.replyError(channel, msg, e instanceof BadRequest ? "BadRequest" : "KernelError", errorText(e));
+      }
+    }
+    this.publishStatus("idle", msg.header);
+  }
+
+  private async dispatch(channel: RequestChannel, msg: Message): Promise<void> {
+    const type = msg.header.msg_type;
+    const c = msg.content;
+    if (channel === "control") {
+      switch (type) {
+        case "kernel_info_request":
+          return this.reply(channel, msg, "kernel_info_reply", this.kernelInfo);
+        case "interrupt_request":
+          await this.interrupt();
+          return this.reply(channel, msg, "interrupt_reply", { status: "ok" });
+        case "shutdown_request":
+          return this.shutdown(channel, msg);
+        default:
+          return this.unknown(channel, msg);
+      }
+    }
+    switch (type) {
+      case "execute_request":
+        return this.execute(msg);
+      case "kernel_info_request":
+        return this.reply(channel, msg, "kernel_info_reply", this.kernelInfo);
+      case "inspect_request": {
+        const r = c as unknown as InspectRequest;
+        const code = str(c, "code", type);
+        const pos = int(c, "cursor_pos", type);
+        const lang = this.needLanguage();
+        const res = await lang.inspect(code, pos, r.detail_level === 1 ? 1 : 0);
+        return this.reply(channel, msg, "inspect_reply", {
+          status: "ok",
+          found: res.found,
+          data: res.data,
+          metadata: res.metadata,
+        });
+      }
+      case "complete_request": {
+        const r = c as unknown as CompleteRequest;
+        const code = str(c, "code", type);
+        const pos = r.cursor_pos === undefined || r.cursor_pos === null ? [...code].length : int(c, "cursor_pos", type);
+        const res = await this.needLanguage().complete(code, pos);
+        return this.reply(channel, msg, "complete_reply", {
+          status: "ok",
+          matches: res.matches,
+          cursor_start: res.cursor_start,
+          cursor_end: res.cursor_end,
+          metadata: res.metadata,
+        });
+      }
+      case "is_complete_request": {
+        const code = str(c as unknown as IsCompleteRequest & Record<string, unknown>, "code", type);
+        const res = await this.needLanguage().isComplete(code);
+        const content: Record<string, unknown> = { status: res.status };
+        if (res.status === "incomplete") content.indent = res.indent ?? "";
+        return this.reply(channel, msg, "is_complete_reply", content);
+      }
+      case "history_request": {
+        let history;
+        try {
+          history = this.parts.history.query(c as HistoryRequest);
+        } catch (e) {
+          throw new BadRequest(errorText(e));
+        }
+        return this.reply(channel, msg, "history_reply", { status: "ok", history });
+      }
+      case "comm_info_request": {
+        const target = (c as CommInfoRequest).target_name;
+        const ex = await this.needExecutor();
+        const comms = await ex.commInfo(typeof target === "string" && target !== "" ? target : undefined);
+        return this.reply(channel, msg, "comm_info_reply", { status: "ok", comms });
+      }
+      case "comm_open":
+      case "comm_msg":
+      case "comm_close":
+        return this.comm(msg);
+      case "connect_request": {
+        const k = this.parts.connection();
+        return this.reply(channel, msg, "connect_reply", {
+          status: "ok",
+          shell_port: k.shell_port,
+          iopub_port: k.iopub_port,
+          stdin_port: k.stdin_port,
+          hb_port: k.hb_port,
+          control_port: k.control_port,
+        });
+      }
+      case "shutdown_request":
+        // Deprecated on shell since 5.4, still honoured.
+        return this.shutdown(channel, msg);
+      default:
+        return this.unknown(channel, msg);
+    }
+  }
+
+  private unknown(channel: RequestChannel, msg: Message): void {
+    const type = msg.header.msg_type;
+    if (type.endsWith("_request")) {
+      this.parts.log(`unknown request ${type} on ${channel}: answered with an error`);
+      this.replyError(channel, msg, "UnknownMessageType", `moelab does not handle ${type} on the ${channel} channel`);
+    } else {
+      this.parts.log(`dropped unknown message type ${JSON.stringify(type)} on ${channel}`);
+    }
+  }
+
+  private needLanguage(): Language {
+    if (!this.language) throw new Error("the language service is not available (see the kernel log)");
+    return this.language;
+  }
+
+  private async needExecutor(): Promise<Executor> {
+    const ex = await this.executor;
+    if (!ex) throw new Error(`the executor is not available: ${this.executorError}`);
+    return ex;
+  }
+
+  // ---- execute ----
+
+  private async execute(msg: Message): Promise<void> {
+    const c = msg.content as ExecuteRequest & Record<string, unknown>;
+    const code = str(c, "code", "execute_request");
+    const silent = c.silent === true;
+    const storeHistory = silent ? false : c.store_history !== false;
+    const stopOnError = c.stop_on_error !== false;
+    const allowStdin = c.allow_stdin !== false;
+    const parent = msg.header;
+    if (storeHistory) this.executionCount++;
+    const count = this.executionCount;
+    if (!silent) {
+      this.publish("execute_input", { code, execution_count: count }, parent);
+      this.lastExecuteParent = parent;
+    }
+
+    // Type checking runs beside the cell and never delays it.
+    const check: { diagnostics: Diagnostic[] | null; cellDone: boolean } = { diagnostics: null, cellDone: false };
+    if (!silent && this.language && code.trim() !== "") {
+      this.language.check(code).then(
+        (d) => {
+          check.diagnostics = d;
+          if (check.cellDone && d.length > 0) {
+            this.publish("stream", { name: "stderr", text: formatDiagnostics(d) }, parent);
+          }
+        },
+        (e: unknown) => this.parts.log(`type check failed: ${errorText(e)}`),
+      );
+    }
+
+    const ex = await this.executor;
+    let outcome: ExecuteOutcome;
+    if (!ex) {
+      outcome = {
+        status: "error",
+        ename: "KernelError",
+        evalue: `the executor is not available: ${this.executorError}`,
+        traceback: [],
+      };
+    } else {
+      outcome = await Promise.race([
+        ex.execute(code, {
+          executionCount: count,
+          silent,
+          allowStdin,
+          onEvent: (ev) => this.publishEvent(ev, parent),
+          requestInput: (prompt, password) => this.requestInput(msg, prompt, password, allowStdin),
+        }),
+        this.executorGone,
+      ]);
+    }
+    check.cellDone = true;
+    if (this.pendingInput) this.cancelInput("the cell ended");
+    if (check.diagnostics && check.diagnostics.length > 0) {
+      this.publish("stream", { name: "stderr", text: formatDiagnostics(check.diagnostics) }, parent);
+    }
+
+    let output: string | null = null;
+    if (outcome.status === "ok") {
+      if (outcome.result && !silent) {
+        const plain = outcome.result.data["text/plain"];
+        if (typeof plain === "string") output = plain;
+        this.publish(
+          "execute_result",
+          { execution_count: count, data: outcome.result.data, metadata: outcome.result.metadata, transient: {} },
+          parent,
+        );
+      }
+    } else {
+      const { ename, evalue, traceback } = outcome;
+      this.publish("error", { ename, evalue, traceback }, parent);
+    }
+    if (storeHistory) this.parts.history.add(count, code, output);
+    if (this.language && !(outcome.status === "error" && outcome.ename === "SyntaxError")) {
+      try {
+        this.language.record(code);
+      } catch (e) {
+        this.parts.log(`language.record failed: ${errorText(e)}`);
+      }
+    }
+
+    if (outcome.status === "ok") {
+      const userExpressions: Record<string, unknown> = {};
+      for (const name of Object.keys(dict(c, "user_expressions"))) {
+        userExpressions[name] = {
+          status: "error",
+          ename: "NotImplementedError",
+          evalue: "moelab does not evaluate user_expressions",
+          traceback: [],
+        };
+      }
+      this.reply("shell", msg, "execute_reply", {
+        status: "ok",
+        execution_count: count,
+        payload: [],
+        user_expressions: userExpressions,
+      });
+    } else {
+      const { ename, evalue, traceback } = outcome;
+      this.reply("shell", msg, "execute_reply", { status: "error", execution_count: count, ename, evalue, traceback });
+      if (stopOnError) this.abortQueuedExecutes();
+    }
+  }
+
+  /** stop_on_error: every execute already queued is answered as aborted, not run. */
+  private abortQueuedExecutes(): void {
+    const keep: typeof this.shellQueue = [];
+    const aborted: Message[] = [];
+    for (const item of this.shellQueue) {
+      if (item.msg.header.msg_type === "execute_request") aborted.push(item.msg);
+      else keep.push(item);
+    }
+    this.shellQueue = keep;
+    for (const msg of aborted) {
+      this.publishStatus("busy", msg.header);
+      // Spec 5.1+: an aborted request gets an error reply ("aborted" status is deprecated).
+      this.reply("shell", msg, "execute_reply", {
+        status: "error",
+        execution_count: this.executionCount,
+        ename: "ExecutionAborted",
+        evalue: "not run: an earlier cell failed (stop_on_error)",
+        traceback: [],
+      });
+      this.publishStatus("idle", msg.header);
+    }
+  }
+
+  private publishEvent(ev: ExecutorEvent, parent: Parent): void {
+    switch (ev.type) {
+      case "stream":
+        return this.publish("stream", { name: ev.name, text: ev.text }, parent);
+      case "display_data":
+      case "update_display_data":
+        return this.publish(ev.type, { data: ev.data, metadata: ev.metadata, transient: ev.transient ?? {} }, parent);
+      case "clear_output":
+        return this.publish("clear_output", { wait: ev.wait }, parent);
+      case "comm_open":
+      case "comm_msg":
+      case "comm_close": {
+        const content: Record<string, unknown> = { comm_id: ev.comm_id, data: ev.data };
+        if (ev.type === "comm_open") content.target_name = ev.target_name ?? "";
+        return this.publish(ev.type, content, parent, ev.metadata, ev.buffers);
+      }
+      default:
+        this.parts.log(`ignored an unknown executor event ${JSON.stringify((ev as { type: unknown }).type)}`);
+    }
+  }
+
+  private backgroundParent(): Parent {
+    return this.commParent ?? this.lastExecuteParent;
+  }
+
+  // ---- stdin ----
+
+  private requestInput(req: Message, prompt: string, password: boolean, allowStdin: boolean): Promise<string> {
+    if (!allowStdin) {
+      return Promise.reject(
+        new Error("input is not available: this frontend does not support stdin (allow_stdin is false)"),
+      );
+    }
+    if (this.pendingInput) return Promise.reject(new Error("another input request is already waiting for an answer"));
+    return new Promise<string>((resolve, reject) => {
+      const header = makeHeader("input_request", this.session);
+      this.pendingInput = { msgId: header.msg_id, resolve, reject };
+      // input_request goes to the identities of the shell request that ran the cell.
+      this.parts.outbox.send(
+        "stdin",
+        {
+          identities: req.identities,
+          header,
+          parent_header: req.header,
+          metadata: {},
+          content: { prompt: String(prompt), password: Boolean(password) },
+        },
+        (e) => this.cancelInput(`no frontend is connected to stdin (${e.message})`, header.msg_id),
+      );
+    });
+  }
+
+  private cancelInput(reason: string, msgId?: string): void {
+    const p = this.pendingInput;
+    if (!p || (msgId !== undefined && p.msgId !== msgId)) return;
+    this.pendingInput = null;
+    p.reject(new Error(`input cancelled: ${reason}`));
+  }
+
+  private receiveStdin(msg: Message): void {
+    const type = msg.header.msg_type;
+    if (type !== "input_reply") {
+      this.parts.log(`dropped ${type} on stdin (only input_reply is expected there)`);
+      return;
+    }
+    const p = this.pendingInput;
+    const parentId = (msg.parent_header as Partial<Header>).msg_id;
+    if (!p || (parentId !== undefined && parentId !== p.msgId)) {
+      this.parts.log("dropped an input_reply that answers no pending input_request");
+      return;
+    }
+    this.pendingInput = null;
+    const value = msg.content.value;
+    p.resolve(typeof value === "string" ? value : String(value ?? ""));
+  }
+
+  // ---- comms ----
+
+  private async comm(msg: Message): Promise<void> {
+    const type = msg.header.msg_type;
+    const c = msg.content;
+    const commId = str(c, "comm_id", type);
+    const ex = await this.needExecutor();
+    this.commParent = msg.header;
+    try {
+      if (type === "comm_open") {
+        const target = str(c, "target_name", type);
+        const ok = await ex.commOpen(commId, target, dict(c, "data"), msg.metadata, msg.buffers);
+        if (!ok) {
+          this.parts.log(`comm_open for unknown target ${JSON.stringify(target)}: closing comm ${commId}`);
+          this.publish("comm_close", { comm_id: commId, data: {} }, msg.header);
+        }
+      } else if (type === "comm_msg") {
+        await ex.commMsg(commId, dict(c, "data"), msg.metadata, msg.buffers);
+      } else {
+        await ex.commClose(commId, dict(c, "data"));
+      }
+    } finally {
+      this.commParent = null;
+    }
+  }
+
+  // ---- interrupt, shutdown, restart ----
+
+  private async interrupt(): Promise<void> {
+    if (this.pendingInput) this.cancelInput("interrupted");
+    const ex = await this.executor;
+    if (ex) await ex.interrupt();
+  }
+
+  private async shutdown(channel: RequestChannel, msg: Message): Promise<void> {
+    const restart = msg.content.restart === true;
+    this.reply(channel, msg, "shutdown_reply", { status: "ok", restart });
+    if (this.shuttingDown) return;
+    if (!restart) this.shuttingDown = true;
+    // After idle is queued: the reply and idle leave before the kernel goes.
+    setImmediate(() => this.parts.onShutdown(restart));
+  }
+
+  /** Restarts in place: new session, counter from 1, fresh executor and language service. */
+  async restart(): Promise<void> {
+    const old = this.executor;
+    const oldLanguage = this.language;
+    this.markExecutorGone("the kernel restarted while the cell was running");
+    if (this.pendingInput) this.cancelInput("the kernel restarted");
+    this.session = randomUUID();
+    this.executionCount = 0;
+    this.lastExecuteParent = NO_PARENT;
+    this.parts.history.newSession();
+    this.executor = old.then(async (ex) => {
+      if (ex) await this.disposeQuietly("executor", () => ex.dispose());
+      return this.startExecutor();
+    });
+    if (oldLanguage) await this.disposeQuietly("language service", () => oldLanguage.dispose());
+    this.language = this.startLanguage();
+    await this.executor;
+    this.announce();
+  }
+
+  /** Ends the executor and language service (the transport is closed by the owner). */
+  async dispose(): Promise<void> {
+    this.shuttingDown = true;
+    this.markExecutorGone("the kernel shut down while the cell was running");
+    if (this.pendingInput) this.cancelInput("the kernel shut down");
+    const ex = await this.executor;
+    await Promise.all([
+      ex ? this.disposeQuietly("executor", () => ex.dispose()) : undefined,
+      this.language ? this.disposeQuietly("language service", () => (this.language as Language).dispose()) : undefined,
+      this.parts.history.flush(),
+    ]);
+  }
+
+  private async disposeQuietly(what: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (e) {
+      this.parts.log(`disposing the ${what} failed: ${errorText(e)}`);
+    }
+  }
+
+  // ---- sending ----
+
+  private reply(channel: RequestChannel, req: Message, type: string, content: object): void {
+    this.parts.outbox.send(channel, {
+      identities: req.identities,
+      header: makeHeader(type, this.session),
+      parent_header: req.header,
+      metadata: {},
+      content,
+    });
+  }
+
+  private replyError(channel: RequestChannel, req: Message, ename: string, evalue: string): void {
+    const type = req.header.msg_type.replace(/_request$/, "_reply");
+    const content: Record<string, unknown> = { status: "error", ename, evalue, traceback: [] };
+    if (type === "execute_reply") content.execution_count = this.executionCount;
+    this.reply(channel, req, type, content);
+  }
+
+  private publishStatus(state: "busy" | "idle", parent: Header): void {
+    this.publish("status", { execution_state: state }, parent);
+  }
+
+  private publish(
+    type: string,
+    content: object,
+    parent: Parent,
+    metadata: Record<string, unknown> = {},
+    buffers?: Uint8Array[],
+  ): void {
+    this.parts.outbox.send("iopub", {
+      identities: [Buffer.from(`kernel.${this.kernelId}.${type}`)],
+      header: makeHeader(type, this.session),
+      parent_header: parent,
+      metadata,
+      content,
+      buffers,
+    });
+  }
+}

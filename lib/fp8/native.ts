@@ -1,0 +1,89 @@
+/**
+ * The FP8 entry points of the native addon (native/src/fp8_*.cc), when it is built. Everything
+ * here has a TypeScript twin, so moelab works (slower) without the addon.
+ */
+import * as path from "node:path";
+
+/** Format ids shared with native/src/fp8_common.h. */
+export const FORMAT_ID = { e4m3: 0, e5m2: 1 } as const;
+
+export interface NativeQuantized {
+  codes: Uint8Array;
+  scales: Float32Array;
+  /** Number of NaN/±Inf inputs (encoded without saturation). */
+  nonFinite: number;
+}
+
+export interface Fp8Native {
+  fp8Encode(values: Float32Array, format: number, saturate: boolean): Uint8Array;
+  fp8Quantize(
+    x: Float32Array,
+    rows: number,
+    cols: number,
+    tileRows: number,
+    tileCols: number,
+    format: number,
+    pow2: boolean,
+    amaxFloor: number,
+  ): NativeQuantized;
+  fp8Dequantize(
+    codes: Uint8Array,
+    scales: Float32Array,
+    rows: number,
+    cols: number,
+    tileRows: number,
+    tileCols: number,
+    format: number,
+  ): Float32Array;
+  fp8Gemm(
+    aCodes: Uint8Array,
+    aScales: Float32Array,
+    aTileRows: number,
+    aTileCols: number,
+    aFormat: number,
+    bCodes: Uint8Array,
+    bScales: Float32Array,
+    bTileRows: number,
+    bTileCols: number,
+    bFormat: number,
+    m: number,
+    n: number,
+    k: number,
+    accumBits: number,
+    accumChunk: number,
+    accumNearest: boolean,
+  ): Float32Array;
+  sgemm?: unknown;
+}
+
+let cached: Fp8Native | null | undefined;
+
+/** The addon's FP8 functions, or null when the addon is missing or predates them. */
+export function fp8Native(): Fp8Native | null {
+  if (cached !== undefined) return cached;
+  cached = null;
+  if (process.env.MOELAB_NO_NATIVE === "1") return cached;
+  // dist/lib/fp8/native.js -> <root>/build/Release
+  const file = path.join(__dirname, "..", "..", "..", "build", "Release", "moelab_native.node");
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const addon = require(file) as Partial<Fp8Native>;
+    if (typeof addon.fp8Gemm === "function" && typeof addon.fp8Quantize === "function") {
+      cached = addon as Fp8Native;
+    }
+  } catch {
+    cached = null;
+  }
+  return cached;
+}
+
+/** The whole addon object (for benchmarks that look for `sgemm`), or null. */
+export function addonObject(): Record<string, unknown> | null {
+  const file = path.join(__dirname, "..", "..", "..", "build", "Release", "moelab_native.node");
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(file) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}

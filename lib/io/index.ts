@@ -1,0 +1,30 @@
+/** moelab's checkpoint I/O: safetensors, DeepSeek/Hugging Face tensor naming and HF configs. */
+export {
+  DTYPES,
+  DTYPE_SIZE,
+  MAX_HEADER_SIZE,
+  SafetensorsError,
+  SafetensorsFile,
+  deserialize,
+  parseHeader,
+  parseHeaderJSON,
+  readSafetensors,
+  serialize,
+  typedArrayName,
+  writeSafetensors,
+} from "./safetensors.js";
+export type { Dtype, Header, ReadOptions, Safetensors, TensorData, TensorEntry, TensorInfo } from "./safetensors.js";
+export {
+  CheckpointError,
+  allowedDtypes,
+  assertTensors,
+  checkTensors,
+  expectedTensors,
+  expectedTensorsDeepSeek,
+  fromHFName,
+  scaleShape,
+  toHFName,
+} from "./naming.js";
+export type { ExpectedTensor, FoundTensor, Layout, TensorCheck } from "./naming.js";
+export { fromHFConfig, toHFConfig } from "./hfconfig.js";
+export type { FromHFResult } from "./hfconfig.js";

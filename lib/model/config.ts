@@ -1,0 +1,452 @@
+/**
+ * Model configuration: DeepSeek-V3's `ModelArgs` (every field, its snake_case name and default, so
+ * `config.json` is read and written exactly as DeepSeek's reference inference code expects) and
+ * moelab's own settings (kept apart, saved as `moelab.json`), with parsing and validation that
+ * name the offending field.
+ */
+
+/** Thrown for an invalid or inconsistent config; `field` names the offending field. */
+export class ConfigError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`config field "${field}": ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+/**
+ * DeepSeek-V3's `ModelArgs` (inference/model.py), field for field. The architecture defaults are
+ * those of its 16B (DeepSeek-V2-Lite) config.
+ */
+export interface ModelArgs {
+  /** Maximum batch size (sizes the reference's KV cache). */
+  max_batch_size: number;
+  /** Maximum sequence length; YaRN is active when it exceeds `original_seq_len`. */
+  max_seq_len: number;
+  /** Checkpoint dtype of the Linear weights: "bf16", or "fp8" (E4M3 with 128x128 block scales). */
+  dtype: "bf16" | "fp8";
+  /** Scale format of FP8 activation quantisation: null, or "ue8m0" (power-of-two scales, V3.1). */
+  scale_fmt: string | null;
+  vocab_size: number;
+  /** Model width d. */
+  dim: number;
+  /** Hidden width of the dense SwiGLU MLP (the first `n_dense_layers` layers). */
+  inter_dim: number;
+  /** Hidden width of each routed and shared expert. */
+  moe_inter_dim: number;
+  n_layers: number;
+  /** The first n_dense_layers use a dense MLP, the rest MoE. */
+  n_dense_layers: number;
+  n_heads: number;
+  n_routed_experts: number;
+  /** Shared experts, fused into one MLP of width n_shared_experts * moe_inter_dim. */
+  n_shared_experts: number;
+  /** Routed experts per token (top-k). */
+  n_activated_experts: number;
+  n_expert_groups: number;
+  /** Groups kept per token in group-limited routing. */
+  n_limited_groups: number;
+  score_func: "softmax" | "sigmoid";
+  /** Multiplies the routing weights. */
+  route_scale: number;
+  /** Query compression rank; 0 means a plain `wq` (no compression). */
+  q_lora_rank: number;
+  /** Key/value latent width (c_kv). */
+  kv_lora_rank: number;
+  qk_nope_head_dim: number;
+  /** Width of the decoupled RoPE part of q and of the shared k_pe (rotated in adjacent pairs). */
+  qk_rope_head_dim: number;
+  v_head_dim: number;
+  /** YaRN: the context length the model was pre-trained for. */
+  original_seq_len: number;
+  rope_theta: number;
+  /** YaRN: scale factor s. */
+  rope_factor: number;
+  beta_fast: number;
+  beta_slow: number;
+  /** YaRN: softmax scale is multiplied by (0.1 * mscale * ln(rope_factor) + 1)^2. */
+  mscale: number;
+}
+
+/** The reference's defaults, in its field order (the order config.json is written in). */
+export const MODEL_ARGS_DEFAULTS: Readonly<ModelArgs> = Object.freeze({
+  max_batch_size: 8,
+  max_seq_len: 4096 * 4,
+  dtype: "bf16",
+  scale_fmt: null,
+  vocab_size: 102400,
+  dim: 2048,
+  inter_dim: 10944,
+  moe_inter_dim: 1408,
+  n_layers: 27,
+  n_dense_layers: 1,
+  n_heads: 16,
+  n_routed_experts: 64,
+  n_shared_experts: 2,
+  n_activated_experts: 6,
+  n_expert_groups: 1,
+  n_limited_groups: 1,
+  score_func: "softmax",
+  route_scale: 1.0,
+  q_lora_rank: 0,
+  kv_lora_rank: 512,
+  qk_nope_head_dim: 128,
+  qk_rope_head_dim: 64,
+  v_head_dim: 128,
+  original_seq_len: 4096,
+  rope_theta: 10000.0,
+  rope_factor: 40,
+  beta_fast: 32,
+  beta_slow: 1,
+  mscale: 1.0,
+} as ModelArgs);
+
+/** Every ModelArgs field name, in the reference's order. */
+export const MODEL_ARGS_FIELDS: readonly (keyof ModelArgs)[] = Object.freeze(
+  Object.keys(MODEL_ARGS_DEFAULTS) as (keyof ModelArgs)[],
+);
+
+/** moelab's own settings, which DeepSeek's ModelArgs has no field for (saved as moelab.json). */
+export interface MoelabSettings {
+  /** Number of MTP modules D (0: none). DeepSeek-V3 uses 1. */
+  mtp_depth: number;
+  /** Standard deviation of the normal initialisation of Linear and embedding weights. */
+  init_std: number;
+  /**
+   * "noaux_tc": auxiliary-loss-free balancing (a per-expert bias added to the scores for selection
+   * only, updated after each step; group score = sum of the top-2 biased scores), as V3.
+   * "plain": no bias (group score = max score), as DeepSeek-V2.
+   */
+  routing: "noaux_tc" | "plain";
+  /** Bias update speed u (gamma) of auxiliary-loss-free balancing: b_i += u * sign(mean load - load_i). */
+  bias_update_speed: number;
+  /** GEMM precision of the Linear layers in moelab: fp32 (reference), bf16 inputs, or the FP8 recipe. */
+  precision: "fp32" | "bf16" | "fp8";
+  /** Seed of weight initialisation. */
+  seed: number;
+}
+
+export const MOELAB_SETTINGS_DEFAULTS: Readonly<MoelabSettings> = Object.freeze({
+  mtp_depth: 1,
+  init_std: 0.02,
+  routing: "noaux_tc",
+  bias_update_speed: 0.001,
+  precision: "fp32",
+  seed: 0,
+} as MoelabSettings);
+
+export const MOELAB_SETTINGS_FIELDS: readonly (keyof MoelabSettings)[] = Object.freeze(
+  Object.keys(MOELAB_SETTINGS_DEFAULTS) as (keyof MoelabSettings)[],
+);
+
+type FieldKind = "int" | "number" | { oneOf: readonly (string | null)[] };
+
+const ARG_KINDS: Record<keyof ModelArgs, FieldKind> = {
+  max_batch_size: "int",
+  max_seq_len: "int",
+  dtype: { oneOf: ["bf16", "fp8"] },
+  scale_fmt: { oneOf: [null, "ue8m0"] },
+  vocab_size: "int",
+  dim: "int",
+  inter_dim: "int",
+  moe_inter_dim: "int",
+  n_layers: "int",
+  n_dense_layers: "int",
+  n_heads: "int",
+  n_routed_experts: "int",
+  n_shared_experts: "int",
+  n_activated_experts: "int",
+  n_expert_groups: "int",
+  n_limited_groups: "int",
+  score_func: { oneOf: ["softmax", "sigmoid"] },
+  route_scale: "number",
+  q_lora_rank: "int",
+  kv_lora_rank: "int",
+  qk_nope_head_dim: "int",
+  qk_rope_head_dim: "int",
+  v_head_dim: "int",
+  original_seq_len: "int",
+  rope_theta: "number",
+  rope_factor: "number",
+  beta_fast: "number",
+  beta_slow: "number",
+  mscale: "number",
+};
+
+const SETTING_KINDS: Record<keyof MoelabSettings, FieldKind> = {
+  mtp_depth: "int",
+  init_std: "number",
+  routing: { oneOf: ["noaux_tc", "plain"] },
+  bias_update_speed: "number",
+  precision: { oneOf: ["fp32", "bf16", "fp8"] },
+  seed: "int",
+};
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "object") return "an object";
+  return `${typeof v} ${String(v)}`;
+}
+
+function checkKind(field: string, kind: FieldKind, v: unknown): void {
+  if (kind === "int" || kind === "number") {
+    if (typeof v !== "number" || !Number.isFinite(v))
+      throw new ConfigError(field, `expected ${kind === "int" ? "an integer" : "a finite number"}, got ${describe(v)}`);
+    if (kind === "int" && !Number.isSafeInteger(v)) throw new ConfigError(field, `expected an integer, got ${v}`);
+    return;
+  }
+  if (!kind.oneOf.includes(v as string | null))
+    throw new ConfigError(field, `expected one of ${kind.oneOf.map((x) => JSON.stringify(x)).join(", ")}, got ${describe(v)}`);
+}
+
+/** What to do with keys that are not fields: DeepSeek's `ModelArgs(**json)` raises on them. */
+export type UnknownKeys = "error" | "warn" | "ignore";
+
+export interface ParseOptions {
+  /** Default "error". */
+  unknownKeys?: UnknownKeys;
+  /** Receives warnings (default: console.warn). */
+  onWarning?: (message: string) => void;
+}
+
+function asObject(input: unknown, what: string): Record<string, unknown> {
+  let v = input;
+  if (typeof v === "string") {
+    try {
+      v = JSON.parse(v);
+    } catch (e) {
+      throw new ConfigError("(json)", `${what} is not valid JSON: ${(e as Error).message}`);
+    }
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v))
+    throw new ConfigError("(json)", `${what} must be a JSON object, got ${describe(v)}`);
+  return v as Record<string, unknown>;
+}
+
+function reportUnknown(unknown: string[], what: string, opts: ParseOptions | undefined, known: readonly string[]): void {
+  if (unknown.length === 0) return;
+  const mode = opts?.unknownKeys ?? "error";
+  if (mode === "ignore") return;
+  const msg = `unknown ${what} key${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => JSON.stringify(k)).join(", ")} (known: ${known.join(", ")})`;
+  if (mode === "error") throw new ConfigError(unknown[0], msg);
+  (opts?.onWarning ?? console.warn)(msg);
+}
+
+/** ModelArgs from defaults and the given fields; type-checks each field and validates the whole. */
+export function modelArgs(fields: Partial<ModelArgs> = {}, opts?: ParseOptions): ModelArgs {
+  return parseModelArgs(fields, opts);
+}
+
+/**
+ * Reads DeepSeek's config JSON (text or parsed object) as `ModelArgs(**json.load(f))` does: absent
+ * fields take their defaults; unknown keys are an error (or a warning, per `opts`); each present
+ * field is type-checked, and the whole validated.
+ */
+export function parseModelArgs(input: unknown, opts?: ParseOptions): ModelArgs {
+  const obj = asObject(input, "ModelArgs config");
+  const args: ModelArgs = { ...MODEL_ARGS_DEFAULTS };
+  const unknown: string[] = [];
+  for (const [k, v] of Object.entries(obj)) {
+    if (!(k in ARG_KINDS)) {
+      unknown.push(k);
+      continue;
+    }
+    if (v === undefined) continue;
+    checkKind(k, ARG_KINDS[k as keyof ModelArgs], v);
+    (args as unknown as Record<string, unknown>)[k] = v;
+  }
+  reportUnknown(unknown, "ModelArgs", opts, MODEL_ARGS_FIELDS);
+  validateModelArgs(args);
+  return args;
+}
+
+/** moelab.json's settings; absent fields take their defaults. */
+export function parseMoelabSettings(input: unknown, opts?: ParseOptions): MoelabSettings {
+  const obj = asObject(input, "moelab settings");
+  const s: MoelabSettings = { ...MOELAB_SETTINGS_DEFAULTS };
+  const unknown: string[] = [];
+  for (const [k, v] of Object.entries(obj)) {
+    if (!(k in SETTING_KINDS)) {
+      unknown.push(k);
+      continue;
+    }
+    if (v === undefined) continue;
+    checkKind(k, SETTING_KINDS[k as keyof MoelabSettings], v);
+    (s as unknown as Record<string, unknown>)[k] = v;
+  }
+  reportUnknown(unknown, "moelab settings", opts, MOELAB_SETTINGS_FIELDS);
+  validateMoelabSettings(s);
+  return s;
+}
+
+function positive(args: Record<string, unknown>, field: string): void {
+  const v = args[field] as number;
+  if (!(v > 0)) throw new ConfigError(field, `must be positive, got ${v}`);
+}
+
+function nonNegative(args: Record<string, unknown>, field: string): void {
+  const v = args[field] as number;
+  if (!(v >= 0)) throw new ConfigError(field, `must be >= 0, got ${v}`);
+}
+
+/** Throws a ConfigError naming the first field that is out of range or inconsistent. */
+export function validateModelArgs(a: ModelArgs): void {
+  for (const f of MODEL_ARGS_FIELDS) checkKind(f, ARG_KINDS[f], a[f]);
+  const r = a as unknown as Record<string, unknown>;
+  for (const f of [
+    "max_batch_size",
+    "max_seq_len",
+    "vocab_size",
+    "dim",
+    "n_layers",
+    "n_heads",
+    "kv_lora_rank",
+    "qk_nope_head_dim",
+    "qk_rope_head_dim",
+    "v_head_dim",
+    "original_seq_len",
+    "n_expert_groups",
+    "n_limited_groups",
+    "rope_theta",
+    "route_scale",
+  ])
+    positive(r, f);
+  for (const f of ["n_dense_layers", "n_shared_experts", "q_lora_rank", "inter_dim", "moe_inter_dim", "n_routed_experts", "mscale"])
+    nonNegative(r, f);
+  if (a.n_dense_layers > a.n_layers)
+    throw new ConfigError("n_dense_layers", `${a.n_dense_layers} exceeds n_layers ${a.n_layers}`);
+  if (a.n_dense_layers > 0 && a.inter_dim === 0)
+    throw new ConfigError("inter_dim", `must be positive when there are dense layers (n_dense_layers ${a.n_dense_layers})`);
+  if (a.qk_rope_head_dim % 2 !== 0)
+    throw new ConfigError("qk_rope_head_dim", `must be even (RoPE rotates adjacent pairs), got ${a.qk_rope_head_dim}`);
+  if (a.rope_theta <= 1) throw new ConfigError("rope_theta", `must exceed 1, got ${a.rope_theta}`);
+  if (a.rope_factor < 1) throw new ConfigError("rope_factor", `must be >= 1, got ${a.rope_factor}`);
+  if (!(a.beta_slow > 0)) throw new ConfigError("beta_slow", `must be positive, got ${a.beta_slow}`);
+  if (!(a.beta_fast > a.beta_slow))
+    throw new ConfigError("beta_fast", `must exceed beta_slow (${a.beta_slow}), got ${a.beta_fast}`);
+  if (a.scale_fmt !== null && a.dtype !== "fp8")
+    throw new ConfigError("scale_fmt", `${JSON.stringify(a.scale_fmt)} only applies with dtype "fp8", got dtype "${a.dtype}"`);
+  const moeLayers = a.n_layers - a.n_dense_layers;
+  if (moeLayers > 0) {
+    if (a.moe_inter_dim === 0)
+      throw new ConfigError("moe_inter_dim", `must be positive when there are MoE layers (n_layers - n_dense_layers = ${moeLayers})`);
+    if (a.n_routed_experts === 0)
+      throw new ConfigError("n_routed_experts", `must be positive when there are MoE layers (n_layers - n_dense_layers = ${moeLayers})`);
+  }
+  if (a.n_routed_experts > 0) {
+    if (a.n_activated_experts < 1 || a.n_activated_experts > a.n_routed_experts)
+      throw new ConfigError(
+        "n_activated_experts",
+        `must be between 1 and n_routed_experts (${a.n_routed_experts}), got ${a.n_activated_experts}`,
+      );
+    if (a.n_routed_experts % a.n_expert_groups !== 0)
+      throw new ConfigError(
+        "n_expert_groups",
+        `${a.n_expert_groups} groups do not divide n_routed_experts ${a.n_routed_experts}`,
+      );
+  }
+  if (a.n_limited_groups > a.n_expert_groups)
+    throw new ConfigError("n_limited_groups", `${a.n_limited_groups} exceeds n_expert_groups ${a.n_expert_groups}`);
+  if (a.n_expert_groups > 1 && a.n_routed_experts > 0) {
+    const reachable = a.n_limited_groups * (a.n_routed_experts / a.n_expert_groups);
+    if (a.n_activated_experts > reachable)
+      throw new ConfigError(
+        "n_activated_experts",
+        `${a.n_activated_experts} exceeds the ${reachable} experts in the n_limited_groups (${a.n_limited_groups}) kept groups of ${a.n_routed_experts / a.n_expert_groups}`,
+      );
+  }
+  if (a.dtype === "fp8") {
+    // The reference quantises each FP8 Linear's input in 1x128 tiles and asserts the width divides.
+    const inputs: [string, number][] = [
+      ["dim", a.dim],
+      ["kv_lora_rank", a.kv_lora_rank],
+      ["n_heads * v_head_dim", a.n_heads * a.v_head_dim],
+    ];
+    if (a.q_lora_rank > 0) inputs.push(["q_lora_rank", a.q_lora_rank]);
+    if (a.n_dense_layers > 0) inputs.push(["inter_dim", a.inter_dim]);
+    if (moeLayers > 0) inputs.push(["moe_inter_dim", a.moe_inter_dim]);
+    for (const [f, v] of inputs)
+      if (v % 128 !== 0)
+        throw new ConfigError(f === "n_heads * v_head_dim" ? "v_head_dim" : f, `${f} = ${v} must be a multiple of 128 with dtype "fp8" (1x128 activation tiles)`);
+  }
+  const sizes: [string, number][] = [
+    ["n_heads", a.n_heads * (a.qk_nope_head_dim + a.qk_rope_head_dim)],
+    ["vocab_size", a.vocab_size * a.dim],
+    ["n_routed_experts", a.n_routed_experts * a.moe_inter_dim * a.dim],
+  ];
+  for (const [f, n] of sizes)
+    if (!Number.isSafeInteger(n)) throw new ConfigError(f, `size ${n} is too large to index`);
+}
+
+export function validateMoelabSettings(s: MoelabSettings): void {
+  for (const f of MOELAB_SETTINGS_FIELDS) checkKind(f, SETTING_KINDS[f], s[f]);
+  if (s.mtp_depth < 0) throw new ConfigError("mtp_depth", `must be >= 0, got ${s.mtp_depth}`);
+  if (!(s.init_std > 0)) throw new ConfigError("init_std", `must be positive, got ${s.init_std}`);
+  if (!(s.bias_update_speed >= 0)) throw new ConfigError("bias_update_speed", `must be >= 0, got ${s.bias_update_speed}`);
+}
+
+/** Checks that ModelArgs and moelab settings fit together. */
+export function validateConfig(a: ModelArgs, s: MoelabSettings): void {
+  validateModelArgs(a);
+  validateMoelabSettings(s);
+  if (s.routing === "noaux_tc" && a.n_expert_groups > 1 && a.n_routed_experts / a.n_expert_groups < 2)
+    throw new ConfigError(
+      "n_expert_groups",
+      `with routing "noaux_tc" a group's score sums its top-2 experts, so each group needs at least 2 experts (${a.n_routed_experts} / ${a.n_expert_groups})`,
+    );
+  if (s.mtp_depth >= a.max_seq_len)
+    throw new ConfigError("mtp_depth", `${s.mtp_depth} must be less than max_seq_len ${a.max_seq_len}`);
+}
+
+/** Settings for a DeepSeek config read without a moelab.json: what DeepSeek's reference would do. */
+export function settingsForDeepSeek(a: ModelArgs): MoelabSettings {
+  // The reference creates the gate bias only for dim 7168 (V3), and has no MTP module.
+  return {
+    ...MOELAB_SETTINGS_DEFAULTS,
+    mtp_depth: 0,
+    init_std: 0.006,
+    routing: a.dim === 7168 ? "noaux_tc" : "plain",
+    precision: "fp32",
+  };
+}
+
+/** config.json text: exactly the ModelArgs fields, in the reference's order. */
+export function modelArgsToJSON(a: ModelArgs): string {
+  const o: Record<string, unknown> = {};
+  for (const f of MODEL_ARGS_FIELDS) o[f] = a[f];
+  return JSON.stringify(o, null, 2) + "\n";
+}
+
+export function moelabSettingsToJSON(s: MoelabSettings): string {
+  const o: Record<string, unknown> = {};
+  for (const f of MOELAB_SETTINGS_FIELDS) o[f] = s[f];
+  return JSON.stringify(o, null, 2) + "\n";
+}
+
+/** True when max_seq_len exceeds original_seq_len, i.e. YaRN correction and mscale are active. */
+export function yarnActive(a: ModelArgs): boolean {
+  return a.max_seq_len > a.original_seq_len;
+}
+
+/** The attention softmax scale of the reference (with YaRN's mscale^2 when active). */
+export function softmaxScale(a: ModelArgs): number {
+  let s = Math.pow(a.qk_nope_head_dim + a.qk_rope_head_dim, -0.5);
+  if (yarnActive(a)) {
+    const m = 0.1 * a.mscale * Math.log(a.rope_factor) + 1.0;
+    s *= m * m;
+  }
+  return s;
+}
+
+/**
+ * Whether layer L (main layers 0..n_layers-1, then MTP module k at n_layers + k) has a dense MLP:
+ * the first n_dense_layers do, as in the reference; every later one is MoE unless there are no
+ * routed experts at all.
+ */
+export function isDenseLayer(a: ModelArgs, layer: number): boolean {
+  return layer < a.n_dense_layers || a.n_routed_experts === 0;
+}

@@ -1,0 +1,25 @@
+/** moelab's model configs: DeepSeek ModelArgs, moelab settings, presets and parameter counts. */
+export {
+  ConfigError,
+  MODEL_ARGS_DEFAULTS,
+  MODEL_ARGS_FIELDS,
+  MOELAB_SETTINGS_DEFAULTS,
+  MOELAB_SETTINGS_FIELDS,
+  isDenseLayer,
+  modelArgs,
+  modelArgsToJSON,
+  moelabSettingsToJSON,
+  parseModelArgs,
+  parseMoelabSettings,
+  settingsForDeepSeek,
+  softmaxScale,
+  validateConfig,
+  validateModelArgs,
+  validateMoelabSettings,
+  yarnActive,
+} from "./config.js";
+export type { ModelArgs, MoelabSettings, ParseOptions, UnknownKeys } from "./config.js";
+export { countParams, humanCount, paramTable } from "./params.js";
+export type { ParamCounts, ParamRow } from "./params.js";
+export { ModelConfig, PRESET_NAMES, preset, presets, resolveConfig } from "./presets.js";
+export type { ConfigFields, PresetName } from "./presets.js";

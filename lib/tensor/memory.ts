@@ -1,0 +1,198 @@
+/**
+ * Storage lifetime: reference-counted storages, a buffer pool keyed by dtype and length, `tidy`
+ * scopes, and a FinalizationRegistry that reclaims what was never disposed.
+ */
+import { DType, TypedArray, bytesPer, newArray } from "./dtype";
+
+/** A buffer shared by a tensor and its views; returned to the pool when the last one goes. */
+export class Storage {
+  refs = 1;
+  constructor(
+    public data: TypedArray,
+    public readonly dtype: DType,
+  ) {}
+}
+
+const stats = { liveTensors: 0, liveBytes: 0, pooledBytes: 0 };
+const pools: Map<number, TypedArray[]>[] = [new Map(), new Map(), new Map(), new Map(), new Map()];
+const poolIndex: Record<DType, number> = {
+  float32: 0,
+  int32: 1,
+  bfloat16: 2,
+  float8_e4m3fn: 3,
+  float8_e5m2: 4,
+};
+let poolLimit = 256 * 1024 * 1024;
+
+/** Caps the bytes the pool keeps (default 256 MiB); 0 disables pooling. */
+export function setPoolLimit(bytes: number): void {
+  poolLimit = bytes;
+  if (poolLimit <= 0) emptyPool();
+}
+
+/** Drops every pooled buffer. */
+export function emptyPool(): void {
+  for (const p of pools) p.clear();
+  stats.pooledBytes = 0;
+}
+
+/** A buffer of n elements from the pool (contents undefined unless `zero`). */
+export function allocStorage(dtype: DType, n: number, zero: boolean): Storage {
+  const list = pools[poolIndex[dtype]].get(n);
+  let data: TypedArray;
+  if (list !== undefined && list.length > 0) {
+    data = list.pop()!;
+    stats.pooledBytes -= data.byteLength;
+    if (zero) data.fill(0);
+  } else data = newArray(dtype, n);
+  stats.liveBytes += data.byteLength;
+  return new Storage(data, dtype);
+}
+
+/** Wraps an existing array (not pooled memory) as a storage. */
+export function wrapStorage(data: TypedArray, dtype: DType): Storage {
+  stats.liveBytes += data.byteLength;
+  return new Storage(data, dtype);
+}
+
+export function releaseStorage(s: Storage): void {
+  if (--s.refs > 0) return;
+  const data = s.data;
+  stats.liveBytes -= data.byteLength;
+  if (stats.pooledBytes + data.byteLength <= poolLimit && data.byteOffset === 0) {
+    const m = pools[poolIndex[s.dtype]];
+    const list = m.get(data.length);
+    if (list === undefined) m.set(data.length, [data]);
+    else list.push(data);
+    stats.pooledBytes += data.byteLength;
+  }
+  s.data = EMPTY;
+}
+const EMPTY = new Float32Array(0);
+
+/** Hands the last reference's array to the caller instead of the pool. */
+export function forgetStorage(s: Storage): void {
+  s.refs = 0;
+  stats.liveBytes -= s.data.byteLength;
+  s.data = EMPTY;
+}
+
+export function tensorCreated(): void {
+  stats.liveTensors++;
+}
+export function tensorReleased(): void {
+  stats.liveTensors--;
+}
+
+export interface MemoryInfo {
+  /** Tensors neither disposed nor garbage-collected. */
+  liveTensors: number;
+  /** Bytes held by live storages (views share theirs). */
+  liveBytes: number;
+  /** Bytes kept by the buffer pool for reuse. */
+  pooledBytes: number;
+}
+
+/** Live tensors and bytes, so a notebook or a test can see a leak. */
+export function memory(): MemoryInfo {
+  return { liveTensors: stats.liveTensors, liveBytes: stats.liveBytes, pooledBytes: stats.pooledBytes };
+}
+
+export { bytesPer };
+
+/** Objects tidy() tracks: anything with dispose(), a kept flag and a storage. */
+export interface Disposable {
+  dispose(): void;
+  _kept: boolean;
+  _registered: boolean;
+  _storage: Storage;
+}
+
+const scopes: Disposable[][] = [];
+
+// Safety net for tensors never disposed. Registering costs ~1 us, so tensors born inside a
+// tidy scope (which disposes them for sure) are registered only if they outlive it.
+const registry = new FinalizationRegistry<Storage>((s) => {
+  tensorReleased();
+  releaseStorage(s);
+});
+
+export function register(t: Disposable): void {
+  if (t._registered) return;
+  t._registered = true;
+  registry.register(t, t._storage, t);
+}
+
+export function unregister(t: Disposable): void {
+  if (t._registered) registry.unregister(t);
+}
+
+/** Called for each new tensor: tracked by the innermost scope, else registered. */
+export function adopt(t: Disposable): void {
+  if (scopes.length > 0) scopes[scopes.length - 1].push(t);
+  else register(t);
+}
+
+export function inScope(): boolean {
+  return scopes.length > 0;
+}
+
+function collect(x: unknown, out: Set<unknown>, depth: number): void {
+  if (x === null || typeof x !== "object" || depth > 4) return;
+  if ("_kept" in (x as object) && typeof (x as Disposable).dispose === "function") {
+    out.add(x);
+    return;
+  }
+  if (Array.isArray(x)) for (const v of x) collect(v, out, depth + 1);
+  else if (Object.getPrototypeOf(x) === Object.prototype || x instanceof Map)
+    for (const v of x instanceof Map ? x.values() : Object.values(x as object)) collect(v, out, depth + 1);
+}
+
+/**
+ * Runs fn and disposes every tensor created inside it, except those it returns (directly, or
+ * inside arrays / plain objects / Maps) and those passed to keep(). fn must be synchronous.
+ */
+export function tidy<T>(fn: () => T): T {
+  const scope: Disposable[] = [];
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    scopes.pop();
+    for (const t of scope) {
+      if (!t._kept) t.dispose();
+      else register(t);
+    }
+    throw e;
+  }
+  scopes.pop();
+  if (result instanceof Promise)
+    throw new Error("tidy(fn): fn returned a Promise; tidy only scopes synchronous code");
+  const keepSet = new Set<unknown>();
+  collect(result, keepSet, 0);
+  const parent = scopes.length > 0 ? scopes[scopes.length - 1] : null;
+  for (const t of scope) {
+    if (t._kept) {
+      register(t);
+      continue;
+    }
+    if (keepSet.has(t)) {
+      if (parent !== null) parent.push(t);
+      else register(t);
+    } else t.dispose();
+  }
+  return result;
+}
+
+/** Exempts a tensor from every enclosing tidy scope; returns it. */
+export function keep<T extends Disposable>(t: T): T {
+  t._kept = true;
+  if (scopes.length === 0) register(t);
+  return t;
+}
+
+/** Runs fn in an internal scope that disposes every tensor it made except kept ones. */
+export function scoped<T>(fn: () => T): T {
+  return tidy(fn);
+}

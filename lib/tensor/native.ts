@@ -1,0 +1,147 @@
+/**
+ * The addon's kernels as lib/tensor sees them. Loaded once; kernels another engineer has not
+ * built yet are undefined and the TypeScript paths take over.
+ */
+import * as path from "node:path";
+
+export type Sgemm = (
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  A: Float32Array,
+  aOffset: number,
+  lda: number,
+  B: Float32Array,
+  bOffset: number,
+  ldb: number,
+  beta: number,
+  C: Float32Array,
+  cOffset: number,
+  ldc: number,
+  batch?: number,
+  strideA?: number,
+  strideB?: number,
+  strideC?: number,
+) => void;
+
+/** Signatures of native/src/ops_*.cc exports (see those files for the argument meaning). */
+export interface NativeOps {
+  sgemm?: Sgemm;
+  opsBinary2d?: (
+    op: number,
+    a: Float32Array,
+    aOff: number,
+    aso: number,
+    asi: number,
+    b: Float32Array,
+    bOff: number,
+    bso: number,
+    bsi: number,
+    out: Float32Array,
+    outOff: number,
+    outer: number,
+    inner: number,
+  ) => void;
+  opsUnary?: (op: number, x: Float32Array, out: Float32Array, n: number, p0: number, p1: number) => void;
+  opsUnaryGrad?: (
+    op: number,
+    x: Float32Array,
+    y: Float32Array,
+    g: Float32Array,
+    out: Float32Array,
+    n: number,
+    p0: number,
+    p1: number,
+  ) => void;
+  opsReduce?: (op: number, x: Float32Array, out: Float32Array, outer: number, r: number, inner: number) => void;
+  opsArgReduce?: (op: number, x: Float32Array, out: Int32Array, outer: number, r: number, inner: number) => void;
+  opsSoftmax?: (x: Float32Array, out: Float32Array, rows: number, cols: number, log: boolean) => void;
+  opsSoftmaxGrad?: (
+    y: Float32Array,
+    g: Float32Array,
+    out: Float32Array,
+    rows: number,
+    cols: number,
+    log: boolean,
+  ) => void;
+  opsCrossEntropy?: (
+    logits: Float32Array,
+    targets: Int32Array,
+    losses: Float32Array,
+    lse: Float32Array,
+    rows: number,
+    cols: number,
+    ignoreIndex: number,
+  ) => void;
+  opsCrossEntropyGrad?: (
+    logits: Float32Array,
+    targets: Int32Array,
+    lse: Float32Array,
+    scale: Float32Array,
+    out: Float32Array,
+    rows: number,
+    cols: number,
+    ignoreIndex: number,
+  ) => void;
+  opsRmsNorm?: (
+    x: Float32Array,
+    w: Float32Array,
+    out: Float32Array,
+    rstd: Float32Array,
+    rows: number,
+    cols: number,
+    eps: number,
+  ) => void;
+  opsRmsNormGrad?: (
+    x: Float32Array,
+    w: Float32Array,
+    rstd: Float32Array,
+    g: Float32Array,
+    dx: Float32Array,
+    dw: Float32Array,
+    rows: number,
+    cols: number,
+  ) => void;
+  opsRope?: (
+    x: Float32Array,
+    cos: Float32Array,
+    sin: Float32Array,
+    out: Float32Array,
+    outer: number,
+    t: number,
+    h: number,
+    d: number,
+    inverse: boolean,
+  ) => void;
+  opsSwiglu?: (a: Float32Array, b: Float32Array, out: Float32Array, n: number) => void;
+  opsSwigluGrad?: (
+    a: Float32Array,
+    b: Float32Array,
+    g: Float32Array,
+    da: Float32Array,
+    db: Float32Array,
+    n: number,
+  ) => void;
+  getNumThreads?: () => number;
+  setNumThreads?: (n: number) => void;
+}
+
+function load(): NativeOps {
+  const file = path.join(__dirname, "..", "..", "..", "build", "Release", "moelab_native.node");
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(file) as NativeOps;
+  } catch (e) {
+    if (process.env.MOELAB_REQUIRE_NATIVE === "1") throw e;
+    return {};
+  }
+}
+
+/** The addon; MOELAB_NO_NATIVE=1 forces the TypeScript paths (tests compare both). */
+export const native: NativeOps = process.env.MOELAB_NO_NATIVE === "1" ? {} : load();
+
+/** Below this many elements a JS loop beats an N-API call. */
+export const NATIVE_MIN = 2048;

@@ -1,0 +1,448 @@
+// FP8 codecs and fine-grained quantization for the addon (twins of lib/fp8/format.ts and
+// lib/fp8/scaling.ts, bit-identical to them and to CUDA's host conversion in cuda_fp8.hpp):
+//   fp8Encode(values: Float32Array, format: 0|1, saturate: boolean): Uint8Array
+//   fp8Quantize(x, rows, cols, tileRows, tileCols, format, pow2, amaxFloor)
+//       -> { codes: Uint8Array, scales: Float32Array, nonFinite: number }
+//   fp8QuantizeTiles(x, rows, cols, format, pow2, amaxFloor, transposed = false)  (1x128 / 128x1)
+//   fp8QuantizeBlocks(x, rows, cols, format, pow2, amaxFloor)                     (128x128)
+//   fp8Dequantize(codes, scales, rows, cols, tileRows, tileCols, format): Float32Array
+// format: 0 = e4m3 (fn), 1 = e5m2. Every argument is checked before any memory is touched.
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "registry.h"
+#include "threadpool.h"
+
+namespace moelab {
+namespace {
+
+// Float32-bit thresholds of one format (see lib/fp8/format.ts for their derivation).
+struct Fmt {
+  uint32_t zero_max;    // |x| bits <= this: signed zero (min subnormal / 2)
+  uint32_t ovf_above;   // |x| bits > this: overflow
+  uint32_t normal_min;  // |x| bits >= this: normal
+  uint32_t rebias;      // (127 - bias) << mantissa bits
+  int shift;            // 23 - mantissa bits
+  int sub_base;         // subnormal shift = sub_base - float exponent
+  uint32_t max_code;    // +max finite
+  uint32_t ovf_code;    // non-saturating overflow: NaN (e4m3) or +Inf (e5m2)
+  float max_value;
+};
+
+constexpr Fmt kFormats[2] = {
+    {0x3A800000u, 0x43E80000u, 0x3C800000u, 120u << 3, 20, 141, 0x7Eu, 0x7Fu, 448.0f},
+    {0x37000000u, 0x476FFFFFu, 0x38800000u, 112u << 2, 21, 134, 0x7Bu, 0x7Cu, 57344.0f},
+};
+
+enum Mode { kSaturate = 0, kNoSaturate = 1, kQuantize = 2 };  // kQuantize: finite saturate, Inf not
+
+// Branchless so the loops below vectorise; unused lanes may compute garbage that is selected away.
+__attribute__((always_inline)) inline uint32_t EncodeBits(uint32_t b, const Fmt& f, int mode) {
+  const uint32_t a = b & 0x7FFFFFFFu;
+  const uint32_t sign = (b >> 24) & 0x80u;
+  const uint32_t half = (1u << (f.shift - 1)) - 1u;
+  const uint32_t nrm = ((a + half + ((a >> f.shift) & 1u)) >> f.shift) - f.rebias;
+  const uint32_t m = (a & 0x7FFFFFu) | 0x800000u;
+  int32_t sh = f.sub_base - static_cast<int32_t>(a >> 23);
+  sh = sh < 1 ? 1 : (sh > 31 ? 31 : sh);
+  const uint32_t sub = (m + (1u << (sh - 1)) - 1u + ((m >> sh) & 1u)) >> sh;
+  uint32_t code = a >= f.normal_min ? nrm : sub;
+  code = a <= f.zero_max ? 0u : code;
+  const uint32_t ovf = mode == kSaturate     ? f.max_code
+                       : mode == kNoSaturate ? f.ovf_code
+                                             : (a >= 0x7F800000u ? f.ovf_code : f.max_code);
+  code = a > f.ovf_above ? ovf : code;
+  code |= sign;
+  return a > 0x7F800000u ? 0x7Fu : code;  // any NaN: canonical positive 0x7F
+}
+
+template <int F, int MODE>
+__attribute__((always_inline)) inline void EncodeLoop(const float* x, uint8_t* out, int64_t n) {
+  const Fmt& f = kFormats[F];
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t b;
+    std::memcpy(&b, x + i, 4);
+    out[i] = static_cast<uint8_t>(EncodeBits(b, f, MODE));
+  }
+}
+
+// y = x / s then encode (quantize mode), s constant.
+template <int F>
+__attribute__((always_inline)) inline void ScaleEncodeLoop(const float* x, float s, uint8_t* out,
+                                                           int64_t n) {
+  const Fmt& f = kFormats[F];
+  for (int64_t i = 0; i < n; ++i) {
+    const float y = x[i] / s;
+    uint32_t b;
+    std::memcpy(&b, &y, 4);
+    out[i] = static_cast<uint8_t>(EncodeBits(b, f, kQuantize));
+  }
+}
+
+// y = x / s[i] then encode, one scale per element (128x1 tiles).
+template <int F>
+__attribute__((always_inline)) inline void ScaleEncodeLoopV(const float* x, const float* s,
+                                                            uint8_t* out, int64_t n) {
+  const Fmt& f = kFormats[F];
+  for (int64_t i = 0; i < n; ++i) {
+    const float y = x[i] / s[i];
+    uint32_t b;
+    std::memcpy(&b, &y, 4);
+    out[i] = static_cast<uint8_t>(EncodeBits(b, f, kQuantize));
+  }
+}
+
+// Max |x| over finite x; counts non-finite values.
+__attribute__((always_inline)) inline float AmaxLoop(const float* x, int64_t n, int64_t* bad) {
+  float m = 0.0f;
+  int64_t nb = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float a = std::fabs(x[i]);
+    const bool fin = a <= FLT_MAX;
+    m = std::max(m, fin ? a : 0.0f);
+    nb += fin ? 0 : 1;
+  }
+  *bad += nb;
+  return m;
+}
+
+// The same loops compiled twice: for AVX-512 CPUs and for any x86-64 (or other) CPU.
+#if defined(__x86_64__)
+#define FP8_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+#define FP8_HAS_AVX512 1
+#else
+#define FP8_AVX512
+#define FP8_HAS_AVX512 0
+#endif
+
+template <int F, int MODE>
+FP8_AVX512 void EncodeAvx512(const float* x, uint8_t* out, int64_t n) {
+  EncodeLoop<F, MODE>(x, out, n);
+}
+template <int F, int MODE>
+void EncodeGeneric(const float* x, uint8_t* out, int64_t n) {
+  EncodeLoop<F, MODE>(x, out, n);
+}
+template <int F>
+FP8_AVX512 void ScaleEncodeAvx512(const float* x, float s, uint8_t* out, int64_t n) {
+  ScaleEncodeLoop<F>(x, s, out, n);
+}
+template <int F>
+void ScaleEncodeGeneric(const float* x, float s, uint8_t* out, int64_t n) {
+  ScaleEncodeLoop<F>(x, s, out, n);
+}
+template <int F>
+FP8_AVX512 void ScaleEncodeVAvx512(const float* x, const float* s, uint8_t* out, int64_t n) {
+  ScaleEncodeLoopV<F>(x, s, out, n);
+}
+template <int F>
+void ScaleEncodeVGeneric(const float* x, const float* s, uint8_t* out, int64_t n) {
+  ScaleEncodeLoopV<F>(x, s, out, n);
+}
+FP8_AVX512 float AmaxAvx512(const float* x, int64_t n, int64_t* bad) { return AmaxLoop(x, n, bad); }
+float AmaxGeneric(const float* x, int64_t n, int64_t* bad) { return AmaxLoop(x, n, bad); }
+
+bool UseAvx512() {
+#if FP8_HAS_AVX512
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+void Encode(int fmt, int mode, const float* x, uint8_t* out, int64_t n) {
+  const bool v = UseAvx512();
+#define FP8_ENC(F, M) (v ? EncodeAvx512<F, M>(x, out, n) : EncodeGeneric<F, M>(x, out, n))
+  if (fmt == 0) {
+    if (mode == kSaturate) FP8_ENC(0, kSaturate);
+    else FP8_ENC(0, kNoSaturate);
+  } else {
+    if (mode == kSaturate) FP8_ENC(1, kSaturate);
+    else FP8_ENC(1, kNoSaturate);
+  }
+#undef FP8_ENC
+}
+
+void ScaleEncode(int fmt, const float* x, float s, uint8_t* out, int64_t n) {
+  const bool v = UseAvx512();
+  if (fmt == 0) v ? ScaleEncodeAvx512<0>(x, s, out, n) : ScaleEncodeGeneric<0>(x, s, out, n);
+  else v ? ScaleEncodeAvx512<1>(x, s, out, n) : ScaleEncodeGeneric<1>(x, s, out, n);
+}
+
+void ScaleEncodeV(int fmt, const float* x, const float* s, uint8_t* out, int64_t n) {
+  const bool v = UseAvx512();
+  if (fmt == 0) v ? ScaleEncodeVAvx512<0>(x, s, out, n) : ScaleEncodeVGeneric<0>(x, s, out, n);
+  else v ? ScaleEncodeVAvx512<1>(x, s, out, n) : ScaleEncodeVGeneric<1>(x, s, out, n);
+}
+
+float Amax(const float* x, int64_t n, int64_t* bad) {
+  return UseAvx512() ? AmaxAvx512(x, n, bad) : AmaxGeneric(x, n, bad);
+}
+
+// scale = max(amax, floor) / max_format in float32; ue8m0 rounds it up to a power of two.
+float ScaleOf(float amax, float floor, const Fmt& f, bool pow2) {
+  const float s = std::max(amax, floor) / f.max_value;
+  if (!pow2) return s;
+  uint32_t b;
+  std::memcpy(&b, &s, 4);
+  if (b & 0x7FFFFFu) b = (b & 0x7F800000u) + 0x800000u;
+  float r;
+  std::memcpy(&r, &b, 4);
+  return r;
+}
+
+// Quantizes x [rows, cols] in tr x tc tiles; returns the number of non-finite inputs.
+int64_t Quantize(const float* x, int64_t rows, int64_t cols, int64_t tr, int64_t tc, int fmt,
+                 bool pow2, float floor, uint8_t* codes, float* scales) {
+  const Fmt& f = kFormats[fmt];
+  const int64_t sr = (rows + tr - 1) / tr;
+  const int64_t sc = (cols + tc - 1) / tc;
+  std::vector<int64_t> bad_per(static_cast<size_t>(std::max<int64_t>(sr, 1)), 0);
+  // one tile-row per task; a tile-row is tr full rows, so tasks never share a scale
+  const int64_t grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, tr * cols));
+  ParallelFor(sr, grain, [&](int64_t g0, int64_t g1) {
+    std::vector<float> amax(static_cast<size_t>(sc));
+    for (int64_t g = g0; g < g1; ++g) {
+      const int64_t i0 = g * tr, i1 = std::min(rows, i0 + tr);
+      std::fill(amax.begin(), amax.end(), 0.0f);
+      int64_t bad = 0;
+      for (int64_t i = i0; i < i1; ++i) {
+        const float* xr = x + i * cols;
+        if (tc == 1) {
+          for (int64_t j = 0; j < cols; ++j) {
+            const float a = std::fabs(xr[j]);
+            if (a <= FLT_MAX) amax[j] = std::max(amax[j], a);
+            else ++bad;
+          }
+        } else {
+          for (int64_t t = 0; t < sc; ++t) {
+            const int64_t j0 = t * tc, j1 = std::min(cols, j0 + tc);
+            amax[t] = std::max(amax[t], Amax(xr + j0, j1 - j0, &bad));
+          }
+        }
+      }
+      bad_per[g] = bad;
+      float* srow = scales + g * sc;
+      for (int64_t t = 0; t < sc; ++t) srow[t] = ScaleOf(amax[t], floor, f, pow2);
+      for (int64_t i = i0; i < i1; ++i) {
+        const float* xr = x + i * cols;
+        uint8_t* cr = codes + i * cols;
+        if (tc == 1) {
+          ScaleEncodeV(fmt, xr, srow, cr, cols);
+        } else {
+          for (int64_t t = 0; t < sc; ++t) {
+            const int64_t j0 = t * tc, j1 = std::min(cols, j0 + tc);
+            ScaleEncode(fmt, xr + j0, srow[t], cr + j0, j1 - j0);
+          }
+        }
+      }
+    }
+  });
+  int64_t bad = 0;
+  for (int64_t b : bad_per) bad += b;
+  return bad;
+}
+
+constexpr double kMaxSafeInteger = 9007199254740991.0;
+
+// Argument checking that reports the first bad argument as a JS exception.
+struct Args {
+  const Napi::CallbackInfo& info;
+  const char* fn;
+  bool ok = true;
+
+  bool Fail(bool range, const std::string& msg) {
+    if (ok) {
+      const std::string text = std::string(fn) + ": " + msg;
+      if (range) Napi::RangeError::New(info.Env(), text).ThrowAsJavaScriptException();
+      else Napi::TypeError::New(info.Env(), text).ThrowAsJavaScriptException();
+    }
+    ok = false;
+    return false;
+  }
+  bool Bool(size_t i, const char* name, bool fallback, bool optional) {
+    if (!ok) return false;
+    if (optional && (i >= info.Length() || info[i].IsUndefined())) return fallback;
+    if (!info[i].IsBoolean()) return Fail(false, std::string(name) + " must be a boolean");
+    return info[i].As<Napi::Boolean>().Value();
+  }
+  int64_t Count(size_t i, const char* name, int64_t min = 0) {
+    if (!ok) return 0;
+    if (!info[i].IsNumber()) return Fail(false, std::string(name) + " must be a number"), 0;
+    const double v = info[i].As<Napi::Number>().DoubleValue();
+    if (!(v >= static_cast<double>(min)) || v != std::floor(v) || v > kMaxSafeInteger)
+      return Fail(true, std::string(name) + " must be an integer >= " + std::to_string(min) +
+                            ", got " + std::to_string(v)),
+             0;
+    return static_cast<int64_t>(v);
+  }
+  int Format(size_t i) {
+    const int64_t f = Count(i, "format");
+    if (ok && f > 1) Fail(true, "format must be 0 (e4m3) or 1 (e5m2), got " + std::to_string(f));
+    return static_cast<int>(f);
+  }
+  float Floor(size_t i) {
+    if (!ok) return 0;
+    if (!info[i].IsNumber()) return Fail(false, "amaxFloor must be a number"), 0;
+    const double v = info[i].As<Napi::Number>().DoubleValue();
+    if (!(v > 0) || !(static_cast<float>(v) <= FLT_MAX))
+      return Fail(true, "amaxFloor must be positive and finite"), 0;
+    return static_cast<float>(v);
+  }
+  template <typename T>
+  Napi::TypedArrayOf<T> Array(size_t i, const char* name, napi_typedarray_type type,
+                              const char* tname) {
+    if (ok && info[i].IsTypedArray() && info[i].As<Napi::TypedArray>().TypedArrayType() == type)
+      return info[i].As<Napi::TypedArrayOf<T>>();
+    Fail(false, std::string(name) + " must be a " + tname);
+    return Napi::TypedArrayOf<T>();
+  }
+  void Length(const char* name, size_t got, double want) {
+    if (ok && static_cast<double>(got) != want)
+      Fail(true, std::string(name) + " has " + std::to_string(got) + " elements, expected " +
+                     std::to_string(static_cast<int64_t>(want)));
+  }
+};
+
+Napi::Value EncodeJs(const Napi::CallbackInfo& info) {
+  Args args{info, "fp8Encode"};
+  if (info.Length() < 3) return args.Fail(false, "expected (values, format, saturate)"), info.Env().Undefined();
+  auto x = args.Array<float>(0, "values", napi_float32_array, "Float32Array");
+  const int fmt = args.Format(1);
+  const bool sat = args.Bool(2, "saturate", true, false);
+  if (!args.ok) return info.Env().Undefined();
+  const int64_t n = static_cast<int64_t>(x.ElementLength());
+  auto out = Napi::Uint8Array::New(info.Env(), static_cast<size_t>(n));
+  const float* xp = x.Data();
+  uint8_t* op = out.Data();
+  ParallelFor(n, 1 << 16, [&](int64_t b, int64_t e) {
+    Encode(fmt, sat ? kSaturate : kNoSaturate, xp + b, op + b, e - b);
+  });
+  return out;
+}
+
+Napi::Value QuantizeCommon(const Napi::CallbackInfo& info, Args& args, int64_t rows, int64_t cols,
+                           int64_t tr, int64_t tc, int fmt, bool pow2, float floor) {
+  Napi::Env env = info.Env();
+  auto x = args.Array<float>(0, "x", napi_float32_array, "Float32Array");
+  args.Length("x", args.ok ? x.ElementLength() : 0, static_cast<double>(rows) * cols);
+  if (!args.ok) return env.Undefined();
+  const int64_t sr = (rows + tr - 1) / tr, sc = (cols + tc - 1) / tc;
+  auto codes = Napi::Uint8Array::New(env, static_cast<size_t>(rows * cols));
+  auto scales = Napi::Float32Array::New(env, static_cast<size_t>(sr * sc));
+  const int64_t bad =
+      Quantize(x.Data(), rows, cols, tr, tc, fmt, pow2, floor, codes.Data(), scales.Data());
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("codes", codes);
+  r.Set("scales", scales);
+  r.Set("nonFinite", Napi::Number::New(env, static_cast<double>(bad)));
+  return r;
+}
+
+Napi::Value QuantizeJs(const Napi::CallbackInfo& info) {
+  Args args{info, "fp8Quantize"};
+  if (info.Length() < 8)
+    return args.Fail(false, "expected (x, rows, cols, tileRows, tileCols, format, pow2, amaxFloor)"),
+           info.Env().Undefined();
+  const int64_t rows = args.Count(1, "rows"), cols = args.Count(2, "cols");
+  const int64_t tr = args.Count(3, "tileRows", 1), tc = args.Count(4, "tileCols", 1);
+  const int fmt = args.Format(5);
+  const bool pow2 = args.Bool(6, "pow2", false, false);
+  const float floor = args.Floor(7);
+  return QuantizeCommon(info, args, rows, cols, tr, tc, fmt, pow2, floor);
+}
+
+Napi::Value QuantizeTilesJs(const Napi::CallbackInfo& info) {
+  Args args{info, "fp8QuantizeTiles"};
+  if (info.Length() < 6)
+    return args.Fail(false, "expected (x, rows, cols, format, pow2, amaxFloor, transposed?)"),
+           info.Env().Undefined();
+  const int64_t rows = args.Count(1, "rows"), cols = args.Count(2, "cols");
+  const int fmt = args.Format(3);
+  const bool pow2 = args.Bool(4, "pow2", false, false);
+  const float floor = args.Floor(5);
+  const bool t = args.Bool(6, "transposed", false, true);
+  return QuantizeCommon(info, args, rows, cols, t ? 128 : 1, t ? 1 : 128, fmt, pow2, floor);
+}
+
+Napi::Value QuantizeBlocksJs(const Napi::CallbackInfo& info) {
+  Args args{info, "fp8QuantizeBlocks"};
+  if (info.Length() < 6)
+    return args.Fail(false, "expected (x, rows, cols, format, pow2, amaxFloor)"), info.Env().Undefined();
+  const int64_t rows = args.Count(1, "rows"), cols = args.Count(2, "cols");
+  const int fmt = args.Format(3);
+  const bool pow2 = args.Bool(4, "pow2", false, false);
+  const float floor = args.Floor(5);
+  return QuantizeCommon(info, args, rows, cols, 128, 128, fmt, pow2, floor);
+}
+
+Napi::Value DequantizeJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Args args{info, "fp8Dequantize"};
+  if (info.Length() < 7)
+    return args.Fail(false, "expected (codes, scales, rows, cols, tileRows, tileCols, format)"),
+           env.Undefined();
+  auto codes = args.Array<uint8_t>(0, "codes", napi_uint8_array, "Uint8Array");
+  auto scales = args.Array<float>(1, "scales", napi_float32_array, "Float32Array");
+  const int64_t rows = args.Count(2, "rows"), cols = args.Count(3, "cols");
+  const int64_t tr = args.Count(4, "tileRows", 1), tc = args.Count(5, "tileCols", 1);
+  const int fmt = args.Format(6);
+  if (!args.ok) return env.Undefined();
+  const int64_t sr = (rows + tr - 1) / tr, sc = (cols + tc - 1) / tc;
+  args.Length("codes", codes.ElementLength(), static_cast<double>(rows) * cols);
+  args.Length("scales", scales.ElementLength(), static_cast<double>(sr) * sc);
+  if (!args.ok) return env.Undefined();
+  float lut[256];
+  {
+    // decode table from the bit fields
+    const int mb = fmt == 0 ? 3 : 2, eb = fmt == 0 ? 4 : 5, bias = fmt == 0 ? 7 : 15;
+    for (int c = 0; c < 256; ++c) {
+      const int e = (c >> mb) & ((1 << eb) - 1), m = c & ((1 << mb) - 1);
+      const float s = (c & 0x80) ? -1.0f : 1.0f;
+      float v;
+      if (fmt == 1 && e == 31) v = m == 0 ? s * INFINITY : NAN;
+      else if (fmt == 0 && e == 15 && m == 7) v = NAN;
+      else if (e == 0) v = s * std::ldexp(static_cast<float>(m), 1 - bias - mb);
+      else v = s * std::ldexp(static_cast<float>((1 << mb) + m), e - bias - mb);
+      lut[c] = v;
+    }
+  }
+  auto out = Napi::Float32Array::New(env, static_cast<size_t>(rows * cols));
+  const uint8_t* cp = codes.Data();
+  const float* sp = scales.Data();
+  float* op = out.Data();
+  ParallelFor(rows, std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(cols, 1)),
+              [&](int64_t i0, int64_t i1) {
+                for (int64_t i = i0; i < i1; ++i) {
+                  const float* srow = sp + (i / tr) * sc;
+                  const uint8_t* cr = cp + i * cols;
+                  float* orow = op + i * cols;
+                  for (int64_t j0 = 0, t = 0; j0 < cols; j0 += tc, ++t) {
+                    const int64_t j1 = std::min(cols, j0 + tc);
+                    const float s = srow[t];
+                    for (int64_t j = j0; j < j1; ++j) orow[j] = lut[cr[j]] * s;
+                  }
+                }
+              });
+  return out;
+}
+
+void InitFp8Quant(Napi::Env env, Napi::Object exports) {
+  exports.Set("fp8Encode", Napi::Function::New(env, EncodeJs, "fp8Encode"));
+  exports.Set("fp8Quantize", Napi::Function::New(env, QuantizeJs, "fp8Quantize"));
+  exports.Set("fp8QuantizeTiles", Napi::Function::New(env, QuantizeTilesJs, "fp8QuantizeTiles"));
+  exports.Set("fp8QuantizeBlocks", Napi::Function::New(env, QuantizeBlocksJs, "fp8QuantizeBlocks"));
+  exports.Set("fp8Dequantize", Napi::Function::New(env, DequantizeJs, "fp8Dequantize"));
+}
+
+Registrar reg("fp8_quant", InitFp8Quant);
+
+}  // namespace
+}  // namespace moelab

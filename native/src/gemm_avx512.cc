@@ -1,0 +1,175 @@
+// AVX-512 micro-kernel: MR rows x 32 columns of C in 2*MR zmm accumulators, one broadcast of A
+// and two loads of B per k step. Compiled for AVX-512 via target attributes only, so the rest
+// of the addon still runs on CPUs without it.
+#include "gemm_kernels.h"
+#include "gemm_pack.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+namespace moelab {
+namespace gemm {
+namespace {
+
+constexpr int kMr = 14;
+constexpr int kNr = 32;
+
+template <int MR>
+__attribute__((target("avx512f,fma"))) void KernelAvx512(int64_t kc, const float* ap,
+                                                         const float* bp, float* c, int64_t ldc,
+                                                         float alpha, float beta) {
+  __m512 acc0[MR], acc1[MR];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    acc0[r] = _mm512_setzero_ps();
+    acc1[r] = _mm512_setzero_ps();
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 31), _MM_HINT_T0);
+  }
+#pragma GCC unroll 2
+  for (int64_t p = 0; p < kc; ++p) {
+    const __m512 b0 = _mm512_load_ps(bp);
+    const __m512 b1 = _mm512_load_ps(bp + 16);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const __m512 av = _mm512_set1_ps(ap[r]);
+      acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
+      acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+    }
+    ap += MR;
+    bp += kNr;
+  }
+  const __m512 va = _mm512_set1_ps(alpha);
+  if (beta == 0.f) {
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      _mm512_storeu_ps(c + r * ldc, _mm512_mul_ps(va, acc0[r]));
+      _mm512_storeu_ps(c + r * ldc + 16, _mm512_mul_ps(va, acc1[r]));
+    }
+  } else {
+    const __m512 vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      float* row = c + r * ldc;
+      _mm512_storeu_ps(row, _mm512_fmadd_ps(va, acc0[r], _mm512_mul_ps(vb, _mm512_loadu_ps(row))));
+      _mm512_storeu_ps(row + 16,
+                       _mm512_fmadd_ps(va, acc1[r], _mm512_mul_ps(vb, _mm512_loadu_ps(row + 16))));
+    }
+  }
+}
+
+
+// In-register transpose: on return r[c] holds column c of the 16x16 block whose rows were r[0..15].
+__attribute__((target("avx512f"))) inline void Transpose16x16(__m512* r) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i + 0] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  // r[4i+q], 128-bit lane j: rows 4i..4i+3 of column 4j+q; gather the four lanes of a column.
+  for (int q = 0; q < 4; ++q) {
+    const __m512 a = _mm512_shuffle_f32x4(r[q], r[4 + q], 0x88);
+    const __m512 b = _mm512_shuffle_f32x4(r[q], r[4 + q], 0xDD);
+    const __m512 c = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0x88);
+    const __m512 d = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0xDD);
+    t[q] = _mm512_shuffle_f32x4(a, c, 0x88);
+    t[8 + q] = _mm512_shuffle_f32x4(a, c, 0xDD);
+    t[4 + q] = _mm512_shuffle_f32x4(b, d, 0x88);
+    t[12 + q] = _mm512_shuffle_f32x4(b, d, 0xDD);
+  }
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+// Loads up to 16 rows x 16 columns (masked, zeros elsewhere) and transposes them.
+__attribute__((target("avx512f"))) inline void LoadTransposed(const float* src, int64_t ld,
+                                                              int rows, __mmask16 cols,
+                                                              __m512* r) {
+  for (int j = 0; j < 16; ++j)
+    r[j] = j < rows ? _mm512_maskz_loadu_ps(cols, src + j * ld) : _mm512_setzero_ps();
+  Transpose16x16(r);
+}
+
+__attribute__((target("avx512f"))) void PackAAvx512(bool trans, const float* a, int64_t lda,
+                                                    int64_t i0, int64_t mc, int64_t p0,
+                                                    int64_t kc, float* out) {
+  const __mmask16 row_mask = (1u << kMr) - 1;
+  for (int64_t i = 0; i < mc; i += kMr, out += kc * kMr) {
+    const int rows = static_cast<int>(mc - i < kMr ? mc - i : kMr);
+    if (trans) {
+      // op(A)(r, p) = A[p * lda + r]: each k step is a contiguous run of rows.
+      const __mmask16 m = (1u << rows) - 1;
+      const float* src = a + p0 * lda + i0 + i;
+      for (int64_t p = 0; p < kc; ++p, src += lda)
+        _mm512_mask_storeu_ps(out + p * kMr, row_mask, _mm512_maskz_loadu_ps(m, src));
+      continue;
+    }
+    const float* src = a + (i0 + i) * lda + p0;
+    for (int64_t p = 0; p < kc; p += 16) {
+      const int len = static_cast<int>(kc - p < 16 ? kc - p : 16);
+      __m512 r[16];
+      LoadTransposed(src + p, lda, rows, static_cast<__mmask16>((1u << len) - 1), r);
+      for (int c = 0; c < len; ++c) _mm512_mask_storeu_ps(out + (p + c) * kMr, row_mask, r[c]);
+    }
+  }
+}
+
+__attribute__((target("avx512f"))) void PackBAvx512(bool trans, const float* b, int64_t ldb,
+                                                    int64_t p0, int64_t kc, int64_t j0,
+                                                    int64_t nc, float* out) {
+  for (int64_t j = 0; j < nc; j += kNr, out += kc * kNr) {
+    const int cols = static_cast<int>(nc - j < kNr ? nc - j : kNr);
+    if (!trans) {
+      // op(B)(p, c) = B[p * ldb + c]: each k step is a contiguous run of columns.
+      const __mmask16 m0 = static_cast<__mmask16>(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
+      const __mmask16 m1 = static_cast<__mmask16>(cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (1u << (cols - 16)) - 1);
+      const float* src = b + p0 * ldb + j0 + j;
+      for (int64_t p = 0; p < kc; ++p, src += ldb) {
+        _mm512_store_ps(out + p * kNr, _mm512_maskz_loadu_ps(m0, src));
+        _mm512_store_ps(out + p * kNr + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+      }
+      continue;
+    }
+    const float* src = b + (j0 + j) * ldb + p0;
+    for (int64_t p = 0; p < kc; p += 16) {
+      const int len = static_cast<int>(kc - p < 16 ? kc - p : 16);
+      const __mmask16 m = static_cast<__mmask16>((1u << len) - 1);
+      __m512 lo[16], hi[16];
+      LoadTransposed(src + p, ldb, cols < 16 ? cols : 16, m, lo);
+      LoadTransposed(src + 16 * ldb + p, ldb, cols > 16 ? cols - 16 : 0, m, hi);
+      for (int c = 0; c < len; ++c) {
+        _mm512_store_ps(out + (p + c) * kNr, lo[c]);
+        _mm512_store_ps(out + (p + c) * kNr + 16, hi[c]);
+      }
+    }
+  }
+}
+
+const KernelDesc kDesc = {
+    "avx512", kMr, kNr, /*mc=*/kMr * 24, /*kc=*/256, KernelAvx512<kMr>, PackAAvx512, PackBAvx512,
+};
+
+}  // namespace
+
+const KernelDesc* Avx512Kernel() { return &kDesc; }
+
+}  // namespace gemm
+}  // namespace moelab
+
+#else
+
+namespace moelab {
+namespace gemm {
+const KernelDesc* Avx512Kernel() { return nullptr; }
+}  // namespace gemm
+}  // namespace moelab
+
+#endif

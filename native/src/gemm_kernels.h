@@ -1,0 +1,38 @@
+// Internal to the GEMM: the description of one micro-kernel family (tile shape, cache blocking,
+// packing routines) that the ISA-independent driver in gemm.cc runs.
+#pragma once
+#include <cstdint>
+
+namespace moelab {
+namespace gemm {
+
+// Computes the full MR x NR tile C = alpha * Ap * Bp + beta * C (beta == 0: C is not read),
+// where Ap holds kc columns of MR values and Bp kc rows of NR values.
+using MicroKernelFn = void (*)(int64_t kc, const float* ap, const float* bp, float* c,
+                               int64_t ldc, float alpha, float beta);
+
+// Packs rows [i0, i0 + mc) x columns [p0, p0 + kc) of op(A) into ceil(mc/MR) panels of
+// kc * MR floats, zero-padding the last panel's missing rows.
+using PackAFn = void (*)(bool trans, const float* a, int64_t lda, int64_t i0, int64_t mc,
+                         int64_t p0, int64_t kc, float* out);
+// Packs rows [p0, p0 + kc) x columns [j0, j0 + nc) of op(B) into ceil(nc/NR) panels of
+// kc * NR floats, zero-padding the last panel's missing columns.
+using PackBFn = void (*)(bool trans, const float* b, int64_t ldb, int64_t p0, int64_t kc,
+                         int64_t j0, int64_t nc, float* out);
+
+struct KernelDesc {
+  const char* name;
+  int mr, nr;     // micro-tile
+  int64_t mc;     // rows of A packed per block (multiple of mr; sized for L2)
+  int64_t kc;     // depth per block (B micro-panel sized for L1)
+  MicroKernelFn kernel;
+  PackAFn pack_a;
+  PackBFn pack_b;
+};
+
+const KernelDesc* Avx512Kernel();  // nullptr when not compiled for this architecture
+const KernelDesc* Avx2Kernel();    // nullptr when not compiled for this architecture
+const KernelDesc* ScalarKernel();
+
+}  // namespace gemm
+}  // namespace moelab
