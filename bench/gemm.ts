@@ -153,7 +153,10 @@ async function main(): Promise<void> {
   const quick = process.env.MOELAB_QUICK === "1";
   const rounds = arg("--rounds", quick ? 3 : 9);
   const threads = arg("--threads", 2);
-  const addon = require(path.resolve(__dirname, "../../build/Release/moelab_native.node")) as GemmAddon;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const addon = require(
+    path.resolve(__dirname, "../../build/Release/moelab_native.node"),
+  ) as GemmAddon;
   addon.setNumThreads(threads);
 
   const peers: Peer[] = [];
@@ -190,20 +193,42 @@ async function main(): Promise<void> {
   }
   for (const p of peers) p.stop();
 
-  const gflops = (s: Shape, lib: string): number | undefined => {
-    const t = times.get(`${s.label}|${lib}`);
-    return t && t.length ? (2 * s.m * s.n * s.k) / median(t) / 1e9 : undefined;
-  };
   const info = addon.sgemmInfo();
   console.log(
-    `SGEMM float32, GFLOP/s (median of ${rounds} interleaved rounds), ${threads} threads; ` +
+    `SGEMM float32, GFLOP/s over ${rounds} interleaved rounds, ${threads} threads; ` +
       `moelab kernel ${info.kernel}; peers: ${peers.map((p) => p.version).join(", ")}; ` +
       `load average ${os
         .loadavg()
         .map((x) => x.toFixed(2))
         .join(" ")} on ${os.cpus().length} cores`,
   );
-  const header = ["shape (MxNxK)", "moelab", "numpy", "torch", "vs numpy", "vs torch", "target 0.9x numpy"];
+  // The median is the headline; the fastest decile shows what each library reaches in the
+  // moments the machine is free, which on a loaded machine is the fairer comparison of kernels.
+  printTable("median", times, 0.5);
+  printTable("fastest decile (10th percentile of time)", times, 0.1);
+}
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+}
+
+function printTable(title: string, times: Map<string, number[]>, q: number): void {
+  const gflops = (s: Shape, lib: string): number | undefined => {
+    const t = times.get(`${s.label}|${lib}`);
+    return t && t.length
+      ? (2 * s.m * s.n * s.k) / (q === 0.5 ? median(t) : quantile(t, q)) / 1e9
+      : undefined;
+  };
+  const header = [
+    "shape (MxNxK)",
+    "moelab",
+    "numpy",
+    "torch",
+    "vs numpy",
+    "vs torch",
+    "target 0.9x numpy",
+  ];
   const rows = SHAPES.map((s) => {
     const m = gflops(s, "moelab")!;
     const np = gflops(s, "numpy");
@@ -214,7 +239,9 @@ async function main(): Promise<void> {
     return [s.label, fmt(m), fmt(np), fmt(th), ratio(np), ratio(th), target];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => "| " + cells.map((c, i) => c.padEnd(widths[i])).join(" | ") + " |";
+  const line = (cells: string[]) =>
+    "| " + cells.map((c, i) => c.padEnd(widths[i])).join(" | ") + " |";
+  console.log(`\n${title}:`);
   console.log(line(header));
   console.log("|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|");
   for (const r of rows) console.log(line(r));

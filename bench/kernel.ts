@@ -22,7 +22,10 @@ interface Peer {
 
 const PEERS: Peer[] = [
   { name: "moelab", command: moelabKernelCommand() },
-  { name: "ipykernel", command: [DEBIAN_PYTHON, "-m", "ipykernel_launcher", "-f", "{connection_file}"] },
+  {
+    name: "ipykernel",
+    command: [DEBIAN_PYTHON, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+  },
 ];
 
 function quantile(xs: number[], q: number): number {
@@ -47,17 +50,36 @@ async function coldStart(peer: Peer): Promise<number> {
   const client = new KernelClient(info, { reconnectIntervalMs: 5 });
   try {
     const exited = new Promise<never>((_, reject) =>
-      child.once("exit", (c) => reject(new Error(`${peer.name} exited (${c}) during cold start:\n${stderr}`))),
+      child.once("exit", (c) =>
+        reject(new Error(`${peer.name} exited (${c}) during cold start:\n${stderr}`)),
+      ),
     );
-    const { reply } = client.request("shell", "execute_request", { code: "1 + 1", silent: false, store_history: true, user_expressions: {}, allow_stdin: false, stop_on_error: true }, 60000);
+    const { reply } = client.request(
+      "shell",
+      "execute_request",
+      {
+        code: "1 + 1",
+        silent: false,
+        store_history: true,
+        user_expressions: {},
+        allow_stdin: false,
+        stop_on_error: true,
+      },
+      60000,
+    );
     const r = await Promise.race([reply, exited]);
     const t = performance.now() - t0;
-    if (r.content.status !== "ok") throw new Error(`${peer.name}: 1 + 1 failed: ${JSON.stringify(r.content)}`);
-    await client.request("control", "shutdown_request", { restart: false }, 5000).reply.catch(() => undefined);
+    if (r.content.status !== "ok")
+      throw new Error(`${peer.name}: 1 + 1 failed: ${JSON.stringify(r.content)}`);
+    await client
+      .request("control", "shutdown_request", { restart: false }, 5000)
+      .reply.catch(() => undefined);
     return t;
   } finally {
     client.close();
-    const done = new Promise<void>((r) => (child.exitCode !== null ? r() : child.once("exit", () => r())));
+    const done = new Promise<void>((r) =>
+      child.exitCode !== null ? r() : child.once("exit", () => r()),
+    );
     const kill = setTimeout(() => child.kill("SIGKILL"), 5000);
     await done;
     clearTimeout(kill);
@@ -70,7 +92,8 @@ async function roundTrip(k: RunningKernel): Promise<number> {
   const { done } = k.client.execute("1 + 1", { timeoutMs: 30000 });
   const reply = await done;
   const t = performance.now() - t0;
-  if (reply.content.status !== "ok") throw new Error(`1 + 1 failed: ${JSON.stringify(reply.content)}`);
+  if (reply.content.status !== "ok")
+    throw new Error(`1 + 1 failed: ${JSON.stringify(reply.content)}`);
   return t;
 }
 
@@ -101,7 +124,8 @@ export async function main(argv: string[]): Promise<void> {
   try {
     for (let i = 0; i < 20; i++) for (const k of kernels) await roundTrip(k);
     for (let i = 0; i < n; i++) {
-      for (let j = 0; j < kernels.length; j++) (rt[peers[j].name] ??= []).push(await roundTrip(kernels[j]));
+      for (let j = 0; j < kernels.length; j++)
+        (rt[peers[j].name] ??= []).push(await roundTrip(kernels[j]));
     }
   } finally {
     await Promise.all(kernels.map((k) => k.shutdown()));
@@ -110,18 +134,31 @@ export async function main(argv: string[]): Promise<void> {
   const rows: [string, (name: string) => number, number][] = [
     [`execute round trip, median (n=${n})`, (p) => quantile(rt[p], 0.5), 0.5],
     [`execute round trip, p90 (n=${n})`, (p) => quantile(rt[p], 0.9), NaN],
-    [`cold start to first reply, median (${launches} launches)`, (p) => quantile(cold[p], 0.5), 0.8],
+    [
+      `cold start to first reply, median (${launches} launches)`,
+      (p) => quantile(cold[p], 0.5),
+      0.8,
+    ],
   ];
   const header = ["metric", ...peers.map((p) => p.name), "ratio", "target", ""];
   const table = rows.map(([label, f, target]) => {
     const vals = peers.map((p) => f(p.name));
     const ratio = vals.length === 2 ? vals[0] / vals[1] : NaN;
-    const ok = Number.isNaN(target) || Number.isNaN(ratio) ? "" : ratio <= target ? "met" : "NOT met";
-    return [label, ...vals.map(fmt), Number.isNaN(ratio) ? "" : `${ratio.toFixed(2)}x`, Number.isNaN(target) ? "" : `<= ${target}x`, ok];
+    const ok =
+      Number.isNaN(target) || Number.isNaN(ratio) ? "" : ratio <= target ? "met" : "NOT met";
+    return [
+      label,
+      ...vals.map(fmt),
+      Number.isNaN(ratio) ? "" : `${ratio.toFixed(2)}x`,
+      Number.isNaN(target) ? "" : `<= ${target}x`,
+      ok,
+    ];
   });
   const widths = header.map((_, c) => Math.max(header[c].length, ...table.map((r) => r[c].length)));
   const line = (r: string[]) => `| ${r.map((x, c) => x.padEnd(widths[c])).join(" | ")} |`;
-  console.log(`\nkernel benchmark (${new Date().toISOString()}, node ${process.version}; ratio = moelab / ipykernel)`);
+  console.log(
+    `\nkernel benchmark (${new Date().toISOString()}, node ${process.version}; ratio = moelab / ipykernel)`,
+  );
   console.log(line(header));
   console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
   for (const r of table) console.log(line(r));

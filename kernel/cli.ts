@@ -99,7 +99,9 @@ async function run(argv: string[]): Promise<void> {
   const secs = ((Date.now() - t0) / 1000).toFixed(1);
   if (r.firstError && !opts.allowErrors) {
     const e = r.firstError;
-    process.stderr.write(`moelab run: cell ${e.cell} failed: ${e.ename}: ${e.evalue}\n(${wrote}, up to that cell)\n`);
+    process.stderr.write(
+      `moelab run: cell ${e.cell} failed: ${e.ename}: ${e.evalue}\n(${wrote}, up to that cell)\n`,
+    );
     process.exitCode = 1;
     return;
   }
@@ -135,7 +137,9 @@ export async function main(argv: string[]): Promise<void> {
     }
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`moelab: ${e.message}\n${cmd === undefined || !["kernel", "install", "run"].includes(cmd) ? USAGE + "\n" : ""}`);
+      process.stderr.write(
+        `moelab: ${e.message}\n${cmd === undefined || !["kernel", "install", "run"].includes(cmd) ? USAGE + "\n" : ""}`,
+      );
       process.exitCode = 2;
     } else {
       process.stderr.write(`moelab ${cmd}: ${(e as Error).message ?? String(e)}\n`);

@@ -34,7 +34,8 @@ export function jupyterDataDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.JUPYTER_DATA_DIR) return path.resolve(env.JUPYTER_DATA_DIR);
   const home = env.HOME || homedir();
   if (process.platform === "darwin") return path.join(home, "Library", "Jupyter");
-  if (process.platform === "win32") return path.join(env.APPDATA || path.join(home, "AppData", "Roaming"), "jupyter");
+  if (process.platform === "win32")
+    return path.join(env.APPDATA || path.join(home, "AppData", "Roaming"), "jupyter");
   const xdg = env.XDG_DATA_HOME || path.join(home, ".local", "share");
   return path.join(xdg, "jupyter");
 }
@@ -55,7 +56,9 @@ function pythonPrefix(env: NodeJS.ProcessEnv): string {
     const r = spawnSync(py, ["-c", "import sys; print(sys.prefix)"], { encoding: "utf8", env });
     if (r.status === 0 && r.stdout.trim()) return r.stdout.trim();
   }
-  throw new Error("--sys-prefix: no Python environment found (no VIRTUAL_ENV, CONDA_PREFIX or python3)");
+  throw new Error(
+    "--sys-prefix: no Python environment found (no VIRTUAL_ENV, CONDA_PREFIX or python3)",
+  );
 }
 
 /** The kernels/ folder a target writes into. */
@@ -78,7 +81,13 @@ function packageVersion(): string {
 /** kernel.json's contents: this Node and this checkout's bin/moelab.js, by absolute path. */
 export function kernelSpec(displayName = "TypeScript (moelab)"): KernelSpec {
   return {
-    argv: [process.execPath, path.join(ROOT, "bin", "moelab.js"), "kernel", "--connection-file", "{connection_file}"],
+    argv: [
+      process.execPath,
+      path.join(ROOT, "bin", "moelab.js"),
+      "kernel",
+      "--connection-file",
+      "{connection_file}",
+    ],
     display_name: displayName,
     language: "typescript",
     interrupt_mode: "message",
@@ -92,7 +101,10 @@ export function installKernelSpec(options: InstallOptions = {}): string {
   validateName(name);
   const dir = path.join(kernelsDir(options), name);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, "kernel.json"), JSON.stringify(kernelSpec(options.displayName), null, 2) + "\n");
+  writeFileSync(
+    path.join(dir, "kernel.json"),
+    JSON.stringify(kernelSpec(options.displayName), null, 2) + "\n",
+  );
   writeFileSync(path.join(dir, "logo-32x32.png"), logoPng(32));
   writeFileSync(path.join(dir, "logo-64x64.png"), logoPng(64));
   writeFileSync(path.join(dir, "logo-svg.svg"), LOGO_SVG);
@@ -177,7 +189,8 @@ function chunk(type: string, data: Buffer): Buffer {
 
 /** Encodes 8-bit RGBA pixels (row-major) as a PNG (filter 0 on every row). */
 export function encodePng(width: number, height: number, rgba: Uint8Array): Buffer {
-  if (rgba.length !== width * height * 4) throw new Error("encodePng: pixel buffer has the wrong size");
+  if (rgba.length !== width * height * 4)
+    throw new Error("encodePng: pixel buffer has the wrong size");
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
@@ -186,7 +199,10 @@ export function encodePng(width: number, height: number, rgba: Uint8Array): Buff
   const raw = Buffer.alloc((width * 4 + 1) * height);
   for (let y = 0; y < height; y++) {
     raw[y * (width * 4 + 1)] = 0;
-    Buffer.from(rgba.buffer, rgba.byteOffset + y * width * 4, width * 4).copy(raw, y * (width * 4 + 1) + 1);
+    Buffer.from(rgba.buffer, rgba.byteOffset + y * width * 4, width * 4).copy(
+      raw,
+      y * (width * 4 + 1) + 1,
+    );
   }
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
@@ -216,7 +232,8 @@ export function parseInstallArgs(argv: string[]): InstallOptions | "help" {
     return v;
   };
   const setTarget = (t: NonNullable<InstallOptions["target"]>) => {
-    if (o.target && o.target.kind !== t.kind) throw new Error("give only one of --user, --prefix, --sys-prefix");
+    if (o.target && o.target.kind !== t.kind)
+      throw new Error("give only one of --user, --prefix, --sys-prefix");
     o.target = t;
   };
   for (let i = 0; i < argv.length; i++) {

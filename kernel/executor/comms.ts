@@ -16,7 +16,11 @@ export interface Comm {
   readonly id: string;
   readonly targetName: string;
   readonly closed: boolean;
-  send(data?: Record<string, unknown>, metadata?: Record<string, unknown>, buffers?: Uint8Array[]): void;
+  send(
+    data?: Record<string, unknown>,
+    metadata?: Record<string, unknown>,
+    buffers?: Uint8Array[],
+  ): void;
   close(data?: Record<string, unknown>, metadata?: Record<string, unknown>): void;
   /** Called for each comm_msg from the frontend. */
   onMsg(handler: (msg: CommMessage) => void): void;
@@ -99,14 +103,16 @@ class CommImpl implements Comm {
   }
 
   deliver(msg: CommMessage) {
-    for (const h of this.msgHandlers) this.manager.call(h, msg, `comm ${this.targetName} message handler`);
+    for (const h of this.msgHandlers)
+      this.manager.call(h, msg, `comm ${this.targetName} message handler`);
   }
 
   closedBy(msg: CommMessage) {
     if (this.closed && !this.manager.comms.has(this.id)) return;
     this.closed = true;
     this.manager.comms.delete(this.id);
-    for (const h of this.closeHandlers) this.manager.call(h, msg, `comm ${this.targetName} close handler`);
+    for (const h of this.closeHandlers)
+      this.manager.call(h, msg, `comm ${this.targetName} close handler`);
   }
 }
 
@@ -130,8 +136,10 @@ export class CommManager implements CommRegistry {
   }
 
   registerTarget(name: string, handler: TargetHandler) {
-    if (typeof name !== "string" || !name) throw new TypeError("comm target name must be a non-empty string");
-    if (typeof handler !== "function") throw new TypeError("comm target handler must be a function");
+    if (typeof name !== "string" || !name)
+      throw new TypeError("comm target name must be a non-empty string");
+    if (typeof handler !== "function")
+      throw new TypeError("comm target handler must be a function");
     this.targets.set(name, handler);
   }
 

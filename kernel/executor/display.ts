@@ -98,9 +98,10 @@ function hasDisplayMethod(v: unknown): v is Displayable {
 /** The bundle for a value; a promise only when its display method is asynchronous. */
 export function bundleOf(value: unknown, opts: DisplayOptions = {}): Bundle | Promise<Bundle> {
   const metadata = opts.metadata ?? {};
-  if (opts.raw) return { data: checkBundle(value, "display(value, { raw: true }): value"), metadata };
+  if (opts.raw)
+    return { data: checkBundle(value, "display(value, { raw: true }): value"), metadata };
   if (hasDisplayMethod(value)) {
-    const origin = "[Symbol.for(\"Jupyter.display\")]()";
+    const origin = '[Symbol.for("Jupyter.display")]()';
     const b = value[JUPYTER_DISPLAY]();
     if (b && typeof (b as Promise<MimeBundle>).then === "function")
       return (b as Promise<MimeBundle>).then((r) => ({ data: checkBundle(r, origin), metadata }));

@@ -56,9 +56,9 @@ export function mapStack(
     if (mapped) {
       first ??= { file, ...mapped };
       frames.push(
-        `    ${head.trim()}${maps.displayName(file)}:${mapped.line}:${mapped.column}${close}`,
+        `    ${head.trimStart()}${maps.displayName(file)}:${mapped.line}:${mapped.column}${close}`,
       );
-    } else frames.push(`    ${head.trim()}${file}:${line}:${col}${close}`);
+    } else frames.push(`    ${head.trimStart()}${file}:${line}:${col}${close}`);
   }
   return { frames, first };
 }

@@ -7,19 +7,22 @@
  * of the arrow, so they persist across cells and a cell that declares `const x` can run again:
  *
  *   import fs from "node:fs";       var fs, x, f;
- *   const x = 1;             ->     (async () => { "use strict";
+ *   const x = 1;             ->     (async (__moelab_cell) => { "use strict";
  *   function f() {}                   f = function f() {};
- *   x + 1;                            fs = (__moelab.chk(await __moelab.import("node:fs"), 7)).default;
+ *   x + 1;                            ({ default: fs } = __moelab.chk(await __moelab.import("node:fs"), __moelab_cell));
  *                                     x = 1;
  *                                     return [x + 1]; })
  *
- * Only the cell's own text is processed, so the thousandth cell costs what the first did.
+ * Only the cell's own text is processed, so the thousandth cell costs what the first did, and
+ * the output depends on nothing but the text, so the executor can reuse it when a cell re-runs.
  */
 import * as ts from "typescript";
 import { emit, EmitOutput } from "./transpile";
 
 /** The global object the generated code calls (set up by the worker). */
 export const HELPER = "__moelab";
+/** The arrow's parameter: the id of the cell, for the interrupt checks of its awaits. */
+export const CELL_PARAM = "__moelab_cell";
 
 export interface CellOutput extends EmitOutput {
   /** Global names the cell declares. */
@@ -31,8 +34,8 @@ export interface CellOutput extends EmitOutput {
 export interface CellOptions {
   /** Script name used in stack traces and source maps, e.g. "In[3]". */
   fileName: string;
-  /** Identifies the cell in interrupt checks of its awaits. */
-  cellId: number;
+  /** Unused: the cell's id reaches its awaits' interrupt checks as the arrow's parameter. */
+  cellId?: number;
 }
 
 const f = ts.factory;
@@ -46,9 +49,7 @@ function helperCall(name: string, args: ts.Expression[]): ts.Expression {
 }
 
 function hasModifier(node: ts.Node, kind: ts.SyntaxKind): boolean {
-  return (
-    ts.canHaveModifiers(node) && (ts.getModifiers(node) ?? []).some((m) => m.kind === kind)
-  );
+  return ts.canHaveModifiers(node) && (ts.getModifiers(node) ?? []).some((m) => m.kind === kind);
 }
 
 function withoutExport<T extends ts.HasModifiers>(node: T): T {
@@ -59,7 +60,9 @@ function withoutExport<T extends ts.HasModifiers>(node: T): T {
     )
   )
     return node;
-  const kept = (ts.canHaveDecorators(node) ? (ts.getDecorators(node) ?? []) : []) as ts.ModifierLike[];
+  const kept = (
+    ts.canHaveDecorators(node) ? (ts.getDecorators(node) ?? []) : []
+  ) as ts.ModifierLike[];
   const rest = mods.filter(
     (m) => m.kind !== ts.SyntaxKind.ExportKeyword && m.kind !== ts.SyntaxKind.DefaultKeyword,
   );
@@ -79,15 +82,21 @@ function isErased(s: ts.Statement): boolean {
 }
 
 /** `import ... from "m"` -> declarations reading `await __moelab.import("m")`. */
-function rewriteImport(node: ts.ImportDeclaration, cellId: number): ts.Statement[] {
+function rewriteImport(node: ts.ImportDeclaration): ts.Statement[] {
   const spec = node.moduleSpecifier;
-  const load = (): ts.Expression =>
-    helperCall("chk", [
-      f.createAwaitExpression(helperCall("import", [f.createStringLiteral((spec as ts.StringLiteral).text)])),
-      f.createNumericLiteral(cellId),
-    ]);
-  const clause = node.importClause;
   const at = <T extends ts.Node>(n: T): T => ts.setTextRange(n, node);
+  const load = (): ts.Expression =>
+    at(
+      helperCall("chk", [
+        at(
+          f.createAwaitExpression(
+            at(helperCall("import", [f.createStringLiteral((spec as ts.StringLiteral).text)])),
+          ),
+        ),
+        f.createIdentifier(CELL_PARAM),
+      ]),
+    );
+  const clause = node.importClause;
   if (!clause) return [at(f.createExpressionStatement(load()))];
   if (clause.isTypeOnly) return [];
   const constDecl = (name: ts.BindingName, init: ts.Expression): ts.Statement =>
@@ -95,7 +104,7 @@ function rewriteImport(node: ts.ImportDeclaration, cellId: number): ts.Statement
       f.createVariableStatement(
         undefined,
         f.createVariableDeclarationList(
-          [f.createVariableDeclaration(name, undefined, undefined, init)],
+          [at(f.createVariableDeclaration(name, undefined, undefined, init))],
           ts.NodeFlags.Const,
         ),
       ),
@@ -139,20 +148,26 @@ function rewriteImport(node: ts.ImportDeclaration, cellId: number): ts.Statement
   return [constDecl(f.createObjectBindingPattern(elements), load())];
 }
 
-function beforeTransformer(
-  opts: CellOptions,
-  state: { hasResult: boolean },
-): ts.TransformerFactory<ts.SourceFile> {
+function beforeTransformer(state: { hasResult: boolean }): ts.TransformerFactory<ts.SourceFile> {
   return (context) => {
     // Deep rewrite: dynamic import() resolves from the notebook folder; awaits check interrupts.
+    let inAsync = true;
     const deep = (node: ts.Node): ts.Node => {
       if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
         const args = ts.visitNodes(node.arguments, deep) as ts.NodeArray<ts.Expression>;
         return ts.setTextRange(helperCall("import", [...args].slice(0, 1)), node);
       }
-      if (ts.isAwaitExpression(node)) {
+      if (ts.isAwaitExpression(node) && inAsync) {
         const inner = ts.visitEachChild(node, deep, context);
-        return ts.setTextRange(helperCall("chk", [inner, f.createNumericLiteral(opts.cellId)]), node);
+        return ts.setTextRange(helperCall("chk", [inner, f.createIdentifier(CELL_PARAM)]), node);
+      }
+      if (ts.isFunctionLike(node)) {
+        // A misplaced await (in a non-async function) is left for V8 to report as such.
+        const saved = inAsync;
+        inAsync = hasModifier(node, ts.SyntaxKind.AsyncKeyword);
+        const out = ts.visitEachChild(node, deep, context);
+        inAsync = saved;
+        return out;
       }
       return ts.visitEachChild(node, deep, context);
     };
@@ -160,7 +175,7 @@ function beforeTransformer(
       const out: ts.Statement[] = [];
       for (const stmt of sf.statements) {
         if (ts.isImportDeclaration(stmt)) {
-          out.push(...rewriteImport(stmt, opts.cellId));
+          out.push(...rewriteImport(stmt));
         } else if (ts.isImportEqualsDeclaration(stmt)) {
           if (stmt.isTypeOnly) continue;
           if (ts.isExternalModuleReference(stmt.moduleReference)) {
@@ -190,7 +205,10 @@ function beforeTransformer(
           continue;
         } else if (ts.isExportAssignment(stmt)) {
           out.push(
-            ts.setTextRange(f.createExpressionStatement(deep(stmt.expression) as ts.Expression), stmt),
+            ts.setTextRange(
+              f.createExpressionStatement(deep(stmt.expression) as ts.Expression),
+              stmt,
+            ),
           );
         } else if (
           (ts.isFunctionDeclaration(stmt) || ts.isClassDeclaration(stmt)) &&
@@ -215,9 +233,7 @@ function beforeTransformer(
                 stmt.heritageClauses,
                 stmt.members,
               );
-          out.push(
-            ts.setTextRange(f.createExpressionStatement(deep(expr) as ts.Expression), stmt),
-          );
+          out.push(ts.setTextRange(f.createExpressionStatement(deep(expr) as ts.Expression), stmt));
         } else if (ts.canHaveModifiers(stmt)) {
           out.push(deep(withoutExport(stmt as ts.Statement & ts.HasModifiers)) as ts.Statement);
         } else {
@@ -261,9 +277,7 @@ function toAssignmentTarget(name: ts.BindingName): ts.Expression {
     const props: ts.ObjectLiteralElementLike[] = name.elements.map((el) => {
       if (el.dotDotDotToken) return f.createSpreadAssignment(toAssignmentTarget(el.name));
       const target = toAssignmentTarget(el.name);
-      const valued = el.initializer
-        ? f.createAssignment(target, el.initializer)
-        : target;
+      const valued = el.initializer ? f.createAssignment(target, el.initializer) : target;
       if (!el.propertyName) {
         // Shorthand `{ a }` or `{ a = 1 }`.
         const id = el.name as ts.Identifier;
@@ -303,7 +317,7 @@ function afterTransformer(names: string[]): ts.TransformerFactory<ts.SourceFile>
           const target = toAssignmentTarget(d.name);
           const assign = f.createAssignment(target, value);
           const expr = ts.isIdentifier(d.name) ? assign : f.createParenthesizedExpression(assign);
-          body.push(ts.setTextRange(f.createExpressionStatement(expr), d));
+          body.push(ts.setTextRange(f.createExpressionStatement(expr), d.pos >= 0 ? d : stmt));
         }
       } else if (ts.isFunctionDeclaration(stmt) && stmt.name && stmt.body) {
         names.push(stmt.name.text);
@@ -327,7 +341,8 @@ function afterTransformer(names: string[]): ts.TransformerFactory<ts.SourceFile>
         names.push(stmt.name.text);
         const cls = f.createClassExpression(
           (ts.getModifiers(stmt) ?? []).filter(
-            (m) => m.kind !== ts.SyntaxKind.ExportKeyword && m.kind !== ts.SyntaxKind.DefaultKeyword,
+            (m) =>
+              m.kind !== ts.SyntaxKind.ExportKeyword && m.kind !== ts.SyntaxKind.DefaultKeyword,
           ),
           f.createIdentifier(stmt.name.text),
           undefined,
@@ -337,7 +352,9 @@ function afterTransformer(names: string[]): ts.TransformerFactory<ts.SourceFile>
         ts.setTextRange(cls, stmt);
         body.push(
           ts.setTextRange(
-            f.createExpressionStatement(f.createAssignment(f.createIdentifier(stmt.name.text), cls)),
+            f.createExpressionStatement(
+              f.createAssignment(f.createIdentifier(stmt.name.text), cls),
+            ),
             stmt,
           ),
         );
@@ -354,7 +371,7 @@ function afterTransformer(names: string[]): ts.TransformerFactory<ts.SourceFile>
     const arrow = f.createArrowFunction(
       [f.createModifier(ts.SyntaxKind.AsyncKeyword)],
       undefined,
-      [],
+      [f.createParameterDeclaration(undefined, undefined, CELL_PARAM)],
       undefined,
       undefined,
       f.createBlock(
@@ -380,7 +397,7 @@ export function transformCell(code: string, opts: CellOptions): CellOutput {
   const state = { hasResult: false };
   const names: string[] = [];
   const out = emit(code, `${opts.fileName}.ts`, {
-    before: [beforeTransformer(opts, state)],
+    before: [beforeTransformer(state)],
     after: [afterTransformer(names)],
   });
   return { ...out, names: out.diagnostics.length ? [] : names, hasResult: state.hasResult };

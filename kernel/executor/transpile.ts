@@ -284,7 +284,7 @@ export function emitCommonJs(code: string, fileName: string): EmitOutput {
       esModuleInterop: true,
       sourceMap: true,
       newLine: ts.NewLineKind.LineFeed,
-      jsx: fileName.endsWith(".tsx") ? ts.JsxEmit.React : undefined,
+      ...(fileName.endsWith(".tsx") ? { jsx: ts.JsxEmit.React } : {}),
     },
     fileName,
     reportDiagnostics: true,

@@ -22,7 +22,10 @@ export type { ServiceStats } from "./service";
 export interface LanguageOptions {
   /** The notebook's folder: relative imports and node_modules resolve from here. */
   cwd: string;
-  /** Delay before the worker builds its first program unasked (default 500 ms). */
+  /**
+   * Start-up quiet time: the worker builds its first program unasked after this delay, and
+   * check() waits for it to pass (default 500 ms), so cold start does not share the CPU with it.
+   */
   warmupDelayMs?: number;
   /** A request not answered within this time gets an empty result (default 30 s). */
   timeoutMs?: number;
@@ -58,6 +61,8 @@ class LanguageClient implements LanguageServer {
   private readonly replay: string[] = [];
   private readonly workerOptions: WorkerOptions;
   private readonly timeoutMs: number;
+  /** Until then, only interactive requests (complete, inspect, is_complete) load TypeScript. */
+  private readonly quietUntil: number;
 
   constructor(opts: LanguageOptions) {
     const moelabTypes = path.resolve(__dirname, "..", "..", "lib", "index.d.ts");
@@ -67,6 +72,7 @@ class LanguageClient implements LanguageServer {
       warmupDelayMs: opts.warmupDelayMs ?? 500,
     };
     this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.quietUntil = Date.now() + this.workerOptions.warmupDelayMs;
     // Off the caller's stack: the kernel's start-up goes on while the worker boots.
     this.starting = setImmediate(() => {
       this.starting = undefined;
@@ -105,6 +111,9 @@ class LanguageClient implements LanguageServer {
 
   async check(code: string): Promise<Diagnostic[]> {
     if (typeof code !== "string") return badInput("check", "code must be a string", []);
+    // The first cell's check would build a program while the kernel is still starting: wait.
+    const wait = this.quietUntil - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     return (await this.request({ op: "check", code })) ?? [];
   }
 

@@ -32,10 +32,10 @@ export class Prelude {
   constructor(private readonly ts: typeof TS) {}
 
   /**
-   * The recorded cell as a module exporting all its top-level declarations (positions are
-   * irrelevant: it is only used for declaration emit), plus the import bindings it made.
+   * The cell as a module exporting all its top-level declarations (for declaration emit), plus
+   * the import bindings it made.
    */
-  exportAll(code: string): { source: string; imports: ImportBinding[]; declares: boolean } {
+  exportAll(code: string): ExportAll {
     const ts = this.ts;
     const sf = ts.createSourceFile("cell.ts", code, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
     const inserts: number[] = [];
@@ -55,11 +55,11 @@ export class Prelude {
     let source = "";
     let at = 0;
     for (const pos of inserts) {
-      source += code.slice(at, pos) + "export ";
+      source += code.slice(at, pos) + EXPORT_INSERT;
       at = pos;
     }
     source += code.slice(at);
-    return { source, imports, declares };
+    return { source, imports, declares, inserts };
   }
 
   /**
@@ -151,6 +151,29 @@ export class Prelude {
 function render(cell: CellDecls): string {
   const decls = [...cell.names.values()].flat();
   return `${cell.header.join("\n")}\ndeclare global {\n${decls.join("\n")}\n}\nexport {};\n`;
+}
+
+export interface ExportAll {
+  source: string;
+  imports: ImportBinding[];
+  /** Whether the cell declares anything at top level (else it cannot change the prelude). */
+  declares: boolean;
+  /** Offsets in the original code where `export ` (EXPORT_INSERT) was inserted, ascending. */
+  inserts: number[];
+}
+
+export const EXPORT_INSERT = "export ";
+
+/** Maps an offset in ExportAll.source back to the original code. */
+export function originalOffset(inserts: number[], offset: number): number {
+  let shift = 0;
+  for (const at of inserts) {
+    const start = at + shift;
+    if (offset < start) break;
+    if (offset < start + EXPORT_INSERT.length) return at;
+    shift += EXPORT_INSERT.length;
+  }
+  return offset - shift;
 }
 
 /** One name an import statement bound, and how to re-import it under another local name. */

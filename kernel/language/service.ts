@@ -1,7 +1,7 @@
 /**
  * TypeScript's language service over the virtual files of a notebook session: the globals the
- * executor provides, one prelude file per recorded cell that still owns a name, the cell being
- * recorded, and the cell being edited. Synchronous; the worker thread (worker.ts) drives it.
+ * executor provides, one prelude file per recorded cell that still owns a name, and the cell
+ * being edited, checked or recorded. Synchronous; the worker thread (worker.ts) drives it.
  */
 import * as path from "node:path";
 import * as fs from "node:fs";
@@ -9,7 +9,7 @@ import type * as TS from "typescript";
 import type { CompleteResult, Diagnostic, InspectResult, IsCompleteResult } from "../contracts";
 import { GLOBALS_DTS } from "./globals";
 import { isCompleteCode } from "./is-complete";
-import { Prelude } from "./prelude";
+import { Prelude, originalOffset } from "./prelude";
 import { codePointLength, codePointToUtf16, utf16ToCodePoint } from "./positions";
 
 export interface ServiceOptions {
@@ -88,13 +88,16 @@ export class CellService {
   private readonly ts: typeof TS;
   private readonly cwd: string;
   private readonly files = new Map<string, VirtualFile>();
-  private readonly diskSnapshots = new Map<string, TS.IScriptSnapshot | undefined>();
+  private readonly diskSnapshots = new Map<
+    string,
+    { version: string; snapshot: TS.IScriptSnapshot | undefined }
+  >();
   private readonly options: TS.CompilerOptions;
   private readonly roots: string[] = [];
   private readonly prelude: Prelude;
   private readonly cellFile: string;
-  private readonly recordFile: string;
   private readonly globalsFile: string;
+  private readonly resolutions = new Map<string, TS.ResolvedModuleWithFailedLookupLocations>();
   private projectVersion = 0;
   private recorded = 0;
   private service: TS.LanguageService | undefined;
@@ -107,7 +110,6 @@ export class CellService {
     this.cwd = path.resolve(opts.cwd);
     this.prelude = new Prelude(ts);
     this.cellFile = path.join(this.cwd, "__moelab_cell__.ts");
-    this.recordFile = path.join(this.cwd, "__moelab_record__.ts");
     this.globalsFile = path.join(this.cwd, "__moelab_globals__.d.ts");
     this.options = {
       target: ts.ScriptTarget.ES2022,
@@ -139,18 +141,20 @@ export class CellService {
     this.check("const __moelab_warm__: number = 1;");
   }
 
+  /**
+   * Emits the cell's declarations from the cell file itself: check() left the same text there
+   * (the kernel checks a cell before recording it), so no new program is needed.
+   */
   record(code: string): void {
     this.recorded++;
     const { source, imports, declares } = this.prelude.exportAll(code);
     // A cell that declares nothing (an expression, a call) leaves the prelude as it is.
     if (!declares && imports.length === 0) return;
-    this.setFile(this.recordFile, source);
-    const out = this.languageService().getEmitOutput(this.recordFile, true);
+    this.setFile(this.cellFile, source);
+    const out = this.languageService().getEmitOutput(this.cellFile, true);
     const dts = out.outputFiles.find((f) => f.name.endsWith(".d.ts"))?.text ?? "";
     const before = new Set(this.prelude.files().map((f) => f.id));
     this.prelude.add(dts, imports);
-    // Emptying the record file keeps its declarations out of later programs.
-    this.setFile(this.recordFile, "");
     const after = this.prelude.files();
     for (const f of after) {
       this.setFile(preludePath(this.cwd, f.id), f.text);
@@ -252,13 +256,14 @@ export class CellService {
 
   check(code: string): Diagnostic[] {
     const ts = this.ts;
-    this.setFile(this.cellFile, code);
-    const ls = this.languageService();
-    const all = [
-      ...ls.getSyntacticDiagnostics(this.cellFile),
-      ...ls.getSemanticDiagnostics(this.cellFile),
-    ];
-    const sf = ls.getProgram()?.getSourceFile(this.cellFile);
+    // Checked as record() will emit it (declarations exported), so recording costs no program.
+    const { source, inserts } = this.prelude.exportAll(code);
+    this.setFile(this.cellFile, source);
+    // The program's own diagnostics: the service would add declaration-emit ones we never want.
+    const program = this.languageService().getProgram();
+    const sf = program?.getSourceFile(this.cellFile);
+    if (!program || !sf) return [];
+    const all = [...program.getSyntacticDiagnostics(sf), ...program.getSemanticDiagnostics(sf)];
     const out: Diagnostic[] = [];
     for (const d of all) {
       if (IGNORED_CODES.has(d.code)) continue;
@@ -269,11 +274,11 @@ export class CellService {
         continue;
       let line = 1;
       let column = 1;
-      if (sf && d.start !== undefined) {
-        const lc = sf.getLineAndCharacterOfPosition(Math.min(d.start, code.length));
-        const lineStart = sf.getPositionOfLineAndCharacter(lc.line, 0);
-        line = lc.line + 1;
-        column = codePointLength(code.slice(lineStart, lineStart + lc.character)) + 1;
+      if (d.start !== undefined) {
+        const at = Math.min(originalOffset(inserts, d.start), code.length);
+        const lineStart = code.lastIndexOf("\n", at - 1) + 1;
+        line = countLines(code, lineStart);
+        column = codePointLength(code.slice(lineStart, at)) + 1;
       }
       out.push({
         line,
@@ -318,6 +323,43 @@ export class CellService {
       });
   }
 
+  /**
+   * Module resolution with a memo of successful lookups: a prelude file coming or going makes
+   * TypeScript resolve every import of every file again, which is most of a program's cost.
+   * Failures are not remembered, so a module installed or written later is found.
+   */
+  private resolveModule(
+    literal: TS.StringLiteralLike,
+    containingFile: string,
+    redirected: TS.ResolvedProjectReference | undefined,
+    options: TS.CompilerOptions,
+    containingSf: TS.SourceFile,
+  ): TS.ResolvedModuleWithFailedLookupLocations {
+    const ts = this.ts;
+    const mode = ts.getModeForUsageLocation(containingSf, literal, options);
+    const key = `${path.dirname(containingFile)}\0${literal.text}\0${String(mode)}`;
+    const known = this.resolutions.get(key);
+    if (known) return known;
+    const host: TS.ModuleResolutionHost = {
+      fileExists: (f) => this.files.has(f) || ts.sys.fileExists(f),
+      readFile: (f) => this.files.get(f)?.text ?? ts.sys.readFile(f),
+      directoryExists: (d) => ts.sys.directoryExists(d),
+      getDirectories: (d) => ts.sys.getDirectories(d),
+      realpath: (p) => (ts.sys.realpath ? ts.sys.realpath(p) : p),
+    };
+    const result = ts.resolveModuleName(
+      literal.text,
+      containingFile,
+      options,
+      host,
+      undefined,
+      redirected,
+      mode,
+    );
+    if (result.resolvedModule) this.resolutions.set(key, result);
+    return result;
+  }
+
   private setFile(name: string, text: string): void {
     const old = this.files.get(name);
     if (old && old.text === text) return;
@@ -343,18 +385,20 @@ export class CellService {
     const host: TS.LanguageServiceHost = {
       getProjectVersion: () => String(this.projectVersion),
       getScriptFileNames: () => [...this.roots],
-      getScriptVersion: (f) => String(this.files.get(f)?.version ?? 0),
+      getScriptVersion: (f) => {
+        const v = this.files.get(f);
+        return v ? String(v.version) : diskVersion(f);
+      },
       getScriptSnapshot: (f) => {
         const v = this.files.get(f);
         if (v) return v.snapshot;
-        if (!this.diskSnapshots.has(f)) {
-          const text = ts.sys.readFile(f);
-          this.diskSnapshots.set(
-            f,
-            text === undefined ? undefined : ts.ScriptSnapshot.fromString(text),
-          );
-        }
-        return this.diskSnapshots.get(f);
+        const version = diskVersion(f);
+        const cached = this.diskSnapshots.get(f);
+        if (cached && cached.version === version) return cached.snapshot;
+        const text = ts.sys.readFile(f);
+        const snapshot = text === undefined ? undefined : ts.ScriptSnapshot.fromString(text);
+        this.diskSnapshots.set(f, { version, snapshot });
+        return snapshot;
       },
       getCurrentDirectory: () => this.cwd,
       getCompilationSettings: () => this.options,
@@ -365,10 +409,34 @@ export class CellService {
       getDirectories: (d) => ts.sys.getDirectories(d),
       realpath: (p) => (ts.sys.realpath ? ts.sys.realpath(p) : p),
       useCaseSensitiveFileNames: () => ts.sys.useCaseSensitiveFileNames,
+      resolveModuleNameLiterals: process.env.NOCACHE ? undefined : (literals, containingFile, redirected, options, containingSf) =>
+        literals.map((lit) =>
+          this.resolveModule(lit, containingFile, redirected, options, containingSf),
+        ),
     };
     this.service = ts.createLanguageService(host, ts.createDocumentRegistry());
     return this.service;
   }
+}
+
+/**
+ * Files under node_modules (and TypeScript's libs) are taken as fixed; the notebook's own files
+ * are versioned by modification time, so that edits to a local module are seen.
+ */
+function diskVersion(file: string): string {
+  if (file.includes(`${path.sep}node_modules${path.sep}`)) return "0";
+  try {
+    return String(fs.statSync(file).mtimeMs);
+  } catch {
+    return "missing";
+  }
+}
+
+/** 1-based number of the line that starts at `lineStart`. */
+function countLines(code: string, lineStart: number): number {
+  let n = 1;
+  for (let i = code.indexOf("\n"); i >= 0 && i < lineStart; i = code.indexOf("\n", i + 1)) n++;
+  return n;
 }
 
 function preludePath(cwd: string, id: number): string {

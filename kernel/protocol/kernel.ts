@@ -248,10 +248,11 @@ export class Kernel {
     try {
       await this.dispatch(channel, msg);
     } catch (e) {
+      const isRequest = type.endsWith("_request");
       if (!(e instanceof BadRequest)) {
         this.parts.log(`${type} failed: ${e instanceof Error ? (e.stack ?? e.message) : e}`);
-      }
-      if (type.endsWith("_request")) {
+      } else if (!isRequest) this.parts.log(`dropped ${errorText(e)}`);
+      if (isRequest) {
         this.replyError(channel, msg, e instanceof BadRequest ? "BadRequest" : "KernelError", errorText(e));
       }
     }

@@ -95,7 +95,10 @@ export function verify(key: string, signature: Buffer, parts: Buffer[]): boolean
 }
 
 /** Encodes a message into wire frames (no identity prefix: DEALER adds none). */
-export function encode(key: string, msg: Omit<Message, "buffers"> & { buffers?: Buffer[] }): Buffer[] {
+export function encode(
+  key: string,
+  msg: Omit<Message, "buffers"> & { buffers?: Buffer[] },
+): Buffer[] {
   const parts = [msg.header, msg.parent_header, msg.metadata, msg.content].map((p) =>
     Buffer.from(JSON.stringify(p), "utf8"),
   );
@@ -106,10 +109,13 @@ export function encode(key: string, msg: Omit<Message, "buffers"> & { buffers?: 
 export function decode(key: string, frames: Buffer[]): Message {
   const at = frames.findIndex((f) => f.length === DELIMITER.length && f.toString() === DELIMITER);
   if (at < 0) throw new Error("no <IDS|MSG> delimiter");
-  if (frames.length < at + 6) throw new Error(`only ${frames.length - at - 1} frames after the delimiter`);
+  if (frames.length < at + 6)
+    throw new Error(`only ${frames.length - at - 1} frames after the delimiter`);
   const parts = frames.slice(at + 2, at + 6);
   if (!verify(key, frames[at + 1], parts)) throw new Error("bad signature");
-  const [header, parent_header, metadata, content] = parts.map((p) => JSON.parse(p.toString("utf8")));
+  const [header, parent_header, metadata, content] = parts.map((p) =>
+    JSON.parse(p.toString("utf8")),
+  );
   return { header, parent_header, metadata, content, buffers: frames.slice(at + 6) };
 }
 

@@ -16,10 +16,14 @@ export function ansiToHtml(s: string): string {
   let fg: string | null = null;
   let bg: string | null = null;
   let bold = false;
+  // ANSI escapes are control characters by definition.
+  // eslint-disable-next-line no-control-regex
   const parts = s.split(/(\x1b\[[0-9;]*[A-Za-z])/);
   for (const part of parts) {
+    // eslint-disable-next-line no-control-regex
     const m = part.match(/^\x1b\[([0-9;]*)([A-Za-z])$/);
     if (!m) {
+      // eslint-disable-next-line no-control-regex
       out += escapeHtml(part.replace(/\x1b[^[]?/g, ""));
       continue;
     }
@@ -42,7 +46,11 @@ export function ansiToHtml(s: string): string {
     if (open) out += "</span>";
     open = fg !== null || bg !== null || bold;
     if (open) {
-      const style = [fg && `color:${fg}`, bg && `background:${bg}`, bold && "font-weight:bold"].filter(Boolean);
+      const style = [
+        fg && `color:${fg}`,
+        bg && `background:${bg}`,
+        bold && "font-weight:bold",
+      ].filter(Boolean);
       out += `<span style="${style.join(";")}">`;
     }
   }
@@ -66,9 +74,12 @@ export function renderBundle(data: Record<string, unknown>): string {
       return `<img src="data:${img};base64,${b64}" alt="">`;
     }
   }
-  if (has("text/markdown")) return `<div class="md">${renderMarkdown(dataText(data["text/markdown"]))}</div>`;
-  if (has("text/latex")) return `<pre class="latex">${escapeHtml(dataText(data["text/latex"]))}</pre>`;
-  if (has("application/json")) return `<pre>${escapeHtml(JSON.stringify(data["application/json"], null, 2))}</pre>`;
+  if (has("text/markdown"))
+    return `<div class="md">${renderMarkdown(dataText(data["text/markdown"]))}</div>`;
+  if (has("text/latex"))
+    return `<pre class="latex">${escapeHtml(dataText(data["text/latex"]))}</pre>`;
+  if (has("application/json"))
+    return `<pre>${escapeHtml(JSON.stringify(data["application/json"], null, 2))}</pre>`;
   if (has("text/plain")) return `<pre>${ansiToHtml(dataText(data["text/plain"]))}</pre>`;
   const kinds = Object.keys(data).join(", ");
   return `<pre class="missing">[output of type ${escapeHtml(kinds || "(empty)")} not shown]</pre>`;
@@ -77,7 +88,10 @@ export function renderBundle(data: Record<string, unknown>): string {
 function renderOutput(o: Output): { prompt: string; html: string } {
   switch (o.output_type) {
     case "stream":
-      return { prompt: "", html: `<pre class="stream ${o.name}">${ansiToHtml(text(o.text))}</pre>` };
+      return {
+        prompt: "",
+        html: `<pre class="stream ${o.name}">${ansiToHtml(text(o.text))}</pre>`,
+      };
     case "error": {
       const tb = o.traceback.length ? o.traceback.join("\n") : `${o.ename}: ${o.evalue}`;
       return { prompt: "", html: `<pre class="error">${ansiToHtml(tb)}</pre>` };
@@ -122,7 +136,9 @@ export function renderNotebookHtml(nb: Notebook, options: { title?: string } = {
       );
       for (const o of cell.outputs) {
         const r = renderOutput(o);
-        parts.push(`<div class="cell out"><div class="prompt">${r.prompt}</div><div class="output">${r.html}</div></div>`);
+        parts.push(
+          `<div class="cell out"><div class="prompt">${r.prompt}</div><div class="output">${r.html}</div></div>`,
+        );
       }
     } else if (cell.cell_type === "markdown") {
       const att = cell.attachments;
@@ -131,9 +147,13 @@ export function renderNotebookHtml(nb: Notebook, options: { title?: string } = {
         const mime = bundle && Object.keys(bundle)[0];
         return mime ? `data:${mime};base64,${String(bundle[mime]).replace(/\s+/g, "")}` : undefined;
       };
-      parts.push(`<div class="cell"><div class="md-cell">${renderMarkdown(src, resolve)}</div></div>`);
+      parts.push(
+        `<div class="cell"><div class="md-cell">${renderMarkdown(src, resolve)}</div></div>`,
+      );
     } else {
-      parts.push(`<div class="cell"><div class="md-cell"><pre class="raw">${escapeHtml(src)}</pre></div></div>`);
+      parts.push(
+        `<div class="cell"><div class="md-cell"><pre class="raw">${escapeHtml(src)}</pre></div></div>`,
+      );
     }
   }
   const title = escapeHtml(options.title ?? "notebook");

@@ -84,7 +84,11 @@ export class RunningKernel {
   /** Why the kernel is gone, with its stderr, for error messages. */
   describeExit(): string {
     const e = this.exited;
-    const how = !e ? "is still running" : e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`;
+    const how = !e
+      ? "is still running"
+      : e.signal
+        ? `was killed by ${e.signal}`
+        : `exited with code ${e.code}`;
     const err = this.stderrText.trim();
     return `the kernel ${how}${err ? `; its stderr:\n${err}` : " (no stderr)"}`;
   }
@@ -129,8 +133,13 @@ export class RunningKernel {
       const req = this.client.request("shell", "kernel_info_request", {});
       id = req.msgId;
       req.reply.catch(() => undefined);
-      const wait = (ms: number) => new Promise<"timeout">((r) => setTimeout(() => r("timeout"), ms).unref());
-      const reply = await Promise.race([req.reply, gone, wait(Math.min(2000, deadline - Date.now()))]);
+      const wait = (ms: number) =>
+        new Promise<"timeout">((r) => setTimeout(() => r("timeout"), ms).unref());
+      const reply = await Promise.race([
+        req.reply,
+        gone,
+        wait(Math.min(2000, deadline - Date.now())),
+      ]);
       if (reply === "exit") {
         stop();
         throw new Error(`kernel failed to start: ${this.describeExit()}`);

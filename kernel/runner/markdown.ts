@@ -22,7 +22,10 @@ function safeUrl(url: string): string {
 }
 
 /** Renders inline Markdown (the text is raw, not yet escaped). */
-export function renderInline(src: string, attachments?: (name: string) => string | undefined): string {
+export function renderInline(
+  src: string,
+  attachments?: (name: string) => string | undefined,
+): string {
   let out = "";
   let i = 0;
   const n = src.length;
@@ -36,13 +39,19 @@ export function renderInline(src: string, attachments?: (name: string) => string
     } else if (ch === "`" && (m = rest.match(/^(`+)([\s\S]*?[^`])\1(?!`)/))) {
       out += `<code>${escapeHtml(m[2].replace(/^ (.*) $/, "$1"))}</code>`;
       i += m[0].length;
-    } else if (ch === "!" && (m = rest.match(/^!\[([^\]]*)\]\(\s*<?([^)\s>]*)>?(?:\s+"([^"]*)")?\s*\)/))) {
+    } else if (
+      ch === "!" &&
+      (m = rest.match(/^!\[([^\]]*)\]\(\s*<?([^)\s>]*)>?(?:\s+"([^"]*)")?\s*\)/))
+    ) {
       let url = m[2];
       if (url.startsWith("attachment:") && attachments) url = attachments(url.slice(11)) ?? url;
       const title = m[3] ? ` title="${escapeHtml(m[3])}"` : "";
       out += `<img src="${escapeHtml(safeUrl(url))}" alt="${escapeHtml(m[1])}"${title}>`;
       i += m[0].length;
-    } else if (ch === "[" && (m = rest.match(/^\[((?:[^\]\\]|\\.)*)\]\(\s*<?([^)\s>]*)>?(?:\s+"([^"]*)")?\s*\)/))) {
+    } else if (
+      ch === "[" &&
+      (m = rest.match(/^\[((?:[^\]\\]|\\.)*)\]\(\s*<?([^)\s>]*)>?(?:\s+"([^"]*)")?\s*\)/))
+    ) {
       const title = m[3] ? ` title="${escapeHtml(m[3])}"` : "";
       out += `<a href="${escapeHtml(safeUrl(m[2]))}"${title}>${renderInline(m[1], attachments)}</a>`;
       i += m[0].length;
@@ -61,7 +70,7 @@ export function renderInline(src: string, attachments?: (name: string) => string
     } else if (ch === "~" && (m = rest.match(/^~~(?=\S)([\s\S]*?\S)~~/))) {
       out += `<del>${renderInline(m[1], attachments)}</del>`;
       i += m[0].length;
-    } else if (ch === "\n" && /  $/.test(src.slice(0, i))) {
+    } else if (ch === "\n" && / {2}$/.test(src.slice(0, i))) {
       out = out.replace(/ +$/, "") + "<br>\n";
       i++;
     } else {
@@ -118,7 +127,10 @@ function startsBlock(line: string): boolean {
 }
 
 /** Renders a Markdown document to HTML. `attachments` resolves `attachment:NAME` image URLs. */
-export function renderMarkdown(src: string, attachments?: (name: string) => string | undefined): string {
+export function renderMarkdown(
+  src: string,
+  attachments?: (name: string) => string | undefined,
+): string {
   const lines = src.replace(/\r\n?/g, "\n").replace(/\t/g, "    ").split("\n");
   return renderBlocks(lines, attachments);
 }
@@ -143,7 +155,8 @@ function renderBlocks(lines: string[], att?: (name: string) => string | undefine
       out.push(`<pre><code${cls}>${escapeHtml(body.join("\n"))}</code></pre>`);
     } else if (/^ {4}/.test(line)) {
       const body: string[] = [];
-      while (i < lines.length && (/^ {4}/.test(lines[i]) || lines[i].trim() === "")) body.push(lines[i++].slice(4));
+      while (i < lines.length && (/^ {4}/.test(lines[i]) || lines[i].trim() === ""))
+        body.push(lines[i++].slice(4));
       while (body.length && body[body.length - 1].trim() === "") body.pop();
       out.push(`<pre><code>${escapeHtml(body.join("\n"))}</code></pre>`);
     } else if ((m = line.match(RE.heading))) {
@@ -155,7 +168,11 @@ function renderBlocks(lines: string[], att?: (name: string) => string | undefine
       i++;
     } else if (RE.quote.test(line)) {
       const body: string[] = [];
-      while (i < lines.length && lines[i].trim() !== "" && (RE.quote.test(lines[i]) || !startsBlock(lines[i]))) {
+      while (
+        i < lines.length &&
+        lines[i].trim() !== "" &&
+        (RE.quote.test(lines[i]) || !startsBlock(lines[i]))
+      ) {
         body.push(lines[i++].replace(RE.quote, ""));
       }
       out.push(`<blockquote>\n${renderBlocks(body, att)}\n</blockquote>`);
@@ -186,7 +203,8 @@ function renderBlocks(lines: string[], att?: (name: string) => string | undefine
               break;
             }
             // Indented lines (nested lists, code) belong to the item; a new marker ends it.
-            if (/^ {2,}/.test(next)) item.lines.push(next.replace(new RegExp(`^ {1,${indent}}`), ""));
+            if (/^ {2,}/.test(next))
+              item.lines.push(next.replace(new RegExp(`^ {1,${indent}}`), ""));
             else if (startsBlock(next)) break;
             else item.lines.push(next.trim());
             i++;
@@ -207,24 +225,42 @@ function renderBlocks(lines: string[], att?: (name: string) => string | undefine
         return `<li>${body}</li>`;
       });
       out.push(`<${tag}${start}>\n${rendered.join("\n")}\n</${tag}>`);
-    } else if (line.includes("|") && i + 1 < lines.length && RE.tableSep.test(lines[i + 1]) && lines[i + 1].includes("-")) {
+    } else if (
+      line.includes("|") &&
+      i + 1 < lines.length &&
+      RE.tableSep.test(lines[i + 1]) &&
+      lines[i + 1].includes("-")
+    ) {
       const head = splitRow(line);
       const aligns = splitRow(lines[i + 1]).map((c) =>
-        c.startsWith(":") && c.endsWith(":") ? "center" : c.endsWith(":") ? "right" : c.startsWith(":") ? "left" : "",
+        c.startsWith(":") && c.endsWith(":")
+          ? "center"
+          : c.endsWith(":")
+            ? "right"
+            : c.startsWith(":")
+              ? "left"
+              : "",
       );
       i += 2;
       const rows: string[][] = [];
-      while (i < lines.length && lines[i].trim() !== "" && lines[i].includes("|")) rows.push(splitRow(lines[i++]));
+      while (i < lines.length && lines[i].trim() !== "" && lines[i].includes("|"))
+        rows.push(splitRow(lines[i++]));
       const cell = (tag: string, c: string, k: number) =>
         `<${tag}${aligns[k] ? ` style="text-align:${aligns[k]}"` : ""}>${inline(c)}</${tag}>`;
       out.push(
         `<table>\n<thead><tr>${head.map((c, k) => cell("th", c, k)).join("")}</tr></thead>\n<tbody>\n` +
-          rows.map((r) => `<tr>${head.map((_, k) => cell("td", r[k] ?? "", k)).join("")}</tr>`).join("\n") +
+          rows
+            .map((r) => `<tr>${head.map((_, k) => cell("td", r[k] ?? "", k)).join("")}</tr>`)
+            .join("\n") +
           `\n</tbody>\n</table>`,
       );
     } else {
       const para: string[] = [];
-      while (i < lines.length && lines[i].trim() !== "" && (para.length === 0 || !startsBlock(lines[i]))) {
+      while (
+        i < lines.length &&
+        lines[i].trim() !== "" &&
+        (para.length === 0 || !startsBlock(lines[i]))
+      ) {
         if (para.length > 0 && RE.setext.test(lines[i])) break;
         para.push(lines[i++].replace(/^ {1,3}/, ""));
       }

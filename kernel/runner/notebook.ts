@@ -73,16 +73,23 @@ export function parseNotebook(json: string, name: string): Notebook {
     throw new NotebookError(`${name} is not a notebook: it has no "nbformat" and "cells" fields`);
   }
   if (o.nbformat !== 4) {
-    throw new NotebookError(`${name} is nbformat ${String(o.nbformat)}; only nbformat 4 is supported`);
+    throw new NotebookError(
+      `${name} is nbformat ${String(o.nbformat)}; only nbformat 4 is supported`,
+    );
   }
   o.cells.forEach((c: unknown, i: number) => {
     const cell = c as Record<string, unknown> | null;
     const kind = cell?.cell_type;
     if (kind !== "code" && kind !== "markdown" && kind !== "raw") {
-      throw new NotebookError(`${name}: cell ${i + 1} has an unknown cell_type ${JSON.stringify(kind)}`);
+      throw new NotebookError(
+        `${name}: cell ${i + 1} has an unknown cell_type ${JSON.stringify(kind)}`,
+      );
     }
     const src = cell!.source;
-    if (typeof src !== "string" && !(Array.isArray(src) && src.every((l) => typeof l === "string"))) {
+    if (
+      typeof src !== "string" &&
+      !(Array.isArray(src) && src.every((l) => typeof l === "string"))
+    ) {
       throw new NotebookError(`${name}: cell ${i + 1} has no text "source"`);
     }
     cell!.metadata ??= {};
@@ -107,7 +114,11 @@ export class DisplayRegistry {
   }
 
   /** Replaces data and metadata of every output shown with this id; false when none. */
-  update(displayId: string, data: Record<string, unknown>, metadata: Record<string, unknown>): boolean {
+  update(
+    displayId: string,
+    data: Record<string, unknown>,
+    metadata: Record<string, unknown>,
+  ): boolean {
     const list = this.byId.get(displayId);
     if (!list) return false;
     for (const o of list) {

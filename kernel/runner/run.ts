@@ -59,19 +59,32 @@ export async function runNotebook(options: RunOptions): Promise<RunResult> {
   const input = path.resolve(options.notebook);
   const log = options.log ?? (() => undefined);
   if (!existsSync(input)) throw new NotebookError(`notebook not found: ${options.notebook}`);
-  if (statSync(input).isDirectory()) throw new NotebookError(`${options.notebook} is a directory, not a notebook`);
+  if (statSync(input).isDirectory())
+    throw new NotebookError(`${options.notebook} is a directory, not a notebook`);
   const nb = parseNotebook(readFileSync(input, "utf8"), options.notebook);
   const defaults = defaultPaths(input);
   const outPath = path.resolve(options.out ?? defaults.out);
   const htmlPath =
     options.html === null
       ? null
-      : path.resolve(options.html ?? (options.out ? outPath.replace(/(\.out)?\.ipynb$/i, "") + ".html" : defaults.html));
-  for (const [what, p] of [["--out", outPath], ["--html", htmlPath]] as const) {
-    if (p && samePath(p, input)) throw new NotebookError(`${what} ${p} is the input notebook; moelab run never overwrites its input`);
+      : path.resolve(
+          options.html ??
+            (options.out ? outPath.replace(/(\.out)?\.ipynb$/i, "") + ".html" : defaults.html),
+        );
+  for (const [what, p] of [
+    ["--out", outPath],
+    ["--html", htmlPath],
+  ] as const) {
+    if (p && samePath(p, input))
+      throw new NotebookError(
+        `${what} ${p} is the input notebook; moelab run never overwrites its input`,
+      );
   }
 
-  const kernel = await RunningKernel.start({ command: options.kernelCommand, cwd: path.dirname(input) });
+  const kernel = await RunningKernel.start({
+    command: options.kernelCommand,
+    cwd: path.dirname(input),
+  });
   const displays = new DisplayRegistry();
   let executed = 0;
   let firstError: RunResult["firstError"] = null;
@@ -98,12 +111,18 @@ export async function runNotebook(options: RunOptions): Promise<RunResult> {
       });
       let reply;
       try {
-        reply = await withTimeout(Promise.race([run.done, gone]), timeoutMs, `cell ${i + 1} timed out`);
+        reply = await withTimeout(
+          Promise.race([run.done, gone]),
+          timeoutMs,
+          `cell ${i + 1} timed out`,
+        );
       } catch (e) {
         cell.outputs = collector.outputs;
         if (!kernel.hasExited) {
           // A stuck cell: interrupt it so shutdown can proceed.
-          await kernel.client.request("control", "interrupt_request", {}, 2000).reply.catch(() => undefined);
+          await kernel.client
+            .request("control", "interrupt_request", {}, 2000)
+            .reply.catch(() => undefined);
         }
         throw e;
       } finally {
@@ -121,7 +140,9 @@ export async function runNotebook(options: RunOptions): Promise<RunResult> {
             output_type: "error",
             ename,
             evalue,
-            traceback: Array.isArray(reply.content.traceback) ? reply.content.traceback.map(String) : [],
+            traceback: Array.isArray(reply.content.traceback)
+              ? reply.content.traceback.map(String)
+              : [],
           });
         }
         firstError ??= { cell: i + 1, ename, evalue };
@@ -134,7 +155,8 @@ export async function runNotebook(options: RunOptions): Promise<RunResult> {
 
   if (info.language_info) nb.metadata.language_info = info.language_info;
   writeFileSync(outPath, JSON.stringify(nb, null, 1) + "\n");
-  if (htmlPath) writeFileSync(htmlPath, renderNotebookHtml(nb, { title: path.basename(input, ".ipynb") }));
+  if (htmlPath)
+    writeFileSync(htmlPath, renderNotebookHtml(nb, { title: path.basename(input, ".ipynb") }));
   return { notebook: nb, outPath, htmlPath, executed, firstError };
 }
 
@@ -173,7 +195,8 @@ export function parseRunArgs(argv: string[]): RunOptions | "help" {
     else if (a === "--allow-errors") o.allowErrors = true;
     else if (a === "--timeout") {
       const t = Number(value(i++, a));
-      if (!Number.isFinite(t) || t < 0) throw new Error(`--timeout needs a number of seconds, got ${argv[i]}`);
+      if (!Number.isFinite(t) || t < 0)
+        throw new Error(`--timeout needs a number of seconds, got ${argv[i]}`);
       o.timeout = t;
     } else if (a.startsWith("-")) throw new Error(`unknown option ${a}`);
     else if (o.notebook === undefined) o.notebook = a;

@@ -105,6 +105,8 @@ export function quantize(
   } else {
     ({ codes, scales, bad } = quantizeTs(x, rows, cols, tr, tc, format, pow2, floor));
   }
+  // an empty matrix has no tiles, but a tensor layout always carries its one scale
+  if (kind === "tensor" && scales.length === 0) scales = Float32Array.of(scaleFor(0, format, pow2, floor));
   if (bad > 0 && nonFinite === "throw") {
     throw new RangeError(`fp8.quantize: input has ${bad} NaN/Inf value(s) (nonFinite: "throw")`);
   }

@@ -86,7 +86,8 @@ export interface FromHFResult {
 
 function num(hf: Record<string, unknown>, key: string): number {
   const v = hf[key];
-  if (typeof v !== "number" || !Number.isFinite(v)) throw new ConfigError(key, `expected a number in the HF config, got ${JSON.stringify(v)}`);
+  if (typeof v !== "number" || !Number.isFinite(v))
+    throw new ConfigError(key, `expected a number in the HF config, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -100,36 +101,67 @@ export function fromHFConfig(input: string | Record<string, unknown>): FromHFRes
       throw new ConfigError("(json)", `HF config is not valid JSON: ${(e as Error).message}`);
     }
   } else hf = input;
-  if (hf === null || typeof hf !== "object" || Array.isArray(hf)) throw new ConfigError("(json)", "HF config must be a JSON object");
+  if (hf === null || typeof hf !== "object" || Array.isArray(hf))
+    throw new ConfigError("(json)", "HF config must be a JSON object");
   const warnings: string[] = [];
   const a: Record<string, unknown> = {};
   const s: MoelabSettings = { ...MOELAB_SETTINGS_DEFAULTS };
   for (const [k, v] of Object.entries(hf)) {
     if (v === undefined) continue;
     if (k in DIRECT) a[DIRECT[k]] = v;
-    else if (!SPECIAL.has(k) && !IGNORED.has(k)) warnings.push(`ignoring unknown HF config key "${k}"`);
+    else if (!SPECIAL.has(k) && !IGNORED.has(k))
+      warnings.push(`ignoring unknown HF config key "${k}"`);
   }
   if (hf.q_lora_rank !== undefined) a.q_lora_rank = hf.q_lora_rank === null ? 0 : hf.q_lora_rank;
   if (hf.hidden_act !== undefined && hf.hidden_act !== "silu")
-    throw new ConfigError("hidden_act", `only "silu" (SwiGLU) is supported, got ${JSON.stringify(hf.hidden_act)}`);
-  if (hf.attention_bias === true) throw new ConfigError("attention_bias", "attention biases are not supported (DeepSeek's Linear layers have none)");
-  if (hf.tie_word_embeddings === true) throw new ConfigError("tie_word_embeddings", "tied embeddings are not supported (DeepSeek's head is separate)");
+    throw new ConfigError(
+      "hidden_act",
+      `only "silu" (SwiGLU) is supported, got ${JSON.stringify(hf.hidden_act)}`,
+    );
+  if (hf.attention_bias === true)
+    throw new ConfigError(
+      "attention_bias",
+      "attention biases are not supported (DeepSeek's Linear layers have none)",
+    );
+  if (hf.tie_word_embeddings === true)
+    throw new ConfigError(
+      "tie_word_embeddings",
+      "tied embeddings are not supported (DeepSeek's head is separate)",
+    );
   if (hf.moe_layer_freq !== undefined && hf.moe_layer_freq !== 1)
-    throw new ConfigError("moe_layer_freq", `only 1 (every layer after the dense ones is MoE) is supported, got ${JSON.stringify(hf.moe_layer_freq)}`);
+    throw new ConfigError(
+      "moe_layer_freq",
+      `only 1 (every layer after the dense ones is MoE) is supported, got ${JSON.stringify(hf.moe_layer_freq)}`,
+    );
   if (hf.rms_norm_eps !== undefined && num(hf, "rms_norm_eps") !== 1e-6)
-    throw new ConfigError("rms_norm_eps", `DeepSeek's reference fixes RMSNorm eps at 1e-6, got ${String(hf.rms_norm_eps)}`);
-  if (hf.num_key_value_heads !== undefined && hf.num_attention_heads !== undefined && hf.num_key_value_heads !== hf.num_attention_heads)
-    warnings.push(`num_key_value_heads ${String(hf.num_key_value_heads)} is ignored (MLA has one latent KV shared by all heads)`);
+    throw new ConfigError(
+      "rms_norm_eps",
+      `DeepSeek's reference fixes RMSNorm eps at 1e-6, got ${String(hf.rms_norm_eps)}`,
+    );
+  if (
+    hf.num_key_value_heads !== undefined &&
+    hf.num_attention_heads !== undefined &&
+    hf.num_key_value_heads !== hf.num_attention_heads
+  )
+    warnings.push(
+      `num_key_value_heads ${String(hf.num_key_value_heads)} is ignored (MLA has one latent KV shared by all heads)`,
+    );
 
   const maxPos = hf.max_position_embeddings;
   const rs = hf.rope_scaling;
   if (rs !== undefined && rs !== null) {
-    if (typeof rs !== "object" || Array.isArray(rs)) throw new ConfigError("rope_scaling", "must be an object or null");
+    if (typeof rs !== "object" || Array.isArray(rs))
+      throw new ConfigError("rope_scaling", "must be an object or null");
     const r = rs as Record<string, unknown>;
     const type = r.type ?? r.rope_type;
-    if (type !== "yarn") throw new ConfigError("rope_scaling.type", `only "yarn" is supported, got ${JSON.stringify(type)}`);
+    if (type !== "yarn")
+      throw new ConfigError(
+        "rope_scaling.type",
+        `only "yarn" is supported, got ${JSON.stringify(type)}`,
+      );
     if (r.factor !== undefined) a.rope_factor = num(r, "factor");
-    if (r.original_max_position_embeddings !== undefined) a.original_seq_len = num(r, "original_max_position_embeddings");
+    if (r.original_max_position_embeddings !== undefined)
+      a.original_seq_len = num(r, "original_max_position_embeddings");
     if (r.beta_fast !== undefined) a.beta_fast = num(r, "beta_fast");
     if (r.beta_slow !== undefined) a.beta_slow = num(r, "beta_slow");
     // The reference has one mscale, on the softmax (HF's mscale_all_dim); HF's cos/sin factor
@@ -151,18 +183,33 @@ export function fromHFConfig(input: string | Record<string, unknown>): FromHFRes
       );
   } else {
     // Without YaRN the reference needs original_seq_len >= max_seq_len.
-    a.max_seq_len = maxPos !== undefined ? num(hf, "max_position_embeddings") : MODEL_ARGS_DEFAULTS.max_seq_len;
+    a.max_seq_len =
+      maxPos !== undefined ? num(hf, "max_position_embeddings") : MODEL_ARGS_DEFAULTS.max_seq_len;
     a.original_seq_len = a.max_seq_len;
   }
 
   const q = hf.quantization_config;
   if (q !== undefined && q !== null) {
     const qc = q as Record<string, unknown>;
-    if (qc.quant_method !== "fp8") throw new ConfigError("quantization_config.quant_method", `only "fp8" is supported, got ${JSON.stringify(qc.quant_method)}`);
-    if (qc.fmt !== undefined && qc.fmt !== "e4m3") throw new ConfigError("quantization_config.fmt", `only "e4m3" is supported, got ${JSON.stringify(qc.fmt)}`);
+    if (qc.quant_method !== "fp8")
+      throw new ConfigError(
+        "quantization_config.quant_method",
+        `only "fp8" is supported, got ${JSON.stringify(qc.quant_method)}`,
+      );
+    if (qc.fmt !== undefined && qc.fmt !== "e4m3")
+      throw new ConfigError(
+        "quantization_config.fmt",
+        `only "e4m3" is supported, got ${JSON.stringify(qc.fmt)}`,
+      );
     const bs = qc.weight_block_size;
-    if (bs !== undefined && !(Array.isArray(bs) && bs.length === 2 && bs[0] === 128 && bs[1] === 128))
-      throw new ConfigError("quantization_config.weight_block_size", `only [128, 128] is supported, got ${JSON.stringify(bs)}`);
+    if (
+      bs !== undefined &&
+      !(Array.isArray(bs) && bs.length === 2 && bs[0] === 128 && bs[1] === 128)
+    )
+      throw new ConfigError(
+        "quantization_config.weight_block_size",
+        `only [128, 128] is supported, got ${JSON.stringify(bs)}`,
+      );
     a.dtype = "fp8";
     if (qc.scale_fmt !== undefined && qc.scale_fmt !== null) a.scale_fmt = qc.scale_fmt;
   }
@@ -174,7 +221,8 @@ export function fromHFConfig(input: string | Record<string, unknown>): FromHFRes
     // Name the HF key rather than the ModelArgs field it became.
     if (e instanceof ConfigError) {
       const hfKey = Object.entries(DIRECT).find(([, f]) => f === e.field)?.[0];
-      if (hfKey && hfKey !== e.field) throw new ConfigError(hfKey, `(ModelArgs.${e.field}) ${e.message}`);
+      if (hfKey && hfKey !== e.field)
+        throw new ConfigError(hfKey, `(ModelArgs.${e.field}) ${e.message}`);
     }
     throw e;
   }
@@ -184,10 +232,17 @@ export function fromHFConfig(input: string | Record<string, unknown>): FromHFRes
   if (hf.initializer_range !== undefined) s.init_std = num(hf, "initializer_range");
   const tm = hf.topk_method;
   if (tm === "noaux_tc") s.routing = "noaux_tc";
-  else if (tm === undefined || tm === "greedy" || tm === "group_limited_greedy") s.routing = "plain";
-  else throw new ConfigError("topk_method", `expected "noaux_tc", "greedy" or "group_limited_greedy", got ${JSON.stringify(tm)}`);
+  else if (tm === undefined || tm === "greedy" || tm === "group_limited_greedy")
+    s.routing = "plain";
+  else
+    throw new ConfigError(
+      "topk_method",
+      `expected "noaux_tc", "greedy" or "group_limited_greedy", got ${JSON.stringify(tm)}`,
+    );
   if (tm === "greedy" && args.n_expert_groups > 1)
-    warnings.push(`topk_method "greedy" with n_group ${args.n_expert_groups}: groups are applied as in DeepSeek's reference`);
+    warnings.push(
+      `topk_method "greedy" with n_group ${args.n_expert_groups}: groups are applied as in DeepSeek's reference`,
+    );
   // The reference renormalises top-k weights for sigmoid scores only.
   if (hf.norm_topk_prob !== undefined) {
     const expect = args.score_func === "sigmoid";
@@ -247,14 +302,24 @@ export function toHFConfig(a: ModelArgs, s: MoelabSettings): Record<string, unkn
     scoring_func: a.score_func,
     tie_word_embeddings: false,
     topk_group: a.n_limited_groups,
-    topk_method: s.routing === "noaux_tc" ? "noaux_tc" : a.n_expert_groups > 1 ? "group_limited_greedy" : "greedy",
+    topk_method:
+      s.routing === "noaux_tc"
+        ? "noaux_tc"
+        : a.n_expert_groups > 1
+          ? "group_limited_greedy"
+          : "greedy",
     torch_dtype: a.dtype === "fp8" ? "bfloat16" : "float32",
     use_cache: true,
     v_head_dim: a.v_head_dim,
     vocab_size: a.vocab_size,
   };
   if (a.dtype === "fp8") {
-    const qc: Record<string, unknown> = { activation_scheme: "dynamic", fmt: "e4m3", quant_method: "fp8", weight_block_size: [128, 128] };
+    const qc: Record<string, unknown> = {
+      activation_scheme: "dynamic",
+      fmt: "e4m3",
+      quant_method: "fp8",
+      weight_block_size: [128, 128],
+    };
     if (a.scale_fmt !== null) qc.scale_fmt = a.scale_fmt;
     hf.quantization_config = qc;
   }

@@ -13,7 +13,15 @@ export {
   typedArrayName,
   writeSafetensors,
 } from "./safetensors.js";
-export type { Dtype, Header, ReadOptions, Safetensors, TensorData, TensorEntry, TensorInfo } from "./safetensors.js";
+export type {
+  Dtype,
+  Header,
+  ReadOptions,
+  Safetensors,
+  TensorData,
+  TensorEntry,
+  TensorInfo,
+} from "./safetensors.js";
 export {
   CheckpointError,
   allowedDtypes,
@@ -28,3 +36,5 @@ export {
 export type { ExpectedTensor, FoundTensor, Layout, TensorCheck } from "./naming.js";
 export { fromHFConfig, toHFConfig } from "./hfconfig.js";
 export type { FromHFResult } from "./hfconfig.js";
+export { DEEPSEEK_FILE, HF_FILE, HF_INDEX, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
+export type { LoadOptions, LoadedCheckpoint, SaveOptions } from "./checkpoint.js";

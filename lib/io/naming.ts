@@ -44,7 +44,10 @@ export function scaleShape(out: number, inp: number, block = 128): [number, numb
 }
 
 /** Every tensor of a config in the reference (DeepSeek) layout, in model order. */
-export function expectedTensorsDeepSeek(a: ModelArgs, s: Pick<MoelabSettings, "mtp_depth" | "routing">): ExpectedTensor[] {
+export function expectedTensorsDeepSeek(
+  a: ModelArgs,
+  s: Pick<MoelabSettings, "mtp_depth" | "routing">,
+): ExpectedTensor[] {
   const out: ExpectedTensor[] = [];
   const fp8 = a.dtype === "fp8";
   const lin = (name: string, o: number, i: number, quantised = true): void => {
@@ -78,7 +81,13 @@ export function expectedTensorsDeepSeek(a: ModelArgs, s: Pick<MoelabSettings, "m
     if (isDenseLayer(a, L)) mlp(`${p}.ffn`, a.inter_dim);
     else {
       lin(`${p}.ffn.gate`, a.n_routed_experts, a.dim, false);
-      if (s.routing === "noaux_tc") out.push({ name: `${p}.ffn.gate.bias`, shape: [a.n_routed_experts], kind: "bias", fp8: false });
+      if (s.routing === "noaux_tc")
+        out.push({
+          name: `${p}.ffn.gate.bias`,
+          shape: [a.n_routed_experts],
+          kind: "bias",
+          fp8: false,
+        });
       for (let e = 0; e < a.n_routed_experts; e++) mlp(`${p}.ffn.experts.${e}`, a.moe_inter_dim);
       mlp(`${p}.ffn.shared_experts`, a.n_shared_experts * a.moe_inter_dim);
     }
@@ -109,8 +118,20 @@ export function expectedTensors(
   const out = ds.map((t) => ({ ...t, name: toHFName(t.name, a) }));
   for (let k = 0; k < s.mtp_depth; k++) {
     const L = a.n_layers + k;
-    out.push({ name: `model.layers.${L}.embed_tokens.weight`, shape: [a.vocab_size, a.dim], kind: "weight", fp8: false, tiedTo: "model.embed_tokens.weight" });
-    out.push({ name: `model.layers.${L}.shared_head.head.weight`, shape: [a.vocab_size, a.dim], kind: "weight", fp8: false, tiedTo: "lm_head.weight" });
+    out.push({
+      name: `model.layers.${L}.embed_tokens.weight`,
+      shape: [a.vocab_size, a.dim],
+      kind: "weight",
+      fp8: false,
+      tiedTo: "model.embed_tokens.weight",
+    });
+    out.push({
+      name: `model.layers.${L}.shared_head.head.weight`,
+      shape: [a.vocab_size, a.dim],
+      kind: "weight",
+      fp8: false,
+      tiedTo: "lm_head.weight",
+    });
   }
   return out;
 }
@@ -128,7 +149,12 @@ const ATTN: Record<string, string> = {
 };
 const FFN: Record<string, string> = { w1: "gate_proj", w2: "down_proj", w3: "up_proj" };
 const PARAM: Record<string, string> = { weight: "weight", scale: "weight_scale_inv" };
-const MTP_OWN = new Set(["enorm.weight", "hnorm.weight", "eh_proj.weight", "shared_head.norm.weight"]);
+const MTP_OWN = new Set([
+  "enorm.weight",
+  "hnorm.weight",
+  "eh_proj.weight",
+  "shared_head.norm.weight",
+]);
 
 function invert(m: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(m).map(([k, v]) => [v, k]));
@@ -142,11 +168,18 @@ function has(m: Record<string, string>, k: string): boolean {
 }
 
 function unknownName(name: string, layout: Layout): never {
-  throw new CheckpointError(`"${name}" is not a tensor name of the ${layout === "hf" ? "Hugging Face" : "DeepSeek reference"} layout`);
+  throw new CheckpointError(
+    `"${name}" is not a tensor name of the ${layout === "hf" ? "Hugging Face" : "DeepSeek reference"} layout`,
+  );
 }
 
 /** Maps a layer-local FFN suffix (after "ffn." / "mlp."), with m the module map and p the param map. */
-function mapFfn(rest: string, mod: Record<string, string>, par: Record<string, string>, toHf: boolean): string | null {
+function mapFfn(
+  rest: string,
+  mod: Record<string, string>,
+  par: Record<string, string>,
+  toHf: boolean,
+): string | null {
   const parts = rest.split(".");
   let prefix = "";
   if (parts[0] === "experts" && parts.length === 4 && /^\d+$/.test(parts[1])) {
@@ -183,7 +216,8 @@ export function toHFName(name: string, a?: Pick<ModelArgs, "n_layers">): string 
   const parts = rest.split(".");
   if (parts[0] === "attn" && parts.length === 3 && has(ATTN, parts[1])) {
     const isNorm = parts[1] === "q_norm" || parts[1] === "kv_norm";
-    if (isNorm ? parts[2] === "weight" : has(PARAM, parts[2])) return `${p}self_attn.${ATTN[parts[1]]}.${PARAM[parts[2]]}`;
+    if (isNorm ? parts[2] === "weight" : has(PARAM, parts[2]))
+      return `${p}self_attn.${ATTN[parts[1]]}.${PARAM[parts[2]]}`;
   }
   if (parts[0] === "ffn") {
     const r = mapFfn(parts.slice(1).join("."), FFN, PARAM, true);
@@ -208,12 +242,14 @@ export function fromHFName(name: string, a?: Pick<ModelArgs, "n_layers">): strin
   if (rest === "input_layernorm.weight") return `${p}attn_norm.weight`;
   if (rest === "post_attention_layernorm.weight") return `${p}ffn_norm.weight`;
   if (mtpLayer && MTP_OWN.has(rest)) return p + rest;
-  if (mtpLayer && (rest === "embed_tokens.weight" || rest === "shared_head.head.weight")) return null;
+  if (mtpLayer && (rest === "embed_tokens.weight" || rest === "shared_head.head.weight"))
+    return null;
   const parts = rest.split(".");
   if (parts[0] === "self_attn" && parts.length === 3 && has(ATTN_INV, parts[1])) {
     const mod = ATTN_INV[parts[1]];
     const isNorm = mod === "q_norm" || mod === "kv_norm";
-    if (isNorm ? parts[2] === "weight" : has(PARAM_INV, parts[2])) return `${p}attn.${mod}.${PARAM_INV[parts[2]]}`;
+    if (isNorm ? parts[2] === "weight" : has(PARAM_INV, parts[2]))
+      return `${p}attn.${mod}.${PARAM_INV[parts[2]]}`;
   }
   if (parts[0] === "mlp") {
     const r = mapFfn(parts.slice(1).join("."), FFN_INV, PARAM_INV, false);
@@ -245,7 +281,10 @@ export function allowedDtypes(t: ExpectedTensor): readonly Dtype[] {
 }
 
 /** Compares a checkpoint's tensors with those a config expects. */
-export function checkTensors(expected: readonly ExpectedTensor[], found: ReadonlyMap<string, FoundTensor>): TensorCheck {
+export function checkTensors(
+  expected: readonly ExpectedTensor[],
+  found: ReadonlyMap<string, FoundTensor>,
+): TensorCheck {
   const want = new Map(expected.map((t) => [t.name, t]));
   const r: TensorCheck = { missing: [], extra: [], misshaped: [], wrongDtype: [] };
   for (const t of expected) {
@@ -257,14 +296,19 @@ export function checkTensors(expected: readonly ExpectedTensor[], found: Readonl
     if (f.shape.length !== t.shape.length || f.shape.some((d, i) => d !== t.shape[i]))
       r.misshaped.push({ name: t.name, expected: [...t.shape], actual: [...f.shape] });
     const ok = allowedDtypes(t);
-    if (!ok.includes(f.dtype)) r.wrongDtype.push({ name: t.name, expected: ok.join(" | "), actual: f.dtype });
+    if (!ok.includes(f.dtype))
+      r.wrongDtype.push({ name: t.name, expected: ok.join(" | "), actual: f.dtype });
   }
   for (const name of found.keys()) if (!want.has(name)) r.extra.push(name);
   return r;
 }
 
 /** Throws one CheckpointError listing every missing, extra, mis-shaped or mis-typed tensor by name. */
-export function assertTensors(expected: readonly ExpectedTensor[], found: ReadonlyMap<string, FoundTensor>, where = "checkpoint"): void {
+export function assertTensors(
+  expected: readonly ExpectedTensor[],
+  found: ReadonlyMap<string, FoundTensor>,
+  where = "checkpoint",
+): void {
   const r = checkTensors(expected, found);
   const lines: string[] = [];
   const list = (title: string, items: string[]): void => {
@@ -277,11 +321,14 @@ export function assertTensors(expected: readonly ExpectedTensor[], found: Readon
   list("unexpected tensors", r.extra);
   list(
     "tensors with the wrong shape",
-    r.misshaped.map((m) => `${m.name}: expected [${m.expected.join(", ")}], found [${m.actual.join(", ")}]`),
+    r.misshaped.map(
+      (m) => `${m.name}: expected [${m.expected.join(", ")}], found [${m.actual.join(", ")}]`,
+    ),
   );
   list(
     "tensors with the wrong dtype",
     r.wrongDtype.map((m) => `${m.name}: expected ${m.expected}, found ${m.actual}`),
   );
-  if (lines.length > 0) throw new CheckpointError(`${where} does not match the config:\n${lines.join("\n")}`);
+  if (lines.length > 0)
+    throw new CheckpointError(`${where} does not match the config:\n${lines.join("\n")}`);
 }

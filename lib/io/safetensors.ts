@@ -100,7 +100,10 @@ export interface Header {
 /** The safetensors library's limit on the header size. */
 export const MAX_HEADER_SIZE = 100_000_000;
 
-type TypedCtor = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): TensorData; BYTES_PER_ELEMENT: number };
+type TypedCtor = {
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): TensorData;
+  BYTES_PER_ELEMENT: number;
+};
 
 /** The typed array each dtype reads into; 16-bit floats and FP8 stay raw bit patterns. */
 const VIEW: Record<Dtype, TypedCtor> = {
@@ -135,15 +138,22 @@ function isDtype(x: unknown): x is Dtype {
 
 function checkName(name: string): void {
   if (name.length === 0) throw new SafetensorsError("tensor name must not be empty");
-  if (name === "__metadata__") throw new SafetensorsError(`"__metadata__" is reserved and cannot name a tensor`);
+  if (name === "__metadata__")
+    throw new SafetensorsError(`"__metadata__" is reserved and cannot name a tensor`);
 }
 
 function checkShape(name: string, shape: unknown): number[] {
-  if (!Array.isArray(shape)) throw new SafetensorsError(`tensor "${name}": shape must be an array, got ${JSON.stringify(shape)}`);
+  if (!Array.isArray(shape))
+    throw new SafetensorsError(
+      `tensor "${name}": shape must be an array, got ${JSON.stringify(shape)}`,
+    );
   for (const d of shape)
     if (typeof d !== "number" || !Number.isSafeInteger(d) || d < 0)
-      throw new SafetensorsError(`tensor "${name}": shape ${JSON.stringify(shape)} must hold non-negative integers`);
-  if (!Number.isSafeInteger(numel(shape))) throw new SafetensorsError(`tensor "${name}": shape ${JSON.stringify(shape)} overflows`);
+      throw new SafetensorsError(
+        `tensor "${name}": shape ${JSON.stringify(shape)} must hold non-negative integers`,
+      );
+  if (!Number.isSafeInteger(numel(shape)))
+    throw new SafetensorsError(`tensor "${name}": shape ${JSON.stringify(shape)} overflows`);
   return shape as number[];
 }
 
@@ -151,21 +161,29 @@ function checkShape(name: string, shape: unknown): number[] {
  * Parses and validates a header from its JSON bytes. `dataLength` is the size of the data section
  * (file size - 8 - N), which the tensors must cover exactly.
  */
-export function parseHeaderJSON(json: Uint8Array | string, dataLength: number, dataStart: number): Header {
+export function parseHeaderJSON(
+  json: Uint8Array | string,
+  dataLength: number,
+  dataStart: number,
+): Header {
   let text: string;
   try {
     text = typeof json === "string" ? json : new TextDecoder("utf-8", { fatal: true }).decode(json);
   } catch {
     throw new SafetensorsError("header is not valid UTF-8");
   }
-  if (!text.startsWith("{")) throw new SafetensorsError(`header must be a JSON object starting with "{", got ${JSON.stringify(text.slice(0, 20))}`);
+  if (!text.startsWith("{"))
+    throw new SafetensorsError(
+      `header must be a JSON object starting with "{", got ${JSON.stringify(text.slice(0, 20))}`,
+    );
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (e) {
     throw new SafetensorsError(`header is not valid JSON: ${(e as Error).message}`);
   }
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw new SafetensorsError("header must be a JSON object");
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw))
+    throw new SafetensorsError("header must be a JSON object");
   const tensors = new Map<string, TensorInfo>();
   let metadata: Record<string, string> = {};
   for (const [name, v] of Object.entries(raw as Record<string, unknown>)) {
@@ -173,18 +191,27 @@ export function parseHeaderJSON(json: Uint8Array | string, dataLength: number, d
       if (v === null || typeof v !== "object" || Array.isArray(v))
         throw new SafetensorsError(`"__metadata__" must be an object of strings`);
       for (const [k, s] of Object.entries(v as Record<string, unknown>))
-        if (typeof s !== "string") throw new SafetensorsError(`"__metadata__" value of "${k}" must be a string, got ${JSON.stringify(s)}`);
+        if (typeof s !== "string")
+          throw new SafetensorsError(
+            `"__metadata__" value of "${k}" must be a string, got ${JSON.stringify(s)}`,
+          );
       metadata = v as Record<string, string>;
       continue;
     }
     if (name.length === 0) throw new SafetensorsError("tensor name must not be empty");
-    if (v === null || typeof v !== "object" || Array.isArray(v)) throw new SafetensorsError(`tensor "${name}": entry must be an object`);
+    if (v === null || typeof v !== "object" || Array.isArray(v))
+      throw new SafetensorsError(`tensor "${name}": entry must be an object`);
     const e = v as Record<string, unknown>;
     for (const k of Object.keys(e))
-      if (k !== "dtype" && k !== "shape" && k !== "data_offsets") throw new SafetensorsError(`tensor "${name}": unknown field "${k}"`);
+      if (k !== "dtype" && k !== "shape" && k !== "data_offsets")
+        throw new SafetensorsError(`tensor "${name}": unknown field "${k}"`);
     if (!isDtype(e.dtype)) {
-      const why = SUB_BYTE.includes(e.dtype as string) ? " (sub-byte dtypes are not supported)" : "";
-      throw new SafetensorsError(`tensor "${name}": unknown dtype ${JSON.stringify(e.dtype)}${why}; known: ${DTYPES.join(", ")}`);
+      const why = SUB_BYTE.includes(e.dtype as string)
+        ? " (sub-byte dtypes are not supported)"
+        : "";
+      throw new SafetensorsError(
+        `tensor "${name}": unknown dtype ${JSON.stringify(e.dtype)}${why}; known: ${DTYPES.join(", ")}`,
+      );
     }
     const shape = checkShape(name, e.shape);
     const off = e.data_offsets;
@@ -193,11 +220,18 @@ export function parseHeaderJSON(json: Uint8Array | string, dataLength: number, d
       off.length !== 2 ||
       !off.every((x) => typeof x === "number" && Number.isSafeInteger(x) && x >= 0)
     )
-      throw new SafetensorsError(`tensor "${name}": data_offsets must be [begin, end] with non-negative integers, got ${JSON.stringify(off)}`);
+      throw new SafetensorsError(
+        `tensor "${name}": data_offsets must be [begin, end] with non-negative integers, got ${JSON.stringify(off)}`,
+      );
     const [b, end] = off as [number, number];
-    if (end < b) throw new SafetensorsError(`tensor "${name}": data_offsets [${b}, ${end}] end before they begin`);
+    if (end < b)
+      throw new SafetensorsError(
+        `tensor "${name}": data_offsets [${b}, ${end}] end before they begin`,
+      );
     if (end > dataLength)
-      throw new SafetensorsError(`tensor "${name}": data_offsets [${b}, ${end}] run past the data section (${dataLength} bytes)`);
+      throw new SafetensorsError(
+        `tensor "${name}": data_offsets [${b}, ${end}] run past the data section (${dataLength} bytes)`,
+      );
     const want = numel(shape) * DTYPE_SIZE[e.dtype];
     if (end - b !== want)
       throw new SafetensorsError(
@@ -206,26 +240,42 @@ export function parseHeaderJSON(json: Uint8Array | string, dataLength: number, d
     tensors.set(name, { dtype: e.dtype, shape, dataOffsets: [b, end] });
   }
   // The tensors must tile the data section: sorted by offset, each begins where the last ended.
-  const sorted = [...tensors.entries()].sort((x, y) => x[1].dataOffsets[0] - y[1].dataOffsets[0] || x[1].dataOffsets[1] - y[1].dataOffsets[1]);
+  const sorted = [...tensors.entries()].sort(
+    (x, y) =>
+      x[1].dataOffsets[0] - y[1].dataOffsets[0] || x[1].dataOffsets[1] - y[1].dataOffsets[1],
+  );
   let pos = 0;
   let prev = "(start of data)";
   for (const [name, t] of sorted) {
-    if (t.dataOffsets[0] < pos) throw new SafetensorsError(`tensor "${name}" overlaps tensor "${prev}" (begins at ${t.dataOffsets[0]}, before ${pos})`);
-    if (t.dataOffsets[0] > pos) throw new SafetensorsError(`gap in the data: tensor "${name}" begins at ${t.dataOffsets[0]} but "${prev}" ends at ${pos}`);
+    if (t.dataOffsets[0] < pos)
+      throw new SafetensorsError(
+        `tensor "${name}" overlaps tensor "${prev}" (begins at ${t.dataOffsets[0]}, before ${pos})`,
+      );
+    if (t.dataOffsets[0] > pos)
+      throw new SafetensorsError(
+        `gap in the data: tensor "${name}" begins at ${t.dataOffsets[0]} but "${prev}" ends at ${pos}`,
+      );
     pos = t.dataOffsets[1];
     prev = name;
   }
   if (pos !== dataLength)
-    throw new SafetensorsError(`the tensors cover ${pos} bytes but the data section holds ${dataLength} (trailing bytes or truncated header)`);
+    throw new SafetensorsError(
+      `the tensors cover ${pos} bytes but the data section holds ${dataLength} (trailing bytes or truncated header)`,
+    );
   return { tensors, metadata, dataStart, dataLength };
 }
 
 function readHeaderSize(first8: Uint8Array, fileSize: number): number {
-  if (fileSize < 8) throw new SafetensorsError(`file too small for a safetensors header (${fileSize} bytes)`);
+  if (fileSize < 8)
+    throw new SafetensorsError(`file too small for a safetensors header (${fileSize} bytes)`);
   const n = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
-  if (n > BigInt(MAX_HEADER_SIZE)) throw new SafetensorsError(`header size ${n} exceeds the limit of ${MAX_HEADER_SIZE} bytes`);
+  if (n > BigInt(MAX_HEADER_SIZE))
+    throw new SafetensorsError(`header size ${n} exceeds the limit of ${MAX_HEADER_SIZE} bytes`);
   const size = Number(n);
-  if (8 + size > fileSize) throw new SafetensorsError(`header size ${size} runs past the end of the file (${fileSize} bytes)`);
+  if (8 + size > fileSize)
+    throw new SafetensorsError(
+      `header size ${size} runs past the end of the file (${fileSize} bytes)`,
+    );
   return size;
 }
 
@@ -240,7 +290,8 @@ function toTyped(dtype: Dtype, bytes: Uint8Array, raw: boolean): TensorData {
   if (raw) return bytes;
   const C = VIEW[dtype];
   const len = bytes.byteLength / C.BYTES_PER_ELEMENT;
-  if (bytes.byteOffset % C.BYTES_PER_ELEMENT === 0) return new C(bytes.buffer, bytes.byteOffset, len);
+  if (bytes.byteOffset % C.BYTES_PER_ELEMENT === 0)
+    return new C(bytes.buffer, bytes.byteOffset, len);
   const copy = new Uint8Array(bytes.byteLength);
   copy.set(bytes);
   return new C(copy.buffer, 0, len);
@@ -266,7 +317,11 @@ export function deserialize(buf: Uint8Array, opts: ReadOptions = {}): Safetensor
     const t = h.tensors.get(name);
     if (!t) throw new SafetensorsError(`no tensor named "${name}" in the file`);
     const bytes = buf.subarray(h.dataStart + t.dataOffsets[0], h.dataStart + t.dataOffsets[1]);
-    tensors.set(name, { dtype: t.dtype, shape: [...t.shape], data: toTyped(t.dtype, bytes, opts.raw ?? false) });
+    tensors.set(name, {
+      dtype: t.dtype,
+      shape: [...t.shape],
+      data: toTyped(t.dtype, bytes, opts.raw ?? false),
+    });
   }
   return { tensors, metadata: { ...h.metadata } };
 }
@@ -277,11 +332,16 @@ export function typedArrayName(dtype: Dtype): string {
 }
 
 function bytesOf(name: string, t: TensorEntry): Uint8Array {
-  if (!isDtype(t.dtype)) throw new SafetensorsError(`tensor "${name}": unknown dtype ${JSON.stringify(t.dtype)}; known: ${DTYPES.join(", ")}`);
+  if (!isDtype(t.dtype))
+    throw new SafetensorsError(
+      `tensor "${name}": unknown dtype ${JSON.stringify(t.dtype)}; known: ${DTYPES.join(", ")}`,
+    );
   const shape = checkShape(name, t.shape);
   const d = t.data as unknown;
   if (!ArrayBuffer.isView(d) || d instanceof DataView)
-    throw new SafetensorsError(`tensor "${name}": data must be a typed array, got ${d === null ? "null" : typeof d}`);
+    throw new SafetensorsError(
+      `tensor "${name}": data must be a typed array, got ${d === null ? "null" : typeof d}`,
+    );
   const view = d as TensorData;
   if (!(view instanceof Uint8Array) && !(view instanceof VIEW[t.dtype]))
     throw new SafetensorsError(
@@ -289,11 +349,14 @@ function bytesOf(name: string, t: TensorEntry): Uint8Array {
     );
   const want = numel(shape) * DTYPE_SIZE[t.dtype];
   if (view.byteLength !== want)
-    throw new SafetensorsError(`tensor "${name}": data holds ${view.byteLength} bytes but shape ${JSON.stringify(shape)} x ${t.dtype} needs ${want}`);
+    throw new SafetensorsError(
+      `tensor "${name}": data holds ${view.byteLength} bytes but shape ${JSON.stringify(shape)} x ${t.dtype} needs ${want}`,
+    );
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 }
 
-type TensorInput = Map<string, TensorEntry> | Record<string, TensorEntry>;
+/** Tensors to write: a Map (in any order) or a plain object of name -> tensor. */
+export type TensorInput = ReadonlyMap<string, TensorEntry> | Readonly<Record<string, TensorEntry>>;
 
 interface Layout {
   header: Uint8Array;
@@ -303,7 +366,10 @@ interface Layout {
 
 /** Validates the tensors and lays them out: larger dtypes first, then by name, so each is aligned. */
 function layout(tensors: TensorInput, metadata?: Record<string, string>): Layout {
-  const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
+  const entries: [string, TensorEntry][] =
+    tensors instanceof Map
+      ? [...(tensors as ReadonlyMap<string, TensorEntry>).entries()]
+      : Object.entries(tensors as Readonly<Record<string, TensorEntry>>);
   const seen = new Set<string>();
   const items: [string, TensorEntry, Uint8Array][] = [];
   for (const [name, t] of entries) {
@@ -312,11 +378,15 @@ function layout(tensors: TensorInput, metadata?: Record<string, string>): Layout
     seen.add(name);
     items.push([name, t, bytesOf(name, t)]);
   }
-  items.sort((a, b) => DTYPE_SIZE[b[1].dtype] - DTYPE_SIZE[a[1].dtype] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  items.sort(
+    (a, b) =>
+      DTYPE_SIZE[b[1].dtype] - DTYPE_SIZE[a[1].dtype] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0),
+  );
   const head: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) {
     for (const [k, v] of Object.entries(metadata))
-      if (typeof v !== "string") throw new SafetensorsError(`metadata value of "${k}" must be a string, got ${typeof v}`);
+      if (typeof v !== "string")
+        throw new SafetensorsError(`metadata value of "${k}" must be a string, got ${typeof v}`);
     head.__metadata__ = metadata;
   }
   let pos = 0;
@@ -332,7 +402,10 @@ function layout(tensors: TensorInput, metadata?: Record<string, string>): Layout
     p.set(json);
     json = p;
   }
-  if (json.byteLength > MAX_HEADER_SIZE) throw new SafetensorsError(`header of ${json.byteLength} bytes exceeds the limit of ${MAX_HEADER_SIZE}`);
+  if (json.byteLength > MAX_HEADER_SIZE)
+    throw new SafetensorsError(
+      `header of ${json.byteLength} bytes exceeds the limit of ${MAX_HEADER_SIZE}`,
+    );
   const header = new Uint8Array(8 + json.byteLength);
   new DataView(header.buffer).setBigUint64(0, BigInt(json.byteLength), true);
   header.set(json, 8);
@@ -353,7 +426,11 @@ export function serialize(tensors: TensorInput, metadata?: Record<string, string
 }
 
 /** Writes a safetensors file tensor by tensor (no copy of the whole file in memory). */
-export async function writeSafetensors(path: string, tensors: TensorInput, metadata?: Record<string, string>): Promise<void> {
+export async function writeSafetensors(
+  path: string,
+  tensors: TensorInput,
+  metadata?: Record<string, string>,
+): Promise<void> {
   const l = layout(tensors, metadata);
   const fh = await open(path, "w");
   try {
@@ -370,7 +447,12 @@ export async function writeSafetensors(path: string, tensors: TensorInput, metad
   }
 }
 
-async function readExactly(fh: FileHandle, into: Uint8Array, position: number, what: string): Promise<void> {
+async function readExactly(
+  fh: FileHandle,
+  into: Uint8Array,
+  position: number,
+  what: string,
+): Promise<void> {
   let done = 0;
   while (done < into.byteLength) {
     const { bytesRead } = await fh.read(into, done, into.byteLength - done, position + done);
@@ -419,7 +501,9 @@ export class SafetensorsFile {
 
   /** Tensor names in file order. */
   names(): string[] {
-    return [...this.header.tensors.entries()].sort((a, b) => a[1].dataOffsets[0] - b[1].dataOffsets[0]).map(([n]) => n);
+    return [...this.header.tensors.entries()]
+      .sort((a, b) => a[1].dataOffsets[0] - b[1].dataOffsets[0])
+      .map(([n]) => n);
   }
 
   has(name: string): boolean {
@@ -438,7 +522,11 @@ export class SafetensorsFile {
     const t = this.info(name);
     const bytes = new Uint8Array(t.dataOffsets[1] - t.dataOffsets[0]);
     await readExactly(this.fh, bytes, this.header.dataStart + t.dataOffsets[0], `tensor "${name}"`);
-    return { dtype: t.dtype, shape: [...t.shape], data: toTyped(t.dtype, bytes, opts.raw ?? false) };
+    return {
+      dtype: t.dtype,
+      shape: [...t.shape],
+      data: toTyped(t.dtype, bytes, opts.raw ?? false),
+    };
   }
 
   async close(): Promise<void> {
@@ -453,7 +541,8 @@ export async function readSafetensors(path: string, opts: ReadOptions = {}): Pro
   const f = await SafetensorsFile.open(path);
   try {
     const tensors = new Map<string, TensorEntry>();
-    for (const name of opts.names ?? f.names()) tensors.set(name, await f.read(name, { raw: opts.raw }));
+    for (const name of opts.names ?? f.names())
+      tensors.set(name, await f.read(name, { raw: opts.raw }));
     return { tensors, metadata: { ...f.metadata } };
   } finally {
     await f.close();

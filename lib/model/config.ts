@@ -195,12 +195,19 @@ function describe(v: unknown): string {
 function checkKind(field: string, kind: FieldKind, v: unknown): void {
   if (kind === "int" || kind === "number") {
     if (typeof v !== "number" || !Number.isFinite(v))
-      throw new ConfigError(field, `expected ${kind === "int" ? "an integer" : "a finite number"}, got ${describe(v)}`);
-    if (kind === "int" && !Number.isSafeInteger(v)) throw new ConfigError(field, `expected an integer, got ${v}`);
+      throw new ConfigError(
+        field,
+        `expected ${kind === "int" ? "an integer" : "a finite number"}, got ${describe(v)}`,
+      );
+    if (kind === "int" && !Number.isSafeInteger(v))
+      throw new ConfigError(field, `expected an integer, got ${v}`);
     return;
   }
   if (!kind.oneOf.includes(v as string | null))
-    throw new ConfigError(field, `expected one of ${kind.oneOf.map((x) => JSON.stringify(x)).join(", ")}, got ${describe(v)}`);
+    throw new ConfigError(
+      field,
+      `expected one of ${kind.oneOf.map((x) => JSON.stringify(x)).join(", ")}, got ${describe(v)}`,
+    );
 }
 
 /** What to do with keys that are not fields: DeepSeek's `ModelArgs(**json)` raises on them. */
@@ -227,7 +234,12 @@ function asObject(input: unknown, what: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-function reportUnknown(unknown: string[], what: string, opts: ParseOptions | undefined, known: readonly string[]): void {
+function reportUnknown(
+  unknown: string[],
+  what: string,
+  opts: ParseOptions | undefined,
+  known: readonly string[],
+): void {
   if (unknown.length === 0) return;
   const mode = opts?.unknownKeys ?? "error";
   if (mode === "ignore") return;
@@ -315,27 +327,54 @@ export function validateModelArgs(a: ModelArgs): void {
     "route_scale",
   ])
     positive(r, f);
-  for (const f of ["n_dense_layers", "n_shared_experts", "q_lora_rank", "inter_dim", "moe_inter_dim", "n_routed_experts", "mscale"])
+  for (const f of [
+    "n_dense_layers",
+    "n_shared_experts",
+    "q_lora_rank",
+    "inter_dim",
+    "moe_inter_dim",
+    "n_routed_experts",
+    "mscale",
+  ])
     nonNegative(r, f);
   if (a.n_dense_layers > a.n_layers)
     throw new ConfigError("n_dense_layers", `${a.n_dense_layers} exceeds n_layers ${a.n_layers}`);
   if (a.n_dense_layers > 0 && a.inter_dim === 0)
-    throw new ConfigError("inter_dim", `must be positive when there are dense layers (n_dense_layers ${a.n_dense_layers})`);
+    throw new ConfigError(
+      "inter_dim",
+      `must be positive when there are dense layers (n_dense_layers ${a.n_dense_layers})`,
+    );
   if (a.qk_rope_head_dim % 2 !== 0)
-    throw new ConfigError("qk_rope_head_dim", `must be even (RoPE rotates adjacent pairs), got ${a.qk_rope_head_dim}`);
+    throw new ConfigError(
+      "qk_rope_head_dim",
+      `must be even (RoPE rotates adjacent pairs), got ${a.qk_rope_head_dim}`,
+    );
   if (a.rope_theta <= 1) throw new ConfigError("rope_theta", `must exceed 1, got ${a.rope_theta}`);
   if (a.rope_factor < 1) throw new ConfigError("rope_factor", `must be >= 1, got ${a.rope_factor}`);
-  if (!(a.beta_slow > 0)) throw new ConfigError("beta_slow", `must be positive, got ${a.beta_slow}`);
+  if (!(a.beta_slow > 0))
+    throw new ConfigError("beta_slow", `must be positive, got ${a.beta_slow}`);
   if (!(a.beta_fast > a.beta_slow))
-    throw new ConfigError("beta_fast", `must exceed beta_slow (${a.beta_slow}), got ${a.beta_fast}`);
+    throw new ConfigError(
+      "beta_fast",
+      `must exceed beta_slow (${a.beta_slow}), got ${a.beta_fast}`,
+    );
   if (a.scale_fmt !== null && a.dtype !== "fp8")
-    throw new ConfigError("scale_fmt", `${JSON.stringify(a.scale_fmt)} only applies with dtype "fp8", got dtype "${a.dtype}"`);
+    throw new ConfigError(
+      "scale_fmt",
+      `${JSON.stringify(a.scale_fmt)} only applies with dtype "fp8", got dtype "${a.dtype}"`,
+    );
   const moeLayers = a.n_layers - a.n_dense_layers;
   if (moeLayers > 0) {
     if (a.moe_inter_dim === 0)
-      throw new ConfigError("moe_inter_dim", `must be positive when there are MoE layers (n_layers - n_dense_layers = ${moeLayers})`);
+      throw new ConfigError(
+        "moe_inter_dim",
+        `must be positive when there are MoE layers (n_layers - n_dense_layers = ${moeLayers})`,
+      );
     if (a.n_routed_experts === 0)
-      throw new ConfigError("n_routed_experts", `must be positive when there are MoE layers (n_layers - n_dense_layers = ${moeLayers})`);
+      throw new ConfigError(
+        "n_routed_experts",
+        `must be positive when there are MoE layers (n_layers - n_dense_layers = ${moeLayers})`,
+      );
   }
   if (a.n_routed_experts > 0) {
     if (a.n_activated_experts < 1 || a.n_activated_experts > a.n_routed_experts)
@@ -350,7 +389,10 @@ export function validateModelArgs(a: ModelArgs): void {
       );
   }
   if (a.n_limited_groups > a.n_expert_groups)
-    throw new ConfigError("n_limited_groups", `${a.n_limited_groups} exceeds n_expert_groups ${a.n_expert_groups}`);
+    throw new ConfigError(
+      "n_limited_groups",
+      `${a.n_limited_groups} exceeds n_expert_groups ${a.n_expert_groups}`,
+    );
   if (a.n_expert_groups > 1 && a.n_routed_experts > 0) {
     const reachable = a.n_limited_groups * (a.n_routed_experts / a.n_expert_groups);
     if (a.n_activated_experts > reachable)
@@ -371,7 +413,10 @@ export function validateModelArgs(a: ModelArgs): void {
     if (moeLayers > 0) inputs.push(["moe_inter_dim", a.moe_inter_dim]);
     for (const [f, v] of inputs)
       if (v % 128 !== 0)
-        throw new ConfigError(f === "n_heads * v_head_dim" ? "v_head_dim" : f, `${f} = ${v} must be a multiple of 128 with dtype "fp8" (1x128 activation tiles)`);
+        throw new ConfigError(
+          f === "n_heads * v_head_dim" ? "v_head_dim" : f,
+          `${f} = ${v} must be a multiple of 128 with dtype "fp8" (1x128 activation tiles)`,
+        );
   }
   const sizes: [string, number][] = [
     ["n_heads", a.n_heads * (a.qk_nope_head_dim + a.qk_rope_head_dim)],
@@ -386,20 +431,28 @@ export function validateMoelabSettings(s: MoelabSettings): void {
   for (const f of MOELAB_SETTINGS_FIELDS) checkKind(f, SETTING_KINDS[f], s[f]);
   if (s.mtp_depth < 0) throw new ConfigError("mtp_depth", `must be >= 0, got ${s.mtp_depth}`);
   if (!(s.init_std > 0)) throw new ConfigError("init_std", `must be positive, got ${s.init_std}`);
-  if (!(s.bias_update_speed >= 0)) throw new ConfigError("bias_update_speed", `must be >= 0, got ${s.bias_update_speed}`);
+  if (!(s.bias_update_speed >= 0))
+    throw new ConfigError("bias_update_speed", `must be >= 0, got ${s.bias_update_speed}`);
 }
 
 /** Checks that ModelArgs and moelab settings fit together. */
 export function validateConfig(a: ModelArgs, s: MoelabSettings): void {
   validateModelArgs(a);
   validateMoelabSettings(s);
-  if (s.routing === "noaux_tc" && a.n_expert_groups > 1 && a.n_routed_experts / a.n_expert_groups < 2)
+  if (
+    s.routing === "noaux_tc" &&
+    a.n_expert_groups > 1 &&
+    a.n_routed_experts / a.n_expert_groups < 2
+  )
     throw new ConfigError(
       "n_expert_groups",
       `with routing "noaux_tc" a group's score sums its top-2 experts, so each group needs at least 2 experts (${a.n_routed_experts} / ${a.n_expert_groups})`,
     );
   if (s.mtp_depth >= a.max_seq_len)
-    throw new ConfigError("mtp_depth", `${s.mtp_depth} must be less than max_seq_len ${a.max_seq_len}`);
+    throw new ConfigError(
+      "mtp_depth",
+      `${s.mtp_depth} must be less than max_seq_len ${a.max_seq_len}`,
+    );
 }
 
 /** Settings for a DeepSeek config read without a moelab.json: what DeepSeek's reference would do. */

@@ -92,30 +92,65 @@ function swiglu(d: number, inter: number): Part[] {
 }
 
 /** Counts parameters of a config without allocating anything. */
-export function countParams(a: ModelArgs, s: Pick<MoelabSettings, "mtp_depth" | "routing">): ParamCounts {
+export function countParams(
+  a: ModelArgs,
+  s: Pick<MoelabSettings, "mtp_depth" | "routing">,
+): ParamCounts {
   const rows: ParamRow[] = [];
-  const add = (module: string, parts: Part[], count: number, activeFraction: number, mtp = false): void => {
+  const add = (
+    module: string,
+    parts: Part[],
+    count: number,
+    activeFraction: number,
+    mtp = false,
+  ): void => {
     if (count === 0) return;
     const { n, detail } = sum(parts);
-    rows.push({ module, detail, each: n, count, total: n * count, activated: n * count * activeFraction, mtp });
+    rows.push({
+      module,
+      detail,
+      each: n,
+      count,
+      total: n * count,
+      activated: n * count * activeFraction,
+      mtp,
+    });
   };
   let nMoe = 0;
   for (let l = 0; l < a.n_layers; l++) if (!isDenseLayer(a, l)) nMoe++;
   const biased = s.routing === "noaux_tc";
   const blockRows = (prefix: string, dense: number, moe: number, mtp: boolean): void => {
     add(`${prefix}attn (MLA)`, attentionParts(a), dense + moe, 1, mtp);
-    add(`${prefix}ffn (dense MLP)`, [norm("ffn_norm", a.dim), ...swiglu(a.dim, a.inter_dim)], dense, 1, mtp);
+    add(
+      `${prefix}ffn (dense MLP)`,
+      [norm("ffn_norm", a.dim), ...swiglu(a.dim, a.inter_dim)],
+      dense,
+      1,
+      mtp,
+    );
     if (moe > 0) {
       add(`${prefix}moe.ffn_norm`, [norm("ffn_norm", a.dim)], moe, 1, mtp);
       const gate = [linear("gate.weight", a.n_routed_experts, a.dim)];
       if (biased) gate.push(norm("gate.bias", a.n_routed_experts));
       add(`${prefix}moe.gate`, gate, moe, 1, mtp);
       if (a.n_shared_experts > 0)
-        add(`${prefix}moe.shared_experts`, swiglu(a.dim, a.n_shared_experts * a.moe_inter_dim), moe, 1, mtp);
+        add(
+          `${prefix}moe.shared_experts`,
+          swiglu(a.dim, a.n_shared_experts * a.moe_inter_dim),
+          moe,
+          1,
+          mtp,
+        );
       const expert = sum(swiglu(a.dim, a.moe_inter_dim));
       add(
         `${prefix}moe.experts (routed)`,
-        [{ name: "experts", n: expert.n * a.n_routed_experts, detail: `${a.n_routed_experts} x (${expert.detail})` }],
+        [
+          {
+            name: "experts",
+            n: expert.n * a.n_routed_experts,
+            detail: `${a.n_routed_experts} x (${expert.detail})`,
+          },
+        ],
         moe,
         a.n_activated_experts / a.n_routed_experts,
         mtp,
@@ -130,7 +165,12 @@ export function countParams(a: ModelArgs, s: Pick<MoelabSettings, "mtp_depth" | 
   if (D > 0) {
     add(
       "mtp.proj",
-      [norm("enorm", a.dim), norm("hnorm", a.dim), linear("eh_proj", a.dim, 2 * a.dim), norm("shared_head.norm", a.dim)],
+      [
+        norm("enorm", a.dim),
+        norm("hnorm", a.dim),
+        linear("eh_proj", a.dim, 2 * a.dim),
+        norm("shared_head.norm", a.dim),
+      ],
       D,
       1,
       true,
@@ -180,11 +220,29 @@ function pad(s: string, w: number, right = false): string {
 /** The breakdown as a plain-text table. */
 export function paramTable(c: ParamCounts): string {
   const head = ["module", "each", "x", "total", "activated"];
-  const body = c.rows.map((r) => [r.module, humanCount(r.each), String(r.count), humanCount(r.total), humanCount(r.activated)]);
+  const body = c.rows.map((r) => [
+    r.module,
+    humanCount(r.each),
+    String(r.count),
+    humanCount(r.total),
+    humanCount(r.activated),
+  ]);
   body.push(["total (main)", "", "", humanCount(c.total), humanCount(c.activated)]);
   if (c.mtpTotal > 0) {
-    body.push(["MTP (unique; + shared head)", "", "", humanCount(c.mtpTotal), humanCount(c.mtpActivated)]);
-    body.push(["total with MTP", "", "", humanCount(c.totalWithMtp), humanCount(c.activatedWithMtp)]);
+    body.push([
+      "MTP (unique; + shared head)",
+      "",
+      "",
+      humanCount(c.mtpTotal),
+      humanCount(c.mtpActivated),
+    ]);
+    body.push([
+      "total with MTP",
+      "",
+      "",
+      humanCount(c.totalWithMtp),
+      humanCount(c.activatedWithMtp),
+    ]);
   }
   const w = head.map((_, i) => Math.max(head[i].length, ...body.map((r) => r[i].length)));
   const line = (r: string[]): string => r.map((x, i) => pad(x, w[i], i > 0)).join("  ");

@@ -32,7 +32,11 @@ export class ModelConfig {
   readonly args: Readonly<ModelArgs>;
   readonly settings: Readonly<MoelabSettings>;
 
-  constructor(args: ModelArgs, settings: MoelabSettings, readonly name?: string) {
+  constructor(
+    args: ModelArgs,
+    settings: MoelabSettings,
+    readonly name?: string,
+  ) {
     validateConfig(args, settings);
     this.args = Object.freeze({ ...args });
     this.settings = Object.freeze({ ...settings });
@@ -59,9 +63,16 @@ export class ModelConfig {
   }
 
   /** From config.json text (DeepSeek's ModelArgs) and optionally moelab.json text. */
-  static fromJSON(configJson: string | object, moelabJson?: string | object, opts?: ParseOptions): ModelConfig {
+  static fromJSON(
+    configJson: string | object,
+    moelabJson?: string | object,
+    opts?: ParseOptions,
+  ): ModelConfig {
     const args = parseModelArgs(configJson, opts);
-    const settings = moelabJson === undefined ? { ...MOELAB_SETTINGS_DEFAULTS } : parseMoelabSettings(moelabJson, opts);
+    const settings =
+      moelabJson === undefined
+        ? { ...MOELAB_SETTINGS_DEFAULTS }
+        : parseMoelabSettings(moelabJson, opts);
     return new ModelConfig(args, settings);
   }
 
@@ -119,14 +130,26 @@ export class ModelConfig {
 
   toHTML(): string {
     const esc = (x: unknown): string =>
-      String(x).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+      String(x)
+        .replace(/&/g, "&amp;")
+        .replace(/</g, "&lt;")
+        .replace(/>/g, "&gt;")
+        .replace(/"/g, "&quot;");
     const p = this.params();
     const fieldRows = [
-      ...MODEL_ARGS_FIELDS.map((f) => [f, this.args[f], this.args[f] === MODEL_ARGS_DEFAULTS[f] ? "" : "set", "ModelArgs"]),
+      ...MODEL_ARGS_FIELDS.map((f) => [
+        f,
+        this.args[f],
+        this.args[f] === MODEL_ARGS_DEFAULTS[f] ? "" : "set",
+        "ModelArgs",
+      ]),
       ...MOELAB_SETTINGS_FIELDS.map((f) => [f, this.settings[f], "", "moelab"]),
     ];
     const fields = fieldRows
-      .map(([f, v, set, src]) => `<tr><td><code>${esc(f)}</code></td><td${set ? ' style="font-weight:bold"' : ""}>${esc(JSON.stringify(v))}</td><td>${esc(src)}</td></tr>`)
+      .map(
+        ([f, v, set, src]) =>
+          `<tr><td><code>${esc(f)}</code></td><td${set ? ' style="font-weight:bold"' : ""}>${esc(JSON.stringify(v))}</td><td>${esc(src)}</td></tr>`,
+      )
       .join("");
     const rows = p.rows
       .map(
@@ -304,28 +327,38 @@ const PRESET_FIELDS: Record<PresetName, ConfigFields> = {
   "v3.1": { ...CONFIG_671B, scale_fmt: "ue8m0", ...DEEPSEEK_SETTINGS["v3.1"] },
 };
 
-export const PRESET_NAMES: readonly PresetName[] = Object.freeze(Object.keys(PRESET_FIELDS) as PresetName[]);
+export const PRESET_NAMES: readonly PresetName[] = Object.freeze(
+  Object.keys(PRESET_FIELDS) as PresetName[],
+);
 
 /** The named configs. Each is immutable; use `.with({...})` or `preset(name, overrides)` to vary one. */
 export const presets: Readonly<Record<PresetName, ModelConfig>> = Object.freeze(
-  Object.fromEntries(PRESET_NAMES.map((n) => [n, ModelConfig.from(PRESET_FIELDS[n], undefined, n)])) as Record<
-    PresetName,
-    ModelConfig
-  >,
+  Object.fromEntries(
+    PRESET_NAMES.map((n) => [n, ModelConfig.from(PRESET_FIELDS[n], undefined, n)]),
+  ) as Record<PresetName, ModelConfig>,
 );
 
 /** A preset, optionally with some fields changed. */
 export function preset(name: PresetName, overrides: ConfigFields = {}): ModelConfig {
   if (!(PRESET_NAMES as readonly string[]).includes(name))
-    throw new ConfigError("preset", `unknown preset ${JSON.stringify(name)}; known: ${PRESET_NAMES.join(", ")}`);
+    throw new ConfigError(
+      "preset",
+      `unknown preset ${JSON.stringify(name)}; known: ${PRESET_NAMES.join(", ")}`,
+    );
   return ModelConfig.from({ ...PRESET_FIELDS[name], ...overrides }, undefined, name);
 }
 
 /** What `Transformer.create` accepts: a preset name, a ModelConfig, or flat fields. */
-export function resolveConfig(config: PresetName | ModelConfig | ConfigFields, overrides?: ConfigFields): ModelConfig {
+export function resolveConfig(
+  config: PresetName | ModelConfig | ConfigFields,
+  overrides?: ConfigFields,
+): ModelConfig {
   if (typeof config === "string") return preset(config, overrides);
   if (config instanceof ModelConfig) return overrides ? config.with(overrides) : config;
   if (config === null || typeof config !== "object")
-    throw new ConfigError("config", `expected a preset name, a ModelConfig or an object of fields, got ${String(config)}`);
+    throw new ConfigError(
+      "config",
+      `expected a preset name, a ModelConfig or an object of fields, got ${String(config)}`,
+    );
   return ModelConfig.from({ ...config, ...(overrides ?? {}) });
 }

@@ -246,18 +246,20 @@ function backwardPass(root: Tensor, gradient: Tensor | undefined, retainGraph: b
         if (gi !== g) gi.dispose();
         gi = r;
       }
+      const prevG = x._gradAcc;
+      if (prevG !== null && prevG._isContiguous && prevG._storage.refs === 1) {
+        // Accumulate in place; gi is only read, so g and claimed grads need no copy.
+        hooks.addInPlace(prevG, gi);
+        if (gi !== g && gi._claim !== id) gi.dispose();
+        continue;
+      }
       if (gi === g) {
         if (passed) gi = hooks.clone(g);
         passed = true;
-      }
-      if (gi._claim === id) gi = hooks.clone(gi);
-      const prevG = x._gradAcc;
+      } else if (gi._claim === id) gi = hooks.clone(gi);
       if (prevG === null) {
         x._gradAcc = gi;
         gi._claim = id;
-      } else if (prevG._isContiguous && prevG._storage.refs === 1) {
-        hooks.addInPlace(prevG, gi);
-        gi.dispose();
       } else {
         const sum = hooks.add(prevG, gi);
         prevG._claim = 0;

@@ -62,7 +62,7 @@ export class Tensor {
   readonly _isContiguous: boolean;
 
   /** Internal: wraps a storage reference (the caller hands over one reference count). */
-  constructor(storage: Storage, shape: Shape, strides: readonly number[] | null, offset: number) {
+  constructor(storage: Storage, shape: Shape, strides: readonly number[] | null, offset: number, contiguous = false) {
     this._storage = storage;
     this.shape = shape;
     this.dtype = storage.dtype;
@@ -71,6 +71,9 @@ export class Tensor {
     this.size = shapeSize(shape);
     if (strides === null) {
       this.strides = contiguousStrides(shape);
+      this._isContiguous = true;
+    } else if (contiguous) {
+      this.strides = strides;
       this._isContiguous = true;
     } else {
       this.strides = strides;
@@ -89,6 +92,12 @@ export class Tensor {
   /** Internal: a fresh contiguous tensor (contents undefined unless zero). */
   static _empty(dtype: DType, shape: Shape, zero = false): Tensor {
     return new Tensor(allocStorage(dtype, shapeSize(shape), zero), shape, null, 0);
+  }
+
+  /** Internal: a fresh contiguous tensor shaped like t (shares t's shape/strides arrays when t is contiguous). */
+  static _emptyLike(dtype: DType, t: Tensor): Tensor {
+    if (!t._isContiguous) return Tensor._empty(dtype, t.shape);
+    return new Tensor(allocStorage(dtype, t.size, false), t.shape, t.strides, 0, true);
   }
 
   /** Internal: a view sharing this tensor's storage. */

@@ -152,6 +152,15 @@ void KernelAvx512(int64_t, const float*, const float*, const Accum&, const float
                   float*, int64_t) {}
 #endif
 
+// Decodes W full rows of codes into a [K][W] panel: W sequential read streams, one write stream.
+template <int W>
+void PackPanel(const uint8_t* const* src, int64_t K, const float* lut, float* dst) {
+  const uint8_t* s[W];
+  for (int r = 0; r < W; ++r) s[r] = src[r];
+  for (int64_t k = 0; k < K; ++k)
+    for (int r = 0; r < W; ++r) dst[k * W + r] = lut[s[r][k]];
+}
+
 struct Operand {
   const uint8_t* codes;
   const float* scales;
@@ -172,29 +181,41 @@ void Gemm(const Operand& a, const Operand& b, int64_t M, int64_t N, int64_t K, c
   float lut_a[256], lut_b[256];
   DecodeTable(a.fmt, lut_a);
   DecodeTable(b.fmt, lut_b);
-  std::vector<float> ap(static_cast<size_t>(MT * K * kMr));
-  std::vector<float> bp(static_cast<size_t>(NT * K * kNr));
-  std::vector<float> sa(static_cast<size_t>(KB * Mp), 0.0f), sb(static_cast<size_t>(KB * Np), 0.0f);
-  // pack: A as [MT][K][kMr], B as [NT][K][kNr], decoded; padding rows stay zero
+  // grow-only per-thread buffers: fresh multi-MiB allocations cost more in page faults than packing
+  thread_local std::vector<float> ap_buf, bp_buf, sa_buf, sb_buf;
+  auto grow = [](std::vector<float>& v, int64_t n) {
+    if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+    return v.data();
+  };
+  float* ap = grow(ap_buf, MT * K * kMr);
+  float* bp = grow(bp_buf, NT * K * kNr);
+  float* sa = grow(sa_buf, KB * Mp);
+  float* sb = grow(sb_buf, KB * Np);
+  // pack: A as [MT][K][kMr], B as [NT][K][kNr], decoded; padding rows are zero
   ParallelFor(MT + NT, 1, [&](int64_t t0, int64_t t1) {
+    const uint8_t* src[kNr];
     for (int64_t t = t0; t < t1; ++t) {
       const bool is_a = t < MT;
       const int64_t tile = is_a ? t : t - MT;
       const int w = is_a ? kMr : kNr;
       const Operand& o = is_a ? a : b;
       const float* lut = is_a ? lut_a : lut_b;
-      float* dst = (is_a ? ap.data() : bp.data()) + tile * K * w;
-      std::vector<float>& sdst = is_a ? sa : sb;
+      float* dst = (is_a ? ap : bp) + tile * K * w;
+      float* sdst = is_a ? sa : sb;
       const int64_t ld = is_a ? Mp : Np;
+      int live = 0;
       for (int r = 0; r < w; ++r) {
         const int64_t i = tile * w + r;
-        if (i >= o.rows) {
-          for (int64_t k = 0; k < K; ++k) dst[k * w + r] = 0.0f;
-          continue;
-        }
-        const uint8_t* src = o.codes + i * K;
-        for (int64_t k = 0; k < K; ++k) dst[k * w + r] = lut[src[k]];
-        for (int64_t kb = 0; kb < KB; ++kb) sdst[kb * ld + i] = ScaleAt(o, i, kb);
+        src[r] = i < o.rows ? o.codes + i * K : nullptr;
+        if (src[r]) ++live;
+        for (int64_t kb = 0; kb < KB; ++kb) sdst[kb * ld + i] = src[r] ? ScaleAt(o, i, kb) : 0.0f;
+      }
+      if (live == w) {
+        if (is_a) PackPanel<kMr>(src, K, lut, dst);
+        else PackPanel<kNr>(src, K, lut, dst);
+      } else {
+        for (int64_t k = 0; k < K; ++k)
+          for (int r = 0; r < w; ++r) dst[k * w + r] = src[r] ? lut[src[r][k]] : 0.0f;
       }
     }
   });
@@ -219,11 +240,11 @@ void Gemm(const Operand& a, const Operand& b, int64_t M, int64_t N, int64_t K, c
         Accum acb = ac;
         if (!acb.limited) acb.chunk = klen;
         for (int64_t mt = mt0; mt < mt1; ++mt) {
-          const float* apan = ap.data() + (mt * K + k0) * kMr;
-          const float* sap = sa.data() + kb * Mp + mt * kMr;
+          const float* apan = ap + (mt * K + k0) * kMr;
+          const float* sap = sa + kb * Mp + mt * kMr;
           for (int64_t nt = nt0; nt < nt1; ++nt) {
-            const float* bpan = bp.data() + (nt * K + k0) * kNr;
-            const float* sbp = sb.data() + kb * Np + nt * kNr;
+            const float* bpan = bp + (nt * K + k0) * kNr;
+            const float* sbp = sb + kb * Np + nt * kNr;
             float* ct = c + mt * kMr * ldc + nt * kNr;
             if (avx) KernelAvx512(klen, apan, bpan, acb, sap, sbp, ct, ldc);
             else KernelGeneric(klen, apan, bpan, acb, sap, sbp, ct, ldc);

@@ -53,9 +53,12 @@ __attribute__((always_inline)) inline uint32_t EncodeBits(uint32_t b, const Fmt&
   const uint32_t sub = (m + (1u << (sh - 1)) - 1u + ((m >> sh) & 1u)) >> sh;
   uint32_t code = a >= f.normal_min ? nrm : sub;
   code = a <= f.zero_max ? 0u : code;
+  // kQuantize: Inf takes the non-saturating code, finite overflow the saturating one (a mask,
+  // not a nested select, so GCC if-converts it)
+  const uint32_t inf_mask = 0u - static_cast<uint32_t>(a >= 0x7F800000u);
   const uint32_t ovf = mode == kSaturate     ? f.max_code
                        : mode == kNoSaturate ? f.ovf_code
-                                             : (a >= 0x7F800000u ? f.ovf_code : f.max_code);
+                                             : f.max_code ^ ((f.max_code ^ f.ovf_code) & inf_mask);
   code = a > f.ovf_above ? ovf : code;
   code |= sign;
   return a > 0x7F800000u ? 0x7Fu : code;  // any NaN: canonical positive 0x7F
@@ -71,16 +74,16 @@ __attribute__((always_inline)) inline void EncodeLoop(const float* x, uint8_t* o
   }
 }
 
-// y = x / s then encode (quantize mode), s constant.
+// y = x / s then encode (quantize mode), s constant; two passes through an L1 buffer so that
+// both loops vectorise.
 template <int F>
 __attribute__((always_inline)) inline void ScaleEncodeLoop(const float* x, float s, uint8_t* out,
                                                            int64_t n) {
-  const Fmt& f = kFormats[F];
-  for (int64_t i = 0; i < n; ++i) {
-    const float y = x[i] / s;
-    uint32_t b;
-    std::memcpy(&b, &y, 4);
-    out[i] = static_cast<uint8_t>(EncodeBits(b, f, kQuantize));
+  float buf[256];
+  for (int64_t i0 = 0; i0 < n; i0 += 256) {
+    const int64_t len = std::min<int64_t>(256, n - i0);
+    for (int64_t i = 0; i < len; ++i) buf[i] = x[i0 + i] / s;
+    EncodeLoop<F, kQuantize>(buf, out + i0, len);
   }
 }
 
@@ -88,27 +91,37 @@ __attribute__((always_inline)) inline void ScaleEncodeLoop(const float* x, float
 template <int F>
 __attribute__((always_inline)) inline void ScaleEncodeLoopV(const float* x, const float* s,
                                                             uint8_t* out, int64_t n) {
-  const Fmt& f = kFormats[F];
-  for (int64_t i = 0; i < n; ++i) {
-    const float y = x[i] / s[i];
-    uint32_t b;
-    std::memcpy(&b, &y, 4);
-    out[i] = static_cast<uint8_t>(EncodeBits(b, f, kQuantize));
+  float buf[256];
+  for (int64_t i0 = 0; i0 < n; i0 += 256) {
+    const int64_t len = std::min<int64_t>(256, n - i0);
+    for (int64_t i = 0; i < len; ++i) buf[i] = x[i0 + i] / s[i0 + i];
+    EncodeLoop<F, kQuantize>(buf, out + i0, len);
   }
 }
 
-// Max |x| over finite x; counts non-finite values.
+// Max |x| over finite x, as an integer max on the bits (finite non-negative floats order like
+// their bits), so it vectorises without fast-math; counts non-finite values.
 __attribute__((always_inline)) inline float AmaxLoop(const float* x, int64_t n, int64_t* bad) {
-  float m = 0.0f;
-  int64_t nb = 0;
+  uint32_t m = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const float a = std::fabs(x[i]);
-    const bool fin = a <= FLT_MAX;
-    m = std::max(m, fin ? a : 0.0f);
-    nb += fin ? 0 : 1;
+    uint32_t b;
+    std::memcpy(&b, x + i, 4);
+    const uint32_t a = b & 0x7FFFFFFFu;
+    const uint32_t v = a & (0u - static_cast<uint32_t>(a < 0x7F800000u));  // non-finite -> 0
+    m = m > v ? m : v;
   }
-  *bad += nb;
-  return m;
+  // non-finite values are rare: count them in a second pass only when there are any
+  uint32_t any = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t b;
+    std::memcpy(&b, x + i, 4);
+    any |= ((b & 0x7F800000u) == 0x7F800000u) ? 1u : 0u;
+  }
+  if (any)
+    for (int64_t i = 0; i < n; ++i) *bad += std::isfinite(x[i]) ? 0 : 1;
+  float r;
+  std::memcpy(&r, &m, 4);
+  return r;
 }
 
 // The same loops compiled twice: for AVX-512 CPUs and for any x86-64 (or other) CPU.
@@ -186,6 +199,32 @@ float Amax(const float* x, int64_t n, int64_t* bad) {
   return UseAvx512() ? AmaxAvx512(x, n, bad) : AmaxGeneric(x, n, bad);
 }
 
+// Column-wise running max of |x| bits over finite x (128x1 tiles); counts non-finite values.
+__attribute__((always_inline)) inline void AmaxColumnsLoop(const float* x, uint32_t* m, int64_t n,
+                                                           int64_t* bad) {
+  uint32_t any = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    uint32_t b;
+    std::memcpy(&b, x + j, 4);
+    const uint32_t a = b & 0x7FFFFFFFu;
+    const uint32_t fin = 0u - static_cast<uint32_t>(a < 0x7F800000u);
+    const uint32_t v = a & fin;
+    m[j] = m[j] > v ? m[j] : v;
+    any |= ~fin & 1u;
+  }
+  if (any)
+    for (int64_t j = 0; j < n; ++j) *bad += std::isfinite(x[j]) ? 0 : 1;
+}
+FP8_AVX512 void AmaxColumnsAvx512(const float* x, uint32_t* m, int64_t n, int64_t* bad) {
+  AmaxColumnsLoop(x, m, n, bad);
+}
+void AmaxColumnsGeneric(const float* x, uint32_t* m, int64_t n, int64_t* bad) {
+  AmaxColumnsLoop(x, m, n, bad);
+}
+void AmaxColumns(const float* x, uint32_t* m, int64_t n, int64_t* bad) {
+  UseAvx512() ? AmaxColumnsAvx512(x, m, n, bad) : AmaxColumnsGeneric(x, m, n, bad);
+}
+
 // scale = max(amax, floor) / max_format in float32; ue8m0 rounds it up to a power of two.
 float ScaleOf(float amax, float floor, const Fmt& f, bool pow2) {
   const float s = std::max(amax, floor) / f.max_value;
@@ -209,18 +248,16 @@ int64_t Quantize(const float* x, int64_t rows, int64_t cols, int64_t tr, int64_t
   const int64_t grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, tr * cols));
   ParallelFor(sr, grain, [&](int64_t g0, int64_t g1) {
     std::vector<float> amax(static_cast<size_t>(sc));
+    std::vector<uint32_t> amax_bits(static_cast<size_t>(tc == 1 ? sc : 0));
     for (int64_t g = g0; g < g1; ++g) {
       const int64_t i0 = g * tr, i1 = std::min(rows, i0 + tr);
       std::fill(amax.begin(), amax.end(), 0.0f);
+      std::fill(amax_bits.begin(), amax_bits.end(), 0u);
       int64_t bad = 0;
       for (int64_t i = i0; i < i1; ++i) {
         const float* xr = x + i * cols;
         if (tc == 1) {
-          for (int64_t j = 0; j < cols; ++j) {
-            const float a = std::fabs(xr[j]);
-            if (a <= FLT_MAX) amax[j] = std::max(amax[j], a);
-            else ++bad;
-          }
+          AmaxColumns(xr, amax_bits.data(), cols, &bad);
         } else {
           for (int64_t t = 0; t < sc; ++t) {
             const int64_t j0 = t * tc, j1 = std::min(cols, j0 + tc);
@@ -228,6 +265,8 @@ int64_t Quantize(const float* x, int64_t rows, int64_t cols, int64_t tr, int64_t
           }
         }
       }
+      if (tc == 1)
+        for (int64_t t = 0; t < sc; ++t) std::memcpy(&amax[t], &amax_bits[t], 4);
       bad_per[g] = bad;
       float* srow = scales + g * sc;
       for (int64_t t = 0; t < sc; ++t) srow[t] = ScaleOf(amax[t], floor, f, pow2);

@@ -129,6 +129,8 @@ inline void CpuRelax() {
 constexpr int64_t kParallelMacs = int64_t{1} << 20;
 // Columns of B packed per block; whole problems up to this width share one packing pass.
 constexpr int64_t kNc = 4096;
+// Bound on a packed block of B (32 MiB), so very deep products use narrower column blocks.
+constexpr int64_t kPackBFloats = int64_t{8} << 20;
 
 struct Problem {
   bool ta, tb;
@@ -199,20 +201,20 @@ void ComputeBlock(const KernelDesc& kd, const Problem& p, const float* bpacked, 
   }
 }
 
-void GemmOne(const KernelDesc& kd0, const Problem& p, bool parallel) {
-  KernelDesc kd = kd0;  // TUNING HACK
-  if (const char* e = std::getenv("TKC")) kd.kc = std::atoi(e);
-  if (const char* e = std::getenv("TMC")) kd.mc = std::atoi(e) * kd.mr;
+void GemmOne(const KernelDesc& kd, const Problem& p, bool parallel) {
   if (p.m <= 0 || p.n <= 0) return;
   if (p.k <= 0 || p.alpha == 0.f) {
     ScaleC(p);
     return;
   }
-  const int threads =
-      parallel && p.m * p.n * p.k >= kParallelMacs ? std::max(1, NumThreads()) : 1;
   const int64_t mpanels = (p.m + kd.mr - 1) / kd.mr;
-  for (int64_t jc = 0; jc < p.n; jc += kNc) {
-    const int64_t nc = std::min(kNc, p.n - jc);
+  const int64_t block_n =
+      std::max<int64_t>(kd.nr, std::min(kNc, kPackBFloats / p.k / kd.nr * kd.nr));
+  const bool worth_threads = parallel && p.m * p.n * p.k >= kParallelMacs &&
+                             mpanels * ((std::min(block_n, p.n) + kd.nr - 1) / kd.nr) >= 2;
+  const int threads = worth_threads ? std::max(1, NumThreads()) : 1;
+  for (int64_t jc = 0; jc < p.n; jc += block_n) {
+    const int64_t nc = std::min(block_n, p.n - jc);
     const int64_t npanels = (nc + kd.nr - 1) / kd.nr;
     float* bp = tl_pack_b.Get(static_cast<size_t>(p.k * npanels * kd.nr));
     auto pack_b = [&](int64_t j0, int64_t j1) {

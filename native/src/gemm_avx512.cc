@@ -102,16 +102,22 @@ __attribute__((target("avx512f"))) void PackAAvx512(bool trans, const float* a, 
                                                     int64_t i0, int64_t mc, int64_t p0,
                                                     int64_t kc, float* out) {
   const __mmask16 row_mask = (1u << kMr) - 1;
+  if (trans) {
+    // op(A)(r, p) = A[p * lda + r]: walk each row of A once, across every panel, so whole
+    // cache lines are used while they are in L1 (rows of A may be 4 KiB-aliased).
+    const float* src = a + p0 * lda + i0;
+    for (int64_t p = 0; p < kc; ++p, src += lda) {
+      float* dst = out + p * kMr;
+      for (int64_t i = 0; i < mc; i += kMr, dst += kc * kMr) {
+        const int64_t rows = mc - i < kMr ? mc - i : kMr;
+        const __mmask16 m = static_cast<__mmask16>((1u << rows) - 1);
+        _mm512_mask_storeu_ps(dst, row_mask, _mm512_maskz_loadu_ps(m, src + i));
+      }
+    }
+    return;
+  }
   for (int64_t i = 0; i < mc; i += kMr, out += kc * kMr) {
     const int rows = static_cast<int>(mc - i < kMr ? mc - i : kMr);
-    if (trans) {
-      // op(A)(r, p) = A[p * lda + r]: each k step is a contiguous run of rows.
-      const __mmask16 m = (1u << rows) - 1;
-      const float* src = a + p0 * lda + i0 + i;
-      for (int64_t p = 0; p < kc; ++p, src += lda)
-        _mm512_mask_storeu_ps(out + p * kMr, row_mask, _mm512_maskz_loadu_ps(m, src));
-      continue;
-    }
     const float* src = a + (i0 + i) * lda + p0;
     for (int64_t p = 0; p < kc; p += 16) {
       const int len = static_cast<int>(kc - p < 16 ? kc - p : 16);

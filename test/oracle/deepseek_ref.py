@@ -27,9 +27,10 @@ Semantics (each matches inference/model.py unless marked moelab):
   where h^0 = norm(h_main) (what the main head reads) and h^k for k >= 1 is Block_k's output.
 
 Usage:
-  deepseek_ref.py --ckpt DIR --tokens TOKENS.json --out OUT.safetensors [--attn naive|absorb]
+  deepseek_ref.py --ckpt DIR --tokens TOKENS.json --out OUT.safetensors [--attn naive|absorb] [--trace]
 TOKENS.json is [[int, ...], ...] (equal lengths). OUT holds F32 "logits" [B, T, V] and
-"mtp_logits.{k}" [B, T-k, V] for k = 1..mtp_depth.
+"mtp_logits.{k}" [B, T-k, V] for k = 1..mtp_depth; with --trace also intermediates named
+"trace.layers.{L}.*" (see --help). From Python: Oracle(DIR).forward(tokens, "absorb").
 """
 
 import argparse
@@ -110,11 +111,13 @@ def read_safetensors(path):
 
 
 def write_safetensors(path, tensors):
-    """tensors: name -> float32 torch tensor; writes F32 entries."""
+    """tensors: name -> torch tensor; integer tensors are written as I32, the rest as F32."""
     header, blobs, pos = {}, [], 0
     for name in sorted(tensors):
-        a = tensors[name].detach().to(torch.float32).contiguous().numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [pos, pos + len(a)]}
+        t = tensors[name].detach()
+        dt, t = ("F32", t.to(torch.float32)) if t.is_floating_point() else ("I32", t.to(torch.int32))
+        a = t.contiguous().numpy().tobytes()
+        header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [pos, pos + len(a)]}
         blobs.append(a)
         pos += len(a)
     h = json.dumps(header).encode("utf-8")
@@ -186,11 +189,15 @@ class Oracle:
         if unknown:
             raise ValueError(f"config.json has keys that are not ModelArgs fields: {sorted(unknown)}")
         self.a = dict(MODEL_ARGS_DEFAULTS, **cfg)
+        # Without moelab.json: what the reference does (no MTP; a gate bias only for dim 7168).
         self.mtp_depth = 0
+        self.biased = self.a["dim"] == 7168
         mpath = os.path.join(ckpt_dir, "moelab.json")
         if os.path.exists(mpath):
             with open(mpath) as f:
-                self.mtp_depth = int(json.load(f).get("mtp_depth", 0))
+                ml = json.load(f)
+            self.mtp_depth = int(ml.get("mtp_depth", 0))
+            self.biased = ml.get("routing", "noaux_tc") == "noaux_tc"
         raw = read_safetensors(os.path.join(ckpt_dir, "model0-mp1.safetensors"))
         self.w = {}
         for name, (dt, t) in raw.items():
@@ -202,6 +209,83 @@ class Oracle:
                     raise ValueError(f"FP8 tensor {name} has no {sname}")
                 t = dequant_fp8(t, raw[sname][1])
             self.w[name] = t.to(torch.float32)
+        self.check({k: list(v[1].shape) for k, v in raw.items()})
+        self.trace = None
+
+    def expected(self):
+        """name -> shape of every tensor the config needs (the reference's state dict, + MTP)."""
+        a = self.a
+        d, H = a["dim"], a["n_heads"]
+        qk = a["qk_nope_head_dim"] + a["qk_rope_head_dim"]
+        fp8 = a["dtype"] == "fp8"
+        out = {}
+
+        def lin(n, o, i, quantised=True):
+            out[n + ".weight"] = [o, i]
+            if fp8 and quantised:
+                out[n + ".scale"] = [-(-o // BLOCK), -(-i // BLOCK)]
+
+        def mlp(p, inter):
+            lin(p + ".w1", inter, d)
+            lin(p + ".w2", d, inter)
+            lin(p + ".w3", inter, d)
+
+        def block(L):
+            p = f"layers.{L}."
+            out[p + "attn_norm.weight"] = [d]
+            if a["q_lora_rank"] == 0:
+                lin(p + "attn.wq", H * qk, d)
+            else:
+                lin(p + "attn.wq_a", a["q_lora_rank"], d)
+                out[p + "attn.q_norm.weight"] = [a["q_lora_rank"]]
+                lin(p + "attn.wq_b", H * qk, a["q_lora_rank"])
+            lin(p + "attn.wkv_a", a["kv_lora_rank"] + a["qk_rope_head_dim"], d)
+            out[p + "attn.kv_norm.weight"] = [a["kv_lora_rank"]]
+            lin(p + "attn.wkv_b", H * (a["qk_nope_head_dim"] + a["v_head_dim"]), a["kv_lora_rank"])
+            lin(p + "attn.wo", d, H * a["v_head_dim"])
+            out[p + "ffn_norm.weight"] = [d]
+            if L < a["n_dense_layers"] or a["n_routed_experts"] == 0:
+                mlp(p + "ffn", a["inter_dim"])
+            else:
+                lin(p + "ffn.gate", a["n_routed_experts"], d, quantised=False)
+                if self.biased:
+                    out[p + "ffn.gate.bias"] = [a["n_routed_experts"]]
+                for e in range(a["n_routed_experts"]):
+                    mlp(p + f"ffn.experts.{e}", a["moe_inter_dim"])
+                mlp(p + "ffn.shared_experts", a["n_shared_experts"] * a["moe_inter_dim"])
+
+        out["embed.weight"] = [a["vocab_size"], d]
+        for L in range(a["n_layers"] + self.mtp_depth):
+            block(L)
+            if L >= a["n_layers"]:
+                p = f"layers.{L}."
+                for n in ("enorm", "hnorm", "shared_head.norm"):
+                    out[p + n + ".weight"] = [d]
+                lin(p + "eh_proj", d, 2 * d, quantised=False)
+        out["norm.weight"] = [d]
+        lin("head", a["vocab_size"], d, quantised=False)
+        return out
+
+    def check(self, found):
+        """Like load_state_dict(strict=True): every tensor present, none extra, shapes equal."""
+        want = self.expected()
+        missing = [n for n in want if n not in found]
+        extra = [n for n in found if n not in want]
+        bad = [f"{n}: expected {want[n]}, found {found[n]}" for n in want if n in found and found[n] != want[n]]
+        msgs = []
+        if missing:
+            msgs.append("missing tensors: " + ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else ""))
+        if extra:
+            msgs.append("unexpected tensors: " + ", ".join(extra[:20]) + (" ..." if len(extra) > 20 else ""))
+        if bad:
+            msgs.append("wrong shapes: " + "; ".join(bad[:20]))
+        if msgs:
+            raise ValueError("checkpoint does not match config.json: " + " | ".join(msgs))
+
+    def record(self, name, t):
+        """Keeps an intermediate activation when tracing (see --trace)."""
+        if self.trace is not None:
+            self.trace[name] = t.clone()
 
     def W(self, name):
         if name not in self.w:
@@ -222,6 +306,8 @@ class Oracle:
         kv = F.linear(x, self.W(p + "wkv_a.weight"))
         c_kv, k_pe = kv[..., :c], rope(kv[..., c:].unsqueeze(2), ang)  # k_pe [B, T, 1, r]
         c_kv = rms_norm(c_kv, self.W(p + "kv_norm.weight"))
+        self.record(p + "kv_norm", c_kv)
+        self.record(p + "k_pe", k_pe.squeeze(2))
         wkv_b = self.W(p + "wkv_b.weight")
         scale = softmax_scale(a)
         if attn == "naive":
@@ -237,6 +323,7 @@ class Oracle:
         if mask is not None:
             scores = scores + mask[None, :, None, :]
         probs = scores.softmax(dim=-1)
+        self.record(p + "pattern", probs.permute(0, 2, 1, 3))
         if attn == "naive":
             o = torch.einsum("bsht,bthd->bshd", probs, v)
         else:
@@ -268,6 +355,8 @@ class Oracle:
         shape = x.shape
         x = x.reshape(-1, self.a["dim"])
         wts, idx = self.gate(p, x)
+        self.record(p + "gate.indices", idx.view(*shape[:-1], -1))
+        self.record(p + "gate.weights", wts.view(*shape[:-1], -1))
         y = torch.zeros_like(x)
         for e in range(self.a["n_routed_experts"]):
             tok, slot = torch.where(idx == e)
@@ -287,7 +376,9 @@ class Oracle:
             f = swiglu(h, self.W(p + "ffn.w1.weight"), self.W(p + "ffn.w2.weight"), self.W(p + "ffn.w3.weight"))
         else:
             f = self.moe(p + "ffn.", h)
-        return x + f
+        x = x + f
+        self.record(p + "resid_post", x)
+        return x
 
     @staticmethod
     def causal(T):
@@ -335,6 +426,10 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--attn", choices=["naive", "absorb"], default="absorb")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--trace", action="store_true",
+                    help="also write intermediates as trace.layers.{L}.*: attn.kv_norm [B,T,c], attn.k_pe "
+                         "[B,T,r] (rotated), attn.pattern [B,H,T,T], ffn.gate.indices (I32) and "
+                         "ffn.gate.weights [B,T,k] (MoE layers), resid_post [B,T,D]")
     ns = ap.parse_args(argv)
     if ns.threads > 0:
         torch.set_num_threads(ns.threads)
@@ -343,8 +438,12 @@ def main(argv=None):
     if toks.dim() != 2:
         raise ValueError("tokens must be a list of equal-length lists")
     model = Oracle(ns.ckpt)
+    if ns.trace:
+        model.trace = {}
     logits, mtp = model.forward(toks, ns.attn)
     out = {"logits": logits}
+    for k, v in (model.trace or {}).items():
+        out["trace." + k] = v
     for k, m in enumerate(mtp, 1):
         out[f"mtp_logits.{k}"] = m
     write_safetensors(ns.out, out)

@@ -122,7 +122,7 @@ export function binaryRaw(opName: string, op: number, a: Tensor, b: Tensor | num
     const dt = computeDType(op, a.dtype, Number.isInteger(b) ? "scalar-int" : "scalar-float");
     const inDt = op >= EQ ? promote(a.dtype, Number.isInteger(b) ? "int32" : "float32") : dt;
     const x = asNumberArray(a, inDt);
-    const out = Tensor._empty(dt, a.shape);
+    const out = Tensor._emptyLike(dt, x);
     const od = out._storage.data;
     const xd = x._storage.data;
     if (x._isContiguous && x.size < NATIVE_MIN) {
@@ -160,7 +160,7 @@ export function binaryRaw(opName: string, op: number, a: Tensor, b: Tensor | num
   let same = as.length === bs.length;
   for (let i = 0; same && i < as.length; i++) if (as[i] !== bs[i]) same = false;
   if (same && x._isContiguous && y._isContiguous && x.size < NATIVE_MIN) {
-    out = Tensor._empty(dt, as);
+    out = Tensor._emptyLike(dt, x);
     const od = out._storage.data;
     const xd = x._storage.data;
     const yd = y._storage.data;

@@ -20,7 +20,13 @@ function checkIndex(idx: unknown, op: string): Tensor {
 }
 
 function contig(t: Tensor): Tensor {
+  t._check("index op");
   return t._isContiguous ? t : copyRaw(t);
+}
+
+/** A view the autograd node owns, so disposing the caller's index does not break backward. */
+function own(t: Tensor): Tensor {
+  return t._view(t.shape, t.strides, t.offset);
 }
 
 /** Walks index positions; calls fn(p, xOffsetWithoutDim, coordOnDim?) */
@@ -81,7 +87,7 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   gatherLike("gather", x, d, index, (p, xo, v) => {
     od[p] = xd[xo + v * sd];
   });
-  return x.requiresGrad && gradEnabled() ? record("gather", out, [x], bGather, [d, index]) : out;
+  return x.requiresGrad && gradEnabled() ? record("gather", out, [x], bGather, [d, own(index)]) : out;
 }
 
 /** target[...index...] += src, in place on a contiguous float target (no autograd). */
@@ -126,7 +132,7 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
   scatterAddRaw(out, d, index, s);
   if (s !== src) s.dispose();
   if (!gradEnabled() || !(x.requiresGrad || src.requiresGrad)) return out;
-  return record("scatterAdd", out, [x, src], bScatterAdd, [d, index]);
+  return record("scatterAdd", out, [x, src], bScatterAdd, [d, own(index)]);
 }
 
 function indexSelectRaw(x: Tensor, d: number, index: Tensor): Tensor {
@@ -187,7 +193,7 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   if (index.ndim > 1) throw new Error(`indexSelect: index must be 1-D, got shape ${shapeStr(index.shape)}`);
   const d = normDim(dim, x.ndim, "indexSelect");
   const out = indexSelectRaw(x, d, index);
-  return x.requiresGrad && gradEnabled() ? record("indexSelect", out, [x], bIndexSelect, [d, index]) : out;
+  return x.requiresGrad && gradEnabled() ? record("indexSelect", out, [x], bIndexSelect, [d, own(index)]) : out;
 }
 
 /** Embedding lookup: weight [V, D], ids int32 [...] -> [..., D]; gradient accumulates into rows. */
@@ -256,7 +262,7 @@ export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Ten
   if (a instanceof Tensor) ins.push(a);
   if (b instanceof Tensor) ins.push(b);
   if (!gradEnabled() || !ins.some((t) => t.requiresGrad)) return out;
-  return record("where", out, ins, bWhere, [cond, a instanceof Tensor, b instanceof Tensor]);
+  return record("where", out, ins, bWhere, [own(cond), a instanceof Tensor, b instanceof Tensor]);
 }
 
 /** x with value where mask is nonzero (mask broadcasts to x). */

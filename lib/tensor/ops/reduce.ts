@@ -236,14 +236,11 @@ function maxMin(t: Tensor, dim: number | null | undefined, keepdim: boolean, isM
     const flat = reshape(t, [t.size]);
     const idx = argReduce(flat, 0, true, isMax);
     const v = gather(flat, 0, idx);
-    const out = reshape(v, keepdim ? t.shape.map(() => 1) : []);
-    idx.dispose();
-    return out;
+    return reshape(v, keepdim ? t.shape.map(() => 1) : []);
   }
   const d = normDim(dim, t.ndim, op);
   const idx = argReduce(t, d, true, isMax);
   const v = gather(t, d, idx);
-  idx.dispose();
   return keepdim ? v : squeeze(v, d);
 }
 

@@ -25,7 +25,7 @@ const ZERO = new Float32Array(1);
 
 /** Copies any strided tensor into a fresh contiguous one (no autograd). */
 export function copyRaw(t: Tensor): Tensor {
-  const out = Tensor._empty(t.dtype, t.shape);
+  const out = Tensor._emptyLike(t.dtype, t);
   const od = out._storage.data;
   const td = t._storage.data;
   if (t._isContiguous) {
@@ -357,6 +357,7 @@ function tri(t: Tensor, k: number, lower: boolean): Tensor {
   const m = triMask(t.shape[t.ndim - 2], t.shape[t.ndim - 1], k, lower);
   const mm = t.dtype === "int32" ? m.int() : m;
   const out = mul(t, mm);
+  if (out.requiresGrad) return out; // mul's node keeps the mask for backward
   if (mm !== m) mm.dispose();
   m.dispose();
   return out;

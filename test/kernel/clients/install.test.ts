@@ -11,7 +11,10 @@ import { ROOT } from "./kernelspec";
 const BIN = path.join(ROOT, "bin", "moelab.js");
 
 function moelab(args: string[], env: Record<string, string>) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: { ...process.env, ...env } });
+  return spawnSync(process.execPath, [BIN, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, ...env },
+  });
 }
 
 /** Decodes our own PNGs far enough to check them: chunks, CRCs, size, pixel data length. */
@@ -57,20 +60,37 @@ describe("moelab install", () => {
     const spec = path.join(dir, "kernels", "moelab");
     assert.match(r.stdout, /installed kernelspec "moelab"/);
     const k = JSON.parse(readFileSync(path.join(spec, "kernel.json"), "utf8"));
-    assert.deepEqual(k.argv, [process.execPath, BIN, "kernel", "--connection-file", "{connection_file}"]);
+    assert.deepEqual(k.argv, [
+      process.execPath,
+      BIN,
+      "kernel",
+      "--connection-file",
+      "{connection_file}",
+    ]);
     assert.equal(k.display_name, "TypeScript (moelab)");
     assert.equal(k.language, "typescript");
     assert.equal(k.interrupt_mode, "message");
     assert.equal(typeof k.metadata.moelab.version, "string");
     checkPng(readFileSync(path.join(spec, "logo-32x32.png")), 32);
     checkPng(readFileSync(path.join(spec, "logo-64x64.png")), 64);
-    assert.match(readFileSync(path.join(spec, "logo-svg.svg"), "utf8"), /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    assert.match(
+      readFileSync(path.join(spec, "logo-svg.svg"), "utf8"),
+      /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/,
+    );
   });
 
   it("honours --prefix, --name and --display-name", () => {
-    const r = moelab(["install", "--prefix", dir, "--name", "ts-2.0_x", "--display-name", "TS two"], {});
+    const r = moelab(
+      ["install", "--prefix", dir, "--name", "ts-2.0_x", "--display-name", "TS two"],
+      {},
+    );
     assert.equal(r.status, 0, r.stderr);
-    const k = JSON.parse(readFileSync(path.join(dir, "share", "jupyter", "kernels", "ts-2.0_x", "kernel.json"), "utf8"));
+    const k = JSON.parse(
+      readFileSync(
+        path.join(dir, "share", "jupyter", "kernels", "ts-2.0_x", "kernel.json"),
+        "utf8",
+      ),
+    );
     assert.equal(k.display_name, "TS two");
   });
 
@@ -101,7 +121,10 @@ describe("moelab install", () => {
     moelab(["install", "--name", "moelab-t"], { JUPYTER_DATA_DIR: dir });
     const py = spawnSync(
       DEBIAN_PYTHON,
-      ["-c", "import json; from jupyter_client.kernelspec import KernelSpecManager as M; s=M().get_kernel_spec('moelab-t'); print(json.dumps([s.language, s.interrupt_mode, s.display_name]))"],
+      [
+        "-c",
+        "import json; from jupyter_client.kernelspec import KernelSpecManager as M; s=M().get_kernel_spec('moelab-t'); print(json.dumps([s.language, s.interrupt_mode, s.display_name]))",
+      ],
       { encoding: "utf8", env: { ...process.env, JUPYTER_DATA_DIR: dir, JUPYTER_PATH: dir } },
     );
     assert.equal(py.status, 0, py.stderr);

@@ -52,7 +52,9 @@ describe("real clients: jupyter-server + @jupyterlab/services", function () {
     }
   });
 
-  async function execute(code: string): Promise<{ reply: KernelMessage.IExecuteReplyMsg; iopub: KernelMessage.IIOPubMessage[] }> {
+  async function execute(
+    code: string,
+  ): Promise<{ reply: KernelMessage.IExecuteReplyMsg; iopub: KernelMessage.IIOPubMessage[] }> {
     const iopub: KernelMessage.IIOPubMessage[] = [];
     const future = kernel.requestExecute({ code });
     future.onIOPub = (m) => {
@@ -63,21 +65,29 @@ describe("real clients: jupyter-server + @jupyterlab/services", function () {
   }
 
   it("executes code: stream output and execute_result", async () => {
-    const { reply, iopub } = await execute('const who: string = "lab";\nconsole.log(`hello ${who}`);\n6 * 7');
+    const { reply, iopub } = await execute(
+      'const who: string = "lab";\nconsole.log(`hello ${who}`);\n6 * 7',
+    );
     assert.equal(reply.content.status, "ok", server?.log());
     const stream = iopub.find((m) => m.header.msg_type === "stream") as KernelMessage.IStreamMsg;
     assert.ok(stream, JSON.stringify(iopub.map((m) => m.header.msg_type)));
     assert.equal(stream.content.text, "hello lab\n");
-    const result = iopub.find((m) => m.header.msg_type === "execute_result") as KernelMessage.IExecuteResultMsg;
+    const result = iopub.find(
+      (m) => m.header.msg_type === "execute_result",
+    ) as KernelMessage.IExecuteResultMsg;
     assert.equal(result.content.data["text/plain"], "42");
-    const states = iopub.filter((m) => m.header.msg_type === "status").map((m) => (m as KernelMessage.IStatusMsg).content.execution_state);
+    const states = iopub
+      .filter((m) => m.header.msg_type === "status")
+      .map((m) => (m as KernelMessage.IStatusMsg).content.execution_state);
     assert.deepEqual(states, ["busy", "idle"]);
   });
 
   it("shows display data (HTML) sent by display()", async () => {
     const { reply, iopub } = await execute("display(html`<i>from ${who}</i>`)");
     assert.equal(reply.content.status, "ok");
-    const shown = iopub.find((m) => m.header.msg_type === "display_data") as KernelMessage.IDisplayDataMsg;
+    const shown = iopub.find(
+      (m) => m.header.msg_type === "display_data",
+    ) as KernelMessage.IDisplayDataMsg;
     assert.ok(shown, JSON.stringify(iopub.map((m) => m.header.msg_type)));
     assert.equal(shown.content.data["text/html"], "<i>from lab</i>");
   });

@@ -16,7 +16,11 @@ export interface Server {
 }
 
 /** Starts jupyter-server with `env` (which points JUPYTER_PATH at the kernelspec); waits until up. */
-export async function startServer(env: NodeJS.ProcessEnv, cwd: string, timeoutMs = 60000): Promise<Server> {
+export async function startServer(
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  timeoutMs = 60000,
+): Promise<Server> {
   const [port] = await freePorts(1);
   const token = randomBytes(16).toString("hex");
   const args = [
@@ -47,9 +51,12 @@ export async function startServer(env: NodeJS.ProcessEnv, cwd: string, timeoutMs
   };
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`jupyter-server exited (${child.exitCode}):\n${log}`);
+    if (child.exitCode !== null)
+      throw new Error(`jupyter-server exited (${child.exitCode}):\n${log}`);
     try {
-      const r = await fetch(`${baseUrl}api/status`, { headers: { Authorization: `token ${token}` } });
+      const r = await fetch(`${baseUrl}api/status`, {
+        headers: { Authorization: `token ${token}` },
+      });
       if (r.ok) return { baseUrl, token, process: child, log: () => log, stop };
     } catch {
       // not listening yet

@@ -54,7 +54,11 @@ describe("real clients: jupyter_kernel_test 0.4.5", function () {
     this.timeout(300000);
     jup = tempJupyter();
     const env = { ...jup.env, PYTHONPATH: path.join(ROOT, "test", "kernel", "clients") };
-    const r = await runAsync(DEBIAN_PYTHON, ["-c", RUNNER, "kernel_test_moelab", "MoelabKernelTests"], { env, cwd: jup.dir, timeoutMs: 280000 });
+    const r = await runAsync(
+      DEBIAN_PYTHON,
+      ["-c", RUNNER, "kernel_test_moelab", "MoelabKernelTests"],
+      { env, cwd: jup.dir, timeoutMs: 280000 },
+    );
     raw = r.stderr.slice(-4000);
     const line = r.stdout.split("\n").find((l) => l.startsWith("RESULT "));
     assert.ok(line, `jupyter_kernel_test did not report (exit ${r.code}):\n${raw}`);

@@ -40,13 +40,16 @@ export function tempJupyter(): TempJupyter {
 /** Whether the moelab kernel has been built (kernel/main.ts by its owners). */
 export function kernelBuilt(): boolean {
   const dist = path.join(ROOT, "dist", "kernel");
-  return existsSync(path.join(dist, "main.js")) && existsSync(path.join(dist, "executor", "index.js"));
+  return (
+    existsSync(path.join(dist, "main.js")) && existsSync(path.join(dist, "executor", "index.js"))
+  );
 }
 
 /** Skips (or, in CI, fails) when the kernel itself is not built yet. */
 export function needsKernel(ctx: Mocha.Context): void {
   if (kernelBuilt()) return;
-  if (process.env.MOELAB_REQUIRE_ALL === "1") throw new Error("the kernel (dist/kernel/main.js, executor) is not built");
+  if (process.env.MOELAB_REQUIRE_ALL === "1")
+    throw new Error("the kernel (dist/kernel/main.js, executor) is not built");
   console.log("      (skipped: kernel/main.ts is not built yet)");
   ctx.skip();
 }
@@ -58,9 +61,17 @@ export interface Done {
 }
 
 /** Runs a command to completion without blocking the event loop. */
-export function runAsync(cmd: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; input?: string } = {}): Promise<Done> {
+export function runAsync(
+  cmd: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; input?: string } = {},
+): Promise<Done> {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { env: options.env, cwd: options.cwd, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(cmd, args, {
+      env: options.env,
+      cwd: options.cwd,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

@@ -53,7 +53,9 @@ describe("real clients: jupyter_client and nbclient", function () {
     assert.equal(got.reply.status, "ok");
     const types = got.outputs.map((o: [string, unknown]) => o[0]);
     assert.ok(types.includes("stream"), JSON.stringify(got.outputs));
-    const result = got.outputs.find((o: [string, { data: Record<string, string> }]) => o[0] === "execute_result");
+    const result = got.outputs.find(
+      (o: [string, { data: Record<string, string> }]) => o[0] === "execute_result",
+    );
     assert.equal(result[1].data["text/plain"], "42");
     assert.ok(got.complete.matches.includes("abs"), JSON.stringify(got.complete));
   });
@@ -61,13 +63,25 @@ describe("real clients: jupyter_client and nbclient", function () {
   it("nbclient executes a TypeScript notebook into valid nbformat", async () => {
     const src = path.join(jup.dir, "client.ipynb");
     const out = path.join(jup.dir, "client.out.ipynb");
-    const code = (source: string) => ({ cell_type: "code", metadata: {}, source, outputs: [], execution_count: null });
+    const code = (source: string) => ({
+      cell_type: "code",
+      metadata: {},
+      source,
+      outputs: [],
+      execution_count: null,
+    });
     writeFileSync(
       src,
       JSON.stringify({
         nbformat: 4,
         nbformat_minor: 5,
-        metadata: { kernelspec: { name: "moelab", display_name: "TypeScript (moelab)", language: "typescript" } },
+        metadata: {
+          kernelspec: {
+            name: "moelab",
+            display_name: "TypeScript (moelab)",
+            language: "typescript",
+          },
+        },
         cells: [
           { cell_type: "markdown", metadata: {}, source: "# nbclient" },
           code("let n = 2;\nconsole.log('n is', n);"),
@@ -76,7 +90,10 @@ describe("real clients: jupyter_client and nbclient", function () {
         ],
       }),
     );
-    const r = await runAsync(DEBIAN_PYTHON, ["-c", NBCLIENT, src, out, jup.dir], { env: jup.env, cwd: jup.dir });
+    const r = await runAsync(DEBIAN_PYTHON, ["-c", NBCLIENT, src, out, jup.dir], {
+      env: jup.env,
+      cwd: jup.dir,
+    });
     assert.equal(r.code, 0, r.stderr);
     const nb = JSON.parse(readFileSync(out, "utf8"));
     const cells = nb.cells.filter((c: { cell_type: string }) => c.cell_type === "code");

@@ -1,4 +1,6 @@
 import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { CellService } from "../../../kernel/language/service";
 import { MOELAB_TYPES, makeNotebookDir, removeDir } from "./fixture";
 
@@ -157,6 +159,25 @@ describe("language/service", function () {
       const d = svc.check('import { nothing } from "./missing-file";');
       assert.equal(d.length, 1);
       assert.equal(d[0].code, 2307);
+    });
+
+    it("sees edits to the notebook's own modules", () => {
+      const file = path.join(dir, "editable.ts");
+      fs.writeFileSync(file, "export const edited = 1;\n");
+      assert.deepEqual(svc.check('import { edited } from "./editable";\nedited.toFixed();'), []);
+      fs.writeFileSync(file, "export const edited = 'now text';\n");
+      const later = new Date(Date.now() + 5000);
+      fs.utimesSync(file, later, later);
+      assert.deepEqual(
+        svc.check('import { edited } from "./editable";\nedited.toUpperCase();'),
+        [],
+      );
+    });
+
+    it("lets later cells assign recorded let variables but not consts", () => {
+      svc.record("let tally = 0;\nconst fixed = 1;");
+      assert.deepEqual(svc.check("tally += 1;"), []);
+      assert.equal(svc.check("fixed = 2;")[0]?.code, 2588);
     });
 
     it("lets the newest declaration of a name win, whatever its kind and type", () => {

@@ -1,6 +1,11 @@
 import { strict as assert } from "node:assert";
 import type { Message } from "../../../kernel/runner/client";
-import { DisplayRegistry, NotebookError, OutputCollector, parseNotebook } from "../../../kernel/runner/notebook";
+import {
+  DisplayRegistry,
+  NotebookError,
+  OutputCollector,
+  parseNotebook,
+} from "../../../kernel/runner/notebook";
 
 function msg(msg_type: string, content: Record<string, unknown>): Message {
   return {
@@ -14,17 +19,41 @@ function msg(msg_type: string, content: Record<string, unknown>): Message {
 
 describe("runner: notebook parsing", () => {
   it("rejects invalid JSON, non-notebooks and other nbformat versions with clear errors", () => {
-    assert.throws(() => parseNotebook("{oops", "a.ipynb"), (e: Error) => e instanceof NotebookError && /a\.ipynb is not valid JSON/.test(e.message));
+    assert.throws(
+      () => parseNotebook("{oops", "a.ipynb"),
+      (e: Error) => e instanceof NotebookError && /a\.ipynb is not valid JSON/.test(e.message),
+    );
     assert.throws(() => parseNotebook("[1]", "a.ipynb"), /not a notebook: expected a JSON object/);
-    assert.throws(() => parseNotebook('{"x":1}', "a.ipynb"), /not a notebook: it has no "nbformat" and "cells"/);
-    assert.throws(() => parseNotebook('{"nbformat":3,"cells":[]}', "a.ipynb"), /nbformat 3; only nbformat 4/);
-    assert.throws(() => parseNotebook('{"nbformat":4,"cells":[{"cell_type":"weird","source":""}]}', "a.ipynb"), /cell 1 has an unknown cell_type "weird"/);
-    assert.throws(() => parseNotebook('{"nbformat":4,"cells":[{"cell_type":"code"}]}', "a.ipynb"), /cell 1 has no text "source"/);
+    assert.throws(
+      () => parseNotebook('{"x":1}', "a.ipynb"),
+      /not a notebook: it has no "nbformat" and "cells"/,
+    );
+    assert.throws(
+      () => parseNotebook('{"nbformat":3,"cells":[]}', "a.ipynb"),
+      /nbformat 3; only nbformat 4/,
+    );
+    assert.throws(
+      () => parseNotebook('{"nbformat":4,"cells":[{"cell_type":"weird","source":""}]}', "a.ipynb"),
+      /cell 1 has an unknown cell_type "weird"/,
+    );
+    assert.throws(
+      () => parseNotebook('{"nbformat":4,"cells":[{"cell_type":"code"}]}', "a.ipynb"),
+      /cell 1 has no text "source"/,
+    );
   });
 
   it("fills in missing optional fields", () => {
-    const nb = parseNotebook('{"nbformat":4,"cells":[{"cell_type":"code","source":["a"]}]}', "a.ipynb");
-    assert.deepEqual(nb.cells[0], { cell_type: "code", source: ["a"], metadata: {}, outputs: [], execution_count: null });
+    const nb = parseNotebook(
+      '{"nbformat":4,"cells":[{"cell_type":"code","source":["a"]}]}',
+      "a.ipynb",
+    );
+    assert.deepEqual(nb.cells[0], {
+      cell_type: "code",
+      source: ["a"],
+      metadata: {},
+      outputs: [],
+      execution_count: null,
+    });
     assert.deepEqual(nb.metadata, {});
   });
 });
@@ -46,11 +75,18 @@ describe("runner: output collection", () => {
   it("records execute_result with its count, and errors", () => {
     const c = new OutputCollector(new DisplayRegistry());
     c.handle(msg("execute_input", { code: "x", execution_count: 7 }));
-    c.handle(msg("execute_result", { execution_count: 7, data: { "text/plain": "2" }, metadata: {} }));
+    c.handle(
+      msg("execute_result", { execution_count: 7, data: { "text/plain": "2" }, metadata: {} }),
+    );
     c.handle(msg("error", { ename: "E", evalue: "v", traceback: ["t"] }));
     assert.equal(c.executionCount, 7);
     assert.deepEqual(c.outputs, [
-      { output_type: "execute_result", execution_count: 7, data: { "text/plain": "2" }, metadata: {} },
+      {
+        output_type: "execute_result",
+        execution_count: 7,
+        data: { "text/plain": "2" },
+        metadata: {},
+      },
       { output_type: "error", ename: "E", evalue: "v", traceback: ["t"] },
     ]);
   });
@@ -70,12 +106,34 @@ describe("runner: output collection", () => {
   it("updates earlier displays (in other cells too) by display_id", () => {
     const reg = new DisplayRegistry();
     const first = new OutputCollector(reg);
-    first.handle(msg("display_data", { data: { "text/plain": "old" }, metadata: {}, transient: { display_id: "d1" } }));
-    first.handle(msg("display_data", { data: { "text/plain": "other" }, metadata: {}, transient: {} }));
+    first.handle(
+      msg("display_data", {
+        data: { "text/plain": "old" },
+        metadata: {},
+        transient: { display_id: "d1" },
+      }),
+    );
+    first.handle(
+      msg("display_data", { data: { "text/plain": "other" }, metadata: {}, transient: {} }),
+    );
     const second = new OutputCollector(reg);
-    second.handle(msg("update_display_data", { data: { "text/plain": "new" }, metadata: { m: 1 }, transient: { display_id: "d1" } }));
-    assert.deepEqual(first.outputs[0], { output_type: "display_data", data: { "text/plain": "new" }, metadata: { m: 1 } });
-    assert.deepEqual(first.outputs[1], { output_type: "display_data", data: { "text/plain": "other" }, metadata: {} });
+    second.handle(
+      msg("update_display_data", {
+        data: { "text/plain": "new" },
+        metadata: { m: 1 },
+        transient: { display_id: "d1" },
+      }),
+    );
+    assert.deepEqual(first.outputs[0], {
+      output_type: "display_data",
+      data: { "text/plain": "new" },
+      metadata: { m: 1 },
+    });
+    assert.deepEqual(first.outputs[1], {
+      output_type: "display_data",
+      data: { "text/plain": "other" },
+      metadata: {},
+    });
     assert.equal(second.outputs.length, 0, "an update adds no output of its own");
   });
 });

@@ -5,9 +5,14 @@ import type { Notebook } from "../../../kernel/runner/notebook";
 
 describe("runner: markdown", () => {
   it("renders headings, paragraphs and emphasis", () => {
-    const html = renderMarkdown("# Title\n\nSome *em*, **bold**, _also em_ and `a < b`.\nSecond line.");
+    const html = renderMarkdown(
+      "# Title\n\nSome *em*, **bold**, _also em_ and `a < b`.\nSecond line.",
+    );
     assert.match(html, /<h1>Title<\/h1>/);
-    assert.match(html, /<p>Some <em>em<\/em>, <strong>bold<\/strong>, <em>also em<\/em> and <code>a &lt; b<\/code>\.\nSecond line\.<\/p>/);
+    assert.match(
+      html,
+      /<p>Some <em>em<\/em>, <strong>bold<\/strong>, <em>also em<\/em> and <code>a &lt; b<\/code>\.\nSecond line\.<\/p>/,
+    );
   });
 
   it("keeps underscores inside words", () => {
@@ -15,14 +20,20 @@ describe("runner: markdown", () => {
   });
 
   it("renders links and images, neutralizing javascript: URLs", () => {
-    assert.equal(renderInline("[moelab](https://x.org/a?b=1&c=2)"), '<a href="https://x.org/a?b=1&amp;c=2">moelab</a>');
+    assert.equal(
+      renderInline("[moelab](https://x.org/a?b=1&c=2)"),
+      '<a href="https://x.org/a?b=1&amp;c=2">moelab</a>',
+    );
     assert.equal(renderInline("![logo](img/a.png)"), '<img src="img/a.png" alt="logo">');
     assert.match(renderInline("[x](javascript:alert(1))"), /href="#"/);
   });
 
   it("renders bullet, ordered and nested lists", () => {
     const html = renderMarkdown("- one\n- two\n  - inner\n- three\n\n3. c\n4. d");
-    assert.match(html, /<ul>\n<li>one<\/li>\n<li>two\n<ul>\n<li>inner<\/li>\n<\/ul><\/li>\n<li>three<\/li>\n<\/ul>/);
+    assert.match(
+      html,
+      /<ul>\n<li>one<\/li>\n<li>two\n<ul>\n<li>inner<\/li>\n<\/ul><\/li>\n<li>three<\/li>\n<\/ul>/,
+    );
     assert.match(html, /<ol start="3">\n<li>c<\/li>\n<li>d<\/li>\n<\/ol>/);
   });
 
@@ -34,8 +45,14 @@ describe("runner: markdown", () => {
 
   it("renders GFM tables with alignment", () => {
     const html = renderMarkdown("| name | n |\n|:-----|--:|\n| `x` | 1 |\n| y | 2 |");
-    assert.match(html, /<th style="text-align:left">name<\/th><th style="text-align:right">n<\/th>/);
-    assert.match(html, /<tr><td style="text-align:left"><code>x<\/code><\/td><td style="text-align:right">1<\/td><\/tr>/);
+    assert.match(
+      html,
+      /<th style="text-align:left">name<\/th><th style="text-align:right">n<\/th>/,
+    );
+    assert.match(
+      html,
+      /<tr><td style="text-align:left"><code>x<\/code><\/td><td style="text-align:right">1<\/td><\/tr>/,
+    );
   });
 
   it("escapes raw HTML and renders quotes and rules", () => {
@@ -55,7 +72,10 @@ describe("runner: html", () => {
 
   it("prefers text/html, uses images as data URIs, and Plotly's HTML fallback", () => {
     assert.match(renderBundle({ "text/plain": "x", "text/html": "<b>x</b>" }), /<b>x<\/b>/);
-    assert.match(renderBundle({ "image/png": "iVBO\nRw==", "text/plain": "img" }), /src="data:image\/png;base64,iVBORw=="/);
+    assert.match(
+      renderBundle({ "image/png": "iVBO\nRw==", "text/plain": "img" }),
+      /src="data:image\/png;base64,iVBORw=="/,
+    );
     const plot = renderBundle({
       "application/vnd.plotly.v1+json": { data: [] },
       "text/html": "<div id=plot></div>",
@@ -79,7 +99,12 @@ describe("runner: html", () => {
           execution_count: 3,
           outputs: [
             { output_type: "stream", name: "stdout", text: "hello\n" },
-            { output_type: "execute_result", execution_count: 3, data: { "text/plain": "2" }, metadata: {} },
+            {
+              output_type: "execute_result",
+              execution_count: 3,
+              data: { "text/plain": "2" },
+              metadata: {},
+            },
           ],
         },
       ],

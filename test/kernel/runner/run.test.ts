@@ -8,7 +8,13 @@ import { needsKernel } from "../clients/kernelspec";
 
 const ROOT = path.resolve(__dirname, "..", "..", "..", "..");
 const BIN = path.join(ROOT, "bin", "moelab.js");
-const IPYKERNEL = JSON.stringify([DEBIAN_PYTHON, "-m", "ipykernel_launcher", "-f", "{connection_file}"]);
+const IPYKERNEL = JSON.stringify([
+  DEBIAN_PYTHON,
+  "-m",
+  "ipykernel_launcher",
+  "-f",
+  "{connection_file}",
+]);
 
 interface Cli {
   status: number | null;
@@ -41,11 +47,19 @@ function notebook(cells: { type?: "code" | "markdown"; src: string }[]): string 
 interface OutCell {
   cell_type: string;
   execution_count: number | null;
-  outputs: { output_type: string; name?: string; text?: string; data?: Record<string, unknown>; ename?: string }[];
+  outputs: {
+    output_type: string;
+    name?: string;
+    text?: string;
+    data?: Record<string, unknown>;
+    ename?: string;
+  }[];
 }
 
 function readOut(file: string): OutCell[] {
-  return (JSON.parse(readFileSync(file, "utf8")) as { cells: OutCell[] }).cells.filter((c) => c.cell_type === "code");
+  return (JSON.parse(readFileSync(file, "utf8")) as { cells: OutCell[] }).cells.filter(
+    (c) => c.cell_type === "code",
+  );
 }
 
 describe("moelab run", function () {
@@ -87,10 +101,17 @@ describe("moelab run", function () {
     it("shows the stderr of a kernel that fails to start (exit 1)", () => {
       const nb = path.join(dir, "a.ipynb");
       writeFileSync(nb, notebook([{ src: "1" }]));
-      const cmd = JSON.stringify([process.execPath, "-e", "console.error('kernel boom'); process.exit(3)"]);
+      const cmd = JSON.stringify([
+        process.execPath,
+        "-e",
+        "console.error('kernel boom'); process.exit(3)",
+      ]);
       const r = moelab(["run", nb], { MOELAB_RUN_KERNEL_CMD: cmd });
       assert.equal(r.status, 1);
-      assert.match(r.stderr, /kernel failed to start: the kernel exited with code 3; its stderr:\nkernel boom/);
+      assert.match(
+        r.stderr,
+        /kernel failed to start: the kernel exited with code 3; its stderr:\nkernel boom/,
+      );
       assert.equal(existsSync(path.join(dir, "a.out.ipynb")), false);
     });
   });
@@ -105,7 +126,9 @@ describe("moelab run", function () {
       const src = notebook([
         { type: "markdown", src: "# Python\nA *test*." },
         { src: "import os\nprint('cwd', os.getcwd())\nprint('more')\n40 + 2" },
-        { src: "from IPython.display import display, HTML\nh = display(HTML('<b>one</b>'), display_id=True)" },
+        {
+          src: "from IPython.display import display, HTML\nh = display(HTML('<b>one</b>'), display_id=True)",
+        },
         { src: "h.update(HTML('<i>two</i>'))" },
         { src: "1 / 0" },
         { src: "print('never')" },
@@ -116,7 +139,11 @@ describe("moelab run", function () {
       assert.match(r.stderr, /cell 5 failed: ZeroDivisionError/);
       assert.equal(readFileSync(nb, "utf8"), src, "input unchanged");
       const cells = readOut(path.join(dir, "py.out.ipynb"));
-      assert.deepEqual(cells[0].outputs[0], { output_type: "stream", name: "stdout", text: `cwd ${dir}\nmore\n` });
+      assert.deepEqual(cells[0].outputs[0], {
+        output_type: "stream",
+        name: "stdout",
+        text: `cwd ${dir}\nmore\n`,
+      });
       assert.equal(cells[0].outputs[1].output_type, "execute_result");
       assert.equal(cells[0].outputs[1].data?.["text/plain"], "42");
       assert.equal(cells[1].outputs[0].data?.["text/html"], "<i>two</i>", "updated by display id");
@@ -132,11 +159,15 @@ describe("moelab run", function () {
       writeFileSync(nb, notebook([{ src: "raise ValueError('x')" }, { src: "print('after')" }]));
       const out = path.join(dir, "sub-out.ipynb");
       const html = path.join(dir, "page.html");
-      const r = moelab(["run", nb, "--allow-errors", "--out", out, "--html", html], { MOELAB_RUN_KERNEL_CMD: IPYKERNEL });
+      const r = moelab(["run", nb, "--allow-errors", "--out", out, "--html", html], {
+        MOELAB_RUN_KERNEL_CMD: IPYKERNEL,
+      });
       assert.equal(r.status, 0, r.stderr);
       const cells = readOut(out);
       assert.equal(cells[0].outputs[0].ename, "ValueError");
-      assert.deepEqual(cells[1].outputs, [{ output_type: "stream", name: "stdout", text: "after\n" }]);
+      assert.deepEqual(cells[1].outputs, [
+        { output_type: "stream", name: "stdout", text: "after\n" },
+      ]);
       assert.ok(existsSync(html));
       assert.equal(existsSync(path.join(dir, "py.out.ipynb")), false);
     });
@@ -160,7 +191,9 @@ describe("moelab run", function () {
       writeFileSync(path.join(dir, "helper.ts"), "export const answer: number = 41;\n");
       const src = notebook([
         { type: "markdown", src: "## TypeScript" },
-        { src: 'import { answer } from "./helper.ts";\nconsole.log("hi");\nconst x: number = answer + 1;' },
+        {
+          src: 'import { answer } from "./helper.ts";\nconsole.log("hi");\nconst x: number = answer + 1;',
+        },
         { src: "x" },
         { src: "throw new Error('boom')" },
         { src: "console.log('never')" },
@@ -181,12 +214,17 @@ describe("moelab run", function () {
 
     it("--allow-errors runs every cell and exits 0", () => {
       const nb = path.join(dir, "ts.ipynb");
-      writeFileSync(nb, notebook([{ src: "throw new TypeError('first')" }, { src: "console.log('after')" }]));
+      writeFileSync(
+        nb,
+        notebook([{ src: "throw new TypeError('first')" }, { src: "console.log('after')" }]),
+      );
       const r = moelab(["run", nb, "--allow-errors", "--no-html"]);
       assert.equal(r.status, 0, r.stderr);
       const cells = readOut(path.join(dir, "ts.out.ipynb"));
       assert.equal(cells[0].outputs[0].ename, "TypeError");
-      assert.deepEqual(cells[1].outputs, [{ output_type: "stream", name: "stdout", text: "after\n" }]);
+      assert.deepEqual(cells[1].outputs, [
+        { output_type: "stream", name: "stdout", text: "after\n" },
+      ]);
       assert.equal(existsSync(path.join(dir, "ts.html")), false);
     });
   });

@@ -25,21 +25,59 @@ describe("notebooks/01-tour.ipynb", function () {
     const before = readFileSync(src, "utf8");
     const out = path.join(dir, "tour.out.ipynb");
     const html = path.join(dir, "tour.html");
-    const r = await runAsync(process.execPath, [path.join(ROOT, "bin", "moelab.js"), "run", src, "--out", out, "--html", html]);
+    const r = await runAsync(process.execPath, [
+      path.join(ROOT, "bin", "moelab.js"),
+      "run",
+      src,
+      "--out",
+      out,
+      "--html",
+      html,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(readFileSync(src, "utf8"), before, "the tour itself is never modified");
-    const cells = (JSON.parse(readFileSync(out, "utf8")).cells as { cell_type: string; execution_count: number | null; outputs: Out[] }[]).filter(
-      (c) => c.cell_type === "code",
-    );
+    const cells = (
+      JSON.parse(readFileSync(out, "utf8")).cells as {
+        cell_type: string;
+        execution_count: number | null;
+        outputs: Out[];
+      }[]
+    ).filter((c) => c.cell_type === "code");
     const all = cells.flatMap((c) => c.outputs);
-    assert.equal(all.filter((o) => o.output_type === "error").length, 0, JSON.stringify(all.filter((o) => o.output_type === "error")));
+    assert.equal(
+      all.filter((o) => o.output_type === "error").length,
+      0,
+      JSON.stringify(all.filter((o) => o.output_type === "error")),
+    );
     assert.ok(cells.every((c) => typeof c.execution_count === "number"));
     const plain = (o: Out) => String(o.data?.["text/plain"] ?? "");
-    assert.ok(all.some((o) => o.output_type === "stream" && o.name === "stdout" && /step 1 of 3\nstep 2 of 3\nstep 3 of 3/.test(o.text ?? "")));
+    assert.ok(
+      all.some(
+        (o) =>
+          o.output_type === "stream" &&
+          o.name === "stdout" &&
+          /step 1 of 3\nstep 2 of 3\nstep 3 of 3/.test(o.text ?? ""),
+      ),
+    );
     assert.ok(all.some((o) => o.output_type === "display_data" && o.data?.["image/svg+xml"]));
-    assert.ok(all.some((o) => o.output_type === "execute_result" && /Expert <b>3<\/b>/.test(String(o.data?.["text/html"]))));
-    assert.ok(all.some((o) => o.output_type === "display_data" && /progress: 100%/.test(String(o.data?.["text/markdown"]))), "updated by display id");
-    assert.ok(all.some((o) => o.output_type === "execute_result" && /moelab \d+\.\d+\.\d+/.test(plain(o))));
+    assert.ok(
+      all.some(
+        (o) =>
+          o.output_type === "execute_result" &&
+          /Expert <b>3<\/b>/.test(String(o.data?.["text/html"])),
+      ),
+    );
+    assert.ok(
+      all.some(
+        (o) =>
+          o.output_type === "display_data" &&
+          /progress: 100%/.test(String(o.data?.["text/markdown"])),
+      ),
+      "updated by display id",
+    );
+    assert.ok(
+      all.some((o) => o.output_type === "execute_result" && /moelab \d+\.\d+\.\d+/.test(plain(o))),
+    );
     assert.match(readFileSync(html, "utf8"), /<h1>A tour of the moelab kernel<\/h1>/);
   });
 });

@@ -81,7 +81,10 @@ const CONFIG_671B = `{
     "v_head_dim": 128,
     "dtype": "fp8"
 }`;
-const CONFIG_V31 = CONFIG_671B.replace(`"dtype": "fp8"`, `"dtype": "fp8",\n    "scale_fmt": "ue8m0"`);
+const CONFIG_V31 = CONFIG_671B.replace(
+  `"dtype": "fp8"`,
+  `"dtype": "fp8",\n    "scale_fmt": "ue8m0"`,
+);
 
 function throwsField(fn: () => unknown, field: string, re?: RegExp): void {
   assert.throws(fn, (e: unknown) => {
@@ -180,9 +183,16 @@ describe("model/config: ModelArgs", () => {
   });
 
   it("rejects unknown keys by name, or warns when asked", () => {
-    throwsField(() => parseModelArgs({ dim: 64, hidden_size: 64 }), "hidden_size", /unknown ModelArgs key/);
+    throwsField(
+      () => parseModelArgs({ dim: 64, hidden_size: 64 }),
+      "hidden_size",
+      /unknown ModelArgs key/,
+    );
     const warnings: string[] = [];
-    const a = parseModelArgs({ ...JSON.parse(CONFIG_16B), foo: 1 }, { unknownKeys: "warn", onWarning: (m) => warnings.push(m) });
+    const a = parseModelArgs(
+      { ...JSON.parse(CONFIG_16B), foo: 1 },
+      { unknownKeys: "warn", onWarning: (m) => warnings.push(m) },
+    );
     assert.equal(a.dim, 2048);
     assert.equal(warnings.length, 1);
     assert.match(warnings[0], /"foo"/);
@@ -202,11 +212,23 @@ describe("model/config: ModelArgs", () => {
   const tiny = (over: Partial<ModelArgs>): ModelArgs => ({ ...presets.tiny.args, ...over });
 
   it("rejects inconsistent configs naming the field", () => {
-    throwsField(() => modelArgs(tiny({ n_activated_experts: 9 })), "n_activated_experts", /n_routed_experts \(8\)/);
+    throwsField(
+      () => modelArgs(tiny({ n_activated_experts: 9 })),
+      "n_activated_experts",
+      /n_routed_experts \(8\)/,
+    );
     throwsField(() => modelArgs(tiny({ n_activated_experts: 0 })), "n_activated_experts");
     throwsField(() => modelArgs(tiny({ n_expert_groups: 3 })), "n_expert_groups", /do not divide/);
-    throwsField(() => modelArgs(tiny({ n_limited_groups: 3 })), "n_limited_groups", /exceeds n_expert_groups/);
-    throwsField(() => modelArgs(tiny({ n_expert_groups: 4, n_limited_groups: 1, n_activated_experts: 3 })), "n_activated_experts", /kept groups/);
+    throwsField(
+      () => modelArgs(tiny({ n_limited_groups: 3 })),
+      "n_limited_groups",
+      /exceeds n_expert_groups/,
+    );
+    throwsField(
+      () => modelArgs(tiny({ n_expert_groups: 4, n_limited_groups: 1, n_activated_experts: 3 })),
+      "n_activated_experts",
+      /kept groups/,
+    );
     throwsField(() => modelArgs(tiny({ dim: 0 })), "dim", /positive/);
     throwsField(() => modelArgs(tiny({ n_heads: -4 })), "n_heads", /positive/);
     throwsField(() => modelArgs(tiny({ q_lora_rank: -1 })), "q_lora_rank");
@@ -219,11 +241,23 @@ describe("model/config: ModelArgs", () => {
     // FP8 checkpoints quantise each Linear input in 1x128 tiles: widths must be multiples of 128.
     throwsField(() => modelArgs(tiny({ dtype: "fp8" })), "kv_lora_rank", /multiple of 128/);
     throwsField(
-      () => modelArgs(tiny({ dtype: "fp8", kv_lora_rank: 128, q_lora_rank: 128, inter_dim: 256, v_head_dim: 24 })),
+      () =>
+        modelArgs(
+          tiny({
+            dtype: "fp8",
+            kv_lora_rank: 128,
+            q_lora_rank: 128,
+            inter_dim: 256,
+            v_head_dim: 24,
+          }),
+        ),
       "v_head_dim",
       /n_heads \* v_head_dim = 96 must be a multiple of 128/,
     );
-    assert.equal(modelArgs(tiny({ dtype: "fp8", kv_lora_rank: 128, q_lora_rank: 128, inter_dim: 256 })).dtype, "fp8");
+    assert.equal(
+      modelArgs(tiny({ dtype: "fp8", kv_lora_rank: 128, q_lora_rank: 128, inter_dim: 256 })).dtype,
+      "fp8",
+    );
   });
 
   it("accepts q_lora_rank 0 (plain wq) and an all-dense model", () => {
@@ -242,7 +276,11 @@ describe("model/config: moelab settings and ModelConfig", () => {
     assert.equal(s.mtp_depth, 2);
     assert.equal(s.routing, "plain");
     assert.equal(s.precision, "fp32");
-    throwsField(() => parseMoelabSettings({ precision: "fp16" }), "precision", /"fp32", "bf16", "fp8"/);
+    throwsField(
+      () => parseMoelabSettings({ precision: "fp16" }),
+      "precision",
+      /"fp32", "bf16", "fp8"/,
+    );
     throwsField(() => parseMoelabSettings({ routing: "aux" }), "routing");
     throwsField(() => parseMoelabSettings({ init_std: 0 }), "init_std");
     throwsField(() => parseMoelabSettings({ mtp_depth: -1 }), "mtp_depth");
@@ -253,16 +291,27 @@ describe("model/config: moelab settings and ModelConfig", () => {
   it("checks ModelArgs and settings together", () => {
     // noaux_tc scores a group by its top-2 experts: groups of one expert cannot work.
     const a = modelArgs({ ...presets.tiny.args, n_expert_groups: 8, n_limited_groups: 2 });
-    throwsField(() => validateConfig(a, { ...presets.tiny.settings, routing: "noaux_tc" }), "n_expert_groups", /top-2/);
+    throwsField(
+      () => validateConfig(a, { ...presets.tiny.settings, routing: "noaux_tc" }),
+      "n_expert_groups",
+      /top-2/,
+    );
     validateConfig(a, { ...presets.tiny.settings, routing: "plain" });
-    throwsField(() => validateConfig(presets.tiny.args, { ...presets.tiny.settings, mtp_depth: 256 }), "mtp_depth");
+    throwsField(
+      () => validateConfig(presets.tiny.args, { ...presets.tiny.settings, mtp_depth: 256 }),
+      "mtp_depth",
+    );
   });
 
   it("builds from flat fields, rejects unknown keys, and varies with .with()", () => {
     const c = ModelConfig.from({ ...presets.tiny.flat(), n_layers: 2, mtp_depth: 0 });
     assert.equal(c.args.n_layers, 2);
     assert.equal(c.settings.mtp_depth, 0);
-    throwsField(() => ModelConfig.from({ dim: 64, n_embd: 64 } as never), "n_embd", /unknown config key/);
+    throwsField(
+      () => ModelConfig.from({ dim: 64, n_embd: 64 } as never),
+      "n_embd",
+      /unknown config key/,
+    );
     const d = presets.tiny.with({ dim: 96 });
     assert.equal(d.args.dim, 96);
     assert.equal(presets.tiny.args.dim, 128, "presets stay unchanged");
@@ -271,7 +320,10 @@ describe("model/config: moelab settings and ModelConfig", () => {
     assert.equal(resolveConfig("small", { n_layers: 2 }).args.n_layers, 2);
     assert.equal(resolveConfig({ ...presets.small.flat() }).args.dim, 256);
     throwsField(() => preset("huge" as never), "preset", /unknown preset "huge"/);
-    throwsField(() => resolveConfig({ ...presets.tiny.flat(), n_limited_groups: 5 }), "n_limited_groups");
+    throwsField(
+      () => resolveConfig({ ...presets.tiny.flat(), n_limited_groups: 5 }),
+      "n_limited_groups",
+    );
   });
 
   it("round-trips through config.json + moelab.json", () => {

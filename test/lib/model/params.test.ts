@@ -4,7 +4,10 @@ import { expectedTensors } from "../../../lib/io/index.js";
 
 function near(actual: number, expected: number, relTol: number, what: string): void {
   const rel = Math.abs(actual - expected) / expected;
-  assert.ok(rel <= relTol, `${what}: ${actual} is ${(rel * 100).toFixed(2)}% from ${expected} (tolerance ${relTol * 100}%)`);
+  assert.ok(
+    rel <= relTol,
+    `${what}: ${actual} is ${(rel * 100).toFixed(2)}% from ${expected} (tolerance ${relTol * 100}%)`,
+  );
 }
 
 /** The number of elements of every tensor the checkpoint naming expects (scales excluded). */
@@ -85,7 +88,16 @@ describe("model/params: parameter counts without weights", () => {
 
   it("prints a per-module table", () => {
     const t = presets.tiny.paramTable();
-    for (const row of ["embed", "attn (MLA)", "ffn (dense MLP)", "moe.experts (routed)", "moe.shared_experts", "head", "mtp.proj", "total with MTP"])
+    for (const row of [
+      "embed",
+      "attn (MLA)",
+      "ffn (dense MLP)",
+      "moe.experts (routed)",
+      "moe.shared_experts",
+      "head",
+      "mtp.proj",
+      "total with MTP",
+    ])
       assert.ok(t.includes(row), `table lacks ${row}:\n${t}`);
     assert.equal(humanCount(671026419200), "671.03B");
     assert.equal(humanCount(1234), "1.23K");

@@ -1,0 +1,203 @@
+// Elementwise kernels: strided 2-D binary ops (broadcasting is strides of 0), unary math and
+// its gradients. Op codes match lib/tensor/ops/elementwise.ts.
+#include <algorithm>
+#include <cmath>
+
+#include "ops_args.h"
+#include "registry.h"
+#include "threadpool.h"
+
+namespace moelab {
+namespace ops {
+namespace {
+
+enum BinOp { kAdd = 0, kSub, kMul, kDiv, kPow, kMax, kMin };
+
+template <int OP>
+static inline float Bin(float a, float b) {
+  if (OP == kAdd) return a + b;
+  if (OP == kSub) return a - b;
+  if (OP == kMul) return a * b;
+  if (OP == kDiv) return a / b;
+  if (OP == kPow) return std::pow(a, b);
+  if (OP == kMax) return (a > b || a != a) ? a : b;
+  return (a < b || a != a) ? a : b;
+}
+
+// One contiguous run of the output: n elements starting at a, b with inner strides sa, sb.
+template <int OP>
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void Run(const float* a, int64_t sa,
+                                                                             const float* b, int64_t sb, float* o,
+                                                                             int64_t n) {
+  if (sa == 1 && sb == 1)
+    for (int64_t i = 0; i < n; i++) o[i] = Bin<OP>(a[i], b[i]);
+  else if (sa == 1 && sb == 0) {
+    const float bv = b[0];
+    for (int64_t i = 0; i < n; i++) o[i] = Bin<OP>(a[i], bv);
+  } else if (sa == 0 && sb == 1) {
+    const float av = a[0];
+    for (int64_t i = 0; i < n; i++) o[i] = Bin<OP>(av, b[i]);
+  } else
+    for (int64_t i = 0; i < n; i++) o[i] = Bin<OP>(a[i * sa], b[i * sb]);
+}
+
+template <int OP>
+static void Binary2d(const float* a, int64_t aso, int64_t asi, const float* b, int64_t bso, int64_t bsi, float* o,
+                     int64_t outer, int64_t inner) {
+  int64_t total = outer * inner;
+  ParallelFor(total, 32768, [&](int64_t begin, int64_t end) {
+    int64_t p = begin;
+    while (p < end) {
+      int64_t r = p / inner, c = p % inner;
+      int64_t n = std::min(inner - c, end - p);
+      Run<OP>(a + r * aso + c * asi, asi, b + r * bso + c * bsi, bsi, o + p, n);
+      p += n;
+    }
+  });
+}
+
+// Largest element index a strided 2-D walk touches, plus one.
+static int64_t Extent(int64_t off, int64_t so, int64_t si, int64_t outer, int64_t inner) {
+  if (outer == 0 || inner == 0) return 0;
+  return off + (outer - 1) * so + (inner - 1) * si + 1;
+}
+
+Napi::Value Binary2dNapi(const Napi::CallbackInfo& info) {
+  Args g(info, "opsBinary2d", 13);
+  int64_t op = g.Int(0, "op");
+  int64_t aOff = g.Int(2, "aOff"), aso = g.Int(3, "aso"), asi = g.Int(4, "asi");
+  int64_t bOff = g.Int(6, "bOff"), bso = g.Int(7, "bso"), bsi = g.Int(8, "bsi");
+  int64_t oOff = g.Int(10, "outOff"), outer = g.Int(11, "outer"), inner = g.Int(12, "inner");
+  float* a = g.F32(1, "a", Extent(aOff, aso, asi, outer, inner));
+  float* b = g.F32(5, "b", Extent(bOff, bso, bsi, outer, inner));
+  float* o = g.F32(9, "out", oOff + outer * inner);
+  if (!g.ok) return info.Env().Undefined();
+  a += aOff;
+  b += bOff;
+  o += oOff;
+  switch (op) {
+    case kAdd: Binary2d<kAdd>(a, aso, asi, b, bso, bsi, o, outer, inner); break;
+    case kSub: Binary2d<kSub>(a, aso, asi, b, bso, bsi, o, outer, inner); break;
+    case kMul: Binary2d<kMul>(a, aso, asi, b, bso, bsi, o, outer, inner); break;
+    case kDiv: Binary2d<kDiv>(a, aso, asi, b, bso, bsi, o, outer, inner); break;
+    case kPow: Binary2d<kPow>(a, aso, asi, b, bso, bsi, o, outer, inner); break;
+    case kMax: Binary2d<kMax>(a, aso, asi, b, bso, bsi, o, outer, inner); break;
+    case kMin: Binary2d<kMin>(a, aso, asi, b, bso, bsi, o, outer, inner); break;
+    default: g.Fail("unknown op " + std::to_string(op));
+  }
+  return info.Env().Undefined();
+}
+
+enum UnOp { kNeg = 0, kExp, kLog, kSqrt, kRsqrt, kAbs, kSigmoid, kSilu, kTanh, kRelu, kClamp, kPowS };
+
+template <int OP>
+static inline float Un(float x, float p0, float p1) {
+  if (OP == kNeg) return -x;
+  if (OP == kExp) return ExpF(x);
+  if (OP == kLog) return std::log(x);
+  if (OP == kSqrt) return std::sqrt(x);
+  if (OP == kRsqrt) return 1.0f / std::sqrt(x);
+  if (OP == kAbs) return std::fabs(x);
+  if (OP == kSigmoid) return 1.0f / (1.0f + ExpF(-x));
+  if (OP == kSilu) return x / (1.0f + ExpF(-x));
+  if (OP == kTanh) return std::tanh(x);
+  if (OP == kRelu) return x > 0.0f ? x : 0.0f;
+  if (OP == kClamp) return x < p0 ? p0 : (x > p1 ? p1 : x);
+  return std::pow(x, p0);
+}
+
+template <int OP>
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void UnRun(const float* x, float* o, int64_t n,
+                                                                               float p0, float p1) {
+  for (int64_t i = 0; i < n; i++) o[i] = Un<OP>(x[i], p0, p1);
+}
+
+template <int OP>
+static inline float UnG(float x, float y, float g, float p0, float p1) {
+  if (OP == kNeg) return -g;
+  if (OP == kExp) return g * y;
+  if (OP == kLog) return g / x;
+  if (OP == kSqrt) return 0.5f * g / y;
+  if (OP == kRsqrt) return -0.5f * g * y * y * y;
+  if (OP == kAbs) return x > 0.0f ? g : (x < 0.0f ? -g : 0.0f);
+  if (OP == kSigmoid) return g * y * (1.0f - y);
+  if (OP == kSilu) {
+    float s = 1.0f / (1.0f + ExpF(-x));
+    return g * s * (1.0f + x * (1.0f - s));
+  }
+  if (OP == kTanh) return g * (1.0f - y * y);
+  if (OP == kRelu) return x > 0.0f ? g : 0.0f;
+  if (OP == kClamp) return (x >= p0 && x <= p1) ? g : 0.0f;
+  return p0 == 0.0f ? 0.0f : g * p0 * std::pow(x, p0 - 1.0f);
+}
+
+template <int OP>
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void UnGRun(const float* x, const float* y,
+                                                                                const float* g, float* o, int64_t n,
+                                                                                float p0, float p1) {
+  for (int64_t i = 0; i < n; i++) o[i] = UnG<OP>(x[i], y[i], g[i], p0, p1);
+}
+
+template <int OP>
+static void UnaryPar(const float* x, float* o, int64_t n, float p0, float p1) {
+  ParallelFor(n, 32768, [&](int64_t b, int64_t e) { UnRun<OP>(x + b, o + b, e - b, p0, p1); });
+}
+template <int OP>
+static void UnaryGradPar(const float* x, const float* y, const float* g, float* o, int64_t n, float p0, float p1) {
+  ParallelFor(n, 32768, [&](int64_t b, int64_t e) { UnGRun<OP>(x + b, y + b, g + b, o + b, e - b, p0, p1); });
+}
+
+#define MOELAB_UNARY_CASES(FN, ...)                      \
+  switch (op) {                                          \
+    case kNeg: FN<kNeg>(__VA_ARGS__); break;             \
+    case kExp: FN<kExp>(__VA_ARGS__); break;             \
+    case kLog: FN<kLog>(__VA_ARGS__); break;             \
+    case kSqrt: FN<kSqrt>(__VA_ARGS__); break;           \
+    case kRsqrt: FN<kRsqrt>(__VA_ARGS__); break;         \
+    case kAbs: FN<kAbs>(__VA_ARGS__); break;             \
+    case kSigmoid: FN<kSigmoid>(__VA_ARGS__); break;     \
+    case kSilu: FN<kSilu>(__VA_ARGS__); break;           \
+    case kTanh: FN<kTanh>(__VA_ARGS__); break;           \
+    case kRelu: FN<kRelu>(__VA_ARGS__); break;           \
+    case kClamp: FN<kClamp>(__VA_ARGS__); break;         \
+    case kPowS: FN<kPowS>(__VA_ARGS__); break;           \
+    default: g.Fail("unknown op " + std::to_string(op)); \
+  }
+
+Napi::Value UnaryNapi(const Napi::CallbackInfo& info) {
+  Args g(info, "opsUnary", 6);
+  int64_t op = g.Int(0, "op");
+  int64_t n = g.Int(3, "n");
+  float* x = g.F32(1, "x", n);
+  float* o = g.F32(2, "out", n);
+  float p0 = static_cast<float>(g.Num(4, "p0")), p1 = static_cast<float>(g.Num(5, "p1"));
+  if (!g.ok) return info.Env().Undefined();
+  MOELAB_UNARY_CASES(UnaryPar, x, o, n, p0, p1)
+  return info.Env().Undefined();
+}
+
+Napi::Value UnaryGradNapi(const Napi::CallbackInfo& info) {
+  Args g(info, "opsUnaryGrad", 8);
+  int64_t op = g.Int(0, "op");
+  int64_t n = g.Int(5, "n");
+  float* x = g.F32(1, "x", n);
+  float* y = g.F32(2, "y", n);
+  float* gr = g.F32(3, "g", n);
+  float* o = g.F32(4, "out", n);
+  float p0 = static_cast<float>(g.Num(6, "p0")), p1 = static_cast<float>(g.Num(7, "p1"));
+  if (!g.ok) return info.Env().Undefined();
+  MOELAB_UNARY_CASES(UnaryGradPar, x, y, gr, o, n, p0, p1)
+  return info.Env().Undefined();
+}
+
+void Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("opsBinary2d", Napi::Function::New(env, Binary2dNapi, "opsBinary2d"));
+  exports.Set("opsUnary", Napi::Function::New(env, UnaryNapi, "opsUnary"));
+  exports.Set("opsUnaryGrad", Napi::Function::New(env, UnaryGradNapi, "opsUnaryGrad"));
+}
+
+Registrar reg("ops_elementwise", Init);
+
+}  // namespace
+}  // namespace ops
+}  // namespace moelab

@@ -1,0 +1,56 @@
+import { strict as assert } from "node:assert";
+import * as ts from "typescript";
+import { EXPORT_INSERT, Prelude, originalOffset } from "../../../kernel/language/prelude";
+
+describe("language/prelude", () => {
+  const prelude = new Prelude(ts);
+
+  it("exports every top-level declaration and lists import bindings", () => {
+    const code =
+      'import fs, { readFileSync as rfs } from "node:fs";\nconst a = 1;\n/** doc */\nfunction f() {}\nexport let b = 2;\nx + 1;';
+    const r = prelude.exportAll(code);
+    assert.equal(
+      r.source,
+      'import fs, { readFileSync as rfs } from "node:fs";\nexport const a = 1;\n/** doc */\nexport function f() {}\nexport let b = 2;\nx + 1;',
+    );
+    assert.deepEqual(
+      r.imports.map((b) => b.name),
+      ["fs", "rfs"],
+    );
+    assert.equal(
+      r.imports[1].importLine("alias"),
+      'import { readFileSync as alias } from "node:fs";',
+    );
+    assert.equal(r.declares, true);
+    assert.equal(prelude.exportAll("1 + 1; call();").declares, false);
+  });
+
+  it("maps offsets in the exported source back to the cell", () => {
+    const code = "const a = 1; const b = 2;";
+    const r = prelude.exportAll(code);
+    assert.deepEqual(r.inserts, [0, 13]);
+    const at = (needle: string): number => r.source.indexOf(needle);
+    assert.equal(originalOffset(r.inserts, at("a =")), code.indexOf("a ="));
+    assert.equal(originalOffset(r.inserts, at("b =")), code.indexOf("b ="));
+    assert.equal(originalOffset(r.inserts, at(EXPORT_INSERT) + 2), 0);
+  });
+
+  it("keeps the newest declaration of each name and drops cells left with none", () => {
+    const p = new Prelude(ts);
+    p.add("export declare const a: number;\nexport declare const b: string;\n", []);
+    p.add("export declare const a: string;\n", []);
+    assert.equal(p.files().length, 2);
+    assert.match(p.files()[0].text, /const b: string;/);
+    assert.doesNotMatch(p.files()[0].text, /const a/);
+    p.add("export interface b { x: number }\n", []);
+    assert.equal(p.files().length, 2);
+    assert.equal(p.size, 2);
+    assert.match(
+      p
+        .files()
+        .map((f) => f.text)
+        .join("\n"),
+      /interface b \{ x: number \}/,
+    );
+  });
+});

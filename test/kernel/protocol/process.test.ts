@@ -1,0 +1,127 @@
+/**
+ * The kernel as its own process (as Jupyter runs it): signals, shutdown and restart exit the
+ * process, history survives the restart. With fake parts through the test launcher, and with the
+ * real `moelab kernel` when the executor and language service are built.
+ */
+import { strict as assert } from "node:assert";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LaunchedKernel, launchKernel, outputsOf, streamText } from "../../helpers/client";
+import { Header } from "../../../kernel/wire/messages";
+
+const LAUNCHER = join(__dirname, "..", "..", "helpers", "launch-kernel.js");
+const fakeArgv = [process.execPath, LAUNCHER, "{connection_file}", "--fake"];
+
+describe("protocol: kernel process (fake parts)", function () {
+  this.timeout(30000);
+  let dataDir: string;
+  let kernels: LaunchedKernel[] = [];
+  const launch = async (file?: string): Promise<LaunchedKernel> => {
+    const k = await launchKernel({ argv: fakeArgv, env: { JUPYTER_DATA_DIR: dataDir }, file });
+    kernels.push(k);
+    return k;
+  };
+  beforeEach(() => {
+    dataDir = mkdtempSync(join(tmpdir(), "moelab-data-"));
+    kernels = [];
+  });
+  afterEach(async () => {
+    for (const k of kernels) await k.close();
+  });
+
+  it("SIGINT interrupts a busy cell and the kernel keeps its state", async () => {
+    const k = await launch();
+    const c = k.client;
+    await c.execute("set x 7");
+    const h = c.sendExecute("loop");
+    await c.waitFor(() => c.iopubFor(h.msg_id).find((m) => m.header.msg_type === "execute_input"), "the loop");
+    k.process.kill("SIGINT");
+    const reply = await c.reply(h.msg_id);
+    assert.equal(reply.content.status, "error");
+    assert.equal(reply.content.ename, "Interrupted");
+    const r = await c.execute("get x");
+    assert.equal((outputsOf(r.iopub, "execute_result")[0].content.data as Record<string, string>)["text/plain"], "7");
+    assert.equal(k.process.exitCode, null);
+  });
+
+  it("shutdown_request replies, then the process exits with code 0", async () => {
+    const k = await launch();
+    const r = await k.client.request("control", "shutdown_request", { restart: false });
+    assert.deepEqual(r.reply.content, { status: "ok", restart: false });
+    assert.equal(await k.exited, 0);
+  });
+
+  it("restart: reply, exit; the relaunched kernel has a new session and the old history", async () => {
+    const k = await launch();
+    await k.client.execute("1 + 2");
+    const oldSession = k.client.replies[k.client.replies.length - 1].header.session;
+    const r = await k.client.request("shell", "shutdown_request", { restart: true });
+    assert.deepEqual(r.reply.content, { status: "ok", restart: true });
+    assert.equal(await k.exited, 0);
+    k.client.close();
+
+    const again = await launch(k.file);
+    const c = again.client;
+    const e = await c.execute("3 * 3");
+    assert.equal(e.reply.content.execution_count, 1);
+    assert.notEqual(e.reply.header.session, oldSession);
+    const hist = await c.request("shell", "history_request", { hist_access_type: "tail", n: 2, output: true });
+    assert.deepEqual(hist.reply.content.history, [
+      [1, 1, ["1 + 2", "3"]],
+      [2, 1, ["3 * 3", "9"]],
+    ]);
+  });
+
+  it("SIGTERM shuts down cleanly", async () => {
+    const k = await launch();
+    k.process.kill("SIGTERM");
+    assert.equal(await k.exited, 0);
+  });
+
+  it("a bad connection file ends the launch with a message naming it", async () => {
+    await assert.rejects(
+      launchKernel({ argv: [process.execPath, LAUNCHER, "/nonexistent/conn.json", "--fake"] }),
+      /cannot read the connection file \/nonexistent\/conn.json/,
+    );
+  });
+});
+
+describe("protocol: the real `moelab kernel` process", function () {
+  this.timeout(60000);
+  const dist = join(__dirname, "..", "..", "..", "kernel");
+  before(function () {
+    const parts = ["cli.js", "executor/index.js", "language/index.js"].filter((p) => !existsSync(join(dist, p)));
+    if (parts.length > 0) {
+      console.log(`      (skipped: not built yet: ${parts.map((p) => "dist/kernel/" + p).join(", ")})`);
+      this.skip();
+    }
+  });
+
+  it("executes, streams, errors, completes, interrupts and shuts down", async () => {
+    const k = await launchKernel({ env: { JUPYTER_DATA_DIR: mkdtempSync(join(tmpdir(), "moelab-data-")) } });
+    try {
+      const c = k.client;
+      const r = await c.execute("1 + 1", { timeoutMs: 30000 });
+      assert.equal(r.reply.content.status, "ok");
+      assert.equal((outputsOf(r.iopub, "execute_result")[0].content.data as Record<string, string>)["text/plain"], "2");
+      const out = await c.execute('console.log("hello, world")');
+      assert.match(streamText(out.iopub, "stdout"), /hello, world/);
+      const err = await c.execute('throw new Error("boom")');
+      assert.equal(err.reply.content.status, "error");
+      assert.equal(outputsOf(err.iopub, "error").length, 1);
+      const h = c.sendExecute("while (true) {}");
+      await c.waitFor(() => c.iopubFor(h.msg_id).find((m) => m.header.msg_type === "execute_input"), "the loop");
+      await c.request("control", "interrupt_request", {});
+      const stopped = await c.reply(h.msg_id);
+      assert.equal(stopped.content.status, "error");
+      const after = await c.execute("2 + 3");
+      assert.equal((outputsOf(after.iopub, "execute_result")[0].content.data as Record<string, string>)["text/plain"], "5");
+      const sd = await c.request("control", "shutdown_request", { restart: false });
+      assert.equal((sd.reply.parent_header as Header).msg_type, "shutdown_request");
+      assert.equal(await k.exited, 0);
+    } finally {
+      await k.close();
+    }
+  });
+});
