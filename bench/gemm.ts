@@ -151,7 +151,7 @@ function arg(name: string, fallback: number): number {
 
 async function main(): Promise<void> {
   const quick = process.env.MOELAB_QUICK === "1";
-  const rounds = arg("--rounds", quick ? 3 : 9);
+  const rounds = arg("--rounds", quick ? 3 : 15);
   const threads = arg("--threads", 2);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const addon = require(
@@ -175,8 +175,9 @@ async function main(): Promise<void> {
   for (let round = 0; round <= rounds; round++) {
     for (let si = 0; si < SHAPES.length; si++) {
       const s = SHAPES[si];
-      // About 20 ms of work per library per round (at ~200 GFLOP/s), at least 3 products.
-      const reps = Math.max(3, Math.ceil(4e9 / (2 * s.m * s.n * s.k)));
+      // About 5 ms of work per library per round (at ~200 GFLOP/s), at least 3 products:
+      // short bursts, many rounds, so load swings on a shared machine hit every library alike.
+      const reps = Math.max(3, Math.ceil(1e9 / (2 * s.m * s.n * s.k)));
       for (let j = 0; j < libs.length; j++) {
         const lib = libs[(j + round) % libs.length];
         const seconds =
@@ -184,7 +185,7 @@ async function main(): Promise<void> {
             ? timers[si](reps)
             : await peers.find((p) => p.name === lib)!.time(s, reps);
         // Let each library's idle threads stop spinning before the next one is timed.
-        await new Promise((r) => setTimeout(r, 200));
+        await new Promise((r) => setTimeout(r, 150));
         if (round === 0) continue; // warm-up: thread pools, page faults, caches
         const key = `${s.label}|${lib}`;
         times.set(key, [...(times.get(key) ?? []), ...seconds]);

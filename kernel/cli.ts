@@ -89,7 +89,11 @@ async function run(argv: string[]): Promise<void> {
   const t0 = Date.now();
   let r;
   try {
-    r = await m.runNotebook({ ...opts, log: (l) => process.stderr.write(`moelab run: ${l}\n`) });
+    r = await m.runNotebook({
+      ...opts,
+      handleSignals: true,
+      log: (l) => process.stderr.write(`moelab run: ${l}\n`),
+    });
   } catch (e) {
     // An unreadable notebook is bad input (exit 2); a failing kernel is a failed run (exit 1).
     if (e instanceof m.NotebookError) throw new UsageError(e.message);

@@ -56,13 +56,17 @@ export function readConnectionFile(file: string): ConnectionInfo {
   try {
     text = readFileSync(file, "utf8");
   } catch (e) {
-    throw new Error(`cannot read the connection file ${file}: ${(e as Error).message}`);
+    throw new Error(`cannot read the connection file ${file}: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new Error(`the connection file ${file} is not valid JSON: ${(e as Error).message}`);
+    throw new Error(`the connection file ${file} is not valid JSON: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   return validateConnection(raw, file);
 }
@@ -70,14 +74,16 @@ export function readConnectionFile(file: string): ConnectionInfo {
 /** Validates a parsed connection file (see readConnectionFile). */
 export function validateConnection(raw: unknown, file = "connection info"): ConnectionInfo {
   const bad = (what: string): Error => new Error(`the connection file ${file}: ${what}`);
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw bad("is not a JSON object");
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+    throw bad("is not a JSON object");
   const o = raw as Record<string, unknown>;
   const transport = o.transport ?? "tcp";
   if (transport !== "tcp" && transport !== "ipc") {
     throw bad(`transport must be "tcp" or "ipc", got ${JSON.stringify(transport)}`);
   }
   const ip = o.ip ?? "127.0.0.1";
-  if (typeof ip !== "string" || ip === "") throw bad(`ip must be a non-empty string, got ${JSON.stringify(ip)}`);
+  if (typeof ip !== "string" || ip === "")
+    throw bad(`ip must be a non-empty string, got ${JSON.stringify(ip)}`);
   const key = o.key ?? "";
   if (typeof key !== "string") throw bad("key must be a string");
   const scheme = o.signature_scheme ?? "hmac-sha256";
@@ -184,7 +190,8 @@ export async function startKernel(
 
   const onSigint = (): void => kernel.interruptFromSignal();
   const onSigterm = (): void => void finish(true);
-  const onUncaught = (e: unknown): void => log(`uncaught error (the kernel keeps serving): ${(e as Error)?.stack ?? e}`);
+  const onUncaught = (e: unknown): void =>
+    log(`uncaught error (the kernel keeps serving): ${(e as Error)?.stack ?? e}`);
 
   const finish = (exit: boolean): Promise<void> => {
     if (!closing) {
@@ -197,7 +204,8 @@ export async function startKernel(
           process.off("SIGINT", onSigint);
           process.off("SIGTERM", onSigterm);
         }
-        if (exitProcess) process.off("uncaughtException", onUncaught).off("unhandledRejection", onUncaught);
+        if (exitProcess)
+          process.off("uncaughtException", onUncaught).off("unhandledRejection", onUncaught);
         resolveClosed();
         if (exit) process.exit(0);
       })();

@@ -81,6 +81,8 @@ const JUPYTER_TYPES: Record<string, string> = {
 
 const HIDDEN_ALIAS_LINE = /\n?import \S+ = __moelab_import_\d+_\d+$/m;
 
+const EMPTY_SLOT = "export {};\n";
+
 /** How many matches get a signature from the (costlier) completion entry details. */
 const DETAILED_MATCHES = 20;
 
@@ -98,6 +100,9 @@ export class CellService {
   private readonly cellFile: string;
   private readonly globalsFile: string;
   private readonly resolutions = new Map<string, TS.ResolvedModuleWithFailedLookupLocations>();
+  /** Prelude cell id -> file slot; freed slots wait for the next cell. */
+  private readonly slotOf = new Map<number, number>();
+  private readonly freeSlots: number[] = [];
   private projectVersion = 0;
   private recorded = 0;
   private service: TS.LanguageService | undefined;
@@ -122,8 +127,9 @@ export class CellService {
       allowJs: true,
       resolveJsonModule: true,
       allowImportingTsExtensions: true,
-      noEmit: false,
+      // Declarations are the only output ever asked for (record() emits a cell's .d.ts).
       declaration: true,
+      emitDeclarationOnly: true,
       strict: true,
       skipLibCheck: true,
       types: [],
@@ -153,14 +159,8 @@ export class CellService {
     this.setFile(this.cellFile, source);
     const out = this.languageService().getEmitOutput(this.cellFile, true);
     const dts = out.outputFiles.find((f) => f.name.endsWith(".d.ts"))?.text ?? "";
-    const before = new Set(this.prelude.files().map((f) => f.id));
     this.prelude.add(dts, imports);
-    const after = this.prelude.files();
-    for (const f of after) {
-      this.setFile(preludePath(this.cwd, f.id), f.text);
-      before.delete(f.id);
-    }
-    for (const id of before) this.deleteFile(preludePath(this.cwd, id));
+    this.writePrelude();
   }
 
   complete(code: string, cursorPos: number): CompleteResult {
@@ -326,7 +326,8 @@ export class CellService {
   /**
    * Module resolution with a memo of successful lookups: a prelude file coming or going makes
    * TypeScript resolve every import of every file again, which is most of a program's cost.
-   * Failures are not remembered, so a module installed or written later is found.
+   * The notebook's own failed lookups are not remembered, so a module installed or written
+   * later is found.
    */
   private resolveModule(
     literal: TS.StringLiteralLike,
@@ -341,6 +342,7 @@ export class CellService {
     const known = this.resolutions.get(key);
     if (known) return known;
     const host: TS.ModuleResolutionHost = {
+      getCurrentDirectory: () => this.cwd,
       fileExists: (f) => this.files.has(f) || ts.sys.fileExists(f),
       readFile: (f) => this.files.get(f)?.text ?? ts.sys.readFile(f),
       directoryExists: (d) => ts.sys.directoryExists(d),
@@ -356,8 +358,35 @@ export class CellService {
       redirected,
       mode,
     );
-    if (result.resolvedModule) this.resolutions.set(key, result);
+    // Inside node_modules a miss is an ambient module (`declare module "node:fs"`): stable too.
+    if (result.resolvedModule || isInNodeModules(containingFile)) this.resolutions.set(key, result);
     return result;
+  }
+
+  /**
+   * Puts each live prelude cell in a file slot. A cell whose names were all redeclared frees its
+   * slot for the next one, and a free slot stays as an empty module: the set of files then stays
+   * the same, so TypeScript reuses the program's structure instead of resolving every import of
+   * every file again.
+   */
+  private writePrelude(): void {
+    const files = this.prelude.files();
+    const alive = new Set(files.map((f) => f.id));
+    for (const [cellId, slot] of this.slotOf) {
+      if (alive.has(cellId)) continue;
+      this.slotOf.delete(cellId);
+      this.freeSlots.push(slot);
+    }
+    this.freeSlots.sort((a, b) => a - b);
+    for (const f of files) {
+      let slot = this.slotOf.get(f.id);
+      if (slot === undefined) {
+        slot = this.freeSlots.shift() ?? this.slotOf.size + this.freeSlots.length;
+        this.slotOf.set(f.id, slot);
+      }
+      this.setFile(preludePath(this.cwd, slot), f.text);
+    }
+    for (const slot of this.freeSlots) this.setFile(preludePath(this.cwd, slot), EMPTY_SLOT);
   }
 
   private setFile(name: string, text: string): void {
@@ -369,13 +398,6 @@ export class CellService {
       version: (old?.version ?? 0) + 1,
       snapshot: this.ts.ScriptSnapshot.fromString(text),
     });
-    this.projectVersion++;
-  }
-
-  private deleteFile(name: string): void {
-    if (!this.files.delete(name)) return;
-    const i = this.roots.indexOf(name);
-    if (i >= 0) this.roots.splice(i, 1);
     this.projectVersion++;
   }
 
@@ -409,7 +431,7 @@ export class CellService {
       getDirectories: (d) => ts.sys.getDirectories(d),
       realpath: (p) => (ts.sys.realpath ? ts.sys.realpath(p) : p),
       useCaseSensitiveFileNames: () => ts.sys.useCaseSensitiveFileNames,
-      resolveModuleNameLiterals: process.env.NOCACHE ? undefined : (literals, containingFile, redirected, options, containingSf) =>
+      resolveModuleNameLiterals: (literals, containingFile, redirected, options, containingSf) =>
         literals.map((lit) =>
           this.resolveModule(lit, containingFile, redirected, options, containingSf),
         ),
@@ -419,12 +441,16 @@ export class CellService {
   }
 }
 
+function isInNodeModules(file: string): boolean {
+  return file.includes(`${path.sep}node_modules${path.sep}`);
+}
+
 /**
  * Files under node_modules (and TypeScript's libs) are taken as fixed; the notebook's own files
  * are versioned by modification time, so that edits to a local module are seen.
  */
 function diskVersion(file: string): string {
-  if (file.includes(`${path.sep}node_modules${path.sep}`)) return "0";
+  if (isInNodeModules(file)) return "0";
   try {
     return String(fs.statSync(file).mtimeMs);
   } catch {
@@ -439,8 +465,8 @@ function countLines(code: string, lineStart: number): number {
   return n;
 }
 
-function preludePath(cwd: string, id: number): string {
-  return path.join(cwd, `__moelab_prelude_${id}__.d.ts`);
+function preludePath(cwd: string, slot: number): string {
+  return path.join(cwd, `__moelab_prelude_${slot}__.d.ts`);
 }
 
 /** @types/node from the notebook's folder when it has one, else moelab's own. */

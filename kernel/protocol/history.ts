@@ -142,7 +142,8 @@ export class HistoryStore {
       picked = n === 0 ? [] : this.records.slice(-n);
     } else if (type === "range") {
       const s = req.session ?? 0;
-      if (!Number.isInteger(s)) throw new Error(`history: session must be an integer, got ${JSON.stringify(s)}`);
+      if (!Number.isInteger(s))
+        throw new Error(`history: session must be an integer, got ${JSON.stringify(s)}`);
       const session = s > 0 ? s : this.session + s;
       const start = req.start ?? 0;
       const stop = req.stop ?? null;
@@ -163,7 +164,9 @@ export class HistoryStore {
         picked = n === 0 ? [] : picked.slice(-n);
       }
     } else {
-      throw new Error(`history: unknown hist_access_type ${JSON.stringify(type)} (range, tail or search)`);
+      throw new Error(
+        `history: unknown hist_access_type ${JSON.stringify(type)} (range, tail or search)`,
+      );
     }
     return picked.map((r): HistoryEntry =>
       output ? [r.session, r.line, [r.source, r.output]] : [r.session, r.line, r.source],

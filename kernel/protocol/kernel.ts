@@ -5,13 +5,7 @@
  * control channel and the heartbeat stay responsive while a cell runs.
  */
 import { randomUUID } from "node:crypto";
-import type {
-  Diagnostic,
-  ExecuteOutcome,
-  Executor,
-  ExecutorEvent,
-  Language,
-} from "../contracts";
+import type { Diagnostic, ExecuteOutcome, Executor, ExecutorEvent, Language } from "../contracts";
 import { OutgoingMessage, WireError, makeHeader } from "../wire/framing";
 import {
   CommInfoRequest,
@@ -59,6 +53,8 @@ interface PendingInput {
 }
 
 const NO_PARENT: Record<string, never> = {};
+/** Longest an interrupt_reply waits for Executor.interrupt() (the executor promises under 1 s). */
+const INTERRUPT_REPLY_WAIT_MS = 2000;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -141,7 +137,10 @@ export class Kernel {
         `moelab ${parts.implementationVersion}: TypeScript ${parts.typescriptVersion} on Node ${process.version}\n` +
         `Cells are TypeScript; import { Transformer } from "moelab" to build a model.`,
       help_links: [
-        { text: "TypeScript Handbook", url: "https://www.typescriptlang.org/docs/handbook/intro.html" },
+        {
+          text: "TypeScript Handbook",
+          url: "https://www.typescriptlang.org/docs/handbook/intro.html",
+        },
         { text: "Node.js API", url: "https://nodejs.org/api/" },
       ],
     };
@@ -158,7 +157,9 @@ export class Kernel {
         return ex;
       },
       (e: unknown) => {
-        this.parts.log(`the executor failed to start: ${e instanceof Error ? (e.stack ?? e.message) : e}`);
+        this.parts.log(
+          `the executor failed to start: ${e instanceof Error ? (e.stack ?? e.message) : e}`,
+        );
         this.executorError = errorText(e);
         return null;
       },
@@ -253,7 +254,12 @@ export class Kernel {
         this.parts.log(`${type} failed: ${e instanceof Error ? (e.stack ?? e.message) : e}`);
       } else if (!isRequest) this.parts.log(`dropped ${errorText(e)}`);
       if (isRequest) {
-        this.replyError(channel, msg, e instanceof BadRequest ? "BadRequest" : "KernelError", errorText(e));
+        this.replyError(
+          channel,
+          msg,
+          e instanceof BadRequest ? "BadRequest" : "KernelError",
+          errorText(e),
+        );
       }
     }
     this.publishStatus("idle", msg.header);
@@ -266,9 +272,20 @@ export class Kernel {
       switch (type) {
         case "kernel_info_request":
           return this.reply(channel, msg, "kernel_info_reply", this.kernelInfo);
-        case "interrupt_request":
-          await this.interrupt();
+        case "interrupt_request": {
+          // The reply waits for the cell to stop, but never so long that control looks dead.
+          let timer: NodeJS.Timeout | undefined;
+          const late = new Promise<boolean>(
+            (r) => (timer = setTimeout(() => r(true), INTERRUPT_REPLY_WAIT_MS)),
+          );
+          const slow = await Promise.race([this.interrupt().then(() => false), late]);
+          clearTimeout(timer);
+          if (slow)
+            this.parts.log(
+              `the executor had not stopped the cell ${INTERRUPT_REPLY_WAIT_MS} ms after the interrupt`,
+            );
           return this.reply(channel, msg, "interrupt_reply", { status: "ok" });
+        }
         case "shutdown_request":
           return this.shutdown(channel, msg);
         default:
@@ -296,7 +313,10 @@ export class Kernel {
       case "complete_request": {
         const r = c as unknown as CompleteRequest;
         const code = str(c, "code", type);
-        const pos = r.cursor_pos === undefined || r.cursor_pos === null ? [...code].length : int(c, "cursor_pos", type);
+        const pos =
+          r.cursor_pos === undefined || r.cursor_pos === null
+            ? [...code].length
+            : int(c, "cursor_pos", type);
         const res = await this.needLanguage().complete(code, pos);
         return this.reply(channel, msg, "complete_reply", {
           status: "ok",
@@ -325,7 +345,9 @@ export class Kernel {
       case "comm_info_request": {
         const target = (c as CommInfoRequest).target_name;
         const ex = await this.needExecutor();
-        const comms = await ex.commInfo(typeof target === "string" && target !== "" ? target : undefined);
+        const comms = await ex.commInfo(
+          typeof target === "string" && target !== "" ? target : undefined,
+        );
         return this.reply(channel, msg, "comm_info_reply", { status: "ok", comms });
       }
       case "comm_open":
@@ -355,14 +377,20 @@ export class Kernel {
     const type = msg.header.msg_type;
     if (type.endsWith("_request")) {
       this.parts.log(`unknown request ${type} on ${channel}: answered with an error`);
-      this.replyError(channel, msg, "UnknownMessageType", `moelab does not handle ${type} on the ${channel} channel`);
+      this.replyError(
+        channel,
+        msg,
+        "UnknownMessageType",
+        `moelab does not handle ${type} on the ${channel} channel`,
+      );
     } else {
       this.parts.log(`dropped unknown message type ${JSON.stringify(type)} on ${channel}`);
     }
   }
 
   private needLanguage(): Language {
-    if (!this.language) throw new Error("the language service is not available (see the kernel log)");
+    if (!this.language)
+      throw new Error("the language service is not available (see the kernel log)");
     return this.language;
   }
 
@@ -390,7 +418,10 @@ export class Kernel {
     }
 
     // Type checking runs beside the cell and never delays it.
-    const check: { diagnostics: Diagnostic[] | null; cellDone: boolean } = { diagnostics: null, cellDone: false };
+    const check: { diagnostics: Diagnostic[] | null; cellDone: boolean } = {
+      diagnostics: null,
+      cellDone: false,
+    };
     if (!silent && this.language && code.trim() !== "") {
       this.language.check(code).then(
         (d) => {
@@ -427,7 +458,11 @@ export class Kernel {
     check.cellDone = true;
     if (this.pendingInput) this.cancelInput("the cell ended");
     if (check.diagnostics && check.diagnostics.length > 0) {
-      this.publish("stream", { name: "stderr", text: formatDiagnostics(check.diagnostics) }, parent);
+      this.publish(
+        "stream",
+        { name: "stderr", text: formatDiagnostics(check.diagnostics) },
+        parent,
+      );
     }
 
     let output: string | null = null;
@@ -437,7 +472,12 @@ export class Kernel {
         if (typeof plain === "string") output = plain;
         this.publish(
           "execute_result",
-          { execution_count: count, data: outcome.result.data, metadata: outcome.result.metadata, transient: {} },
+          {
+            execution_count: count,
+            data: outcome.result.data,
+            metadata: outcome.result.metadata,
+            transient: {},
+          },
           parent,
         );
       }
@@ -472,7 +512,13 @@ export class Kernel {
       });
     } else {
       const { ename, evalue, traceback } = outcome;
-      this.reply("shell", msg, "execute_reply", { status: "error", execution_count: count, ename, evalue, traceback });
+      this.reply("shell", msg, "execute_reply", {
+        status: "error",
+        execution_count: count,
+        ename,
+        evalue,
+        traceback,
+      });
       if (stopOnError) this.abortQueuedExecutes();
     }
   }
@@ -506,7 +552,11 @@ export class Kernel {
         return this.publish("stream", { name: ev.name, text: ev.text }, parent);
       case "display_data":
       case "update_display_data":
-        return this.publish(ev.type, { data: ev.data, metadata: ev.metadata, transient: ev.transient ?? {} }, parent);
+        return this.publish(
+          ev.type,
+          { data: ev.data, metadata: ev.metadata, transient: ev.transient ?? {} },
+          parent,
+        );
       case "clear_output":
         return this.publish("clear_output", { wait: ev.wait }, parent);
       case "comm_open":
@@ -517,7 +567,9 @@ export class Kernel {
         return this.publish(ev.type, content, parent, ev.metadata, ev.buffers);
       }
       default:
-        this.parts.log(`ignored an unknown executor event ${JSON.stringify((ev as { type: unknown }).type)}`);
+        this.parts.log(
+          `ignored an unknown executor event ${JSON.stringify((ev as { type: unknown }).type)}`,
+        );
     }
   }
 
@@ -527,13 +579,21 @@ export class Kernel {
 
   // ---- stdin ----
 
-  private requestInput(req: Message, prompt: string, password: boolean, allowStdin: boolean): Promise<string> {
+  private requestInput(
+    req: Message,
+    prompt: string,
+    password: boolean,
+    allowStdin: boolean,
+  ): Promise<string> {
     if (!allowStdin) {
       return Promise.reject(
-        new Error("input is not available: this frontend does not support stdin (allow_stdin is false)"),
+        new Error(
+          "input is not available: this frontend does not support stdin (allow_stdin is false)",
+        ),
       );
     }
-    if (this.pendingInput) return Promise.reject(new Error("another input request is already waiting for an answer"));
+    if (this.pendingInput)
+      return Promise.reject(new Error("another input request is already waiting for an answer"));
     return new Promise<string>((resolve, reject) => {
       const header = makeHeader("input_request", this.session);
       this.pendingInput = { msgId: header.msg_id, resolve, reject };
@@ -589,7 +649,9 @@ export class Kernel {
         const target = str(c, "target_name", type);
         const ok = await ex.commOpen(commId, target, dict(c, "data"), msg.metadata, msg.buffers);
         if (!ok) {
-          this.parts.log(`comm_open for unknown target ${JSON.stringify(target)}: closing comm ${commId}`);
+          this.parts.log(
+            `comm_open for unknown target ${JSON.stringify(target)}: closing comm ${commId}`,
+          );
           this.publish("comm_close", { comm_id: commId, data: {} }, msg.header);
         }
       } else if (type === "comm_msg") {
@@ -647,7 +709,9 @@ export class Kernel {
     const ex = await this.executor;
     await Promise.all([
       ex ? this.disposeQuietly("executor", () => ex.dispose()) : undefined,
-      this.language ? this.disposeQuietly("language service", () => (this.language as Language).dispose()) : undefined,
+      this.language
+        ? this.disposeQuietly("language service", () => (this.language as Language).dispose())
+        : undefined,
       this.parts.history.flush(),
     ]);
   }

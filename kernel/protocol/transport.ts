@@ -134,7 +134,9 @@ export class Transport {
       try {
         await socket.bind(address(c, port));
       } catch (e) {
-        throw new Error(`cannot bind ${field} to ${address(c, port)}: ${(e as Error).message}`);
+        throw new Error(`cannot bind ${field} to ${address(c, port)}: ${(e as Error).message}`, {
+          cause: e,
+        });
       }
       (this.bound as unknown as Record<string, number>)[field] = boundPort(socket, port);
     }
@@ -147,7 +149,11 @@ export class Transport {
   }
 
   /** Signs and queues a message on a channel (iopub: identities are the topic). */
-  send(channel: RequestChannel | "iopub", msg: OutgoingMessage, onError?: (e: Error) => void): void {
+  send(
+    channel: RequestChannel | "iopub",
+    msg: OutgoingMessage,
+    onError?: (e: Error) => void,
+  ): void {
     if (this.closing) return;
     this.queues[channel].push(serializeMessage(msg, this.signer), onError);
   }
@@ -195,7 +201,9 @@ export class Transport {
         msg = parseMessage(frames, this.signer, this.replay);
       } catch (e) {
         const err =
-          e instanceof WireError ? e : new WireError(`undecodable message: ${(e as Error).message}`);
+          e instanceof WireError
+            ? e
+            : new WireError(`undecodable message: ${(e as Error).message}`);
         const what = err.header ? ` (${err.header.msg_type} ${err.header.msg_id})` : "";
         this.log(`dropped a message on ${channel}${what}: ${err.message}`);
         try {
@@ -208,7 +216,9 @@ export class Transport {
       try {
         handlers.onMessage(channel, msg);
       } catch (e) {
-        this.log(`handler for ${msg.header.msg_type} on ${channel} failed: ${(e as Error).stack ?? e}`);
+        this.log(
+          `handler for ${msg.header.msg_type} on ${channel} failed: ${(e as Error).stack ?? e}`,
+        );
       }
     }
   }

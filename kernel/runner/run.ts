@@ -29,6 +29,8 @@ export interface RunOptions {
   timeout?: number;
   /** Kernel argv with "{connection_file}"; defaults to moelab's (or MOELAB_RUN_KERNEL_CMD). */
   kernelCommand?: string[];
+  /** Kill the kernel on SIGINT/SIGTERM, then exit (the CLI sets this). */
+  handleSignals?: boolean;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
 }
@@ -85,6 +87,14 @@ export async function runNotebook(options: RunOptions): Promise<RunResult> {
     command: options.kernelCommand,
     cwd: path.dirname(input),
   });
+  // Ctrl-C on `moelab run` must not leave the kernel process behind.
+  const onSignal = (sig: NodeJS.Signals) => {
+    void kernel.kill().finally(() => process.exit(sig === "SIGINT" ? 130 : 143));
+  };
+  if (options.handleSignals) {
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+  }
   const displays = new DisplayRegistry();
   let executed = 0;
   let firstError: RunResult["firstError"] = null;
@@ -151,6 +161,8 @@ export async function runNotebook(options: RunOptions): Promise<RunResult> {
     }
   } finally {
     await kernel.shutdown();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
   }
 
   if (info.language_info) nb.metadata.language_info = info.language_info;

@@ -168,12 +168,17 @@ export function encodeBits(
  * Encodes float32 values to FP8 codes with round-to-nearest-even.
  * `saturate` defaults to true, as DeepSeek's kernels convert.
  */
-export function encode(values: Float32Array, format: Fp8Format, opts: EncodeOptions = {}): Uint8Array {
+export function encode(
+  values: Float32Array,
+  format: Fp8Format,
+  opts: EncodeOptions = {},
+): Uint8Array {
   if (!(values instanceof Float32Array)) {
     throw new TypeError(`fp8.encode: values must be a Float32Array, got ${describe(values)}`);
   }
   const saturate = opts.saturate ?? true;
-  if (typeof saturate !== "boolean") throw new TypeError("fp8.encode: opts.saturate must be a boolean");
+  if (typeof saturate !== "boolean")
+    throw new TypeError("fp8.encode: opts.saturate must be a boolean");
   spec(format);
   const out = new Uint8Array(values.length);
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
@@ -282,8 +287,7 @@ export class Fp8Table {
     const s = spec(this.format);
     const head = `${this.format}: ${s.expBits} exponent bits (bias ${s.bias}), ${s.manBits} mantissa bits, max ${s.max}`;
     const lines = this.rows.map(
-      (r) =>
-        `0x${hex(r.code)}  ${r.bits}  ${r.kind.padEnd(9)}  ${fmt(r.value)}`,
+      (r) => `0x${hex(r.code)}  ${r.bits}  ${r.kind.padEnd(9)}  ${fmt(r.value)}`,
     );
     return [head, "code  bits        kind       value", ...lines].join("\n");
   }

@@ -63,17 +63,26 @@ export class Fp8Matrix {
       throw new TypeError(`Fp8Matrix: scales must be a Float32Array, got ${describe(scales)}`);
     }
     if (codes.length !== rows * cols) {
-      throw new RangeError(`Fp8Matrix: codes has ${codes.length} elements, expected rows*cols = ${rows * cols}`);
+      throw new RangeError(
+        `Fp8Matrix: codes has ${codes.length} elements, expected rows*cols = ${rows * cols}`,
+      );
     }
-    if (!layout || (layout.kind !== "tile" && layout.kind !== "block" && layout.kind !== "tensor")) {
+    if (
+      !layout ||
+      (layout.kind !== "tile" && layout.kind !== "block" && layout.kind !== "tensor")
+    ) {
       throw new TypeError(`Fp8Matrix: layout.kind must be "tile", "block" or "tensor"`);
     }
     const [tr, tc] = layout.tile ?? [];
     if (!Number.isSafeInteger(tr) || !Number.isSafeInteger(tc) || tr < 1 || tc < 1) {
-      throw new RangeError(`Fp8Matrix: layout.tile must be two positive integers, got ${JSON.stringify(layout.tile)}`);
+      throw new RangeError(
+        `Fp8Matrix: layout.tile must be two positive integers, got ${JSON.stringify(layout.tile)}`,
+      );
     }
     if (layout.kind === "tensor" && (tr < rows || tc < cols)) {
-      throw new RangeError(`Fp8Matrix: a "tensor" layout's tile [${tr}, ${tc}] must cover [${rows}, ${cols}]`);
+      throw new RangeError(
+        `Fp8Matrix: a "tensor" layout's tile [${tr}, ${tc}] must cover [${rows}, ${cols}]`,
+      );
     }
     this.scaleRows = layout.kind === "tensor" ? 1 : Math.ceil(rows / tr);
     this.scaleCols = layout.kind === "tensor" ? 1 : Math.ceil(cols / tc);
@@ -93,7 +102,10 @@ export class Fp8Matrix {
     this.scales = scales;
     this.rows = rows;
     this.cols = cols;
-    this.layout = Object.freeze({ kind: layout.kind, tile: Object.freeze([tr, tc]) as readonly [number, number] });
+    this.layout = Object.freeze({
+      kind: layout.kind,
+      tile: Object.freeze([tr, tc]) as readonly [number, number],
+    });
     this.format = format;
     this.pow2Scale = init.pow2Scale ?? false;
   }
@@ -110,7 +122,8 @@ export class Fp8Matrix {
     const out = new Float32Array(this.rows * this.cols);
     const lut = decodeTable(this.format);
     const { rows, cols, codes, scales, scaleCols } = this;
-    const [tr, tc] = this.layout.kind === "tensor" ? [Math.max(rows, 1), Math.max(cols, 1)] : this.layout.tile;
+    const [tr, tc] =
+      this.layout.kind === "tensor" ? [Math.max(rows, 1), Math.max(cols, 1)] : this.layout.tile;
     for (let i = 0; i < rows; i++) {
       const srow = Math.floor(i / tr) * scaleCols;
       for (let j0 = 0; j0 < cols; j0 += tc) {
@@ -126,11 +139,13 @@ export class Fp8Matrix {
   transpose(): Fp8Matrix {
     const { rows, cols } = this;
     const codes = new Uint8Array(rows * cols);
-    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) codes[j * rows + i] = this.codes[i * cols + j];
+    for (let i = 0; i < rows; i++)
+      for (let j = 0; j < cols; j++) codes[j * rows + i] = this.codes[i * cols + j];
     const sr = this.scaleRows;
     const sc = this.scaleCols;
     const scales = new Float32Array(sr * sc);
-    for (let i = 0; i < sr; i++) for (let j = 0; j < sc; j++) scales[j * sr + i] = this.scales[i * sc + j];
+    for (let i = 0; i < sr; i++)
+      for (let j = 0; j < sc; j++) scales[j * sr + i] = this.scales[i * sc + j];
     const [tr, tc] = this.layout.tile;
     return new Fp8Matrix({
       codes,
@@ -167,7 +182,9 @@ export class Fp8Matrix {
       lo = Math.min(lo, this.scales[i]);
       hi = Math.max(hi, this.scales[i]);
     }
-    const range = this.scales.length ? `scales in [${lo.toExponential(3)}, ${hi.toExponential(3)}]` : "no scales";
+    const range = this.scales.length
+      ? `scales in [${lo.toExponential(3)}, ${hi.toExponential(3)}]`
+      : "no scales";
     return (
       `Fp8Matrix ${this.format} [${this.rows}, ${this.cols}], ${this.layout.kind} ${tr}x${tc} ` +
       `(${this.scaleRows}x${this.scaleCols} scales${this.pow2Scale ? ", power-of-two" : ""}), ${range}`

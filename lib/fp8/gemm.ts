@@ -30,6 +30,8 @@ export interface GemmOptions {
   accumRounding?: "truncate" | "nearest";
   /** "auto" (native when built, the default), "native" or "ts". */
   backend?: "auto" | "native" | "ts";
+  /** Output buffer [M, N] to overwrite (saves allocating one per call). */
+  out?: Float32Array;
 }
 
 interface Checked {
@@ -43,8 +45,10 @@ interface Checked {
 
 /** Validates operands and options; errors name what is wrong. */
 export function checkGemm(a: Fp8Matrix, b: Fp8Matrix, opts: GemmOptions): Checked {
-  if (!(a instanceof Fp8Matrix)) throw new TypeError(`fp8.gemm: a must be an Fp8Matrix, got ${describe(a)}`);
-  if (!(b instanceof Fp8Matrix)) throw new TypeError(`fp8.gemm: b must be an Fp8Matrix, got ${describe(b)}`);
+  if (!(a instanceof Fp8Matrix))
+    throw new TypeError(`fp8.gemm: a must be an Fp8Matrix, got ${describe(a)}`);
+  if (!(b instanceof Fp8Matrix))
+    throw new TypeError(`fp8.gemm: b must be an Fp8Matrix, got ${describe(b)}`);
   if (a.cols !== b.cols) {
     throw new RangeError(
       `fp8.gemm: inner dimensions differ: a is [${a.rows}, ${a.cols}] and b is [${b.rows}, ${b.cols}] ` +
@@ -67,15 +71,31 @@ export function checkGemm(a: Fp8Matrix, b: Fp8Matrix, opts: GemmOptions): Checke
   }
   const bits = opts.accumBits ?? 23;
   if (!Number.isInteger(bits) || bits < 1 || bits > 23) {
-    throw new RangeError(`fp8.gemm: accumBits must be an integer in 1..23, got ${String(opts.accumBits)}`);
+    throw new RangeError(
+      `fp8.gemm: accumBits must be an integer in 1..23, got ${String(opts.accumBits)}`,
+    );
   }
   const chunk = opts.accumChunk ?? 32;
   if (!Number.isInteger(chunk) || chunk < 1) {
-    throw new RangeError(`fp8.gemm: accumChunk must be a positive integer, got ${String(opts.accumChunk)}`);
+    throw new RangeError(
+      `fp8.gemm: accumChunk must be a positive integer, got ${String(opts.accumChunk)}`,
+    );
   }
   const rounding = opts.accumRounding ?? "truncate";
   if (rounding !== "truncate" && rounding !== "nearest") {
-    throw new TypeError(`fp8.gemm: accumRounding must be "truncate" or "nearest", got ${JSON.stringify(rounding)}`);
+    throw new TypeError(
+      `fp8.gemm: accumRounding must be "truncate" or "nearest", got ${JSON.stringify(rounding)}`,
+    );
+  }
+  const out = opts.out;
+  if (out !== undefined) {
+    if (!(out instanceof Float32Array))
+      throw new TypeError(`fp8.gemm: out must be a Float32Array, got ${describe(out)}`);
+    if (out.length !== a.rows * b.rows) {
+      throw new RangeError(
+        `fp8.gemm: out has ${out.length} elements, expected ${a.rows}x${b.rows}`,
+      );
+    }
   }
   return { m: a.rows, n: b.rows, k, bits, chunk, nearest: rounding === "nearest" };
 }
@@ -85,7 +105,8 @@ export function gemm(a: Fp8Matrix, b: Fp8Matrix, opts: GemmOptions = {}): Float3
   const c = checkGemm(a, b, opts);
   const backend = opts.backend ?? "auto";
   const nat = backend === "ts" ? null : fp8Native();
-  if (backend === "native" && !nat) throw new Error("fp8.gemm: the native addon is not built (backend: native)");
+  if (backend === "native" && !nat)
+    throw new Error("fp8.gemm: the native addon is not built (backend: native)");
   if (!nat) return gemmReference(a, b, opts);
   const [atr, atc] = tileOf(a);
   const [btr, btc] = tileOf(b);
@@ -106,12 +127,15 @@ export function gemm(a: Fp8Matrix, b: Fp8Matrix, opts: GemmOptions = {}): Float3
     c.bits,
     c.chunk,
     c.nearest,
+    opts.out,
   );
 }
 
 function tileOf(x: Fp8Matrix): [number, number] {
   // a tensor layout is one tile as large as the matrix (at least 1x1 for empty matrices)
-  return x.layout.kind === "tensor" ? [Math.max(x.rows, 1), Math.max(x.cols, 1)] : [x.layout.tile[0], x.layout.tile[1]];
+  return x.layout.kind === "tensor"
+    ? [Math.max(x.rows, 1), Math.max(x.cols, 1)]
+    : [x.layout.tile[0], x.layout.tile[1]];
 }
 
 const f32 = new Float32Array(1);
@@ -138,7 +162,7 @@ export function gemmReference(a: Fp8Matrix, b: Fp8Matrix, opts: GemmOptions = {}
   const [btr, btc] = tileOf(b);
   const asc = Math.ceil(k / atc);
   const bsc = Math.ceil(k / btc);
-  const out = new Float32Array(m * n);
+  const out = opts.out ?? new Float32Array(m * n);
   const fr = Math.fround;
   const limited = bits < 23;
   for (let i = 0; i < m; i++) {
@@ -153,7 +177,8 @@ export function gemmReference(a: Fp8Matrix, b: Fp8Matrix, opts: GemmOptions = {}
         let p = 0;
         for (let kk = k0; kk < k1; kk++) {
           p = fr(p + la[a.codes[ao + kk]] * lb[b.codes[bo + kk]]);
-          if (limited && ((kk - k0 + 1) % chunk === 0 || kk === k1 - 1)) p = roundMantissa(p, bits, nearest);
+          if (limited && ((kk - k0 + 1) % chunk === 0 || kk === k1 - 1))
+            p = roundMantissa(p, bits, nearest);
         }
         const s = fr(a.scales[arow + Math.floor(k0 / atc)] * b.scales[brow + Math.floor(k0 / btc)]);
         acc = fr(acc + p * s);

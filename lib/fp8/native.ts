@@ -25,6 +25,8 @@ export interface Fp8Native {
     format: number,
     pow2: boolean,
     amaxFloor: number,
+    outCodes?: Uint8Array,
+    outScales?: Float32Array,
   ): NativeQuantized;
   fp8Dequantize(
     codes: Uint8Array,
@@ -52,6 +54,7 @@ export interface Fp8Native {
     accumBits: number,
     accumChunk: number,
     accumNearest: boolean,
+    out?: Float32Array,
   ): Float32Array;
   sgemm?: unknown;
 }

@@ -35,6 +35,11 @@ export interface QuantizeOptions {
   nonFinite?: "propagate" | "throw";
   /** "auto" (native when built, the default), "native" or "ts". */
   backend?: "auto" | "native" | "ts";
+  /**
+   * A matrix of the same shape, layout and format whose codes and scales buffers are overwritten
+   * and returned (saves allocating them per call, e.g. once per training step).
+   */
+  into?: Fp8Matrix;
 }
 
 const f32 = new Float32Array(1);
@@ -49,7 +54,12 @@ export function roundUpPow2(s: number): number {
 }
 
 /** The float32 scale of one tile with the given amax (over finite values). */
-export function scaleFor(amax: number, format: Fp8Format = "e4m3", pow2 = false, floor = AMAX_FLOOR): number {
+export function scaleFor(
+  amax: number,
+  format: Fp8Format = "e4m3",
+  pow2 = false,
+  floor = AMAX_FLOOR,
+): number {
   const a = Math.fround(Math.max(amax, Math.fround(floor)));
   const s = Math.fround(a / spec(format).max);
   return pow2 ? roundUpPow2(s) : s;
@@ -72,7 +82,9 @@ export function quantize(
   checkDim("rows", rows);
   checkDim("cols", cols);
   if (x.length !== rows * cols) {
-    throw new RangeError(`fp8.quantize: x has ${x.length} elements, expected rows*cols = ${rows}*${cols}`);
+    throw new RangeError(
+      `fp8.quantize: x has ${x.length} elements, expected rows*cols = ${rows}*${cols}`,
+    );
   }
   const format = opts.format ?? "e4m3";
   spec(format);
@@ -83,22 +95,56 @@ export function quantize(
   }
   const nonFinite = opts.nonFinite ?? "propagate";
   if (nonFinite !== "propagate" && nonFinite !== "throw") {
-    throw new TypeError(`fp8.quantize: nonFinite must be "propagate" or "throw", got ${JSON.stringify(nonFinite)}`);
+    throw new TypeError(
+      `fp8.quantize: nonFinite must be "propagate" or "throw", got ${JSON.stringify(nonFinite)}`,
+    );
   }
   const kind: LayoutKind = layout.kind;
   const tr = kind === "tensor" ? Math.max(rows, 1) : layout.tile[0];
   const tc = kind === "tensor" ? Math.max(cols, 1) : layout.tile[1];
   if (!Number.isSafeInteger(tr) || !Number.isSafeInteger(tc) || tr < 1 || tc < 1) {
-    throw new RangeError(`fp8.quantize: tile must be two positive integers, got ${JSON.stringify(layout.tile)}`);
+    throw new RangeError(
+      `fp8.quantize: tile must be two positive integers, got ${JSON.stringify(layout.tile)}`,
+    );
   }
   const backend = opts.backend ?? "auto";
   const nat = backend === "ts" ? null : fp8Native();
-  if (backend === "native" && !nat) throw new Error("fp8.quantize: the native addon is not built (backend: native)");
+  if (backend === "native" && !nat)
+    throw new Error("fp8.quantize: the native addon is not built (backend: native)");
+  const into = opts.into;
+  if (into !== undefined) {
+    if (!(into instanceof Fp8Matrix))
+      throw new TypeError(`fp8.quantize: into must be an Fp8Matrix, got ${describe(into)}`);
+    if (
+      into.rows !== rows ||
+      into.cols !== cols ||
+      into.format !== format ||
+      into.layout.kind !== kind ||
+      into.layout.tile[0] !== tr ||
+      into.layout.tile[1] !== tc ||
+      into.pow2Scale !== pow2
+    ) {
+      throw new RangeError(
+        `fp8.quantize: into is ${into.toString()}, which differs in shape, layout or format`,
+      );
+    }
+  }
   let codes: Uint8Array;
   let scales: Float32Array;
   let bad: number;
   if (nat) {
-    const r = nat.fp8Quantize(x, rows, cols, tr, tc, FORMAT_ID[format], pow2, floor);
+    const r = nat.fp8Quantize(
+      x,
+      rows,
+      cols,
+      tr,
+      tc,
+      FORMAT_ID[format],
+      pow2,
+      floor,
+      into?.codes,
+      into?.scales,
+    );
     codes = r.codes;
     scales = r.scales;
     bad = r.nonFinite;
@@ -106,11 +152,25 @@ export function quantize(
     ({ codes, scales, bad } = quantizeTs(x, rows, cols, tr, tc, format, pow2, floor));
   }
   // an empty matrix has no tiles, but a tensor layout always carries its one scale
-  if (kind === "tensor" && scales.length === 0) scales = Float32Array.of(scaleFor(0, format, pow2, floor));
+  if (kind === "tensor" && scales.length === 0)
+    scales = Float32Array.of(scaleFor(0, format, pow2, floor));
   if (bad > 0 && nonFinite === "throw") {
     throw new RangeError(`fp8.quantize: input has ${bad} NaN/Inf value(s) (nonFinite: "throw")`);
   }
-  return new Fp8Matrix({ codes, scales, rows, cols, layout: { kind, tile: [tr, tc] }, format, pow2Scale: pow2 });
+  if (into) {
+    if (codes !== into.codes) into.codes.set(codes);
+    if (scales !== into.scales) into.scales.set(scales);
+    return into;
+  }
+  return new Fp8Matrix({
+    codes,
+    scales,
+    rows,
+    cols,
+    layout: { kind, tile: [tr, tc] },
+    format,
+    pow2Scale: pow2,
+  });
 }
 
 function quantizeTs(
@@ -159,7 +219,12 @@ function quantizeTs(
 }
 
 /** Activation quantization: 1x128 tiles along the inner (column) dimension, scales [rows, ceil(cols/128)]. */
-export function quantizeTiles(x: Float32Array, rows: number, cols: number, opts: QuantizeOptions = {}): Fp8Matrix {
+export function quantizeTiles(
+  x: Float32Array,
+  rows: number,
+  cols: number,
+  opts: QuantizeOptions = {},
+): Fp8Matrix {
   return quantize(x, rows, cols, { kind: "tile", tile: [1, TILE] }, opts);
 }
 
@@ -167,26 +232,52 @@ export function quantizeTiles(x: Float32Array, rows: number, cols: number, opts:
  * Transposed activation quantization: 128x1 tiles (along the row dimension), as the Wgrad
  * operand needs; `.transpose()` of the result is a 1x128-tiled [cols, rows] matrix.
  */
-export function quantizeTilesT(x: Float32Array, rows: number, cols: number, opts: QuantizeOptions = {}): Fp8Matrix {
+export function quantizeTilesT(
+  x: Float32Array,
+  rows: number,
+  cols: number,
+  opts: QuantizeOptions = {},
+): Fp8Matrix {
   return quantize(x, rows, cols, { kind: "tile", tile: [TILE, 1] }, opts);
 }
 
 /** Weight quantization: 128x128 blocks, scales [ceil(rows/128), ceil(cols/128)] (DeepSeek's `.scale`). */
-export function quantizeBlocks(x: Float32Array, rows: number, cols: number, opts: QuantizeOptions = {}): Fp8Matrix {
+export function quantizeBlocks(
+  x: Float32Array,
+  rows: number,
+  cols: number,
+  opts: QuantizeOptions = {},
+): Fp8Matrix {
   return quantize(x, rows, cols, { kind: "block", tile: [TILE, TILE] }, opts);
 }
 
 /** Per-tensor quantization: one scale (the baseline). */
-export function quantizeTensor(x: Float32Array, rows: number, cols: number, opts: QuantizeOptions = {}): Fp8Matrix {
-  return quantize(x, rows, cols, { kind: "tensor", tile: [Math.max(rows, 1), Math.max(cols, 1)] }, opts);
+export function quantizeTensor(
+  x: Float32Array,
+  rows: number,
+  cols: number,
+  opts: QuantizeOptions = {},
+): Fp8Matrix {
+  return quantize(
+    x,
+    rows,
+    cols,
+    { kind: "tensor", tile: [Math.max(rows, 1), Math.max(cols, 1)] },
+    opts,
+  );
 }
 
 /** Dequantizes (native when built): decode(code) * scale in float32. */
-export function dequantize(m: Fp8Matrix, opts: { backend?: "auto" | "native" | "ts" } = {}): Float32Array {
-  if (!(m instanceof Fp8Matrix)) throw new TypeError(`fp8.dequantize: expected an Fp8Matrix, got ${describe(m)}`);
+export function dequantize(
+  m: Fp8Matrix,
+  opts: { backend?: "auto" | "native" | "ts" } = {},
+): Float32Array {
+  if (!(m instanceof Fp8Matrix))
+    throw new TypeError(`fp8.dequantize: expected an Fp8Matrix, got ${describe(m)}`);
   const backend = opts.backend ?? "auto";
   const nat = backend === "ts" ? null : fp8Native();
-  if (backend === "native" && !nat) throw new Error("fp8.dequantize: the native addon is not built (backend: native)");
+  if (backend === "native" && !nat)
+    throw new Error("fp8.dequantize: the native addon is not built (backend: native)");
   if (!nat) return m.dequantize();
   const [tr, tc] = m.layout.tile;
   return nat.fp8Dequantize(m.codes, m.scales, m.rows, m.cols, tr, tc, FORMAT_ID[m.format]);
@@ -196,7 +287,10 @@ export function dequantize(m: Fp8Matrix, opts: { backend?: "auto" | "native" | "
  * Round-trip error statistics of a quantization, for notebooks: per tile the max |x - q| relative to
  * the tile's amax, and overall relative Frobenius error (finite elements only).
  */
-export function quantizationError(x: Float32Array, q: Fp8Matrix): { relFrobenius: number; maxTileRel: number } {
+export function quantizationError(
+  x: Float32Array,
+  q: Fp8Matrix,
+): { relFrobenius: number; maxTileRel: number } {
   const d = q.dequantize();
   if (d.length !== x.length) throw new RangeError("fp8.quantizationError: x and q differ in size");
   const [tr, tc] = q.layout.tile;
@@ -208,7 +302,8 @@ export function quantizationError(x: Float32Array, q: Fp8Matrix): { relFrobenius
     for (let j = 0; j < q.cols; j++) {
       const o = i * q.cols + j;
       if (!Number.isFinite(x[o])) continue;
-      const t = q.layout.kind === "tensor" ? 0 : Math.floor(i / tr) * q.scaleCols + Math.floor(j / tc);
+      const t =
+        q.layout.kind === "tensor" ? 0 : Math.floor(i / tr) * q.scaleCols + Math.floor(j / tc);
       const e = Math.abs(x[o] - d[o]);
       tileAmax[t] = Math.max(tileAmax[t], Math.abs(x[o]));
       tileErr[t] = Math.max(tileErr[t], e);
@@ -217,7 +312,7 @@ export function quantizationError(x: Float32Array, q: Fp8Matrix): { relFrobenius
     }
   }
   let maxTileRel = 0;
-  for (let t = 0; t < tileErr.length; t++) if (tileAmax[t] > 0) maxTileRel = Math.max(maxTileRel, tileErr[t] / tileAmax[t]);
+  for (let t = 0; t < tileErr.length; t++)
+    if (tileAmax[t] > 0) maxTileRel = Math.max(maxTileRel, tileErr[t] / tileAmax[t]);
   return { relFrobenius: den > 0 ? Math.sqrt(num / den) : 0, maxTileRel };
 }
-

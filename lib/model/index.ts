@@ -19,7 +19,7 @@ export {
   yarnActive,
 } from "./config.js";
 export type { ModelArgs, MoelabSettings, ParseOptions, UnknownKeys } from "./config.js";
-export { countParams, humanCount, paramTable } from "./params.js";
-export type { ParamCounts, ParamRow } from "./params.js";
+export { countParams, humanCount, kvCacheSizes, paramTable } from "./params.js";
+export type { KvCacheSizes, ParamCounts, ParamRow } from "./params.js";
 export { ModelConfig, PRESET_NAMES, preset, presets, resolveConfig } from "./presets.js";
 export type { ConfigFields, PresetName } from "./presets.js";

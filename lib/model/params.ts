@@ -248,3 +248,33 @@ export function paramTable(c: ParamCounts): string {
   const line = (r: string[]): string => r.map((x, i) => pad(x, w[i], i > 0)).join("  ");
   return [line(head), w.map((x) => "-".repeat(x)).join("  "), ...body.map(line)].join("\n");
 }
+
+/** KV-cache elements per token and layer: MLA's latent cache against what other attentions store. */
+export interface KvCacheSizes {
+  /** MLA (absorb path): kv_norm(c_kv) and the rotated k_pe, kv_lora_rank + qk_rope_head_dim. */
+  mla: number;
+  /** MLA's naive path: full keys and values per head, n_heads * (qk_nope + qk_rope + v_head_dim). */
+  naive: number;
+  /** Multi-head attention with head size d_h = v_head_dim: 2 * n_heads * d_h (DeepSeek-V2, Table 1). */
+  mha: number;
+  /** Grouped-query attention with `groups` KV heads: 2 * groups * d_h. */
+  gqa: number;
+  /** Multi-query attention: 2 * d_h. */
+  mqa: number;
+  /** The KV groups used for `gqa`. */
+  groups: number;
+}
+
+/** KV-cache sizes per token and layer (multiply by layers, tokens and bytes per element). */
+export function kvCacheSizes(a: ModelArgs, groups = 8): KvCacheSizes {
+  const g = Math.max(1, Math.min(groups, a.n_heads));
+  const dh = a.v_head_dim;
+  return {
+    mla: a.kv_lora_rank + a.qk_rope_head_dim,
+    naive: a.n_heads * (a.qk_nope_head_dim + a.qk_rope_head_dim + a.v_head_dim),
+    mha: 2 * a.n_heads * dh,
+    gqa: 2 * g * dh,
+    mqa: 2 * dh,
+    groups: g,
+  };
+}

@@ -20,7 +20,7 @@ import {
   type MoelabSettings,
   type ParseOptions,
 } from "./config.js";
-import { countParams, humanCount, paramTable, type ParamCounts } from "./params.js";
+import { countParams, humanCount, kvCacheSizes, paramTable, type ParamCounts } from "./params.js";
 
 /** A flat object of ModelArgs fields and moelab settings (the names do not overlap). */
 export type ConfigFields = Partial<ModelArgs> & Partial<MoelabSettings>;
@@ -117,10 +117,21 @@ export class ModelConfig {
         `, softmax scale ${softmaxScale(a).toFixed(6)}${yarnActive(a) ? " (YaRN)" : ""}`,
       `  MoE: ${a.n_routed_experts} routed (${a.n_activated_experts} active) + ${a.n_shared_experts} shared, width ${a.moe_inter_dim}` +
         `, groups ${a.n_expert_groups} (keep ${a.n_limited_groups}), ${a.score_func}, route_scale ${a.route_scale}, routing ${s.routing}`,
+      this.kvCacheLine(),
       `  moelab: mtp_depth ${s.mtp_depth}, init_std ${s.init_std}, precision ${s.precision}, seed ${s.seed}, bias_update_speed ${s.bias_update_speed}`,
       "",
       this.paramTable(),
     ].join("\n");
+  }
+
+  /** One line comparing MLA's KV cache per token and layer with MHA's and GQA's. */
+  kvCacheLine(): string {
+    const k = kvCacheSizes(this.args);
+    const pct = (x: number): string => `${((100 * k.mla) / x).toFixed(2)}%`;
+    return (
+      `  KV cache per token and layer: MLA ${k.mla} elements (${pct(k.mha)} of MHA's ${k.mha}, ` +
+      `${pct(k.gqa)} of GQA-${k.groups}'s ${k.gqa}; the naive path caches ${k.naive})`
+    );
   }
 
   /** Jupyter display: text/plain and an HTML table of fields and parameter counts. */
@@ -165,6 +176,7 @@ export class ModelConfig {
         : "");
     return (
       `<div class="moelab-config"><b>ModelConfig${this.name ? ` ${esc(this.name)}` : ""}</b>: ${esc(humanCount(p.total))} parameters, ${esc(humanCount(p.activated))} activated per token` +
+      `<br><small>${esc(this.kvCacheLine().trim())}</small>` +
       `<div style="display:flex;gap:2em;align-items:flex-start">` +
       `<table><thead><tr><th>field</th><th>value</th><th>from</th></tr></thead><tbody>${fields}</tbody></table>` +
       `<table><thead><tr><th>module</th><th>each</th><th>x</th><th>total</th><th>activated</th></tr></thead><tbody>${rows}${totals}</tbody></table>` +

@@ -85,7 +85,11 @@ function describeNonFinite(t: Tensor, i: number): string {
 }
 
 /** Called by ops after computing `out` when anomaly mode is on. */
-export function checkForward(op: string, out: Tensor, inputs: readonly (Tensor | number | undefined)[]): void {
+export function checkForward(
+  op: string,
+  out: Tensor,
+  inputs: readonly (Tensor | number | undefined)[],
+): void {
   const i = firstNonFinite(out);
   if (i < 0) return;
   for (const x of inputs) if (typeof x === "object" && x !== null && firstNonFinite(x) >= 0) return;
@@ -93,7 +97,13 @@ export function checkForward(op: string, out: Tensor, inputs: readonly (Tensor |
 }
 
 /** Attaches a node to `out` if grad mode is on and any input requires grad; returns out. */
-export function record(op: string, out: Tensor, inputs: Tensor[], backward: BackwardFn, saved: any): Tensor {
+export function record(
+  op: string,
+  out: Tensor,
+  inputs: Tensor[],
+  backward: BackwardFn,
+  saved: any,
+): Tensor {
   if (state.anomaly) checkForward(op, out, inputs);
   if (!state.enabled) return out;
   let need = false;
@@ -108,7 +118,9 @@ export function record(op: string, out: Tensor, inputs: Tensor[], backward: Back
 
 /** True when an op should record: grad on and some input requires grad. */
 export function needsGrad(a: Tensor, b?: Tensor | number | null): boolean {
-  return state.enabled && (a.requiresGrad || (typeof b === "object" && b !== null && b.requiresGrad));
+  return (
+    state.enabled && (a.requiresGrad || (typeof b === "object" && b !== null && b.requiresGrad))
+  );
 }
 
 // Filled in by ops/ at load time, so this file does not import them.
@@ -135,9 +147,15 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 let pass = 0;
 
 /** The engine behind tensor.backward(). */
-export function runBackward(root: Tensor, gradient: Tensor | undefined, opts: BackwardOptions = {}): void {
+export function runBackward(
+  root: Tensor,
+  gradient: Tensor | undefined,
+  opts: BackwardOptions = {},
+): void {
   if (!root.requiresGrad)
-    throw new Error("backward(): this tensor does not require grad (no input had requiresGrad, or it was made under noGrad)");
+    throw new Error(
+      "backward(): this tensor does not require grad (no input had requiresGrad, or it was made under noGrad)",
+    );
   if (gradient === undefined) {
     if (root.size !== 1)
       throw new Error(
@@ -223,7 +241,8 @@ function backwardPass(root: Tensor, gradient: Tensor | undefined, retainGraph: b
       } else hooks.addInPlace(t.grad, g);
     }
     const ins = node.inputs;
-    for (let i = 0; i < ins.length; i++) ins[i]._check(`backward of '${node.op}'`);
+    for (let i = 0; i < ins.length; i++)
+      if (ins[i]._disposed) ins[i]._check(`backward of '${node.op}'`);
     const gin = node.backward(g, node);
     let passed = false;
     for (let i = 0; i < gin.length; i++) {

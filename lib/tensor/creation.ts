@@ -13,13 +13,16 @@ export interface CreateOptions {
 function checkShape(shape: unknown, op: string): number[] {
   const s = typeof shape === "number" ? [shape] : shape;
   if (!Array.isArray(s) || s.some((d) => !Number.isInteger(d) || d < 0))
-    throw new TypeError(`${op}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+    throw new TypeError(
+      `${op}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`,
+    );
   return s.slice();
 }
 
 function finish(t: Tensor, opts: CreateOptions | undefined): Tensor {
   if (opts?.requiresGrad) {
-    if (t.dtype !== "float32") throw new TypeError(`requiresGrad needs a float32 tensor, got ${t.dtype}`);
+    if (t.dtype !== "float32")
+      throw new TypeError(`requiresGrad needs a float32 tensor, got ${t.dtype}`);
     t.requiresGrad = true;
   }
   return t;
@@ -37,11 +40,20 @@ function inferShape(data: NestedArray, op: string): number[] {
   return shape;
 }
 
-function flattenInto(data: NestedArray, shape: number[], dim: number, out: number[], path: number[]): void {
+function flattenInto(
+  data: NestedArray,
+  shape: number[],
+  dim: number,
+  out: number[],
+  path: number[],
+): void {
   if (dim === shape.length) {
-    if (Array.isArray(data)) throw new Error(`tensor: ragged nested array at index [${path.join(", ")}]`);
+    if (Array.isArray(data))
+      throw new Error(`tensor: ragged nested array at index [${path.join(", ")}]`);
     if (typeof data !== "number" && typeof data !== "boolean")
-      throw new TypeError(`tensor: expected numbers, got ${typeof data} at index [${path.join(", ")}]`);
+      throw new TypeError(
+        `tensor: expected numbers, got ${typeof data} at index [${path.join(", ")}]`,
+      );
     out.push(Number(data));
     return;
   }
@@ -56,7 +68,10 @@ function flattenInto(data: NestedArray, shape: number[], dim: number, out: numbe
  * A tensor from a number, nested arrays, or a typed array (flat; give opts.shape).
  * dtype: opts.dtype, else int32 for Int32Array, else float32.
  */
-export function tensor(data: NestedArray | TypedArray | number[], opts: CreateOptions & { shape?: number[] } = {}): Tensor {
+export function tensor(
+  data: NestedArray | TypedArray | number[],
+  opts: CreateOptions & { shape?: number[] } = {},
+): Tensor {
   let values: ArrayLike<number>;
   let shape: number[];
   let dtype: DType;
@@ -75,7 +90,9 @@ export function tensor(data: NestedArray | TypedArray | number[], opts: CreateOp
   dtype = checkDType(dtype, "tensor");
   const n = shape.reduce((a, b) => a * b, 1);
   if (n !== values.length)
-    throw new Error(`tensor: ${values.length} values do not fill shape ${shapeStr(shape)} (${n} elements)`);
+    throw new Error(
+      `tensor: ${values.length} values do not fill shape ${shapeStr(shape)} (${n} elements)`,
+    );
   const t = Tensor._empty(dtype, shape);
   encode(values, dtype, t._storage.data);
   return finish(t, opts);
@@ -88,9 +105,20 @@ export function fromStorage(data: TypedArray, shape: number[], dtype: DType): Te
   checkDType(dtype, "fromStorage");
   const s = checkShape(shape, "fromStorage");
   const n = s.reduce((a, b) => a * b, 1);
-  const expect = dtype === "float32" ? Float32Array : dtype === "int32" ? Int32Array : dtype === "bfloat16" ? Uint16Array : Uint8Array;
-  if (!(data instanceof expect)) throw new TypeError(`fromStorage: ${dtype} needs a ${expect.name}, got ${data.constructor.name}`);
-  if (data.length !== n) throw new Error(`fromStorage: ${data.length} values for shape ${shapeStr(s)} (${n} elements)`);
+  const expect =
+    dtype === "float32"
+      ? Float32Array
+      : dtype === "int32"
+        ? Int32Array
+        : dtype === "bfloat16"
+          ? Uint16Array
+          : Uint8Array;
+  if (!(data instanceof expect))
+    throw new TypeError(
+      `fromStorage: ${dtype} needs a ${expect.name}, got ${data.constructor.name}`,
+    );
+  if (data.length !== n)
+    throw new Error(`fromStorage: ${data.length} values for shape ${shapeStr(s)} (${n} elements)`);
   return new Tensor(wrapStorage(data, dtype), s, null, 0);
 }
 
@@ -131,9 +159,14 @@ export function arange(start: number, end?: number, step = 1, opts: CreateOption
     end = start;
     start = 0;
   }
-  if (step === 0 || !Number.isFinite(step)) throw new RangeError(`arange: step must be a nonzero finite number`);
+  if (step === 0 || !Number.isFinite(step))
+    throw new RangeError(`arange: step must be a nonzero finite number`);
   const n = Math.max(0, Math.ceil((end - start) / step));
-  const dtype = opts.dtype ?? (Number.isInteger(start) && Number.isInteger(end) && Number.isInteger(step) ? "int32" : "float32");
+  const dtype =
+    opts.dtype ??
+    (Number.isInteger(start) && Number.isInteger(end) && Number.isInteger(step)
+      ? "int32"
+      : "float32");
   const t = Tensor._empty(checkDType(dtype, "arange"), [n]);
   for (let i = 0; i < n; i++) t._storage.data[i] = start + i * step;
   return finish(t, opts);
@@ -142,7 +175,8 @@ export function arange(start: number, end?: number, step = 1, opts: CreateOption
 /** n evenly spaced values from start to end inclusive (float32). */
 export function linspace(start: number, end: number, n: number, opts: CreateOptions = {}): Tensor {
   const t = Tensor._empty("float32", [n]);
-  for (let i = 0; i < n; i++) t._storage.data[i] = n === 1 ? start : start + ((end - start) * i) / (n - 1);
+  for (let i = 0; i < n; i++)
+    t._storage.data[i] = n === 1 ? start : start + ((end - start) * i) / (n - 1);
   return finish(t, opts);
 }
 
@@ -152,23 +186,44 @@ export interface RandomOptions extends CreateOptions {
 }
 
 /** Standard normal samples (times std, plus mean). */
-export function randn(shape: number[] | number, opts: RandomOptions & { mean?: number; std?: number } = {}): Tensor {
+export function randn(
+  shape: number[] | number,
+  opts: RandomOptions & { mean?: number; std?: number } = {},
+): Tensor {
   const s = checkShape(shape, "randn");
   const t = Tensor._empty("float32", s);
-  fillNormal(t._storage.data as Float32Array, streamFor(opts.seed, t.size), opts.mean ?? 0, opts.std ?? 1);
+  fillNormal(
+    t._storage.data as Float32Array,
+    streamFor(opts.seed, t.size),
+    opts.mean ?? 0,
+    opts.std ?? 1,
+  );
   return finish(t, opts);
 }
 
 /** Uniform samples in [low, high) (default [0, 1)). */
-export function rand(shape: number[] | number, opts: RandomOptions & { low?: number; high?: number } = {}): Tensor {
+export function rand(
+  shape: number[] | number,
+  opts: RandomOptions & { low?: number; high?: number } = {},
+): Tensor {
   const s = checkShape(shape, "rand");
   const t = Tensor._empty("float32", s);
-  fillUniform(t._storage.data as Float32Array, streamFor(opts.seed, t.size), opts.low ?? 0, opts.high ?? 1);
+  fillUniform(
+    t._storage.data as Float32Array,
+    streamFor(opts.seed, t.size),
+    opts.low ?? 0,
+    opts.high ?? 1,
+  );
   return finish(t, opts);
 }
 
 /** Random int32 in [low, high). */
-export function randint(low: number, high: number, shape: number[] | number, opts: RandomOptions = {}): Tensor {
+export function randint(
+  low: number,
+  high: number,
+  shape: number[] | number,
+  opts: RandomOptions = {},
+): Tensor {
   if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low)
     throw new RangeError(`randint: need integers low < high, got ${low}, ${high}`);
   const s = checkShape(shape, "randint");

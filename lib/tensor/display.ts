@@ -5,7 +5,15 @@ const EDGE = 3;
 const THRESHOLD = 1000;
 
 function fmtNumber(v: number, isInt: boolean, width: number, decimals: number): string {
-  const s = isInt ? String(v) : Number.isNaN(v) ? "nan" : !Number.isFinite(v) ? (v > 0 ? "inf" : "-inf") : v.toFixed(decimals);
+  const s = isInt
+    ? String(v)
+    : Number.isNaN(v)
+      ? "nan"
+      : !Number.isFinite(v)
+        ? v > 0
+          ? "inf"
+          : "-inf"
+        : v.toFixed(decimals);
   return s.padStart(width);
 }
 
@@ -39,9 +47,11 @@ export function formatTensor(t: Tensor): string {
     if (Number.isFinite(a) && a > maxAbs) maxAbs = a;
   }
   if (!isInt && (maxAbs >= 1e8 || (maxAbs > 0 && maxAbs < 1e-4))) sci = true;
-  const cell = (v: number): string => (sci && !isInt ? v.toExponential(4) : fmtNumber(v, isInt, 0, 4));
+  const cell = (v: number): string =>
+    sci && !isInt ? v.toExponential(4) : fmtNumber(v, isInt, 0, 4);
   let width = 0;
-  for (let i = 0; i < Math.min(vals.length, 2000); i++) width = Math.max(width, cell(vals[i]).length);
+  for (let i = 0; i < Math.min(vals.length, 2000); i++)
+    width = Math.max(width, cell(vals[i]).length);
   const pad = (v: number): string => cell(v).padStart(width);
   const rec = (dim: number, off: number, indent: string): string => {
     if (shape.length === 0) return pad(vals[0]);
@@ -52,9 +62,16 @@ export function formatTensor(t: Tensor): string {
       idx.push(null);
       for (let i = n - EDGE; i < n; i++) idx.push(i);
     } else for (let i = 0; i < n; i++) idx.push(i);
-    if (dim === shape.length - 1) return "[" + idx.map((i) => (i === null ? "..." : pad(vals[off + i]))).join(", ") + "]";
+    if (dim === shape.length - 1)
+      return "[" + idx.map((i) => (i === null ? "..." : pad(vals[off + i]))).join(", ") + "]";
     const sep = ",\n" + "\n".repeat(shape.length - dim - 2) + indent + " ";
-    return "[" + idx.map((i) => (i === null ? "..." : rec(dim + 1, off + i * strides[dim], indent + " "))).join(sep) + "]";
+    return (
+      "[" +
+      idx
+        .map((i) => (i === null ? "..." : rec(dim + 1, off + i * strides[dim], indent + " ")))
+        .join(sep) +
+      "]"
+    );
   };
   return `tensor(${rec(0, 0, "       ")}, ${header(t)})`;
 }
@@ -65,8 +82,7 @@ function esc(s: string): string {
 
 /** A small HTML table (first 20 x 20 of the last two dims of the first matrix). */
 export function formatHtml(t: Tensor): string {
-  if (t.isDisposed || t.ndim === 0 || t.size === 0)
-    return `<pre>${esc(formatTensor(t))}</pre>`;
+  if (t.isDisposed || t.ndim === 0 || t.size === 0) return `<pre>${esc(formatTensor(t))}</pre>`;
   const vals = t.toArray();
   const isInt = t.dtype === "int32";
   const rows = t.ndim === 1 ? 1 : t.shape[t.ndim - 2];
@@ -74,14 +90,23 @@ export function formatHtml(t: Tensor): string {
   const R = Math.min(rows, 20);
   const C = Math.min(cols, 20);
   const lines: string[] = [];
-  lines.push(`<div class="moelab-tensor"><div style="font-family:monospace;font-size:12px">Tensor ${esc(header(t))}${t.ndim > 2 ? " (first matrix)" : ""}</div>`);
+  lines.push(
+    `<div class="moelab-tensor"><div style="font-family:monospace;font-size:12px">Tensor ${esc(header(t))}${t.ndim > 2 ? " (first matrix)" : ""}</div>`,
+  );
   lines.push('<table style="font-family:monospace;font-size:12px;border-collapse:collapse">');
-  lines.push("<tr><th></th>" + Array.from({ length: C }, (_, j) => `<th>${j}</th>`).join("") + (C < cols ? "<th>…</th>" : "") + "</tr>");
+  lines.push(
+    "<tr><th></th>" +
+      Array.from({ length: C }, (_, j) => `<th>${j}</th>`).join("") +
+      (C < cols ? "<th>…</th>" : "") +
+      "</tr>",
+  );
   for (let i = 0; i < R; i++) {
     const cells = [];
     for (let j = 0; j < C; j++) {
       const v = vals[i * cols + j];
-      cells.push(`<td style="text-align:right;padding:0 4px">${isInt ? v : Number.isFinite(v) ? v.toFixed(4) : String(v)}</td>`);
+      cells.push(
+        `<td style="text-align:right;padding:0 4px">${isInt ? v : Number.isFinite(v) ? v.toFixed(4) : String(v)}</td>`,
+      );
     }
     lines.push(`<tr><th>${i}</th>${cells.join("")}${C < cols ? "<td>…</td>" : ""}</tr>`);
   }

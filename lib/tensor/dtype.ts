@@ -9,7 +9,13 @@
 export type DType = "float32" | "int32" | "bfloat16" | "float8_e4m3fn" | "float8_e5m2";
 export type TypedArray = Float32Array | Int32Array | Uint16Array | Uint8Array;
 
-export const DTYPES: readonly DType[] = ["float32", "int32", "bfloat16", "float8_e4m3fn", "float8_e5m2"];
+export const DTYPES: readonly DType[] = [
+  "float32",
+  "int32",
+  "bfloat16",
+  "float8_e4m3fn",
+  "float8_e5m2",
+];
 
 export function bytesPer(dtype: DType): number {
   return dtype === "float32" || dtype === "int32" ? 4 : dtype === "bfloat16" ? 2 : 1;
@@ -20,8 +26,11 @@ export function isStorageOnly(dtype: DType): boolean {
 }
 
 export function checkDType(dtype: unknown, where: string): DType {
-  if (typeof dtype === "string" && (DTYPES as readonly string[]).includes(dtype)) return dtype as DType;
-  throw new TypeError(`${where}: unknown dtype ${JSON.stringify(dtype)} (expected one of ${DTYPES.join(", ")})`);
+  if (typeof dtype === "string" && (DTYPES as readonly string[]).includes(dtype))
+    return dtype as DType;
+  throw new TypeError(
+    `${where}: unknown dtype ${JSON.stringify(dtype)} (expected one of ${DTYPES.join(", ")})`,
+  );
 }
 
 export function newArray(dtype: DType, n: number): TypedArray {
@@ -80,7 +89,8 @@ function makeFp8(exp: number, man: number, e4m3: boolean): Fp8Format {
     table[c] = s * v;
   }
   const positives: { code: number; value: number }[] = [];
-  for (let c = 0; c < 128; c++) if (Number.isFinite(table[c])) positives.push({ code: c, value: table[c] });
+  for (let c = 0; c < 128; c++)
+    if (Number.isFinite(table[c])) positives.push({ code: c, value: table[c] });
   return e4m3
     ? { table, positives, overflow: 464, strict: true, overflowCode: 0x7f }
     : { table, positives, overflow: 61440, strict: false, overflowCode: 0x7c };

@@ -60,7 +60,19 @@ export {
   clamp,
   cast,
 } from "./ops/elementwise";
-export { sum, mean, max, min, argmax, argmin, topk, sort, argsort, cumsum, bincount } from "./ops/reduce";
+export {
+  sum,
+  mean,
+  max,
+  min,
+  argmax,
+  argmin,
+  topk,
+  sort,
+  argsort,
+  cumsum,
+  bincount,
+} from "./ops/reduce";
 export {
   reshape,
   view,
@@ -82,7 +94,15 @@ export {
   clone,
   contiguous,
 } from "./ops/shape";
-export { gather, indexSelect, scatterAdd, embedding, where, maskedFill, oneHot } from "./ops/indexing";
+export {
+  gather,
+  indexSelect,
+  scatterAdd,
+  embedding,
+  where,
+  maskedFill,
+  oneHot,
+} from "./ops/indexing";
 export { matmul, bmm, jsSgemm, sgemm } from "./ops/matmul";
 export { softmax, logSoftmax, crossEntropy, rmsNorm, rope, swiglu, attention } from "./ops/nn";
 export type { CrossEntropyOptions, AttentionOptions } from "./ops/nn";

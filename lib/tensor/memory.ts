@@ -95,7 +95,11 @@ export interface MemoryInfo {
 
 /** Live tensors and bytes, so a notebook or a test can see a leak. */
 export function memory(): MemoryInfo {
-  return { liveTensors: stats.liveTensors, liveBytes: stats.liveBytes, pooledBytes: stats.pooledBytes };
+  return {
+    liveTensors: stats.liveTensors,
+    liveBytes: stats.liveBytes,
+    pooledBytes: stats.pooledBytes,
+  };
 }
 
 export { bytesPer };
@@ -145,7 +149,8 @@ function collect(x: unknown, out: Set<unknown>, depth: number): void {
   }
   if (Array.isArray(x)) for (const v of x) collect(v, out, depth + 1);
   else if (Object.getPrototypeOf(x) === Object.prototype || x instanceof Map)
-    for (const v of x instanceof Map ? x.values() : Object.values(x as object)) collect(v, out, depth + 1);
+    for (const v of x instanceof Map ? x.values() : Object.values(x as object))
+      collect(v, out, depth + 1);
 }
 
 /**

@@ -45,7 +45,14 @@ export interface NativeOps {
     outer: number,
     inner: number,
   ) => void;
-  opsUnary?: (op: number, x: Float32Array, out: Float32Array, n: number, p0: number, p1: number) => void;
+  opsUnary?: (
+    op: number,
+    x: Float32Array,
+    out: Float32Array,
+    n: number,
+    p0: number,
+    p1: number,
+  ) => void;
   opsUnaryGrad?: (
     op: number,
     x: Float32Array,
@@ -56,9 +63,29 @@ export interface NativeOps {
     p0: number,
     p1: number,
   ) => void;
-  opsReduce?: (op: number, x: Float32Array, out: Float32Array, outer: number, r: number, inner: number) => void;
-  opsArgReduce?: (op: number, x: Float32Array, out: Int32Array, outer: number, r: number, inner: number) => void;
-  opsSoftmax?: (x: Float32Array, out: Float32Array, rows: number, cols: number, log: boolean) => void;
+  opsReduce?: (
+    op: number,
+    x: Float32Array,
+    out: Float32Array,
+    outer: number,
+    r: number,
+    inner: number,
+  ) => void;
+  opsArgReduce?: (
+    op: number,
+    x: Float32Array,
+    out: Int32Array,
+    outer: number,
+    r: number,
+    inner: number,
+  ) => void;
+  opsSoftmax?: (
+    x: Float32Array,
+    out: Float32Array,
+    rows: number,
+    cols: number,
+    log: boolean,
+  ) => void;
   opsSoftmaxGrad?: (
     y: Float32Array,
     g: Float32Array,

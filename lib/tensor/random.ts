@@ -17,7 +17,14 @@ function mulhi(a: number, b: number): number {
 const out4 = new Uint32Array(4);
 
 /** Philox4x32 with 10 rounds; result in a shared 4-word buffer. */
-export function philox(c0: number, c1: number, c2: number, c3: number, k0: number, k1: number): Uint32Array {
+export function philox(
+  c0: number,
+  c1: number,
+  c2: number,
+  c3: number,
+  k0: number,
+  k1: number,
+): Uint32Array {
   for (let r = 0; r < 10; r++) {
     const hi0 = mulhi(0xd2511f53, c0);
     const lo0 = Math.imul(0xd2511f53, c0) >>> 0;
@@ -48,7 +55,8 @@ const global = { seed: (Math.random() * 2 ** 31) >>> 0, offset: 0 };
 
 /** Seeds the global generator (used when an op gets no seed). */
 export function manualSeed(seed: number): void {
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`manualSeed: seed must be a non-negative integer, got ${seed}`);
+  if (!Number.isSafeInteger(seed) || seed < 0)
+    throw new RangeError(`manualSeed: seed must be a non-negative integer, got ${seed}`);
   global.seed = seed;
   global.offset = 0;
 }
@@ -56,7 +64,8 @@ export function manualSeed(seed: number): void {
 /** The (seed, offset) a draw of n elements uses, advancing the global stream when unseeded. */
 export function streamFor(seed: number | undefined, n: number): Stream {
   if (seed !== undefined) {
-    if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
+    if (!Number.isSafeInteger(seed) || seed < 0)
+      throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
     return { seed, offset: 0 };
   }
   const s = { seed: global.seed, offset: global.offset };
@@ -66,23 +75,23 @@ export function streamFor(seed: number | undefined, n: number): Stream {
 
 /** Fills out with U[low, high). */
 export function fillUniform(out: Float32Array, s: Stream, low: number, high: number): void {
-  const k0 = s.seed % TWO32 >>> 0;
+  const k0 = (s.seed % TWO32) >>> 0;
   const k1 = Math.floor(s.seed / TWO32) >>> 0;
   const span = high - low;
   for (let i = 0; i < out.length; i++) {
     const c = s.offset + i;
-    const w = philox(c % TWO32 >>> 0, Math.floor(c / TWO32) >>> 0, 0, 0, k0, k1);
+    const w = philox((c % TWO32) >>> 0, Math.floor(c / TWO32) >>> 0, 0, 0, k0, k1);
     out[i] = low + span * ((w[0] >>> 8) * 5.960464477539063e-8);
   }
 }
 
 /** Fills out with N(mean, std²) by Box-Muller on two words of element i's block. */
 export function fillNormal(out: Float32Array, s: Stream, mean: number, std: number): void {
-  const k0 = s.seed % TWO32 >>> 0;
+  const k0 = (s.seed % TWO32) >>> 0;
   const k1 = Math.floor(s.seed / TWO32) >>> 0;
   for (let i = 0; i < out.length; i++) {
     const c = s.offset + i;
-    const w = philox(c % TWO32 >>> 0, Math.floor(c / TWO32) >>> 0, 1, 0, k0, k1);
+    const w = philox((c % TWO32) >>> 0, Math.floor(c / TWO32) >>> 0, 1, 0, k0, k1);
     const u1 = ((w[0] >>> 8) + 1) * 5.960464477539063e-8; // (0, 1]
     const u2 = (w[1] >>> 8) * 5.960464477539063e-8;
     out[i] = mean + std * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
@@ -91,12 +100,12 @@ export function fillNormal(out: Float32Array, s: Stream, mean: number, std: numb
 
 /** Fills out with integers in [low, high). */
 export function fillInt(out: Int32Array, s: Stream, low: number, high: number): void {
-  const k0 = s.seed % TWO32 >>> 0;
+  const k0 = (s.seed % TWO32) >>> 0;
   const k1 = Math.floor(s.seed / TWO32) >>> 0;
   const span = high - low;
   for (let i = 0; i < out.length; i++) {
     const c = s.offset + i;
-    const w = philox(c % TWO32 >>> 0, Math.floor(c / TWO32) >>> 0, 2, 0, k0, k1);
+    const w = philox((c % TWO32) >>> 0, Math.floor(c / TWO32) >>> 0, 2, 0, k0, k1);
     out[i] = low + Math.floor(((w[0] * TWO32 + w[1]) / (TWO32 * TWO32)) * span);
   }
 }

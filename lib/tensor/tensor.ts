@@ -3,7 +3,16 @@
  * device, and autograd state. Ops live in ops/*.ts; the methods here forward to them.
  */
 import { DType, TypedArray, bytesPer, decode, isStorageOnly } from "./dtype";
-import { Storage, adopt, allocStorage, forgetStorage, releaseStorage, tensorCreated, tensorReleased, unregister } from "./memory";
+import {
+  Storage,
+  adopt,
+  allocStorage,
+  forgetStorage,
+  releaseStorage,
+  tensorCreated,
+  tensorReleased,
+  unregister,
+} from "./memory";
 import { Node, runBackward, BackwardOptions } from "./autograd";
 import { Device, cpu } from "./device";
 import * as E from "./ops/elementwise";
@@ -17,7 +26,6 @@ import * as D from "./display";
 export type Shape = readonly number[];
 export type Scalar = number;
 export type NestedArray = number | boolean | NestedArray[];
-
 
 export function contiguousStrides(shape: Shape): number[] {
   const n = shape.length;
@@ -62,7 +70,13 @@ export class Tensor {
   readonly _isContiguous: boolean;
 
   /** Internal: wraps a storage reference (the caller hands over one reference count). */
-  constructor(storage: Storage, shape: Shape, strides: readonly number[] | null, offset: number, contiguous = false) {
+  constructor(
+    storage: Storage,
+    shape: Shape,
+    strides: readonly number[] | null,
+    offset: number,
+    contiguous = false,
+  ) {
     this._storage = storage;
     this.shape = shape;
     this.dtype = storage.dtype;
@@ -132,7 +146,9 @@ export class Tensor {
 
   _check(op: string): void {
     if (this._disposed)
-      throw new Error(`${op}: tensor${this.name ? ` '${this.name}'` : ""} of shape [${this.shape.join(", ")}] was disposed`);
+      throw new Error(
+        `${op}: tensor${this.name ? ` '${this.name}'` : ""} of shape [${this.shape.join(", ")}] was disposed`,
+      );
   }
 
   /** Internal: the values in row-major order as the storage's array type (no copy when possible). */
@@ -149,7 +165,8 @@ export class Tensor {
   /** Internal: disposes this (temporary) tensor, returning its storage array. */
   _takeData(): TypedArray {
     const d = this._storage.data;
-    if (this._storage.refs !== 1 || this._disposed) return d.slice(this.offset, this.offset + this.size);
+    if (this._storage.refs !== 1 || this._disposed)
+      return d.slice(this.offset, this.offset + this.size);
     this._disposed = true;
     unregister(this);
     tensorReleased();
@@ -157,7 +174,7 @@ export class Tensor {
     return d;
   }
 
-  /** Frees the storage now (views keep it alive until they go too). Idempotent. */
+  /** Frees the storage now (views keep it alive until they go too), and .grad with it. Idempotent. */
   dispose(): void {
     if (this._disposed) return;
     this._disposed = true;
@@ -165,6 +182,10 @@ export class Tensor {
     tensorReleased();
     releaseStorage(this._storage);
     this._node = null;
+    if (this.grad !== null) {
+      this.grad.dispose();
+      this.grad = null;
+    }
   }
 
   // ---- reading values ----
@@ -197,9 +218,17 @@ export class Tensor {
   item(): number {
     this._check("item");
     if (this.size !== 1)
-      throw new Error(`item(): only one-element tensors can be converted to a number; shape is [${this.shape.join(", ")}]`);
+      throw new Error(
+        `item(): only one-element tensors can be converted to a number; shape is [${this.shape.join(", ")}]`,
+      );
     const v = this._storage.data[this.offset];
-    return this.dtype === "float32" || this.dtype === "int32" ? v : decode(this._storage.data.subarray(this.offset, this.offset + 1), this.dtype, new Float32Array(1))[0];
+    return this.dtype === "float32" || this.dtype === "int32"
+      ? v
+      : decode(
+          this._storage.data.subarray(this.offset, this.offset + 1),
+          this.dtype,
+          new Float32Array(1),
+        )[0];
   }
   get nbytes(): number {
     return this.size * bytesPer(this.dtype);
@@ -210,7 +239,9 @@ export class Tensor {
   /** Sets requiresGrad on a leaf; returns this. */
   requiresGrad_(on = true): this {
     if (this._node !== null && !on)
-      throw new Error("requiresGrad_(false): only leaf tensors can change requiresGrad; use detach()");
+      throw new Error(
+        "requiresGrad_(false): only leaf tensors can change requiresGrad; use detach()",
+      );
     this.requiresGrad = on;
     return this;
   }
@@ -222,6 +253,10 @@ export class Tensor {
   /** Backpropagates from this tensor (a scalar, or pass a gradient of the same shape). */
   backward(gradient?: Tensor, opts?: BackwardOptions): void {
     this._check("backward");
+    if (gradient !== undefined && !(gradient instanceof Tensor))
+      throw new TypeError(
+        "backward(gradient?, opts?): gradient must be a Tensor (pass undefined to use 1 for a scalar)",
+      );
     runBackward(this, gradient, opts);
   }
   /** A view sharing storage that is cut off from the graph. */
@@ -514,14 +549,27 @@ export class Tensor {
   }
 
   // ---- interop ----
-  /** A tfjs tensor with the same values; pass the tfjs module (`import * as tf from "@tensorflow/tfjs"`). */
-  toTf(tf: TfLike): unknown {
-    const arr = this.toArray();
-    return tf.tensor(arr, [...this.shape], this.dtype === "int32" ? "int32" : "float32");
+  /**
+   * A tfjs tensor with the same values. Pass the tfjs module (`import * as tf from
+   * "@tensorflow/tfjs"`), or omit it to use whichever of tfjs-node-gpu, tfjs-node, tfjs is installed.
+   */
+  toTf(tf?: TfLike): unknown {
+    const mod = tf ?? findTf();
+    const make = mod.tensor as unknown as (
+      v: Float32Array | Int32Array,
+      s: number[],
+      d: string,
+    ) => unknown;
+    return make(this.toArray(), [...this.shape], this.dtype === "int32" ? "int32" : "float32");
   }
   /** A moelab tensor from a tfjs tensor (duck-typed: shape, dtype, dataSync()). */
   static fromTf(t: TfTensorLike): Tensor {
-    if (t === null || typeof t !== "object" || !Array.isArray(t.shape) || typeof t.dataSync !== "function")
+    if (
+      t === null ||
+      typeof t !== "object" ||
+      !Array.isArray(t.shape) ||
+      typeof t.dataSync !== "function"
+    )
       throw new TypeError("Tensor.fromTf(t): expected a tfjs tensor (with shape and dataSync())");
     const dtype: DType = t.dtype === "int32" || t.dtype === "bool" ? "int32" : "float32";
     const vals = t.dataSync();
@@ -534,13 +582,29 @@ export class Tensor {
 
 /** The part of the tfjs module toTf() uses. */
 export interface TfLike {
-  tensor(values: Float32Array | Int32Array, shape: number[], dtype: string): unknown;
+  /** tf.tensor(values, shape, dtype); typed loosely so any tfjs version's module fits. */
+  tensor: (...args: never[]) => unknown;
 }
 /** The part of a tfjs tensor fromTf() reads. */
 export interface TfTensorLike {
   shape: number[];
   dtype: string;
   dataSync(): ArrayLike<number | boolean>;
+}
+
+/** tfjs is never a dependency of moelab: it is looked up at run time, only when asked for. */
+function findTf(): TfLike {
+  for (const name of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node", "@tensorflow/tfjs"]) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return require(name) as TfLike;
+    } catch {
+      // try the next one
+    }
+  }
+  throw new Error(
+    "toTf(): no TensorFlow.js package is installed (npm install @tensorflow/tfjs), or pass the tf module",
+  );
 }
 
 export function isTensor(x: unknown): x is Tensor {

@@ -6,6 +6,7 @@ export function getNumThreads(): number {
 }
 
 export function setNumThreads(n: number): void {
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`setNumThreads: n must be an integer >= 1, got ${n}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new RangeError(`setNumThreads: n must be an integer >= 1, got ${n}`);
   native.setNumThreads?.(n);
 }

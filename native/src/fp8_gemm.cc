@@ -7,7 +7,7 @@
 // Products of two FP8 values are exact in FP32, so fma(a, b, p) == p + a*b: in-block sums
 // match the TypeScript reference bit for bit.
 //   fp8Gemm(aCodes, aScales, aTileRows, aTileCols, aFormat, bCodes, bScales, bTileRows,
-//           bTileCols, bFormat, m, n, k, accumBits, accumChunk, accumNearest): Float32Array
+//           bTileCols, bFormat, m, n, k, accumBits, accumChunk, accumNearest, out?): Float32Array
 // accumBits < 23 rounds the in-block partial sum to that many mantissa bits after every
 // accumChunk products (toward zero, or to nearest-even when accumNearest).
 #include <algorithm>
@@ -66,7 +66,7 @@ inline float RoundMantissa(float x, const Accum& a) {
 
 // Portable micro-kernel: C[r, 0:32] += P[r, 0:32] * (sa[r] * sb[0:32]).
 void KernelGeneric(int64_t klen, const float* ap, const float* bp, const Accum& ac,
-                   const float* sa, const float* sb, float* c, int64_t ldc) {
+                   const float* sa, const float* sb, float* c, int64_t ldc, bool first) {
   float acc[kMr][kNr];
   std::memset(acc, 0, sizeof(acc));
   for (int64_t c0 = 0; c0 < klen; c0 += ac.chunk) {
@@ -82,7 +82,8 @@ void KernelGeneric(int64_t klen, const float* ap, const float* bp, const Accum& 
         for (int j = 0; j < kNr; ++j) acc[r][j] = RoundMantissa(acc[r][j], ac);
   }
   for (int r = 0; r < kMr; ++r)
-    for (int j = 0; j < kNr; ++j) c[r * ldc + j] += acc[r][j] * (sa[r] * sb[j]);
+    for (int j = 0; j < kNr; ++j)
+      c[r * ldc + j] = (first ? 0.0f : c[r * ldc + j]) + acc[r][j] * (sa[r] * sb[j]);
 }
 
 #if defined(__x86_64__)
@@ -103,8 +104,9 @@ FP8_AVX512 inline __m512 RoundV(__m512 v, const Accum& ac) {
   return _mm512_castsi512_ps(_mm512_mask_mov_epi32(r, special, b));
 }
 
+// first: C is written, not read (the first K-block), so C needs no zeroing beforehand.
 FP8_AVX512 void KernelAvx512(int64_t klen, const float* ap, const float* bp, const Accum& ac,
-                             const float* sa, const float* sb, float* c, int64_t ldc) {
+                             const float* sa, const float* sb, float* c, int64_t ldc, bool first) {
   __m512 acc0[kMr], acc1[kMr];
 #pragma GCC unroll 16
   for (int r = 0; r < kMr; ++r) {
@@ -132,6 +134,17 @@ FP8_AVX512 void KernelAvx512(int64_t klen, const float* ap, const float* bp, con
     }
   }
   const __m512 sb0 = _mm512_loadu_ps(sb), sb1 = _mm512_loadu_ps(sb + 16);
+  if (first) {
+#pragma GCC unroll 16
+    for (int r = 0; r < kMr; ++r) {
+      const __m512 s = _mm512_set1_ps(sa[r]);
+      float* cr = c + r * ldc;
+      // fma with +0 (not a plain product): a -0 block sum gives +0, as 0 + p*s does in TypeScript
+      _mm512_storeu_ps(cr, _mm512_fmadd_ps(acc0[r], _mm512_mul_ps(s, sb0), _mm512_setzero_ps()));
+      _mm512_storeu_ps(cr + 16, _mm512_fmadd_ps(acc1[r], _mm512_mul_ps(s, sb1), _mm512_setzero_ps()));
+    }
+    return;
+  }
 #pragma GCC unroll 16
   for (int r = 0; r < kMr; ++r) {
     const __m512 s = _mm512_set1_ps(sa[r]);
@@ -149,7 +162,7 @@ bool UseAvx512() {
 #else
 bool UseAvx512() { return false; }
 void KernelAvx512(int64_t, const float*, const float*, const Accum&, const float*, const float*,
-                  float*, int64_t) {}
+                  float*, int64_t, bool) {}
 #endif
 
 // Decodes W full rows of codes into a [K][W] panel: W sequential read streams, one write stream.
@@ -175,7 +188,11 @@ inline float ScaleAt(const Operand& o, int64_t i, int64_t kb) {
 
 void Gemm(const Operand& a, const Operand& b, int64_t M, int64_t N, int64_t K, const Accum& ac,
           float* out) {
-  if (M == 0 || N == 0 || K == 0) return;  // out is already zero
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    std::memset(out, 0, sizeof(float) * static_cast<size_t>(M * N));
+    return;
+  }
   const int64_t MT = (M + kMr - 1) / kMr, NT = (N + kNr - 1) / kNr;
   const int64_t Mp = MT * kMr, Np = NT * kNr, KB = (K + kBk - 1) / kBk;
   float lut_a[256], lut_b[256];
@@ -220,13 +237,11 @@ void Gemm(const Operand& a, const Operand& b, int64_t M, int64_t N, int64_t K, c
     }
   });
   const bool direct = (M % kMr == 0) && (N % kNr == 0);
-  std::vector<float> scratch;
+  thread_local std::vector<float> scratch_buf;
   float* c = out;
   int64_t ldc = N;
-  if (direct) std::memset(out, 0, sizeof(float) * static_cast<size_t>(M * N));
   if (!direct) {
-    scratch.assign(static_cast<size_t>(Mp * Np), 0.0f);
-    c = scratch.data();
+    c = grow(scratch_buf, Mp * Np);
     ldc = Np;
   }
   const bool avx = UseAvx512();
@@ -246,8 +261,8 @@ void Gemm(const Operand& a, const Operand& b, int64_t M, int64_t N, int64_t K, c
             const float* bpan = bp + (nt * K + k0) * kNr;
             const float* sbp = sb + kb * Np + nt * kNr;
             float* ct = c + mt * kMr * ldc + nt * kNr;
-            if (avx) KernelAvx512(klen, apan, bpan, acb, sap, sbp, ct, ldc);
-            else KernelGeneric(klen, apan, bpan, acb, sap, sbp, ct, ldc);
+            if (avx) KernelAvx512(klen, apan, bpan, acb, sap, sbp, ct, ldc, kb == 0);
+            else KernelGeneric(klen, apan, bpan, acb, sap, sbp, ct, ldc, kb == 0);
           }
         }
       }
@@ -343,7 +358,20 @@ Napi::Value GemmJs(const Napi::CallbackInfo& info) {
   const Operand b = args.Op(5, "b", N, K);
   if (!args.ok) return env.Undefined();
   Accum ac{chunk, bits < 23, nearest, static_cast<uint32_t>(23 - bits)};
-  auto out = Napi::Float32Array::New(env, static_cast<size_t>(M * N));
+  // optional output buffer: reusing one saves the page faults of a fresh multi-MiB array
+  Napi::Float32Array out;
+  if (info.Length() > 16 && !info[16].IsUndefined()) {
+    if (!(info[16].IsTypedArray() &&
+          info[16].As<Napi::TypedArray>().TypedArrayType() == napi_float32_array))
+      return args.Fail(false, "out must be a Float32Array"), env.Undefined();
+    out = info[16].As<Napi::Float32Array>();
+    if (static_cast<double>(out.ElementLength()) != static_cast<double>(M) * N)
+      return args.Fail(true, "out has " + std::to_string(out.ElementLength()) +
+                                 " elements, expected m*n = " + std::to_string(M * N)),
+             env.Undefined();
+  } else {
+    out = Napi::Float32Array::New(env, static_cast<size_t>(M * N));
+  }
   Gemm(a, b, M, N, K, ac, out.Data());
   return out;
 }

@@ -1,7 +1,7 @@
 // FP8 codecs and fine-grained quantization for the addon (twins of lib/fp8/format.ts and
 // lib/fp8/scaling.ts, bit-identical to them and to CUDA's host conversion in cuda_fp8.hpp):
 //   fp8Encode(values: Float32Array, format: 0|1, saturate: boolean): Uint8Array
-//   fp8Quantize(x, rows, cols, tileRows, tileCols, format, pow2, amaxFloor)
+//   fp8Quantize(x, rows, cols, tileRows, tileCols, format, pow2, amaxFloor, outCodes?, outScales?)
 //       -> { codes: Uint8Array, scales: Float32Array, nonFinite: number }
 //   fp8QuantizeTiles(x, rows, cols, format, pow2, amaxFloor, transposed = false)  (1x128 / 128x1)
 //   fp8QuantizeBlocks(x, rows, cols, format, pow2, amaxFloor)                     (128x128)
@@ -28,15 +28,18 @@ struct Fmt {
   uint32_t normal_min;  // |x| bits >= this: normal
   uint32_t rebias;      // (127 - bias) << mantissa bits
   int shift;            // 23 - mantissa bits
-  int sub_base;         // subnormal shift = sub_base - float exponent
+  float sub_magic;      // 2^(23 + log2(subnormal step)): its float32 ulp is the subnormal step
+  uint32_t sub_magic_bits;
   uint32_t max_code;    // +max finite
   uint32_t ovf_code;    // non-saturating overflow: NaN (e4m3) or +Inf (e5m2)
   float max_value;
 };
 
 constexpr Fmt kFormats[2] = {
-    {0x3A800000u, 0x43E80000u, 0x3C800000u, 120u << 3, 20, 141, 0x7Eu, 0x7Fu, 448.0f},
-    {0x37000000u, 0x476FFFFFu, 0x38800000u, 112u << 2, 21, 134, 0x7Bu, 0x7Cu, 57344.0f},
+    {0x3A800000u, 0x43E80000u, 0x3C800000u, 120u << 3, 20, 16384.0f, 0x46800000u, 0x7Eu, 0x7Fu,
+     448.0f},
+    {0x37000000u, 0x476FFFFFu, 0x38800000u, 112u << 2, 21, 128.0f, 0x43000000u, 0x7Bu, 0x7Cu,
+     57344.0f},
 };
 
 enum Mode { kSaturate = 0, kNoSaturate = 1, kQuantize = 2 };  // kQuantize: finite saturate, Inf not
@@ -47,10 +50,14 @@ __attribute__((always_inline)) inline uint32_t EncodeBits(uint32_t b, const Fmt&
   const uint32_t sign = (b >> 24) & 0x80u;
   const uint32_t half = (1u << (f.shift - 1)) - 1u;
   const uint32_t nrm = ((a + half + ((a >> f.shift) & 1u)) >> f.shift) - f.rebias;
-  const uint32_t m = (a & 0x7FFFFFu) | 0x800000u;
-  int32_t sh = f.sub_base - static_cast<int32_t>(a >> 23);
-  sh = sh < 1 ? 1 : (sh > 31 ? 31 : sh);
-  const uint32_t sub = (m + (1u << (sh - 1)) - 1u + ((m >> sh) & 1u)) >> sh;
+  // subnormal: adding 2^k whose float32 ulp is the subnormal step rounds |x| to nearest-even
+  // on that grid in one FPU add; the sum's low bits are then the code (a carry gives min normal)
+  float ax, sum;
+  std::memcpy(&ax, &a, 4);
+  sum = ax + f.sub_magic;
+  uint32_t sum_bits;
+  std::memcpy(&sum_bits, &sum, 4);
+  const uint32_t sub = sum_bits - f.sub_magic_bits;
   uint32_t code = a >= f.normal_min ? nrm : sub;
   code = a <= f.zero_max ? 0u : code;
   // kQuantize: Inf takes the non-saturating code, finite overflow the saturating one (a mask,
@@ -368,14 +375,27 @@ Napi::Value EncodeJs(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value QuantizeCommon(const Napi::CallbackInfo& info, Args& args, int64_t rows, int64_t cols,
-                           int64_t tr, int64_t tc, int fmt, bool pow2, float floor) {
+                           int64_t tr, int64_t tc, int fmt, bool pow2, float floor,
+                           size_t out_at = 0) {
   Napi::Env env = info.Env();
   auto x = args.Array<float>(0, "x", napi_float32_array, "Float32Array");
   args.Length("x", args.ok ? x.ElementLength() : 0, static_cast<double>(rows) * cols);
   if (!args.ok) return env.Undefined();
   const int64_t sr = (rows + tr - 1) / tr, sc = (cols + tc - 1) / tc;
-  auto codes = Napi::Uint8Array::New(env, static_cast<size_t>(rows * cols));
-  auto scales = Napi::Float32Array::New(env, static_cast<size_t>(sr * sc));
+  // optional output buffers (codes, scales) after the other arguments: reusing them saves the
+  // page faults of fresh arrays
+  Napi::Uint8Array codes;
+  Napi::Float32Array scales;
+  if (out_at > 0 && info.Length() > out_at + 1 && !info[out_at].IsUndefined()) {
+    codes = args.Array<uint8_t>(out_at, "out codes", napi_uint8_array, "Uint8Array");
+    scales = args.Array<float>(out_at + 1, "out scales", napi_float32_array, "Float32Array");
+    if (args.ok) args.Length("out codes", codes.ElementLength(), static_cast<double>(rows) * cols);
+    if (args.ok) args.Length("out scales", scales.ElementLength(), static_cast<double>(sr) * sc);
+    if (!args.ok) return env.Undefined();
+  } else {
+    codes = Napi::Uint8Array::New(env, static_cast<size_t>(rows * cols));
+    scales = Napi::Float32Array::New(env, static_cast<size_t>(sr * sc));
+  }
   const int64_t bad =
       Quantize(x.Data(), rows, cols, tr, tc, fmt, pow2, floor, codes.Data(), scales.Data());
   Napi::Object r = Napi::Object::New(env);
@@ -395,7 +415,7 @@ Napi::Value QuantizeJs(const Napi::CallbackInfo& info) {
   const int fmt = args.Format(5);
   const bool pow2 = args.Bool(6, "pow2", false, false);
   const float floor = args.Floor(7);
-  return QuantizeCommon(info, args, rows, cols, tr, tc, fmt, pow2, floor);
+  return QuantizeCommon(info, args, rows, cols, tr, tc, fmt, pow2, floor, 8);
 }
 
 Napi::Value QuantizeTilesJs(const Napi::CallbackInfo& info) {

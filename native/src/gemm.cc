@@ -41,7 +41,7 @@ void KernelScalar(int64_t kc, const float* ap, const float* bp, float* c, int64_
 }
 
 const KernelDesc kScalarDesc = {
-    "scalar", kScalarMr, kScalarNr, /*mc=*/kScalarMr * 64, /*kc=*/256, KernelScalar,
+    "scalar", kScalarMr, kScalarNr, /*mc=*/kScalarMr * 64, /*kc=*/256, KernelScalar, nullptr,
     PackAPortable<kScalarMr>, PackBPortable<kScalarNr>,
 };
 
@@ -183,6 +183,11 @@ void ComputeBlock(const KernelDesc& kd, const Problem& p, const float* bpacked, 
           const float* apanel = ap + ir * kcur * mr_full;
           if (mrows == mr_full && cols == nr_full) {
             kd.kernel(kcur, apanel, bpanel, cptr, p.ldc, p.alpha, beta);
+            continue;
+          }
+          if (kd.edge_kernel != nullptr) {
+            kd.edge_kernel(kcur, apanel, bpanel, cptr, p.ldc, p.alpha, beta,
+                           static_cast<int>(mrows), static_cast<int>(cols));
             continue;
           }
           // Edge tile: compute the full tile aside, then update only the valid part of C.

@@ -57,7 +57,7 @@ __attribute__((target("avx2,fma"))) void KernelAvx2(int64_t kc, const float* ap,
 }
 
 const KernelDesc kDesc = {
-    "avx2", kMr, kNr, /*mc=*/kMr * 32, /*kc=*/256, KernelAvx2, PackAPortable<kMr>,
+    "avx2", kMr, kNr, /*mc=*/kMr * 32, /*kc=*/256, KernelAvx2, nullptr, PackAPortable<kMr>,
     PackBPortable<kNr>,
 };
 

@@ -5,6 +5,8 @@
 #include "gemm_pack.h"
 
 #if defined(__x86_64__)
+// GCC 12 flags the undefined pass-through operand inside AVX-512 shuffle intrinsics.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 namespace moelab {
@@ -14,18 +16,21 @@ namespace {
 constexpr int kMr = 14;
 constexpr int kNr = 32;
 
-template <int MR>
-__attribute__((target("avx512f,fma"))) void KernelAvx512(int64_t kc, const float* ap,
-                                                         const float* bp, float* c, int64_t ldc,
-                                                         float alpha, float beta) {
-  __m512 acc0[MR], acc1[MR];
+// R rows (R <= kMr; A keeps its kMr stride) x 32 columns, the columns limited by masks m0, m1
+// (first and second 16) when kMasked; the full tile is R = kMr without masks.
+template <int R, bool kMasked>
+__attribute__((target("avx512f,fma"))) inline void TileAvx512(int64_t kc, const float* ap,
+                                                              const float* bp, float* c,
+                                                              int64_t ldc, float alpha, float beta,
+                                                              __mmask16 m0, __mmask16 m1) {
+  __m512 acc0[R], acc1[R];
 #pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
+  for (int r = 0; r < R; ++r) {
     acc0[r] = _mm512_setzero_ps();
     acc1[r] = _mm512_setzero_ps();
   }
 #pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
+  for (int r = 0; r < R; ++r) {
     _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 31), _MM_HINT_T0);
   }
@@ -34,33 +39,69 @@ __attribute__((target("avx512f,fma"))) void KernelAvx512(int64_t kc, const float
     const __m512 b0 = _mm512_load_ps(bp);
     const __m512 b1 = _mm512_load_ps(bp + 16);
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
+    for (int r = 0; r < R; ++r) {
       const __m512 av = _mm512_set1_ps(ap[r]);
       acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
       acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
     }
-    ap += MR;
+    ap += kMr;
     bp += kNr;
   }
   const __m512 va = _mm512_set1_ps(alpha);
-  if (beta == 0.f) {
+  const __m512 vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      _mm512_storeu_ps(c + r * ldc, _mm512_mul_ps(va, acc0[r]));
-      _mm512_storeu_ps(c + r * ldc + 16, _mm512_mul_ps(va, acc1[r]));
-    }
-  } else {
-    const __m512 vb = _mm512_set1_ps(beta);
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      float* row = c + r * ldc;
-      _mm512_storeu_ps(row, _mm512_fmadd_ps(va, acc0[r], _mm512_mul_ps(vb, _mm512_loadu_ps(row))));
-      _mm512_storeu_ps(row + 16,
-                       _mm512_fmadd_ps(va, acc1[r], _mm512_mul_ps(vb, _mm512_loadu_ps(row + 16))));
+  for (int r = 0; r < R; ++r) {
+    float* row = c + r * ldc;
+    __m512 lo = _mm512_mul_ps(va, acc0[r]), hi = _mm512_mul_ps(va, acc1[r]);
+    if (kMasked) {
+      // beta == 0 must not read C (it may hold NaN).
+      if (beta != 0.f) {
+        lo = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), lo);
+        hi = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), hi);
+      }
+      _mm512_mask_storeu_ps(row, m0, lo);
+      _mm512_mask_storeu_ps(row + 16, m1, hi);
+    } else {
+      if (beta != 0.f) {
+        lo = _mm512_fmadd_ps(vb, _mm512_loadu_ps(row), lo);
+        hi = _mm512_fmadd_ps(vb, _mm512_loadu_ps(row + 16), hi);
+      }
+      _mm512_storeu_ps(row, lo);
+      _mm512_storeu_ps(row + 16, hi);
     }
   }
 }
 
+__attribute__((target("avx512f,fma"))) void KernelAvx512(int64_t kc, const float* ap,
+                                                         const float* bp, float* c, int64_t ldc,
+                                                         float alpha, float beta) {
+  TileAvx512<kMr, false>(kc, ap, bp, c, ldc, alpha, beta, 0xFFFF, 0xFFFF);
+}
+
+template <int R>
+__attribute__((target("avx512f,fma"))) void EdgeRows(int64_t kc, const float* ap,
+                                                     const float* bp, float* c, int64_t ldc,
+                                                     float alpha, float beta, __mmask16 m0,
+                                                     __mmask16 m1) {
+  TileAvx512<R, true>(kc, ap, bp, c, ldc, alpha, beta, m0, m1);
+}
+
+using EdgeRowsFn = void (*)(int64_t, const float*, const float*, float*, int64_t, float, float,
+                            __mmask16, __mmask16);
+// Partial tiles cost in proportion to their rows, not a full kMr.
+const EdgeRowsFn kEdgeRows[kMr + 1] = {
+    nullptr,      EdgeRows<1>,  EdgeRows<2>,  EdgeRows<3>,  EdgeRows<4>,
+    EdgeRows<5>,  EdgeRows<6>,  EdgeRows<7>,  EdgeRows<8>,  EdgeRows<9>,
+    EdgeRows<10>, EdgeRows<11>, EdgeRows<12>, EdgeRows<13>, EdgeRows<14>,
+};
+
+void EdgeKernelAvx512(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc,
+                      float alpha, float beta, int rows, int cols) {
+  const __mmask16 m0 = static_cast<__mmask16>(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
+  const __mmask16 m1 =
+      static_cast<__mmask16>(cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (1u << (cols - 16)) - 1);
+  kEdgeRows[rows](kc, ap, bp, c, ldc, alpha, beta, m0, m1);
+}
 
 // In-register transpose: on return r[c] holds column c of the 16x16 block whose rows were r[0..15].
 __attribute__((target("avx512f"))) inline void Transpose16x16(__m512* r) {
@@ -160,7 +201,8 @@ __attribute__((target("avx512f"))) void PackBAvx512(bool trans, const float* b, 
 }
 
 const KernelDesc kDesc = {
-    "avx512", kMr, kNr, /*mc=*/kMr * 24, /*kc=*/256, KernelAvx512<kMr>, PackAAvx512, PackBAvx512,
+    "avx512", kMr, kNr, /*mc=*/kMr * 24, /*kc=*/256, KernelAvx512, EdgeKernelAvx512, PackAAvx512,
+    PackBAvx512,
 };
 
 }  // namespace

@@ -11,6 +11,11 @@ namespace gemm {
 using MicroKernelFn = void (*)(int64_t kc, const float* ap, const float* bp, float* c,
                                int64_t ldc, float alpha, float beta);
 
+// The same for a partial tile: only the first rows x cols of C are read and written (Ap keeps
+// its MR stride). Optional: without one the driver computes the tile aside and copies it.
+using EdgeKernelFn = void (*)(int64_t kc, const float* ap, const float* bp, float* c,
+                              int64_t ldc, float alpha, float beta, int rows, int cols);
+
 // Packs rows [i0, i0 + mc) x columns [p0, p0 + kc) of op(A) into ceil(mc/MR) panels of
 // kc * MR floats, zero-padding the last panel's missing rows.
 using PackAFn = void (*)(bool trans, const float* a, int64_t lda, int64_t i0, int64_t mc,
@@ -26,6 +31,7 @@ struct KernelDesc {
   int64_t mc;     // rows of A packed per block (multiple of mr; sized for L2)
   int64_t kc;     // depth per block (B micro-panel sized for L1)
   MicroKernelFn kernel;
+  EdgeKernelFn edge_kernel;  // may be nullptr
   PackAFn pack_a;
   PackBFn pack_b;
 };

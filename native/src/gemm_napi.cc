@@ -35,24 +35,28 @@ struct Args {
     return false;
   }
 
+  // Raw N-API below: one call per argument keeps a tiny product's overhead near 1 us.
   bool Bool(size_t i, const char* name) {
-    if (!ok) return false;
-    if (!info[i].IsBoolean()) return Fail(false, std::string(name) + " must be a boolean");
-    return info[i].As<Napi::Boolean>().Value();
+    bool v = false;
+    if (ok && napi_get_value_bool(info.Env(), info[i], &v) != napi_ok)
+      Fail(false, std::string(name) + " must be a boolean");
+    return v;
   }
 
   double Number(size_t i, const char* name) {
-    if (!ok) return 0;
-    if (!info[i].IsNumber()) return Fail(false, std::string(name) + " must be a number"), 0;
-    return info[i].As<Napi::Number>().DoubleValue();
+    double v = 0;
+    if (ok && napi_get_value_double(info.Env(), info[i], &v) != napi_ok)
+      Fail(false, std::string(name) + " must be a number");
+    return v;
   }
 
   // A non-negative integer; `fallback` when the argument is absent or undefined.
   int64_t Count(size_t i, const char* name, int64_t fallback = -1) {
     if (!ok) return 0;
     if (fallback >= 0 && (i >= info.Length() || info[i].IsUndefined())) return fallback;
-    if (!info[i].IsNumber()) return Fail(false, std::string(name) + " must be a number"), 0;
-    const double v = info[i].As<Napi::Number>().DoubleValue();
+    double v = 0;
+    if (napi_get_value_double(info.Env(), info[i], &v) != napi_ok)
+      return Fail(false, std::string(name) + " must be a number"), 0;
     if (!(v >= 0) || v != std::floor(v) || v > kMaxSafeInteger)
       return Fail(true, std::string(name) + " must be a non-negative integer, got " +
                             std::to_string(v)),
@@ -60,12 +64,28 @@ struct Args {
     return static_cast<int64_t>(v);
   }
 
-  Napi::TypedArrayOf<float> Floats(size_t i, const char* name) {
-    if (ok && info[i].IsTypedArray() &&
-        info[i].As<Napi::TypedArray>().TypedArrayType() == napi_float32_array)
-      return info[i].As<Napi::TypedArrayOf<float>>();
-    Fail(false, std::string(name) + " must be a Float32Array");
-    return Napi::TypedArrayOf<float>();
+  struct FloatArray {
+    float* data = nullptr;
+    size_t length = 0;
+  };
+
+  FloatArray Floats(size_t i, const char* name) {
+    FloatArray out;
+    if (!ok) return out;
+    napi_typedarray_type type;
+    void* data = nullptr;
+    napi_value buffer;
+    size_t offset = 0;
+    // Fails (without a pending exception) for anything that is not a typed array.
+    if (napi_get_typedarray_info(info.Env(), info[i], &type, &out.length, &data, &buffer,
+                                 &offset) != napi_ok ||
+        type != napi_float32_array) {
+      Fail(false, std::string(name) + " must be a Float32Array");
+      return FloatArray();
+    }
+    out.data = static_cast<float*>(data);
+    if (out.data == nullptr) out.length = 0;  // detached
+    return out;
   }
 };
 
@@ -114,14 +134,14 @@ Napi::Value SgemmJs(const Napi::CallbackInfo& info) {
   const int64_t n = args.Count(3, "N");
   const int64_t k = args.Count(4, "K");
   const double alpha = args.Number(5, "alpha");
-  Napi::TypedArrayOf<float> a = args.Floats(6, "A");
+  const Args::FloatArray a = args.Floats(6, "A");
   const int64_t a_off = args.Count(7, "aOffset");
   const int64_t lda = args.Count(8, "lda");
-  Napi::TypedArrayOf<float> b = args.Floats(9, "B");
+  const Args::FloatArray b = args.Floats(9, "B");
   const int64_t b_off = args.Count(10, "bOffset");
   const int64_t ldb = args.Count(11, "ldb");
   const double beta = args.Number(12, "beta");
-  Napi::TypedArrayOf<float> c = args.Floats(13, "C");
+  const Args::FloatArray c = args.Floats(13, "C");
   const int64_t c_off = args.Count(14, "cOffset");
   const int64_t ldc = args.Count(15, "ldc");
   const int64_t batch = args.Count(16, "batch", 1);
@@ -147,19 +167,19 @@ Napi::Value SgemmJs(const Napi::CallbackInfo& info) {
                         " so that the batches of C do not overlap");
   // A and B are read only when there is something to accumulate.
   const bool reads_ab = k > 0 && m > 0 && n > 0;
-  const double a_end = reads_ab ? Extent(args, "A", a.ElementLength(), a_off, rows_a, cols_a,
+  const double a_end = reads_ab ? Extent(args, "A", a.length, a_off, rows_a, cols_a,
                                          lda, batch, stride_a)
                                 : 0;
-  const double b_end = reads_ab ? Extent(args, "B", b.ElementLength(), b_off, rows_b, cols_b,
+  const double b_end = reads_ab ? Extent(args, "B", b.length, b_off, rows_b, cols_b,
                                          ldb, batch, stride_b)
                                 : 0;
-  const double c_end = Extent(args, "C", c.ElementLength(), c_off, m, n, ldc, batch, stride_c);
+  const double c_end = Extent(args, "C", c.length, c_off, m, n, ldc, batch, stride_c);
   if (!args.ok) return env.Undefined();
   if (m == 0 || n == 0 || batch == 0) return env.Undefined();
 
-  float* cp = c.Data();
-  const float* ap = a.Data();
-  const float* bp = b.Data();
+  float* cp = c.data;
+  const float* ap = a.data;
+  const float* bp = b.data;
   if (reads_ab && Overlap(ap, a_off, a_end, cp, c_off, c_end)) {
     args.Fail(true, "C overlaps A in memory; the result must go to a separate buffer");
     return env.Undefined();

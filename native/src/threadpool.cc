@@ -48,44 +48,65 @@ class Pool {
       fn(0, n);
       return;
     }
-    // One job at a time: callers from several JS threads queue here.
+    // One job at a time: callers from several JS threads queue here, so a job always gets the
+    // same chunks (results do not depend on which thread called).
     std::lock_guard<std::mutex> job_lock(job_mutex_);
     EnsureWorkers(nchunks - 1);
+    Job job{&fn, n, nchunks, 0};
     {
       std::lock_guard<std::mutex> lk(m_);
-      fn_ = &fn;
-      n_ = n;
-      nchunks_ = nchunks;
-      next_.store(1);
-      pending_.store(nchunks - 1);
-      generation_.fetch_add(1, std::memory_order_release);
+      job.generation = generation_.load() + 1;
+      job_ = job;
+      remaining_.store(nchunks);
+      // Chunk claims carry the generation, so a worker that wakes late for an earlier job
+      // can never take (or miscount) a chunk of this one.
+      claims_.store(Pack(job.generation, 0));
+      generation_.store(job.generation);
     }
     cv_.notify_all();
     tl_in_parallel = true;
-    RunChunk(0);
-    // Help with chunks no worker has picked up yet.
-    for (int c; (c = next_.fetch_add(1)) < nchunks_;) {
-      RunChunk(c);
-      pending_.fetch_sub(1);
-    }
+    Work(job);
     tl_in_parallel = false;
-    for (int i = 0; i < kSpinIterations && pending_.load() != 0; ++i) CpuRelax();
+    for (int i = 0; i < kSpinIterations && remaining_.load() != 0; ++i) CpuRelax();
     std::unique_lock<std::mutex> lk(m_);
-    done_cv_.wait(lk, [&] { return pending_.load() == 0; });
-    fn_ = nullptr;
+    done_cv_.wait(lk, [&] { return remaining_.load() == 0; });
   }
 
  private:
+  struct Job {
+    const std::function<void(int64_t, int64_t)>* fn;
+    int64_t n;
+    int nchunks;
+    uint32_t generation;
+  };
+
+  static uint64_t Pack(uint32_t generation, uint32_t chunk) {
+    return (static_cast<uint64_t>(generation) << 32) | chunk;
+  }
+
   Pool() {
     int n = static_cast<int>(std::thread::hardware_concurrency());
     if (const char* env = std::getenv("MOELAB_NUM_THREADS")) n = std::atoi(env);
     threads_.store(std::max(1, n));
   }
 
-  void RunChunk(int c) {
-    int64_t begin = n_ * c / nchunks_;
-    int64_t end = n_ * (c + 1) / nchunks_;
-    if (begin < end) (*fn_)(begin, end);
+  // Claims and runs chunks of `job` until none is left (or a newer job has replaced it).
+  void Work(const Job& job) {
+    uint64_t cur = claims_.load();
+    for (;;) {
+      if (static_cast<uint32_t>(cur >> 32) != job.generation) return;
+      const uint32_t c = static_cast<uint32_t>(cur);
+      if (static_cast<int>(c) >= job.nchunks) return;
+      if (!claims_.compare_exchange_weak(cur, cur + 1)) continue;
+      const int64_t begin = job.n * c / job.nchunks;
+      const int64_t end = job.n * (c + 1) / job.nchunks;
+      if (begin < end) (*job.fn)(begin, end);
+      if (remaining_.fetch_sub(1) == 1) {
+        std::lock_guard<std::mutex> lk(m_);
+        done_cv_.notify_all();
+      }
+      cur = claims_.load();
+    }
   }
 
   void EnsureWorkers(int count) {
@@ -97,35 +118,29 @@ class Pool {
 
   void WorkerLoop() {
     tl_in_parallel = true;
-    uint64_t seen = 0;
+    uint32_t seen = 0;
     for (;;) {
       for (int i = 0; i < kSpinIterations && generation_.load() == seen; ++i) CpuRelax();
+      Job job;
       {
         std::unique_lock<std::mutex> lk(m_);
         cv_.wait(lk, [&] { return generation_.load() != seen; });
-        seen = generation_.load();
+        job = job_;
+        seen = job.generation;
       }
-      for (int c; (c = next_.fetch_add(1)) < nchunks_;) {
-        RunChunk(c);
-        if (pending_.fetch_sub(1) == 1) {
-          std::lock_guard<std::mutex> lk(m_);
-          done_cv_.notify_all();
-        }
-      }
+      Work(job);
     }
   }
 
   std::atomic<int> threads_{1};
   std::mutex job_mutex_;
-  std::mutex m_;
+  std::mutex m_;  // guards job_ and the generation change; the condition variables' mutex
   std::condition_variable cv_, done_cv_;
   std::vector<std::thread> workers_;
-  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
-  int64_t n_ = 0;
-  int nchunks_ = 0;
-  std::atomic<int> next_{0};
-  std::atomic<int> pending_{0};
-  std::atomic<uint64_t> generation_{0};
+  Job job_{nullptr, 0, 0, 0};
+  std::atomic<uint32_t> generation_{0};
+  std::atomic<uint64_t> claims_{0};  // generation << 32 | next chunk
+  std::atomic<int> remaining_{0};    // chunks of the current job not yet finished
 };
 
 void InitThreads(Napi::Env env, Napi::Object exports) {

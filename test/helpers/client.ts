@@ -96,7 +96,9 @@ export class KernelClient {
   ): Promise<KernelClient> {
     const c = new KernelClient(connection);
     const addr = (port: number): string =>
-      connection.transport === "ipc" ? `ipc://${connection.ip}-${port}` : `tcp://${connection.ip}:${port}`;
+      connection.transport === "ipc"
+        ? `ipc://${connection.ip}-${port}`
+        : `tcp://${connection.ip}:${port}`;
     c.shell.connect(addr(connection.shell_port));
     c.control.connect(addr(connection.control_port));
     c.stdin.connect(addr(connection.stdin_port));
@@ -131,7 +133,8 @@ export class KernelClient {
       else if (channel === "stdin") {
         this.inputRequests.push(msg);
         const value = this.onInput?.(msg);
-        if (value !== undefined) this.send("stdin", "input_reply", { value }, { parent: msg.header });
+        if (value !== undefined)
+          this.send("stdin", "input_reply", { value }, { parent: msg.header });
       } else this.replies.push(msg);
       this.wake();
     }
@@ -205,7 +208,9 @@ export class KernelClient {
     return this.waitFor(
       () => {
         const mine = this.iopubFor(msgId);
-        const idle = mine.findIndex((m) => m.header.msg_type === "status" && m.content.execution_state === "idle");
+        const idle = mine.findIndex(
+          (m) => m.header.msg_type === "status" && m.content.execution_state === "idle",
+        );
         return idle >= 0 ? mine.slice(0, idle + 1) : undefined;
       },
       `idle after ${msgId}`,
@@ -396,7 +401,14 @@ export interface LaunchedKernel {
  * "{connection_file}" standing for the file (as in a kernelspec); default: moelab's bin.
  */
 export async function launchKernel(
-  opts: { argv?: string[]; env?: NodeJS.ProcessEnv; cwd?: string; key?: string; file?: string; waitReady?: boolean } = {},
+  opts: {
+    argv?: string[];
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    key?: string;
+    file?: string;
+    waitReady?: boolean;
+  } = {},
 ): Promise<LaunchedKernel> {
   let file: string;
   let connection: ConnectionInfo;
@@ -406,9 +418,15 @@ export async function launchKernel(
   } else {
     ({ file, connection } = await writeConnectionFile({ key: opts.key }));
   }
-  const argv = (opts.argv ?? [process.execPath, join(__dirname, "..", "..", "..", "bin", "moelab.js"), "kernel", "--connection-file", "{connection_file}"]).map(
-    (a) => (a === "{connection_file}" ? file : a),
-  );
+  const argv = (
+    opts.argv ?? [
+      process.execPath,
+      join(__dirname, "..", "..", "..", "bin", "moelab.js"),
+      "kernel",
+      "--connection-file",
+      "{connection_file}",
+    ]
+  ).map((a) => (a === "{connection_file}" ? file : a));
   const child = spawn(argv[0], argv.slice(1), {
     env: { ...process.env, ...opts.env },
     cwd: opts.cwd,

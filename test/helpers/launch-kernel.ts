@@ -9,7 +9,9 @@ const [file, ...flags] = process.argv.slice(2);
 const fake = flags.includes("--fake");
 startKernel(
   file,
-  fake ? { createExecutor: async () => new FakeExecutor(), createLanguage: () => new FakeLanguage() } : {},
+  fake
+    ? { createExecutor: async () => new FakeExecutor(), createLanguage: () => new FakeLanguage() }
+    : {},
 ).catch((e: Error) => {
   process.stderr.write(`[moelab] ${e.message}\n`);
   process.exit(1);

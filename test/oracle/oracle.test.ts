@@ -80,17 +80,25 @@ function runOracle(
   dir: string,
   tokens: number[][],
   attn: "naive" | "absorb",
+  extra: string[] = [],
 ): { status: number | null; stderr: string; out: string } {
   const tok = join(dir, "tokens.json");
   writeFileSync(tok, JSON.stringify(tokens));
   const out = join(dir, `out-${attn}.safetensors`);
-  const r = spawnSync(
-    DEBIAN_PYTHON,
-    [ORACLE, "--ckpt", dir, "--tokens", tok, "--out", out, "--attn", attn, "--threads", "1"],
-    {
-      encoding: "utf8",
-    },
-  );
+  const args = [
+    ORACLE,
+    "--ckpt",
+    dir,
+    "--tokens",
+    tok,
+    "--out",
+    out,
+    "--attn",
+    attn,
+    "--threads",
+    "1",
+  ];
+  const r = spawnSync(DEBIAN_PYTHON, [...args, ...extra], { encoding: "utf8" });
   return { status: r.status, stderr: r.stderr, out };
 }
 
@@ -197,7 +205,12 @@ describe("oracle: deepseek_ref.py on checkpoints written by moelab", function ()
   });
 
   it("traces routing and attention: top-k distinct experts inside the kept groups, causal patterns", async () => {
-    const c = presets.small.with({ mtp_depth: 1, n_layers: 2 });
+    const c = presets.small.with({
+      mtp_depth: 1,
+      n_layers: 2,
+      n_activated_experts: 4,
+      route_scale: 2.5,
+    });
     const d = join(dir, "trace");
     await writeCheckpoint(d, c, f32Tensors(c, randomWeights(c, 9)));
     const r = runOracle(d, tokens(c, 2, 10, 11), "absorb", ["--trace"]);

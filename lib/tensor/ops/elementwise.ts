@@ -25,7 +25,21 @@ export const ADD = 0,
   LE = 10,
   GT = 11,
   GE = 12;
-const BIN_NAMES = ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge"];
+const BIN_NAMES = [
+  "add",
+  "sub",
+  "mul",
+  "div",
+  "pow",
+  "maximum",
+  "minimum",
+  "eq",
+  "ne",
+  "lt",
+  "le",
+  "gt",
+  "ge",
+];
 
 function binScalar(op: number, x: number, y: number): number {
   switch (op) {
@@ -92,7 +106,8 @@ function bin2d(
         for (let i = 0; i < inner; i++, pa += asi, pb += bsi) out[po++] = a[pa] / b[pb];
         break;
       default:
-        for (let i = 0; i < inner; i++, pa += asi, pb += bsi) out[po++] = binScalar(op, a[pa], b[pb]);
+        for (let i = 0; i < inner; i++, pa += asi, pb += bsi)
+          out[po++] = binScalar(op, a[pa], b[pb]);
     }
   }
 }
@@ -102,7 +117,8 @@ const SCALAR_BUF = new Float32Array(1);
 function computeDType(op: number, a: DType, b: DType | "scalar-int" | "scalar-float"): DType {
   const bd: DType = b === "scalar-int" ? "int32" : b === "scalar-float" ? "float32" : b;
   if (op >= EQ) return "int32";
-  if (op === DIV || op === POW) return a === "int32" && bd === "int32" && op === POW ? "int32" : "float32";
+  if (op === DIV || op === POW)
+    return a === "int32" && bd === "int32" && op === POW ? "int32" : "float32";
   return promote(a, bd);
 }
 
@@ -146,7 +162,8 @@ export function binaryRaw(opName: string, op: number, a: Tensor, b: Tensor | num
     if (x !== a) x.dispose();
     return out;
   }
-  if (!(b instanceof Tensor)) throw new TypeError(`${opName}: expected a Tensor or a number, got ${typeof b}`);
+  if (!(b instanceof Tensor))
+    throw new TypeError(`${opName}: expected a Tensor or a number, got ${typeof b}`);
   b._check(opName);
   if (isStorageOnly(b.dtype)) storageError(opName, b);
   if (a.device !== b.device) throw new Error(`${opName}: tensors on ${a.device} and ${b.device}`);
@@ -202,7 +219,8 @@ function run2d(
 ): void {
   const shape = out.shape;
   const aStr = broadcastStrides(x.shape, x.strides, shape);
-  const bStr = bStrides.length === shape.length ? bStrides : new Array<number>(shape.length).fill(0);
+  const bStr =
+    bStrides.length === shape.length ? bStrides : new Array<number>(shape.length).fill(0);
   const plan = collapse(shape, [out.strides, aStr, bStr]);
   const ad = x._storage.data;
   const od = out._storage.data;
@@ -215,7 +233,21 @@ function run2d(
     out.size >= NATIVE_MIN;
   forEachBlock(plan, [0, x.offset, bo], (offs, outer, inner, so, si) => {
     if (useNative)
-      native.opsBinary2d!(op, ad as Float32Array, offs[1], so[1], si[1], bd as Float32Array, offs[2], so[2], si[2], od as Float32Array, offs[0], outer, inner);
+      native.opsBinary2d!(
+        op,
+        ad as Float32Array,
+        offs[1],
+        so[1],
+        si[1],
+        bd as Float32Array,
+        offs[2],
+        so[2],
+        si[2],
+        od as Float32Array,
+        offs[0],
+        outer,
+        inner,
+      );
     else bin2d(op, ad, offs[1], so[1], si[1], bd, offs[2], so[2], si[2], od, offs[0], outer, inner);
   });
 }
@@ -232,7 +264,10 @@ function bMul(g: Tensor, n: Node): (Tensor | null)[] {
   const a = n.inputs[0];
   const b: Tensor | number = n.saved;
   if (typeof b === "number") return [binaryRaw("mul", MUL, g, b)];
-  return [a.requiresGrad ? binaryRaw("mul", MUL, g, b) : null, b.requiresGrad ? binaryRaw("mul", MUL, g, a) : null];
+  return [
+    a.requiresGrad ? binaryRaw("mul", MUL, g, b) : null,
+    b.requiresGrad ? binaryRaw("mul", MUL, g, a) : null,
+  ];
 }
 function bDiv(g: Tensor, n: Node): (Tensor | null)[] {
   const a = n.inputs[0];
@@ -276,8 +311,15 @@ function bPow(g: Tensor, n: Node): (Tensor | null)[] {
   }
   return [ga, gb];
 }
-function binary(opName: string, op: number, a: Tensor, b: Tensor | number, bwd: ((g: Tensor, n: Node) => (Tensor | null)[]) | null): Tensor {
-  if (!(a instanceof Tensor)) throw new TypeError(`${opName}: expected a Tensor as the first argument`);
+function binary(
+  opName: string,
+  op: number,
+  a: Tensor,
+  b: Tensor | number,
+  bwd: ((g: Tensor, n: Node) => (Tensor | null)[]) | null,
+): Tensor {
+  if (!(a instanceof Tensor))
+    throw new TypeError(`${opName}: expected a Tensor as the first argument`);
   const out = binaryRaw(opName, op, a, b);
   if (bwd === null) {
     if (anomalyEnabled()) checkForward(opName, out, [a, b]);
@@ -288,13 +330,25 @@ function binary(opName: string, op: number, a: Tensor, b: Tensor | number, bwd: 
       if (anomalyEnabled()) checkForward(opName, out, [a]);
       return out;
     }
-    return record(opName, out, [a], bwd, op === POW ? [b, out] : op === MAX || op === MIN ? [op === MAX, b] : b);
+    return record(
+      opName,
+      out,
+      [a],
+      bwd,
+      op === POW ? [b, out] : op === MAX || op === MIN ? [op === MAX, b] : b,
+    );
   }
   if (!(a.requiresGrad || b.requiresGrad) || !gradEnabled()) {
     if (anomalyEnabled()) checkForward(opName, out, [a, b]);
     return out;
   }
-  return record(opName, out, [a, b], bwd, op === POW ? [b, out] : op === MAX || op === MIN ? [op === MAX, b] : b);
+  return record(
+    opName,
+    out,
+    [a, b],
+    bwd,
+    op === POW ? [b, out] : op === MAX || op === MIN ? [op === MAX, b] : b,
+  );
 }
 
 function scaled(b: Tensor | number, alpha: number | undefined): Tensor | number {
@@ -376,7 +430,20 @@ export const NEG = 0,
   RELU = 9,
   CLAMP = 10,
   POWS = 11;
-const UN_NAMES = ["neg", "exp", "log", "sqrt", "rsqrt", "abs", "sigmoid", "silu", "tanh", "relu", "clamp", "pow"];
+const UN_NAMES = [
+  "neg",
+  "exp",
+  "log",
+  "sqrt",
+  "rsqrt",
+  "abs",
+  "sigmoid",
+  "silu",
+  "tanh",
+  "relu",
+  "clamp",
+  "pow",
+];
 
 function un(op: number, x: number, p0: number, p1: number): number {
   switch (op) {
@@ -472,7 +539,14 @@ export function unaryRaw(op: number, t: Tensor, p0: number, p1: number): Tensor 
 }
 
 /** dx from x, y = f(x), and dy. */
-export function unaryGradRaw(op: number, x: Tensor, y: Tensor, g: Tensor, p0: number, p1: number): Tensor {
+export function unaryGradRaw(
+  op: number,
+  x: Tensor,
+  y: Tensor,
+  g: Tensor,
+  p0: number,
+  p1: number,
+): Tensor {
   const xc = floatInput("backward", x);
   const yc = floatInput("backward", y);
   const gc = floatInput("backward", g);
@@ -494,7 +568,8 @@ export function unaryGradRaw(op: number, x: Tensor, y: Tensor, g: Tensor, p0: nu
       p1,
     );
   else
-    for (let i = 0; i < n; i++) od[i] = unGrad(op, xd[xc.offset + i], yd[yc.offset + i], gd[gc.offset + i], p0, p1);
+    for (let i = 0; i < n; i++)
+      od[i] = unGrad(op, xd[xc.offset + i], yd[yc.offset + i], gd[gc.offset + i], p0, p1);
   if (xc !== x) xc.dispose();
   if (yc !== y) yc.dispose();
   if (gc !== g) gc.dispose();
@@ -545,11 +620,16 @@ export function cast(t: Tensor, dtype: DType): Tensor {
   const out = Tensor._empty(dtype, t.shape);
   const sd = src._storage.data.subarray(src.offset, src.offset + src.size);
   if (isStorageOnly(t.dtype)) {
-    const f = decode(sd, t.dtype, dtype === "float32" ? (out._storage.data as Float32Array) : new Float32Array(t.size));
+    const f = decode(
+      sd,
+      t.dtype,
+      dtype === "float32" ? (out._storage.data as Float32Array) : new Float32Array(t.size),
+    );
     if (dtype !== "float32") encode(f, dtype, out._storage.data);
   } else encode(sd as Float32Array | Int32Array, dtype, out._storage.data);
   if (src !== t) src.dispose();
-  if (t.requiresGrad && gradEnabled() && dtype === "float32") return record("to", out, [t], bCast, null);
+  if (t.requiresGrad && gradEnabled() && dtype === "float32")
+    return record("to", out, [t], bCast, null);
   return out;
 }
 function bCast(g: Tensor): (Tensor | null)[] {
@@ -561,19 +641,29 @@ function bCast(g: Tensor): (Tensor | null)[] {
 function checkInPlace(t: Tensor, op: string): void {
   t._check(op);
   if (t.requiresGrad && gradEnabled())
-    throw new Error(`${op}: in-place update of a tensor that requires grad; run it inside noGrad() (as optimizers do)`);
+    throw new Error(
+      `${op}: in-place update of a tensor that requires grad; run it inside noGrad() (as optimizers do)`,
+    );
   if (isStorageOnly(t.dtype)) storageError(op, t);
 }
 
 /** t = t op other, other broadcast to t.shape. Not recorded by autograd. */
-export function inplace(t: Tensor, kind: "add_" | "mul_" | "div_" | "copy_", other: Tensor | number, alpha: number): void {
+export function inplace(
+  t: Tensor,
+  kind: "add_" | "mul_" | "div_" | "copy_",
+  other: Tensor | number,
+  alpha: number,
+): void {
   checkInPlace(t, kind);
   if (other instanceof Tensor) {
     other._check(kind);
     const bs = broadcastShapes(kind, t.shape, other.shape);
     if (bs.length !== t.shape.length || bs.some((d, i) => d !== t.shape[i]))
-      throw new Error(`${kind}: shape ${shapeStr(other.shape)} cannot be broadcast to ${shapeStr(t.shape)}`);
-  } else if (typeof other !== "number") throw new TypeError(`${kind}: expected a Tensor or a number`);
+      throw new Error(
+        `${kind}: shape ${shapeStr(other.shape)} cannot be broadcast to ${shapeStr(t.shape)}`,
+      );
+  } else if (typeof other !== "number")
+    throw new TypeError(`${kind}: expected a Tensor or a number`);
   let src: Tensor | number = other;
   let tmpSrc: Tensor | null = null;
   if (other instanceof Tensor && other.dtype !== t.dtype) src = tmpSrc = cast(other, t.dtype);
@@ -618,8 +708,10 @@ export function inplace(t: Tensor, kind: "add_" | "mul_" | "div_" | "copy_", oth
       let pt = offs[0] + o * so[0];
       let ps = offs[1] + o * so[1];
       if (op === -1) for (let i = 0; i < inner; i++, pt += si[0], ps += si[1]) td[pt] = sd[ps];
-      else if (op === ADD) for (let i = 0; i < inner; i++, pt += si[0], ps += si[1]) td[pt] += sd[ps];
-      else if (op === MUL) for (let i = 0; i < inner; i++, pt += si[0], ps += si[1]) td[pt] *= sd[ps];
+      else if (op === ADD)
+        for (let i = 0; i < inner; i++, pt += si[0], ps += si[1]) td[pt] += sd[ps];
+      else if (op === MUL)
+        for (let i = 0; i < inner; i++, pt += si[0], ps += si[1]) td[pt] *= sd[ps];
       else for (let i = 0; i < inner; i++, pt += si[0], ps += si[1]) td[pt] /= sd[ps];
     }
   });
@@ -627,7 +719,13 @@ export function inplace(t: Tensor, kind: "add_" | "mul_" | "div_" | "copy_", oth
 }
 
 /** t += value * a * b (or a / b). */
-export function addcmulInPlace(t: Tensor, a: Tensor, b: Tensor, value: number, divide: boolean): void {
+export function addcmulInPlace(
+  t: Tensor,
+  a: Tensor,
+  b: Tensor,
+  value: number,
+  divide: boolean,
+): void {
   const name = divide ? "addcdiv_" : "addcmul_";
   checkInPlace(t, name);
   const ab = binaryRaw(name, divide ? DIV : MUL, a, b);

@@ -9,13 +9,15 @@ import { isStorageOnly } from "../dtype";
 function checkT(t: unknown, op: string, what = "input"): Tensor {
   if (!(t instanceof Tensor)) throw new TypeError(`${op}: expected a Tensor as ${what}`);
   t._check(op);
-  if (isStorageOnly(t.dtype)) throw new TypeError(`${op}: dtype ${t.dtype} is a storage type; convert with .float() first`);
+  if (isStorageOnly(t.dtype))
+    throw new TypeError(`${op}: dtype ${t.dtype} is a storage type; convert with .float() first`);
   return t;
 }
 
 function checkIndex(idx: unknown, op: string): Tensor {
   const t = checkT(idx, op, "index");
-  if (t.dtype !== "int32") throw new TypeError(`${op}: index must be an int32 tensor, got ${t.dtype}`);
+  if (t.dtype !== "int32")
+    throw new TypeError(`${op}: index must be an int32 tensor, got ${t.dtype}`);
   return t;
 }
 
@@ -30,7 +32,13 @@ function own(t: Tensor): Tensor {
 }
 
 /** Walks index positions; calls fn(p, xOffsetWithoutDim, coordOnDim?) */
-function gatherLike(op: string, x: Tensor, d: number, index: Tensor, fn: (p: number, xo: number, idx: number) => void): void {
+function gatherLike(
+  op: string,
+  x: Tensor,
+  d: number,
+  index: Tensor,
+  fn: (p: number, xo: number, idx: number) => void,
+): void {
   const ic = contig(index);
   const id = ic._storage.data;
   const nd = index.ndim;
@@ -40,7 +48,9 @@ function gatherLike(op: string, x: Tensor, d: number, index: Tensor, fn: (p: num
   for (let p = 0; p < index.size; p++) {
     const v = id[ic.offset + p];
     if (v < 0 || v >= size)
-      throw new RangeError(`${op}: index ${v} is out of range for dim ${d} of size ${size} (shape ${shapeStr(x.shape)})`);
+      throw new RangeError(
+        `${op}: index ${v} is out of range for dim ${d} of size ${size} (shape ${shapeStr(x.shape)})`,
+      );
     fn(p, xo, v);
     for (let k = nd - 1; k >= 0; k--) {
       coord[k]++;
@@ -55,14 +65,20 @@ function gatherLike(op: string, x: Tensor, d: number, index: Tensor, fn: (p: num
 
 function checkGatherShapes(op: string, x: Tensor, d: number, index: Tensor, other?: Tensor): void {
   if (index.ndim !== x.ndim)
-    throw new Error(`${op}: index has ${index.ndim} dims ${shapeStr(index.shape)} but input has ${x.ndim} ${shapeStr(x.shape)}`);
+    throw new Error(
+      `${op}: index has ${index.ndim} dims ${shapeStr(index.shape)} but input has ${x.ndim} ${shapeStr(x.shape)}`,
+    );
   for (let k = 0; k < x.ndim; k++)
     if (k !== d && index.shape[k] > x.shape[k])
-      throw new Error(`${op}: index shape ${shapeStr(index.shape)} exceeds input shape ${shapeStr(x.shape)} at dim ${k}`);
+      throw new Error(
+        `${op}: index shape ${shapeStr(index.shape)} exceeds input shape ${shapeStr(x.shape)} at dim ${k}`,
+      );
   if (other !== undefined)
     for (let k = 0; k < x.ndim; k++)
       if (index.shape[k] > other.shape[k])
-        throw new Error(`${op}: index shape ${shapeStr(index.shape)} exceeds src shape ${shapeStr(other.shape)} at dim ${k}`);
+        throw new Error(
+          `${op}: index shape ${shapeStr(index.shape)} exceeds src shape ${shapeStr(other.shape)} at dim ${k}`,
+        );
 }
 
 function bGather(g: Tensor, n: Node): (Tensor | null)[] {
@@ -87,7 +103,9 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   gatherLike("gather", x, d, index, (p, xo, v) => {
     od[p] = xd[xo + v * sd];
   });
-  return x.requiresGrad && gradEnabled() ? record("gather", out, [x], bGather, [d, own(index)]) : out;
+  return x.requiresGrad && gradEnabled()
+    ? record("gather", out, [x], bGather, [d, own(index)])
+    : out;
 }
 
 /** target[...index...] += src, in place on a contiguous float target (no autograd). */
@@ -150,7 +168,8 @@ function indexSelectRaw(x: Tensor, d: number, index: Tensor): Tensor {
   const od = out._storage.data;
   for (let j = 0; j < m; j++) {
     const v = id[ic.offset + j];
-    if (v < 0 || v >= n) throw new RangeError(`indexSelect: index ${v} is out of range for dim ${d} of size ${n}`);
+    if (v < 0 || v >= n)
+      throw new RangeError(`indexSelect: index ${v} is out of range for dim ${d} of size ${n}`);
   }
   for (let o = 0; o < outer; o++)
     for (let j = 0; j < m; j++) {
@@ -190,17 +209,21 @@ function bIndexSelect(g: Tensor, n: Node): (Tensor | null)[] {
 export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   checkT(x, "indexSelect");
   checkIndex(index, "indexSelect");
-  if (index.ndim > 1) throw new Error(`indexSelect: index must be 1-D, got shape ${shapeStr(index.shape)}`);
+  if (index.ndim > 1)
+    throw new Error(`indexSelect: index must be 1-D, got shape ${shapeStr(index.shape)}`);
   const d = normDim(dim, x.ndim, "indexSelect");
   const out = indexSelectRaw(x, d, index);
-  return x.requiresGrad && gradEnabled() ? record("indexSelect", out, [x], bIndexSelect, [d, own(index)]) : out;
+  return x.requiresGrad && gradEnabled()
+    ? record("indexSelect", out, [x], bIndexSelect, [d, own(index)])
+    : out;
 }
 
 /** Embedding lookup: weight [V, D], ids int32 [...] -> [..., D]; gradient accumulates into rows. */
 export function embedding(weight: Tensor, ids: Tensor): Tensor {
   checkT(weight, "embedding", "weight");
   checkIndex(ids, "embedding");
-  if (weight.ndim !== 2) throw new Error(`embedding: weight must be [V, D], got shape ${shapeStr(weight.shape)}`);
+  if (weight.ndim !== 2)
+    throw new Error(`embedding: weight must be [V, D], got shape ${shapeStr(weight.shape)}`);
   const flat = ids.ndim === 1 ? ids : reshape(ids, [ids.size]);
   const rows = indexSelect(weight, 0, flat);
   if (flat !== ids) flat.dispose();
@@ -271,7 +294,9 @@ export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
   checkT(mask, "maskedFill", "mask");
   const bs = broadcastShapes("maskedFill", x.shape, mask.shape);
   if (bs.length !== x.ndim || bs.some((v, i) => v !== x.shape[i]))
-    throw new Error(`maskedFill: mask shape ${shapeStr(mask.shape)} does not broadcast to ${shapeStr(x.shape)}`);
+    throw new Error(
+      `maskedFill: mask shape ${shapeStr(mask.shape)} does not broadcast to ${shapeStr(x.shape)}`,
+    );
   const v = x.dtype === "int32" && !Number.isInteger(value) ? Math.trunc(value) : value;
   const out = where(mask, v, x);
   if (out.dtype !== x.dtype) {
@@ -285,7 +310,8 @@ export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
 /** int32 [..., numClasses] with a 1 at each index. */
 export function oneHot(index: Tensor, numClasses: number): Tensor {
   checkIndex(index, "oneHot");
-  if (!Number.isInteger(numClasses) || numClasses < 1) throw new RangeError(`oneHot: numClasses must be a positive integer`);
+  if (!Number.isInteger(numClasses) || numClasses < 1)
+    throw new RangeError(`oneHot: numClasses must be a positive integer`);
   const ic = contig(index);
   const out = Tensor._empty("int32", [...index.shape, numClasses], true);
   const id = ic._storage.data;

@@ -14,7 +14,8 @@ export function collapse(shape: readonly number[], strides: (readonly number[])[
     if (shape[d] === 1) continue;
     const last = sh.length - 1;
     let merge = last >= 0;
-    for (let j = 0; j < k && merge; j++) if (st[j][last] !== strides[j][d] * shape[d]) merge = false;
+    for (let j = 0; j < k && merge; j++)
+      if (st[j][last] !== strides[j][d] * shape[d]) merge = false;
     if (merge) {
       sh[last] *= shape[d];
       for (let j = 0; j < k; j++) st[j][last] = strides[j][d];
@@ -27,7 +28,11 @@ export function collapse(shape: readonly number[], strides: (readonly number[])[
 }
 
 /** Strides of `t` (shape tShape) broadcast to `shape` (0 on broadcast dims). */
-export function broadcastStrides(tShape: readonly number[], tStrides: readonly number[], shape: readonly number[]): number[] {
+export function broadcastStrides(
+  tShape: readonly number[],
+  tStrides: readonly number[],
+  shape: readonly number[],
+): number[] {
   const n = shape.length;
   const off = n - tShape.length;
   const out = new Array<number>(n).fill(0);
@@ -42,7 +47,9 @@ export function broadcastShapes(op: string, a: readonly number[], b: readonly nu
     const x = i < n - a.length ? 1 : a[i - (n - a.length)];
     const y = i < n - b.length ? 1 : b[i - (n - b.length)];
     if (x !== y && x !== 1 && y !== 1)
-      throw new Error(`${op}: shapes [${a.join(", ")}] and [${b.join(", ")}] are not broadcastable (dim ${i}: ${x} vs ${y})`);
+      throw new Error(
+        `${op}: shapes [${a.join(", ")}] and [${b.join(", ")}] are not broadcastable (dim ${i}: ${x} vs ${y})`,
+      );
     out[i] = x === 1 ? y : x;
   }
   return out;

@@ -11,7 +11,28 @@ import { copyRaw, reshape, squeeze, transpose, unsqueeze } from "./shape";
 import { cast } from "./elementwise";
 
 /** Reference SGEMM in JS (row-major, same contract as the addon's sgemm). */
-export const jsSgemm: Sgemm = (tA, tB, M, N, K, alpha, A, ao, lda, B, bo, ldb, beta, C, co, ldc, batch = 1, sA = 0, sB = 0, sC = 0) => {
+export const jsSgemm: Sgemm = (
+  tA,
+  tB,
+  M,
+  N,
+  K,
+  alpha,
+  A,
+  ao,
+  lda,
+  B,
+  bo,
+  ldb,
+  beta,
+  C,
+  co,
+  ldc,
+  batch = 1,
+  sA = 0,
+  sB = 0,
+  sC = 0,
+) => {
   for (let b = 0; b < batch; b++) {
     const a0 = ao + b * sA;
     const b0 = bo + b * sB;
@@ -46,8 +67,10 @@ function operand(x: Tensor): Operand {
   const C = x.shape[n - 1];
   const sr = x.strides[n - 2];
   const sc = x.strides[n - 1];
-  if ((sc === 1 || C === 1) && (R === 1 || sr >= C)) return { t: x, trans: false, ld: R === 1 ? Math.max(C, 1) : sr };
-  if ((sr === 1 || R === 1) && (C === 1 || sc >= R)) return { t: x, trans: true, ld: C === 1 ? Math.max(R, 1) : sc };
+  if ((sc === 1 || C === 1) && (R === 1 || sr >= C))
+    return { t: x, trans: false, ld: R === 1 ? Math.max(C, 1) : sr };
+  if ((sr === 1 || R === 1) && (C === 1 || sc >= R))
+    return { t: x, trans: true, ld: C === 1 ? Math.max(R, 1) : sc };
   const c = copyRaw(x);
   return { t: c, trans: false, ld: Math.max(C, 1) };
 }
@@ -74,7 +97,11 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
     const sb = broadcastStrides(b.shape.slice(0, -2), B.t.strides.slice(0, -2), batch);
     const sc = out.strides.slice(0, -2);
     const plan = collapse(batch, [sc, sa, sb]);
-    if (plan.shape.length === 0) plan.shape.push(1), plan.strides.forEach((s) => s.push(0));
+    if (plan.shape.length === 0) {
+      // All batch dims were 1: one product.
+      plan.shape.push(1);
+      plan.strides.forEach((s) => s.push(0));
+    }
     if (K > 0)
       forEachBlock(plan, [0, A.t.offset, B.t.offset], (offs, outer, inner, so, si) => {
         for (let o = 0; o < outer; o++)
@@ -125,14 +152,20 @@ function bMatmul(g: Tensor, n: Node): (Tensor | null)[] {
 }
 
 function checkOperands(op: string, a: Tensor, b: Tensor): void {
-  if (!(a instanceof Tensor) || !(b instanceof Tensor)) throw new TypeError(`${op}: expected two Tensors`);
+  if (!(a instanceof Tensor) || !(b instanceof Tensor))
+    throw new TypeError(`${op}: expected two Tensors`);
   a._check(op);
   b._check(op);
-  if (a.ndim === 0 || b.ndim === 0) throw new Error(`${op}: both arguments need at least 1 dim, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
+  if (a.ndim === 0 || b.ndim === 0)
+    throw new Error(
+      `${op}: both arguments need at least 1 dim, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`,
+    );
   const K1 = a.shape[a.ndim - 1];
   const K2 = b.ndim === 1 ? b.shape[0] : b.shape[b.ndim - 2];
   if (K1 !== K2)
-    throw new Error(`${op}: shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} cannot be multiplied (${K1} vs ${K2})`);
+    throw new Error(
+      `${op}: shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} cannot be multiplied (${K1} vs ${K2})`,
+    );
 }
 
 /** Matrix product with NumPy/PyTorch semantics (1-D promotion, batch broadcasting). */
@@ -169,6 +202,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 export function bmm(a: Tensor, b: Tensor): Tensor {
   checkOperands("bmm", a, b);
   if (a.ndim !== 3 || b.ndim !== 3 || a.shape[0] !== b.shape[0])
-    throw new Error(`bmm: expected [B, M, K] and [B, K, N] with equal B, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
+    throw new Error(
+      `bmm: expected [B, M, K] and [B, K, N] with equal B, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`,
+    );
   return matmul(a, b);
 }

@@ -14,7 +14,8 @@ import { sumRaw } from "./reduce";
 function checkF(t: unknown, op: string, what = "input"): Tensor {
   if (!(t instanceof Tensor)) throw new TypeError(`${op}: expected a Tensor as ${what}`);
   t._check(op);
-  if (t.dtype !== "float32") throw new TypeError(`${op}: ${what} must be float32, got ${t.dtype} (use .float())`);
+  if (t.dtype !== "float32")
+    throw new TypeError(`${op}: ${what} must be float32, got ${t.dtype} (use .float())`);
   return t;
 }
 
@@ -29,7 +30,13 @@ function f32(t: Tensor): Float32Array {
 
 // ---- softmax / logSoftmax over the last dim of a contiguous [rows, cols] ----
 
-export function softmaxRows(x: Float32Array, out: Float32Array, rows: number, cols: number, log: boolean): void {
+export function softmaxRows(
+  x: Float32Array,
+  out: Float32Array,
+  rows: number,
+  cols: number,
+  log: boolean,
+): void {
   if (rows * cols >= NATIVE_MIN && native.opsSoftmax !== undefined) {
     native.opsSoftmax(x, out, rows, cols, log);
     return;
@@ -50,7 +57,14 @@ export function softmaxRows(x: Float32Array, out: Float32Array, rows: number, co
   }
 }
 
-export function softmaxGradRows(y: Float32Array, g: Float32Array, out: Float32Array, rows: number, cols: number, log: boolean): void {
+export function softmaxGradRows(
+  y: Float32Array,
+  g: Float32Array,
+  out: Float32Array,
+  rows: number,
+  cols: number,
+  log: boolean,
+): void {
   if (rows * cols >= NATIVE_MIN && native.opsSoftmaxGrad !== undefined) {
     native.opsSoftmaxGrad(y, g, out, rows, cols, log);
     return;
@@ -76,7 +90,14 @@ function bSoftmax(g: Tensor, n: Node): (Tensor | null)[] {
   const yc = d === last ? y : copyRaw(transpose(y, d, last));
   const cols = y.shape[d];
   const out = Tensor._empty("float32", gc.shape);
-  softmaxGradRows(f32(yc), f32(gc), out._storage.data as Float32Array, cols === 0 ? 0 : y.size / cols, cols, log);
+  softmaxGradRows(
+    f32(yc),
+    f32(gc),
+    out._storage.data as Float32Array,
+    cols === 0 ? 0 : y.size / cols,
+    cols,
+    log,
+  );
   if (gc !== gm) gc.dispose();
   if (gm !== g) gm.dispose();
   if (yc !== y) yc.dispose();
@@ -171,15 +192,26 @@ function bCrossEntropy(g: Tensor, n: Node): (Tensor | null)[] {
  * Cross-entropy of logits [..., C] against int32 class targets [...] (fused log-softmax + NLL).
  * Returns a scalar ("mean"/"sum") or per-target losses ("none").
  */
-export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+export function crossEntropy(
+  logits: Tensor,
+  targets: Tensor,
+  opts: CrossEntropyOptions = {},
+): Tensor {
   checkF(logits, "crossEntropy", "logits");
-  if (!(targets instanceof Tensor)) throw new TypeError("crossEntropy: targets must be an int32 Tensor");
+  if (!(targets instanceof Tensor))
+    throw new TypeError("crossEntropy: targets must be an int32 Tensor");
   targets._check("crossEntropy");
-  if (targets.dtype !== "int32") throw new TypeError(`crossEntropy: targets must be int32 class indices, got ${targets.dtype}`);
+  if (targets.dtype !== "int32")
+    throw new TypeError(`crossEntropy: targets must be int32 class indices, got ${targets.dtype}`);
   const ignore = opts.ignoreIndex ?? -100;
   const reduction = opts.reduction ?? "mean";
-  if (!["mean", "sum", "none"].includes(reduction)) throw new Error(`crossEntropy: unknown reduction '${reduction}'`);
-  if (logits.ndim < 1 || targets.ndim !== logits.ndim - 1 || targets.shape.some((s, i) => s !== logits.shape[i]))
+  if (!["mean", "sum", "none"].includes(reduction))
+    throw new Error(`crossEntropy: unknown reduction '${reduction}'`);
+  if (
+    logits.ndim < 1 ||
+    targets.ndim !== logits.ndim - 1 ||
+    targets.shape.some((s, i) => s !== logits.shape[i])
+  )
     throw new Error(
       `crossEntropy: logits ${shapeStr(logits.shape)} need targets of shape ${shapeStr(logits.shape.slice(0, -1))}, got ${shapeStr(targets.shape)}`,
     );
@@ -195,7 +227,9 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
     const v = t[to + r];
     if (v === ignore) continue;
     if (v < 0 || v >= cols)
-      throw new RangeError(`crossEntropy: target ${v} at position ${r} is out of range for ${cols} classes (ignoreIndex is ${ignore})`);
+      throw new RangeError(
+        `crossEntropy: target ${v} at position ${r} is out of range for ${cols} classes (ignoreIndex is ${ignore})`,
+      );
     count++;
   }
   const losses = new Float32Array(rows);
@@ -229,13 +263,28 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
     if (tc !== targets) tc.dispose();
     return out;
   }
-  return record("crossEntropy", out, [logits], bCrossEntropy, [lc, tc, lse, rows, cols, ignore, reduction, count]);
+  return record("crossEntropy", out, [logits], bCrossEntropy, [
+    lc,
+    tc,
+    lse,
+    rows,
+    cols,
+    ignore,
+    reduction,
+    count,
+  ]);
 }
 
 // ---- RMSNorm ----
 
 function bRmsNorm(g: Tensor, n: Node): (Tensor | null)[] {
-  const [xc, wc, rstd, rows, cols] = n.saved as [Tensor, Tensor | null, Float32Array, number, number];
+  const [xc, wc, rstd, rows, cols] = n.saved as [
+    Tensor,
+    Tensor | null,
+    Float32Array,
+    number,
+    number,
+  ];
   const gc = contig(g);
   const dx = Tensor._empty("float32", n.inputs[0].shape);
   const dw = wc !== null ? Tensor._empty("float32", [cols], true) : null;
@@ -244,7 +293,12 @@ function bRmsNorm(g: Tensor, n: Node): (Tensor | null)[] {
   const dxd = dx._storage.data as Float32Array;
   const dwd = dw !== null ? (dw._storage.data as Float32Array) : null;
   const w = wc !== null ? f32(wc) : null;
-  if (rows * cols >= NATIVE_MIN && native.opsRmsNormGrad !== undefined && w !== null && dwd !== null)
+  if (
+    rows * cols >= NATIVE_MIN &&
+    native.opsRmsNormGrad !== undefined &&
+    w !== null &&
+    dwd !== null
+  )
     native.opsRmsNormGrad(x, w, rstd, gv, dxd, dwd, rows, cols);
   else
     for (let r = 0; r < rows; r++) {
@@ -275,7 +329,9 @@ export function rmsNorm(x: Tensor, weight: Tensor | null, eps = 1e-6): Tensor {
   if (weight !== null) {
     checkF(weight, "rmsNorm", "weight");
     if (weight.ndim !== 1 || weight.shape[0] !== cols)
-      throw new Error(`rmsNorm: weight shape ${shapeStr(weight.shape)} does not match the last dim of ${shapeStr(x.shape)}`);
+      throw new Error(
+        `rmsNorm: weight shape ${shapeStr(weight.shape)} does not match the last dim of ${shapeStr(x.shape)}`,
+      );
   }
   const rows = cols === 0 ? 0 : x.size / cols;
   const xc = contig(x);
@@ -316,7 +372,8 @@ function ropeRaw(x: Tensor, cos: Float32Array, sin: Float32Array, inverse: boole
   const out = Tensor._empty("float32", x.shape);
   const xd = f32(xc);
   const od = out._storage.data as Float32Array;
-  if (x.size >= NATIVE_MIN && native.opsRope !== undefined) native.opsRope(xd, cos, sin, od, outer, T, H, D, inverse);
+  if (x.size >= NATIVE_MIN && native.opsRope !== undefined)
+    native.opsRope(xd, cos, sin, od, outer, T, H, D, inverse);
   else {
     const half = D >> 1;
     const sg = inverse ? -1 : 1;
@@ -351,7 +408,8 @@ export function rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
   checkF(x, "rope");
   checkF(cos, "rope", "cos");
   checkF(sin, "rope", "sin");
-  if (x.ndim < 2) throw new Error(`rope: x must be [B, T, H, D], [B, T, D] or [T, D], got ${shapeStr(x.shape)}`);
+  if (x.ndim < 2)
+    throw new Error(`rope: x must be [B, T, H, D], [B, T, D] or [T, D], got ${shapeStr(x.shape)}`);
   const T = x.ndim === 2 ? x.shape[0] : x.shape[1];
   const D = x.shape[x.ndim - 1];
   if (D % 2 !== 0) throw new Error(`rope: the last dim must be even, got ${D}`);
@@ -360,7 +418,9 @@ export function rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
     ["sin", sin],
   ] as const)
     if (t.ndim !== 2 || t.shape[0] !== T || t.shape[1] !== D / 2)
-      throw new Error(`rope: ${nm} must be [T, D/2] = [${T}, ${D / 2}] for x ${shapeStr(x.shape)}, got ${shapeStr(t.shape)}`);
+      throw new Error(
+        `rope: ${nm} must be [T, D/2] = [${T}, ${D / 2}] for x ${shapeStr(x.shape)}, got ${shapeStr(t.shape)}`,
+      );
   const cc = contig(cos);
   const sc = contig(sin);
   const c = f32(cc).slice();
@@ -384,7 +444,8 @@ function bSwiglu(g: Tensor, n: Node): (Tensor | null)[] {
   const dad = da._storage.data as Float32Array;
   const dbd = db._storage.data as Float32Array;
   const nEl = ac.size;
-  if (nEl >= NATIVE_MIN && native.opsSwigluGrad !== undefined) native.opsSwigluGrad(a, b, gv, dad, dbd, nEl);
+  if (nEl >= NATIVE_MIN && native.opsSwigluGrad !== undefined)
+    native.opsSwigluGrad(a, b, gv, dad, dbd, nEl);
   else
     for (let i = 0; i < nEl; i++) {
       const s = 1 / (1 + Math.exp(-a[i]));
@@ -427,7 +488,18 @@ export interface AttentionOptions {
 }
 
 function bAttention(g: Tensor, n: Node): (Tensor | null)[] {
-  const [qc, kc, vc, p, BH, T, S, D, Dv, scale] = n.saved as [Tensor, Tensor, Tensor, Tensor, number, number, number, number, number, number];
+  const [qc, kc, vc, p, BH, T, S, D, Dv, scale] = n.saved as [
+    Tensor,
+    Tensor,
+    Tensor,
+    Tensor,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const gemm = sgemm();
   const go = contig(g);
   const gd = f32(go);
@@ -440,12 +512,75 @@ function bAttention(g: Tensor, n: Node): (Tensor | null)[] {
   const dv = Tensor._empty("float32", vc.shape, true);
   const dP = new Float32Array(BH * T * S);
   // dV = P^T dO ; dP = dO V^T ; dS = P * (dP - rowsum(dP * P)) * scale ; dQ = dS K ; dK = dS^T Q
-  gemm(true, false, S, Dv, T, 1, P, 0, S, gd, 0, Dv, 0, dv._storage.data as Float32Array, 0, Dv, BH, T * S, T * Dv, S * Dv);
+  gemm(
+    true,
+    false,
+    S,
+    Dv,
+    T,
+    1,
+    P,
+    0,
+    S,
+    gd,
+    0,
+    Dv,
+    0,
+    dv._storage.data as Float32Array,
+    0,
+    Dv,
+    BH,
+    T * S,
+    T * Dv,
+    S * Dv,
+  );
   gemm(false, true, T, S, Dv, 1, gd, 0, Dv, v, 0, Dv, 0, dP, 0, S, BH, T * Dv, S * Dv, T * S);
   softmaxGradRows(P, dP, dP, BH * T, S, false);
-  for (let i = 0; i < dP.length; i++) dP[i] *= scale;
-  gemm(false, false, T, D, S, 1, dP, 0, S, k, 0, D, 0, dq._storage.data as Float32Array, 0, D, BH, T * S, S * D, T * D);
-  gemm(true, false, S, D, T, 1, dP, 0, S, q, 0, D, 0, dk._storage.data as Float32Array, 0, D, BH, T * S, T * D, S * D);
+  // The score scale folds into alpha of the two products below.
+  gemm(
+    false,
+    false,
+    T,
+    D,
+    S,
+    scale,
+    dP,
+    0,
+    S,
+    k,
+    0,
+    D,
+    0,
+    dq._storage.data as Float32Array,
+    0,
+    D,
+    BH,
+    T * S,
+    S * D,
+    T * D,
+  );
+  gemm(
+    true,
+    false,
+    S,
+    D,
+    T,
+    scale,
+    dP,
+    0,
+    S,
+    q,
+    0,
+    D,
+    0,
+    dk._storage.data as Float32Array,
+    0,
+    D,
+    BH,
+    T * S,
+    T * D,
+    S * D,
+  );
   if (go !== g) go.dispose();
   const [qi, ki, vi] = n.inputs;
   const res = [dq, dk, dv];
@@ -463,9 +598,19 @@ function bAttention(g: Tensor, n: Node): (Tensor | null)[] {
  * Scaled dot-product attention: q [..., T, D], k [..., S, D], v [..., S, Dv] -> [..., T, Dv]
  * (leading dims equal, e.g. [B, H]). Causal by default.
  */
-export function attention(q: Tensor, k: Tensor, v: Tensor, opts?: AttentionOptions & { returnProbs?: false }): Tensor;
+export function attention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  opts?: AttentionOptions & { returnProbs?: false },
+): Tensor;
 /** With returnProbs: also the attention probabilities [..., T, S] (for inspection; not differentiable). */
-export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions & { returnProbs: true }): { output: Tensor; probs: Tensor };
+export function attention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  opts: AttentionOptions & { returnProbs: true },
+): { output: Tensor; probs: Tensor };
 export function attention(
   q: Tensor,
   k: Tensor,
@@ -476,20 +621,30 @@ export function attention(
   checkF(k, "attention", "k");
   checkF(v, "attention", "v");
   if (q.ndim < 2 || k.ndim !== q.ndim || v.ndim !== q.ndim)
-    throw new Error(`attention: q, k, v must have the same rank >= 2, got ${shapeStr(q.shape)}, ${shapeStr(k.shape)}, ${shapeStr(v.shape)}`);
+    throw new Error(
+      `attention: q, k, v must have the same rank >= 2, got ${shapeStr(q.shape)}, ${shapeStr(k.shape)}, ${shapeStr(v.shape)}`,
+    );
   const lead = q.shape.slice(0, -2);
   for (const [nm, t] of [
     ["k", k],
     ["v", v],
   ] as const)
     if (t.shape.slice(0, -2).some((s, i) => s !== lead[i]))
-      throw new Error(`attention: leading dims of ${nm} ${shapeStr(t.shape)} differ from q ${shapeStr(q.shape)}`);
+      throw new Error(
+        `attention: leading dims of ${nm} ${shapeStr(t.shape)} differ from q ${shapeStr(q.shape)}`,
+      );
   const T = q.shape[q.ndim - 2];
   const D = q.shape[q.ndim - 1];
   const S = k.shape[k.ndim - 2];
   const Dv = v.shape[v.ndim - 1];
-  if (k.shape[k.ndim - 1] !== D) throw new Error(`attention: q ${shapeStr(q.shape)} and k ${shapeStr(k.shape)} differ in the last dim`);
-  if (v.shape[v.ndim - 2] !== S) throw new Error(`attention: k ${shapeStr(k.shape)} and v ${shapeStr(v.shape)} differ in length`);
+  if (k.shape[k.ndim - 1] !== D)
+    throw new Error(
+      `attention: q ${shapeStr(q.shape)} and k ${shapeStr(k.shape)} differ in the last dim`,
+    );
+  if (v.shape[v.ndim - 2] !== S)
+    throw new Error(
+      `attention: k ${shapeStr(k.shape)} and v ${shapeStr(v.shape)} differ in length`,
+    );
   const causal = opts.causal ?? true;
   const scale = opts.scale ?? 1 / Math.sqrt(D);
   const BH = lead.reduce((a, b) => a * b, 1);
@@ -499,7 +654,28 @@ export function attention(
   const p = Tensor._empty("float32", [...lead, T, S], true);
   const P = p._storage.data as Float32Array;
   const gemm = sgemm();
-  gemm(false, true, T, S, D, scale, f32(qc), 0, D, f32(kc), 0, D, 0, P, 0, S, BH, T * D, S * D, T * S);
+  gemm(
+    false,
+    true,
+    T,
+    S,
+    D,
+    scale,
+    f32(qc),
+    0,
+    D,
+    f32(kc),
+    0,
+    D,
+    0,
+    P,
+    0,
+    S,
+    BH,
+    T * D,
+    S * D,
+    T * S,
+  );
   if (causal) {
     const off = S - T;
     for (let b = 0; b < BH; b++)
@@ -510,10 +686,43 @@ export function attention(
   }
   softmaxRows(P, P, BH * T, S, false);
   const out = Tensor._empty("float32", [...lead, T, Dv], true);
-  gemm(false, false, T, Dv, S, 1, P, 0, S, f32(vc), 0, Dv, 0, out._storage.data as Float32Array, 0, Dv, BH, T * S, S * Dv, T * Dv);
+  gemm(
+    false,
+    false,
+    T,
+    Dv,
+    S,
+    1,
+    P,
+    0,
+    S,
+    f32(vc),
+    0,
+    Dv,
+    0,
+    out._storage.data as Float32Array,
+    0,
+    Dv,
+    BH,
+    T * S,
+    S * Dv,
+    T * Dv,
+  );
   let result: Tensor = out;
   const needGrad = gradEnabled() && (q.requiresGrad || k.requiresGrad || v.requiresGrad);
-  if (needGrad) result = record("attention", out, [q, k, v], bAttention, [qc, kc, vc, p, BH, T, S, D, Dv, scale]);
+  if (needGrad)
+    result = record("attention", out, [q, k, v], bAttention, [
+      qc,
+      kc,
+      vc,
+      p,
+      BH,
+      T,
+      S,
+      D,
+      Dv,
+      scale,
+    ]);
   else {
     if (qc !== q) qc.dispose();
     if (kc !== k) kc.dispose();

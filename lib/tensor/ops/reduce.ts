@@ -15,7 +15,8 @@ const SUM = 0,
 function checkT(t: unknown, op: string): Tensor {
   if (!(t instanceof Tensor)) throw new TypeError(`${op}: expected a Tensor`);
   t._check(op);
-  if (isStorageOnly(t.dtype)) throw new TypeError(`${op}: dtype ${t.dtype} is a storage type; convert with .float() first`);
+  if (isStorageOnly(t.dtype))
+    throw new TypeError(`${op}: dtype ${t.dtype} is a storage type; convert with .float() first`);
   return t;
 }
 
@@ -32,10 +33,18 @@ function reduceDim(op: number, x: Tensor, d: number): Tensor {
   const od = out._storage.data;
   const xo = src.offset;
   if (r === 0) {
-    if (op !== SUM) throw new Error(`${op === MAXR ? "max" : "min"}: cannot reduce over an empty dim`);
+    if (op !== SUM)
+      throw new Error(`${op === MAXR ? "max" : "min"}: cannot reduce over an empty dim`);
     od.fill(0);
   } else if (src.dtype === "float32" && src.size >= NATIVE_MIN && native.opsReduce !== undefined)
-    native.opsReduce(op, (xd as Float32Array).subarray(xo, xo + src.size), od as Float32Array, outer, r, inner);
+    native.opsReduce(
+      op,
+      (xd as Float32Array).subarray(xo, xo + src.size),
+      od as Float32Array,
+      outer,
+      r,
+      inner,
+    );
   else
     for (let o = 0; o < outer; o++) {
       const ob = o * inner;
@@ -43,7 +52,8 @@ function reduceDim(op: number, x: Tensor, d: number): Tensor {
       if (inner === 1) {
         let acc = xd[xb];
         if (op === SUM) for (let k = 1; k < r; k++) acc += xd[xb + k];
-        else if (op === MAXR) for (let k = 1; k < r; k++) acc = xd[xb + k] > acc || acc !== acc ? xd[xb + k] : acc;
+        else if (op === MAXR)
+          for (let k = 1; k < r; k++) acc = xd[xb + k] > acc || acc !== acc ? xd[xb + k] : acc;
         else for (let k = 1; k < r; k++) acc = xd[xb + k] < acc || acc !== acc ? xd[xb + k] : acc;
         od[ob] = acc;
         continue;
@@ -52,8 +62,12 @@ function reduceDim(op: number, x: Tensor, d: number): Tensor {
       for (let k = 1; k < r; k++) {
         const xr = xb + k * inner;
         if (op === SUM) for (let i = 0; i < inner; i++) od[ob + i] += xd[xr + i];
-        else if (op === MAXR) for (let i = 0; i < inner; i++) od[ob + i] = xd[xr + i] > od[ob + i] ? xd[xr + i] : od[ob + i];
-        else for (let i = 0; i < inner; i++) od[ob + i] = xd[xr + i] < od[ob + i] ? xd[xr + i] : od[ob + i];
+        else if (op === MAXR)
+          for (let i = 0; i < inner; i++)
+            od[ob + i] = xd[xr + i] > od[ob + i] ? xd[xr + i] : od[ob + i];
+        else
+          for (let i = 0; i < inner; i++)
+            od[ob + i] = xd[xr + i] < od[ob + i] ? xd[xr + i] : od[ob + i];
       }
     }
   if (src !== x) src.dispose();
@@ -76,7 +90,11 @@ export function sumRaw(t: Tensor, dims: number[], keepdim: boolean): Tensor {
     cur = reduceDim(SUM, flat, 1);
     flat.dispose();
     const shape = keepdim ? t.shape.map(() => 1) : [];
-    const out = cur._view(shape, shape.map(() => 1), 0);
+    const out = cur._view(
+      shape,
+      shape.map(() => 1),
+      0,
+    );
     cur.dispose();
     return out;
   }
@@ -97,9 +115,14 @@ export function sumRaw(t: Tensor, dims: number[], keepdim: boolean): Tensor {
 export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
   const lead = g.ndim - shape.length;
   const dims: number[] = [];
-  for (let i = 0; i < g.ndim; i++) if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) dims.push(i);
+  for (let i = 0; i < g.ndim; i++)
+    if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) dims.push(i);
   if (dims.length === 0) return g.ndim === shape.length ? copyRaw(g) : reshapeRaw(g, shape);
-  const s = sumRaw(g, dims.sort((a, b) => b - a), true);
+  const s = sumRaw(
+    g,
+    dims.sort((a, b) => b - a),
+    true,
+  );
   const out = reshapeRaw(s, shape);
   s.dispose();
   return out;
@@ -123,7 +146,11 @@ function bSum(g: Tensor, n: Node): (Tensor | null)[] {
   const out = Tensor._empty("float32", x.shape);
   const od = out._storage.data as Float32Array;
   // Broadcast gk over the input shape (scaled for mean).
-  const tmp = gk._view(x.shape, gk.shape.map((s, i) => (s === 1 ? 0 : gk.strides[i])), gk.offset);
+  const tmp = gk._view(
+    x.shape,
+    gk.shape.map((s, i) => (s === 1 ? 0 : gk.strides[i])),
+    gk.offset,
+  );
   const c = copyRaw(tmp);
   const cd = c._storage.data;
   for (let i = 0; i < od.length; i++) od[i] = cd[i] * scale;
@@ -151,11 +178,18 @@ export function mean(t: Tensor, dim?: number | number[] | null, keepdim = false)
   const sd = s._storage.data;
   for (let i = 0; i < sd.length; i++) sd[i] /= count;
   if (x !== t) x.dispose();
-  return t.requiresGrad && gradEnabled() ? record("mean", s, [t], bSum, [dims, keepdim, 1 / count]) : s;
+  return t.requiresGrad && gradEnabled()
+    ? record("mean", s, [t], bSum, [dims, keepdim, 1 / count])
+    : s;
 }
 
 /** Index of the max (min) along dim, or over the flattened tensor; int32. */
-function argReduce(t: Tensor, dim: number | null | undefined, keepdim: boolean, isMax: boolean): Tensor {
+function argReduce(
+  t: Tensor,
+  dim: number | null | undefined,
+  keepdim: boolean,
+  isMax: boolean,
+): Tensor {
   const op = isMax ? "argmax" : "argmin";
   checkT(t, op);
   if (dim === null || dim === undefined) {
@@ -163,7 +197,11 @@ function argReduce(t: Tensor, dim: number | null | undefined, keepdim: boolean, 
     const r = argReduce(flat, 0, false, isMax);
     flat.dispose();
     if (!keepdim) return r;
-    const out = r._view(t.shape.map(() => 1), t.shape.map(() => 1), 0);
+    const out = r._view(
+      t.shape.map(() => 1),
+      t.shape.map(() => 1),
+      0,
+    );
     r.dispose();
     return out;
   }
@@ -180,7 +218,14 @@ function argReduce(t: Tensor, dim: number | null | undefined, keepdim: boolean, 
   const od = out._storage.data as Int32Array;
   const xo = src.offset;
   if (src.dtype === "float32" && src.size >= NATIVE_MIN && native.opsArgReduce !== undefined)
-    native.opsArgReduce(isMax ? 0 : 1, (xd as Float32Array).subarray(xo, xo + src.size), od, outer, r, inner);
+    native.opsArgReduce(
+      isMax ? 0 : 1,
+      (xd as Float32Array).subarray(xo, xo + src.size),
+      od,
+      outer,
+      r,
+      inner,
+    );
   else
     for (let o = 0; o < outer; o++)
       for (let i = 0; i < inner; i++) {
@@ -211,7 +256,12 @@ export function argmin(t: Tensor, dim?: number | null, keepdim = false): Tensor 
   return argReduce(t, dim, keepdim, false);
 }
 
-function maxMin(t: Tensor, dim: number | null | undefined, keepdim: boolean, isMax: boolean): Tensor {
+function maxMin(
+  t: Tensor,
+  dim: number | null | undefined,
+  keepdim: boolean,
+  isMax: boolean,
+): Tensor {
   const op = isMax ? "max" : "min";
   checkT(t, op);
   if (!(t.requiresGrad && gradEnabled())) {
@@ -220,7 +270,11 @@ function maxMin(t: Tensor, dim: number | null | undefined, keepdim: boolean, isM
       if (t.size === 0) throw new Error(`${op}: cannot reduce an empty tensor`);
       const r = reduceDim(isMax ? MAXR : MINR, flat, 1);
       flat.dispose();
-      const out = r._view(keepdim ? t.shape.map(() => 1) : [], keepdim ? t.shape.map(() => 1) : [], 0);
+      const out = r._view(
+        keepdim ? t.shape.map(() => 1) : [],
+        keepdim ? t.shape.map(() => 1) : [],
+        0,
+      );
       r.dispose();
       return out;
     }
@@ -284,11 +338,17 @@ function sortIndices(t: Tensor, d: number, descending: boolean, k: number): Tens
 }
 
 /** The k largest (or smallest) values along dim, with their int32 indices; sorted. */
-export function topk(t: Tensor, k: number, dim = -1, largest = true): { values: Tensor; indices: Tensor } {
+export function topk(
+  t: Tensor,
+  k: number,
+  dim = -1,
+  largest = true,
+): { values: Tensor; indices: Tensor } {
   checkT(t, "topk");
   const d = normDim(dim, t.ndim, "topk");
   const n = t.ndim === 0 ? 1 : t.shape[d];
-  if (!Number.isInteger(k) || k < 0 || k > n) throw new RangeError(`topk: k=${k} is out of range for dim ${d} of size ${n}`);
+  if (!Number.isInteger(k) || k < 0 || k > n)
+    throw new RangeError(`topk: k=${k} is out of range for dim ${d} of size ${n}`);
   const indices = sortIndices(t, d, largest, k);
   return { values: gather(t, d, indices), indices };
 }
@@ -346,14 +406,17 @@ export function cumsum(t: Tensor, dim: number): Tensor {
 /** Counts of each value in a 1-D non-negative int32 tensor; length max(max+1, minlength). */
 export function bincount(t: Tensor, minlength = 0): Tensor {
   checkT(t, "bincount");
-  if (t.dtype !== "int32") throw new TypeError(`bincount: expected an int32 tensor, got ${t.dtype}`);
-  if (t.ndim !== 1) throw new Error(`bincount: expected a 1-D tensor, got shape ${shapeStr(t.shape)}`);
+  if (t.dtype !== "int32")
+    throw new TypeError(`bincount: expected an int32 tensor, got ${t.dtype}`);
+  if (t.ndim !== 1)
+    throw new Error(`bincount: expected a 1-D tensor, got shape ${shapeStr(t.shape)}`);
   const v = contiguous(t);
   const d = v._storage.data;
   let mx = -1;
   for (let i = 0; i < v.size; i++) {
     const x = d[v.offset + i];
-    if (x < 0) throw new RangeError(`bincount: values must be non-negative, found ${x} at index ${i}`);
+    if (x < 0)
+      throw new RangeError(`bincount: values must be non-negative, found ${x} at index ${i}`);
     if (x > mx) mx = x;
   }
   const out = Tensor._empty("int32", [Math.max(mx + 1, minlength)], true);

@@ -10,13 +10,15 @@ import { isStorageOnly } from "../dtype";
 export function shapeArg(args: (number | number[])[]): number[] {
   if (args.length === 1 && Array.isArray(args[0])) return args[0].slice();
   return args.map((x) => {
-    if (typeof x !== "number") throw new TypeError("expected a shape as numbers or one array of numbers");
+    if (typeof x !== "number")
+      throw new TypeError("expected a shape as numbers or one array of numbers");
     return x;
   });
 }
 
 function checkT(t: unknown, op: string): Tensor {
-  if (!(t instanceof Tensor)) throw new TypeError(`${op}: expected a Tensor, got ${t === null ? "null" : typeof t}`);
+  if (!(t instanceof Tensor))
+    throw new TypeError(`${op}: expected a Tensor, got ${t === null ? "null" : typeof t}`);
   t._check(op);
   return t;
 }
@@ -34,10 +36,25 @@ export function copyRaw(t: Tensor): Tensor {
     return out;
   }
   const plan = collapse(t.shape, [out.strides, t.strides]);
-  const nat = native.opsBinary2d !== undefined && td instanceof Float32Array && t.size >= NATIVE_MIN;
+  const nat =
+    native.opsBinary2d !== undefined && td instanceof Float32Array && t.size >= NATIVE_MIN;
   forEachBlock(plan, [0, t.offset], (offs, outer, inner, so, si) => {
     if (nat)
-      native.opsBinary2d!(0, td as Float32Array, offs[1], so[1], si[1], ZERO, 0, 0, 0, od as Float32Array, offs[0], outer, inner);
+      native.opsBinary2d!(
+        0,
+        td as Float32Array,
+        offs[1],
+        so[1],
+        si[1],
+        ZERO,
+        0,
+        0,
+        0,
+        od as Float32Array,
+        offs[0],
+        outer,
+        inner,
+      );
     else
       for (let o = 0; o < outer; o++) {
         let p = offs[1] + o * so[1];
@@ -77,18 +94,24 @@ function inferShape(op: string, t: Tensor, shape: number[]): number[] {
   for (let i = 0; i < shape.length; i++) {
     const d = shape[i];
     if (d === -1) {
-      if (infer >= 0) throw new Error(`${op}: only one dimension can be -1, got ${shapeStr(shape)}`);
+      if (infer >= 0)
+        throw new Error(`${op}: only one dimension can be -1, got ${shapeStr(shape)}`);
       infer = i;
-    } else if (!Number.isInteger(d) || d < 0) throw new Error(`${op}: invalid size ${d} in ${shapeStr(shape)}`);
+    } else if (!Number.isInteger(d) || d < 0)
+      throw new Error(`${op}: invalid size ${d} in ${shapeStr(shape)}`);
     else known *= d;
   }
   const out = shape.slice();
   if (infer >= 0) {
     if (known === 0 || t.size % known !== 0)
-      throw new Error(`${op}: cannot reshape tensor of shape ${shapeStr(t.shape)} (${t.size} elements) into ${shapeStr(shape)}`);
+      throw new Error(
+        `${op}: cannot reshape tensor of shape ${shapeStr(t.shape)} (${t.size} elements) into ${shapeStr(shape)}`,
+      );
     out[infer] = t.size / known;
   } else if (known !== t.size)
-    throw new Error(`${op}: cannot reshape tensor of shape ${shapeStr(t.shape)} (${t.size} elements) into ${shapeStr(shape)}`);
+    throw new Error(
+      `${op}: cannot reshape tensor of shape ${shapeStr(t.shape)} (${t.size} elements) into ${shapeStr(shape)}`,
+    );
   return out;
 }
 
@@ -101,7 +124,9 @@ export function view(t: Tensor, shape: number[]): Tensor {
   checkT(t, "view");
   const s = inferShape("view", t, shape);
   if (!t._isContiguous)
-    throw new Error(`view: tensor of shape ${shapeStr(t.shape)} is not contiguous; use reshape() (copies) or contiguous()`);
+    throw new Error(
+      `view: tensor of shape ${shapeStr(t.shape)} is not contiguous; use reshape() (copies) or contiguous()`,
+    );
   const out = t._view(s, contiguousStrides(s), t.offset);
   return t.requiresGrad && gradEnabled() ? record("view", out, [t], bReshape, null) : out;
 }
@@ -121,7 +146,11 @@ export function flatten(t: Tensor, startDim = 0, endDim = -1): Tensor {
   if (t.ndim === 0) return reshape(t, [1]);
   const s = normDim(startDim, t.ndim, "flatten");
   const e = normDim(endDim, t.ndim, "flatten");
-  const shape = [...t.shape.slice(0, s), t.shape.slice(s, e + 1).reduce((a, b) => a * b, 1), ...t.shape.slice(e + 1)];
+  const shape = [
+    ...t.shape.slice(0, s),
+    t.shape.slice(s, e + 1).reduce((a, b) => a * b, 1),
+    ...t.shape.slice(e + 1),
+  ];
   return reshape(t, shape);
 }
 
@@ -129,7 +158,9 @@ export function flatten(t: Tensor, startDim = 0, endDim = -1): Tensor {
 export function squeeze(t: Tensor, dim?: number): Tensor {
   checkT(t, "squeeze");
   const d = dim === undefined ? -1 : normDim(dim, t.ndim, "squeeze");
-  const keepIdx = t.shape.map((_, i) => i).filter((i) => (d < 0 ? t.shape[i] !== 1 : i !== d || t.shape[i] !== 1));
+  const keepIdx = t.shape
+    .map((_, i) => i)
+    .filter((i) => (d < 0 ? t.shape[i] !== 1 : i !== d || t.shape[i] !== 1));
   const out = t._view(
     keepIdx.map((i) => t.shape[i]),
     keepIdx.map((i) => t.strides[i]),
@@ -157,7 +188,9 @@ function bExpand(g: Tensor): (Tensor | null)[] {
 export function expand(t: Tensor, shape: number[]): Tensor {
   checkT(t, "expand");
   if (shape.length < t.ndim)
-    throw new Error(`expand: target ${shapeStr(shape)} has fewer dims than the tensor ${shapeStr(t.shape)}`);
+    throw new Error(
+      `expand: target ${shapeStr(shape)} has fewer dims than the tensor ${shapeStr(t.shape)}`,
+    );
   const off = shape.length - t.ndim;
   const strides = new Array<number>(shape.length).fill(0);
   const out = shape.slice();
@@ -168,7 +201,9 @@ export function expand(t: Tensor, shape: number[]): Tensor {
       out[i] = src;
     }
     if (src !== out[i] && src !== 1)
-      throw new Error(`expand: cannot expand shape ${shapeStr(t.shape)} to ${shapeStr(shape)} (dim ${i}: ${src} vs ${out[i]})`);
+      throw new Error(
+        `expand: cannot expand shape ${shapeStr(t.shape)} to ${shapeStr(shape)} (dim ${i}: ${src} vs ${out[i]})`,
+      );
     strides[i] = i < off || src !== out[i] ? 0 : t.strides[i - off];
   }
   const v = t._view(out, strides, t.offset);
@@ -186,7 +221,9 @@ function bPermute(g: Tensor, n: Node): (Tensor | null)[] {
 export function permute(t: Tensor, dims: number[]): Tensor {
   checkT(t, "permute");
   if (dims.length !== t.ndim)
-    throw new Error(`permute: got ${dims.length} dims ${shapeStr(dims)} for a tensor of shape ${shapeStr(t.shape)}`);
+    throw new Error(
+      `permute: got ${dims.length} dims ${shapeStr(dims)} for a tensor of shape ${shapeStr(t.shape)}`,
+    );
   const p = dims.map((d) => normDim(d, t.ndim, "permute"));
   if (new Set(p).size !== p.length) throw new Error(`permute: repeated dim in ${shapeStr(dims)}`);
   const out = t._view(
@@ -228,10 +265,17 @@ function sliceRaw(t: Tensor, d: number, start: number, len: number, step: number
 }
 
 /** Elements [start, end) with step along dim (a view); negatives count from the end, like Python. */
-export function slice(t: Tensor, dim: number, start?: number | null, end?: number | null, step = 1): Tensor {
+export function slice(
+  t: Tensor,
+  dim: number,
+  start?: number | null,
+  end?: number | null,
+  step = 1,
+): Tensor {
   checkT(t, "slice");
   const d = normDim(dim, t.ndim, "slice");
-  if (!Number.isInteger(step) || step < 1) throw new RangeError(`slice: step must be a positive integer, got ${step}`);
+  if (!Number.isInteger(step) || step < 1)
+    throw new RangeError(`slice: step must be a positive integer, got ${step}`);
   const n = t.shape[d];
   const norm = (v: number | null | undefined, dflt: number): number => {
     if (v === null || v === undefined) return dflt;
@@ -264,13 +308,17 @@ export function split(t: Tensor, sizeOrSections: number | number[], dim = 0): Te
   const n = t.shape[d];
   let sizes: number[];
   if (typeof sizeOrSections === "number") {
-    if (!Number.isInteger(sizeOrSections) || sizeOrSections < 1) throw new RangeError(`split: size must be a positive integer`);
+    if (!Number.isInteger(sizeOrSections) || sizeOrSections < 1)
+      throw new RangeError(`split: size must be a positive integer`);
     sizes = [];
     for (let i = 0; i < n; i += sizeOrSections) sizes.push(Math.min(sizeOrSections, n - i));
   } else {
     sizes = sizeOrSections;
     const total = sizes.reduce((a, b) => a + b, 0);
-    if (total !== n) throw new Error(`split: sizes ${shapeStr(sizes)} sum to ${total}, but dim ${d} has size ${n}`);
+    if (total !== n)
+      throw new Error(
+        `split: sizes ${shapeStr(sizes)} sum to ${total}, but dim ${d} has size ${n}`,
+      );
   }
   const out: Tensor[] = [];
   let s = 0;
@@ -300,15 +348,19 @@ function bCat(g: Tensor, n: Node): (Tensor | null)[] {
 
 /** Joins tensors along an existing dim (PyTorch's cat). */
 export function cat(tensors: Tensor[], dim = 0): Tensor {
-  if (!Array.isArray(tensors) || tensors.length === 0) throw new Error("cat: expected a non-empty array of tensors");
+  if (!Array.isArray(tensors) || tensors.length === 0)
+    throw new Error("cat: expected a non-empty array of tensors");
   tensors.forEach((t) => checkT(t, "cat"));
   const first = tensors[0];
   const d = normDim(dim, first.ndim, "cat");
   const dtype = tensors.some((t) => t.dtype === "float32") ? "float32" : first.dtype;
   for (const t of tensors) {
     if (t.ndim !== first.ndim || t.shape.some((s, i) => i !== d && s !== first.shape[i]))
-      throw new Error(`cat: shapes ${shapeStr(first.shape)} and ${shapeStr(t.shape)} differ outside dim ${d}`);
-    if (isStorageOnly(t.dtype)) throw new TypeError(`cat: dtype ${t.dtype} is a storage type; convert with .float() first`);
+      throw new Error(
+        `cat: shapes ${shapeStr(first.shape)} and ${shapeStr(t.shape)} differ outside dim ${d}`,
+      );
+    if (isStorageOnly(t.dtype))
+      throw new TypeError(`cat: dtype ${t.dtype} is a storage type; convert with .float() first`);
   }
   const sizes = tensors.map((t) => t.shape[d]);
   const shape = first.shape.slice();
@@ -329,12 +381,15 @@ export const concat = cat;
 
 /** Joins tensors along a new dim. */
 export function stack(tensors: Tensor[], dim = 0): Tensor {
-  if (!Array.isArray(tensors) || tensors.length === 0) throw new Error("stack: expected a non-empty array of tensors");
+  if (!Array.isArray(tensors) || tensors.length === 0)
+    throw new Error("stack: expected a non-empty array of tensors");
   tensors.forEach((t) => checkT(t, "stack"));
   const s0 = tensors[0].shape;
   for (const t of tensors)
     if (t.ndim !== s0.length || t.shape.some((v, i) => v !== s0[i]))
-      throw new Error(`stack: all tensors must have the same shape, got ${shapeStr(s0)} and ${shapeStr(t.shape)}`);
+      throw new Error(
+        `stack: all tensors must have the same shape, got ${shapeStr(s0)} and ${shapeStr(t.shape)}`,
+      );
   const d = normDim(dim, s0.length + 1, "stack");
   const parts = tensors.map((t) => unsqueeze(t, d));
   const out = cat(parts, d);
@@ -346,14 +401,16 @@ function triMask(rows: number, cols: number, k: number, lower: boolean): Tensor 
   const m = Tensor._empty("float32", [rows, cols]);
   const d = m._storage.data;
   for (let i = 0; i < rows; i++)
-    for (let j = 0; j < cols; j++) d[i * cols + j] = lower ? (j - i <= k ? 1 : 0) : j - i >= k ? 1 : 0;
+    for (let j = 0; j < cols; j++)
+      d[i * cols + j] = lower ? (j - i <= k ? 1 : 0) : j - i >= k ? 1 : 0;
   return m;
 }
 
 function tri(t: Tensor, k: number, lower: boolean): Tensor {
   const op = lower ? "tril" : "triu";
   checkT(t, op);
-  if (t.ndim < 2) throw new Error(`${op}: expected at least 2 dims, got shape ${shapeStr(t.shape)}`);
+  if (t.ndim < 2)
+    throw new Error(`${op}: expected at least 2 dims, got shape ${shapeStr(t.shape)}`);
   const m = triMask(t.shape[t.ndim - 2], t.shape[t.ndim - 1], k, lower);
   const mm = t.dtype === "int32" ? m.int() : m;
   const out = mul(t, mm);

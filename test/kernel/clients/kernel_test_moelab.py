@@ -39,7 +39,8 @@ class MoelabKernelTests(jupyter_kernel_test.KernelTests):
     invalid_code_samples = [
         "x = 1)",
         "const s = 'abc",
-        "let = 5;",
+        "const = 5;",
+        "1 +* 2",
     ]
 
     # The kernel's pager, without IPython's `?`: page(value) shows a value in the frontend's pager.

@@ -145,6 +145,9 @@ describe("language/service", function () {
         "const answer: string = await input('name?', { password: true });",
         "process.env.HOME; Buffer.from('x'); setTimeout(() => {}, 1);",
         "display(h);",
+        "const c = comms.open('jupyter.widget', { a: 1 }); c.send({ b: 2 }); c.onMsg((m) => m.data);",
+        "comms.registerTarget('t', (comm, open) => { comm.close(open.data); });",
+        'display({ "text/plain": "x" }, { raw: true, metadata: { a: 1 } }); html("<i>plain</i>");',
       ].join("\n");
       assert.deepEqual(svc.check(code), []);
     });
@@ -200,6 +203,9 @@ describe("language/service", function () {
         [],
       );
       assert.ok(svc.complete("pathMod.jo", 10).matches.includes("join"));
+      const shown = String(svc.inspect("pathMod", 3, 0).data["text/plain"]);
+      assert.match(shown, /PlatformPath/);
+      assert.doesNotMatch(shown, /__moelab/);
       svc.record("const pathMod = 7;");
       assert.deepEqual(svc.complete("pathMod.toFi", 12).matches, ["toFixed"]);
       assert.deepEqual(svc.check("fsMod.existsSync('.'); pathMod.toFixed();"), []);

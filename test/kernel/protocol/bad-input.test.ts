@@ -3,31 +3,61 @@
  * and the kernel keeps serving afterwards with its state intact.
  */
 import { strict as assert } from "node:assert";
-import { InProcessKernel, KernelClient, outputsOf, startInProcessKernel, streamText } from "../../helpers/client";
+import {
+  InProcessKernel,
+  KernelClient,
+  outputsOf,
+  startInProcessKernel,
+  streamText,
+} from "../../helpers/client";
 import { makeHeader, serializeMessage } from "../../../kernel/wire/framing";
 import { DELIMITER, Header } from "../../../kernel/wire/messages";
 import { FakeExecutor, FakeLanguage } from "./fakes";
 
-function fakes(): { createExecutor: () => Promise<FakeExecutor>; createLanguage: () => FakeLanguage } {
-  return { createExecutor: async () => new FakeExecutor(), createLanguage: () => new FakeLanguage() };
+function fakes(): {
+  createExecutor: () => Promise<FakeExecutor>;
+  createLanguage: () => FakeLanguage;
+} {
+  return {
+    createExecutor: async () => new FakeExecutor(),
+    createLanguage: () => new FakeLanguage(),
+  };
 }
 
 /** Frames for a message, signed with the client's key unless told otherwise. */
-function frames(c: KernelClient, type: string, content: unknown, header: Partial<Header> = {}): { header: Header; frames: Buffer[] } {
+function frames(
+  c: KernelClient,
+  type: string,
+  content: unknown,
+  header: Partial<Header> = {},
+): { header: Header; frames: Buffer[] } {
   const h = { ...makeHeader(type, c.session, "test"), ...header };
-  return { header: h, frames: serializeMessage({ identities: [], header: h, parent_header: {}, metadata: {}, content }, c.signer) };
+  return {
+    header: h,
+    frames: serializeMessage(
+      { identities: [], header: h, parent_header: {}, metadata: {}, content },
+      c.signer,
+    ),
+  };
 }
 
 /** Proves the kernel still serves (and, because shell is served in order, that nothing earlier is pending). */
 async function stillServing(c: KernelClient): Promise<void> {
   await c.execute("set alive yes");
   const r = await c.execute("get alive");
-  assert.equal((outputsOf(r.iopub, "execute_result")[0].content.data as Record<string, string>)["text/plain"], "yes");
+  assert.equal(
+    (outputsOf(r.iopub, "execute_result")[0].content.data as Record<string, string>)["text/plain"],
+    "yes",
+  );
   assert.ok(await c.heartbeat());
 }
 
 function noReplyTo(c: KernelClient, msgId: string): void {
-  assert.equal(c.replies.filter((r) => (r.parent_header as Header).msg_id === msgId).length, 0, `no reply to ${msgId}`);
+  assert.equal(
+    c.replies.filter((r) => (r.parent_header as Header).msg_id === msgId).length,
+    0,
+    `no reply to ${msgId}`,
+  );
 }
 
 describe("protocol: bad input over the wire", function () {
@@ -40,7 +70,13 @@ describe("protocol: bad input over the wire", function () {
   });
   afterEach(async () => {
     const r = await c.execute("get before");
-    assert.equal((outputsOf(r.iopub, "execute_result")[0].content.data as Record<string, string>)["text/plain"], "kept", "no earlier state is lost");
+    assert.equal(
+      (outputsOf(r.iopub, "execute_result")[0].content.data as Record<string, string>)[
+        "text/plain"
+      ],
+      "kept",
+      "no earlier state is lost",
+    );
     await k.close();
   });
 
@@ -67,7 +103,10 @@ describe("protocol: bad input over the wire", function () {
     c.sendFrames("shell", m.frames);
     c.sendFrames("shell", m.frames);
     await stillServing(c);
-    assert.equal(c.replies.filter((r) => (r.parent_header as Header).msg_id === m.header.msg_id).length, 1);
+    assert.equal(
+      c.replies.filter((r) => (r.parent_header as Header).msg_id === m.header.msg_id).length,
+      1,
+    );
     assert.equal(streamText(c.iopubFor(m.header.msg_id), "stdout"), "once\n");
     assert.match(k.logs.join("\n"), /replayed signature/);
   });
@@ -112,7 +151,12 @@ describe("protocol: bad input over the wire", function () {
   });
 
   it("serves a client with another session id, answering with the kernel's own session", async () => {
-    const r = await c.request("shell", "kernel_info_request", {}, { header: { session: "somebody-else" } });
+    const r = await c.request(
+      "shell",
+      "kernel_info_request",
+      {},
+      { header: { session: "somebody-else" } },
+    );
     assert.equal((r.reply.parent_header as Header).session, "somebody-else");
     assert.equal(r.reply.header.session, k.kernel.session);
     await stillServing(c);
@@ -156,7 +200,10 @@ describe("protocol: bad input over the wire", function () {
       const r = await broken.client.execute("1 + 1");
       assert.equal(r.reply.content.status, "error");
       assert.match(String(r.reply.content.evalue), /executor is not available: worker exploded/);
-      const comp = await broken.client.request("shell", "complete_request", { code: "a", cursor_pos: 1 });
+      const comp = await broken.client.request("shell", "complete_request", {
+        code: "a",
+        cursor_pos: 1,
+      });
       assert.equal(comp.reply.content.status, "error");
       assert.match(String(comp.reply.content.evalue), /language service is not available/);
       const info = await broken.client.request("shell", "kernel_info_request", {});

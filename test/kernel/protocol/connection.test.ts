@@ -30,13 +30,28 @@ describe("kernel/main connection files", () => {
   });
 
   it("names the file and the problem for bad files", () => {
-    assert.throws(() => readConnectionFile("/nonexistent/kernel.json"), /cannot read the connection file \/nonexistent\/kernel.json/);
+    assert.throws(
+      () => readConnectionFile("/nonexistent/kernel.json"),
+      /cannot read the connection file \/nonexistent\/kernel.json/,
+    );
     assert.throws(() => readConnectionFile(file("{oops")), /is not valid JSON/);
     assert.throws(() => validateConnection([1]), /is not a JSON object/);
-    assert.throws(() => validateConnection({ ...good, transport: "udp" }), /transport must be "tcp" or "ipc", got "udp"/);
-    assert.throws(() => validateConnection({ ...good, hb_port: "5" }), /hb_port must be an integer port/);
-    assert.throws(() => validateConnection({ ...good, shell_port: 70000 }), /shell_port must be an integer port/);
-    assert.throws(() => validateConnection({ ...good, signature_scheme: "hmac-md5" }), /unsupported signature_scheme/);
+    assert.throws(
+      () => validateConnection({ ...good, transport: "udp" }),
+      /transport must be "tcp" or "ipc", got "udp"/,
+    );
+    assert.throws(
+      () => validateConnection({ ...good, hb_port: "5" }),
+      /hb_port must be an integer port/,
+    );
+    assert.throws(
+      () => validateConnection({ ...good, shell_port: 70000 }),
+      /shell_port must be an integer port/,
+    );
+    assert.throws(
+      () => validateConnection({ ...good, signature_scheme: "hmac-md5" }),
+      /unsupported signature_scheme/,
+    );
     assert.throws(() => validateConnection({ ...good, key: 5 }), /key must be a string/);
   });
 
@@ -45,7 +60,16 @@ describe("kernel/main connection files", () => {
   });
 
   it("writes back the ports it chose when the file says 0", async () => {
-    const f = file(JSON.stringify({ ...good, shell_port: 0, iopub_port: 0, stdin_port: 0, control_port: 0, hb_port: 0 }));
+    const f = file(
+      JSON.stringify({
+        ...good,
+        shell_port: 0,
+        iopub_port: 0,
+        stdin_port: 0,
+        control_port: 0,
+        hb_port: 0,
+      }),
+    );
     const k = await startKernel(f, {
       exitProcess: false,
       log: () => {},

@@ -48,10 +48,19 @@ export class FakeExecutor implements Executor {
           break;
         case "print":
         case "eprint":
-          o.onEvent({ type: "stream", name: cmd === "print" ? "stdout" : "stderr", text: arg + "\n" });
+          o.onEvent({
+            type: "stream",
+            name: cmd === "print" ? "stdout" : "stderr",
+            text: arg + "\n",
+          });
           break;
         case "display":
-          o.onEvent({ type: "display_data", data: { "text/plain": arg }, metadata: {}, transient: {} });
+          o.onEvent({
+            type: "display_data",
+            data: { "text/plain": arg },
+            metadata: {},
+            transient: {},
+          });
           break;
         case "update": {
           const [id, ...text] = rest;
@@ -70,12 +79,25 @@ export class FakeExecutor implements Executor {
           this.vars.set(rest[0], rest.slice(1).join(" "));
           break;
         case "get":
-          result = { status: "ok", result: { data: { "text/plain": this.vars.get(arg) ?? "undefined" }, metadata: {} } };
+          result = {
+            status: "ok",
+            result: { data: { "text/plain": this.vars.get(arg) ?? "undefined" }, metadata: {} },
+          };
           break;
         case "throw":
-          return { status: "error", ename: rest[0], evalue: rest.slice(1).join(" "), traceback: [`${rest[0]}: ${rest.slice(1).join(" ")}`, "    at cell:1"] };
+          return {
+            status: "error",
+            ename: rest[0],
+            evalue: rest.slice(1).join(" "),
+            traceback: [`${rest[0]}: ${rest.slice(1).join(" ")}`, "    at cell:1"],
+          };
         case "syntax":
-          return { status: "error", ename: "SyntaxError", evalue: "Unexpected token", traceback: ["SyntaxError: Unexpected token"] };
+          return {
+            status: "error",
+            ename: "SyntaxError",
+            evalue: "Unexpected token",
+            traceback: ["SyntaxError: Unexpected token"],
+          };
         case "sleep":
           await new Promise((r) => setTimeout(r, Number(arg)));
           break;
@@ -84,7 +106,13 @@ export class FakeExecutor implements Executor {
             this.stop = () => resolve(true);
           });
           this.stop = null;
-          if (stopped) return { status: "interrupted", ename: "Interrupted", evalue: "the cell was interrupted", traceback: ["Interrupted"] };
+          if (stopped)
+            return {
+              status: "interrupted",
+              ename: "Interrupted",
+              evalue: "the cell was interrupted",
+              traceback: ["Interrupted"],
+            };
           break;
         }
         case "input":
@@ -93,24 +121,51 @@ export class FakeExecutor implements Executor {
             const value = await o.requestInput(arg, cmd === "password");
             o.onEvent({ type: "stream", name: "stdout", text: `got: ${value}\n` });
           } catch (e) {
-            return { status: "error", ename: "InputError", evalue: (e as Error).message, traceback: [] };
+            return {
+              status: "error",
+              ename: "InputError",
+              evalue: (e as Error).message,
+              traceback: [],
+            };
           }
           break;
         case "later":
-          setTimeout(() => this.emitBackground({ type: "stream", name: "stdout", text: arg + "\n" }), 30);
+          setTimeout(
+            () => this.emitBackground({ type: "stream", name: "stdout", text: arg + "\n" }),
+            30,
+          );
           break;
         case "comm_open":
           this.comms.set(rest[1], rest[0]);
-          o.onEvent({ type: "comm_open", comm_id: rest[1], target_name: rest[0], data: { hello: 1 }, metadata: {}, buffers: [] });
+          o.onEvent({
+            type: "comm_open",
+            comm_id: rest[1],
+            target_name: rest[0],
+            data: { hello: 1 },
+            metadata: {},
+            buffers: [],
+          });
           break;
         case "count":
-          result = { status: "ok", result: { data: { "text/plain": String(o.executionCount) }, metadata: {} } };
+          result = {
+            status: "ok",
+            result: { data: { "text/plain": String(o.executionCount) }, metadata: {} },
+          };
           break;
         default:
           if (/^[\d\s+\-*/().]+$/.test(line)) {
             const value = Function(`"use strict"; return (${line});`)() as number;
-            result = { status: "ok", result: { data: { "text/plain": String(value) }, metadata: {} } };
-          } else return { status: "error", ename: "ReferenceError", evalue: `${cmd} is not defined`, traceback: [] };
+            result = {
+              status: "ok",
+              result: { data: { "text/plain": String(value) }, metadata: {} },
+            };
+          } else
+            return {
+              status: "error",
+              ename: "ReferenceError",
+              evalue: `${cmd} is not defined`,
+              traceback: [],
+            };
       }
     }
     return result;
@@ -129,18 +184,35 @@ export class FakeExecutor implements Executor {
     this.background.push(listener);
   }
 
-  async commOpen(commId: string, target: string, data: Record<string, unknown>, _m: Record<string, unknown>, buffers: Uint8Array[]): Promise<boolean> {
+  async commOpen(
+    commId: string,
+    target: string,
+    data: Record<string, unknown>,
+    _m: Record<string, unknown>,
+    buffers: Uint8Array[],
+  ): Promise<boolean> {
     this.received.push({ kind: "open", commId, data, buffers: buffers.length });
     if (target !== "echo") return false;
     this.comms.set(commId, target);
     return true;
   }
 
-  async commMsg(commId: string, data: Record<string, unknown>, _m: Record<string, unknown>, buffers: Uint8Array[]): Promise<void> {
+  async commMsg(
+    commId: string,
+    data: Record<string, unknown>,
+    _m: Record<string, unknown>,
+    buffers: Uint8Array[],
+  ): Promise<void> {
     this.received.push({ kind: "msg", commId, data, buffers: buffers.length });
     if (this.comms.get(commId) === "echo") {
       // Echo back with the same buffers, as a widget model would.
-      this.emitBackground({ type: "comm_msg", comm_id: commId, data: { echo: data }, metadata: {}, buffers });
+      this.emitBackground({
+        type: "comm_msg",
+        comm_id: commId,
+        data: { echo: data },
+        metadata: {},
+        buffers,
+      });
       this.emitBackground({ type: "stream", name: "stdout", text: "comm handled\n" });
     }
   }
@@ -152,7 +224,8 @@ export class FakeExecutor implements Executor {
 
   async commInfo(targetName?: string): Promise<Record<string, { target_name: string }>> {
     const out: Record<string, { target_name: string }> = {};
-    for (const [id, t] of this.comms) if (!targetName || t === targetName) out[id] = { target_name: t };
+    for (const [id, t] of this.comms)
+      if (!targetName || t === targetName) out[id] = { target_name: t };
     return out;
   }
 
@@ -171,13 +244,28 @@ export class FakeLanguage implements Language {
   async complete(code: string, cursorPos: number): Promise<CompleteResult> {
     const before = [...code].slice(0, cursorPos).join("");
     const word = /[\w$]*$/.exec(before)?.[0] ?? "";
-    const names = ["abs", "acos", "max", "min", ...this.recorded.flatMap((c) => /set (\w+)/.exec(c)?.slice(1) ?? [])];
-    return { matches: names.filter((n) => n.startsWith(word)), cursor_start: cursorPos - [...word].length, cursor_end: cursorPos, metadata: {} };
+    const names = [
+      "abs",
+      "acos",
+      "max",
+      "min",
+      ...this.recorded.flatMap((c) => /set (\w+)/.exec(c)?.slice(1) ?? []),
+    ];
+    return {
+      matches: names.filter((n) => n.startsWith(word)),
+      cursor_start: cursorPos - [...word].length,
+      cursor_end: cursorPos,
+      metadata: {},
+    };
   }
 
   async inspect(code: string, cursorPos: number, detailLevel: 0 | 1): Promise<InspectResult> {
     const found = code.includes("Math");
-    return { found, data: found ? { "text/plain": `Math (detail ${detailLevel}, at ${cursorPos})` } : {}, metadata: {} };
+    return {
+      found,
+      data: found ? { "text/plain": `Math (detail ${detailLevel}, at ${cursorPos})` } : {},
+      metadata: {},
+    };
   }
 
   async isComplete(code: string): Promise<IsCompleteResult> {
@@ -189,7 +277,15 @@ export class FakeLanguage implements Language {
   async check(code: string): Promise<Diagnostic[]> {
     if (this.checkDelayMs > 0) await new Promise((r) => setTimeout(r, this.checkDelayMs));
     if (!code.includes("TYPEERR")) return [];
-    return [{ line: 1, column: 1, code: 2322, message: "Type 'string' is not assignable to type 'number'.", category: "error" }];
+    return [
+      {
+        line: 1,
+        column: 1,
+        code: 2322,
+        message: "Type 'string' is not assignable to type 'number'.",
+        category: "error",
+      },
+    ];
   }
 
   record(code: string): void {

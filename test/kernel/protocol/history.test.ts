@@ -2,7 +2,12 @@ import { strict as assert } from "node:assert";
 import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HistoryStore, globToRegExp, historyFile, jupyterDataDir } from "../../../kernel/protocol/history";
+import {
+  HistoryStore,
+  globToRegExp,
+  historyFile,
+  jupyterDataDir,
+} from "../../../kernel/protocol/history";
 
 function store(): HistoryStore {
   return new HistoryStore(historyFile(mkdtempSync(join(tmpdir(), "moelab-hist-"))));
@@ -37,14 +42,26 @@ describe("protocol/history", () => {
       [1, 2, "print hi"],
       [1, 3, "1 + 1"],
     ]);
-    assert.deepEqual(h.query({ hist_access_type: "tail", n: 1, output: true }), [[1, 3, ["1 + 1", "2"]]]);
-    assert.deepEqual(h.query({ hist_access_type: "range", session: 1, start: 2, stop: 3 }), [[1, 2, "print hi"]]);
+    assert.deepEqual(h.query({ hist_access_type: "tail", n: 1, output: true }), [
+      [1, 3, ["1 + 1", "2"]],
+    ]);
+    assert.deepEqual(h.query({ hist_access_type: "range", session: 1, start: 2, stop: 3 }), [
+      [1, 2, "print hi"],
+    ]);
     assert.deepEqual(h.query({ hist_access_type: "range", session: 0, start: 1 }).length, 3);
     assert.equal(h.query({ hist_access_type: "search", pattern: "1*" }).length, 2);
-    assert.deepEqual(h.query({ hist_access_type: "search", pattern: "1*", unique: true }), [[1, 3, "1 + 1"]]);
+    assert.deepEqual(h.query({ hist_access_type: "search", pattern: "1*", unique: true }), [
+      [1, 3, "1 + 1"],
+    ]);
     assert.equal(h.query({ hist_access_type: "search", pattern: "*", n: 1 }).length, 1);
-    assert.throws(() => h.query({ hist_access_type: "tail", n: -1 }), /n must be a non-negative integer/);
-    assert.throws(() => h.query({ hist_access_type: "sideways" as "tail" }), /unknown hist_access_type "sideways"/);
+    assert.throws(
+      () => h.query({ hist_access_type: "tail", n: -1 }),
+      /n must be a non-negative integer/,
+    );
+    assert.throws(
+      () => h.query({ hist_access_type: "sideways" as "tail" }),
+      /unknown hist_access_type "sideways"/,
+    );
   });
 
   it("persists across restarts with numbered sessions, and skips bad lines", async () => {

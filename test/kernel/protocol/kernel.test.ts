@@ -3,12 +3,20 @@
  * language service, through the TypeScript zeromq client.
  */
 import { strict as assert } from "node:assert";
-import { InProcessKernel, Message, outputsOf, startInProcessKernel, streamText } from "../../helpers/client";
+import {
+  InProcessKernel,
+  Message,
+  outputsOf,
+  startInProcessKernel,
+  streamText,
+} from "../../helpers/client";
 import { Header } from "../../../kernel/wire/messages";
 import { FakeExecutor, FakeLanguage } from "./fakes";
 
 const types = (ms: Message[]): string[] =>
-  ms.map((m) => (m.header.msg_type === "status" ? `status:${m.content.execution_state}` : m.header.msg_type));
+  ms.map((m) =>
+    m.header.msg_type === "status" ? `status:${m.content.execution_state}` : m.header.msg_type,
+  );
 
 interface Setup {
   k: InProcessKernel;
@@ -72,22 +80,41 @@ describe("protocol/kernel over the wire (fake executor)", function () {
   it("executes with busy, execute_input, outputs, result, idle in order and counts executions", async () => {
     const c = s.k.client;
     const { reply, iopub } = await c.execute("print hello, world\neprint oops\n1 + 1");
-    assert.deepEqual(types(iopub), ["status:busy", "execute_input", "stream", "stream", "execute_result", "status:idle"]);
+    assert.deepEqual(types(iopub), [
+      "status:busy",
+      "execute_input",
+      "stream",
+      "stream",
+      "execute_result",
+      "status:idle",
+    ]);
     assert.equal(reply.content.status, "ok");
     assert.equal(reply.content.execution_count, 1);
     assert.deepEqual(reply.content.user_expressions, {});
     assert.deepEqual(reply.content.payload, []);
-    assert.equal(outputsOf(iopub, "execute_input")[0].content.code, "print hello, world\neprint oops\n1 + 1");
+    assert.equal(
+      outputsOf(iopub, "execute_input")[0].content.code,
+      "print hello, world\neprint oops\n1 + 1",
+    );
     assert.equal(outputsOf(iopub, "execute_input")[0].content.execution_count, 1);
     assert.equal(streamText(iopub, "stdout"), "hello, world\n");
     assert.equal(streamText(iopub, "stderr"), "oops\n");
     const result = outputsOf(iopub, "execute_result")[0].content;
-    assert.deepEqual(result, { execution_count: 1, data: { "text/plain": "2" }, metadata: {}, transient: {} });
+    assert.deepEqual(result, {
+      execution_count: 1,
+      data: { "text/plain": "2" },
+      metadata: {},
+      transient: {},
+    });
     const ids = new Set([reply.header.msg_id, ...iopub.map((m) => m.header.msg_id)]);
     assert.equal(ids.size, iopub.length + 1, "msg_ids are unique");
     const second = await c.execute("count");
     assert.equal(second.reply.content.execution_count, 2);
-    assert.equal(outputsOf(second.iopub, "execute_result")[0].content.data && (outputsOf(second.iopub, "execute_result")[0].content.data as any)["text/plain"], "2");
+    assert.equal(
+      outputsOf(second.iopub, "execute_result")[0].content.data &&
+        (outputsOf(second.iopub, "execute_result")[0].content.data as any)["text/plain"],
+      "2",
+    );
   });
 
   it("silent runs show no execute_input or result and do not count; store_history=false does not count", async () => {
@@ -101,7 +128,12 @@ describe("protocol/kernel over the wire (fake executor)", function () {
     assert.equal(outputsOf(unstored.iopub, "execute_result").length, 1);
     const next = await c.execute("4 + 4");
     assert.equal(next.reply.content.execution_count, 2);
-    const hist = await c.request("shell", "history_request", { hist_access_type: "tail", n: 10, output: false, raw: true });
+    const hist = await c.request("shell", "history_request", {
+      hist_access_type: "tail",
+      n: 10,
+      output: false,
+      raw: true,
+    });
     assert.deepEqual(
       (hist.reply.content.history as unknown[][]).map((h) => h[2]),
       ["1 + 1", "4 + 4"],
@@ -111,7 +143,13 @@ describe("protocol/kernel over the wire (fake executor)", function () {
   it("reports errors as an error message and in the reply, and user_expressions get an error each", async () => {
     const c = s.k.client;
     const { reply, iopub } = await c.execute("print before\nthrow TypeError bad thing");
-    assert.deepEqual(types(iopub), ["status:busy", "execute_input", "stream", "error", "status:idle"]);
+    assert.deepEqual(types(iopub), [
+      "status:busy",
+      "execute_input",
+      "stream",
+      "error",
+      "status:idle",
+    ]);
     const err = outputsOf(iopub, "error")[0].content;
     assert.equal(err.ename, "TypeError");
     assert.equal(err.evalue, "bad thing");
@@ -152,7 +190,9 @@ describe("protocol/kernel over the wire (fake executor)", function () {
   it("serves many concurrent requests one at a time, in order", async () => {
     const c = s.k.client;
     const heads = Array.from({ length: 25 }, (_, i) =>
-      i % 5 === 4 ? c.send("shell", "complete_request", { code: "Math.a", cursor_pos: 6 }) : c.sendExecute(`${i} * 2`),
+      i % 5 === 4
+        ? c.send("shell", "complete_request", { code: "Math.a", cursor_pos: 6 })
+        : c.sendExecute(`${i} * 2`),
     );
     const replies = await Promise.all(heads.map((h) => c.reply(h.msg_id)));
     let count = 0;
@@ -164,8 +204,13 @@ describe("protocol/kernel over the wire (fake executor)", function () {
       }
     });
     // Shell replies arrive in request order.
-    const order = c.replies.map((r) => (r.parent_header as Header).msg_id).filter((id) => heads.some((h) => h.msg_id === id));
-    assert.deepEqual(order, heads.map((h) => h.msg_id));
+    const order = c.replies
+      .map((r) => (r.parent_header as Header).msg_id)
+      .filter((id) => heads.some((h) => h.msg_id === id));
+    assert.deepEqual(
+      order,
+      heads.map((h) => h.msg_id),
+    );
     for (const h of heads) {
       const io = await c.iopubUntilIdle(h.msg_id);
       assert.equal(io[0].content.execution_state, "busy");
@@ -174,14 +219,36 @@ describe("protocol/kernel over the wire (fake executor)", function () {
 
   it("answers inspect, complete and is_complete through the language service", async () => {
     const c = s.k.client;
-    const insp = await c.request("shell", "inspect_request", { code: "Math.max", cursor_pos: 5, detail_level: 1 });
+    const insp = await c.request("shell", "inspect_request", {
+      code: "Math.max",
+      cursor_pos: 5,
+      detail_level: 1,
+    });
     assert.equal(insp.reply.header.msg_type, "inspect_reply");
-    assert.deepEqual(insp.reply.content, { status: "ok", found: true, data: { "text/plain": "Math (detail 1, at 5)" }, metadata: {} });
-    const notFound = await c.request("shell", "inspect_request", { code: "zz", cursor_pos: 1, detail_level: 0 });
+    assert.deepEqual(insp.reply.content, {
+      status: "ok",
+      found: true,
+      data: { "text/plain": "Math (detail 1, at 5)" },
+      metadata: {},
+    });
+    const notFound = await c.request("shell", "inspect_request", {
+      code: "zz",
+      cursor_pos: 1,
+      detail_level: 0,
+    });
     assert.equal(notFound.reply.content.found, false);
     // cursor_pos counts code points: the astral character is one position.
-    const comp = await c.request("shell", "complete_request", { code: "'😀'; Math.a", cursor_pos: 11 });
-    assert.deepEqual(comp.reply.content, { status: "ok", matches: ["abs", "acos"], cursor_start: 10, cursor_end: 11, metadata: {} });
+    const comp = await c.request("shell", "complete_request", {
+      code: "'😀'; Math.a",
+      cursor_pos: 11,
+    });
+    assert.deepEqual(comp.reply.content, {
+      status: "ok",
+      matches: ["abs", "acos"],
+      cursor_start: 10,
+      cursor_end: 11,
+      metadata: {},
+    });
     const inc = await c.request("shell", "is_complete_request", { code: "function f() {" });
     assert.deepEqual(inc.reply.content, { status: "incomplete", indent: "  " });
     const done = await c.request("shell", "is_complete_request", { code: "f()" });
@@ -196,7 +263,12 @@ describe("protocol/kernel over the wire (fake executor)", function () {
   it("answers history tail, range and search (unique, n, output)", async () => {
     const c = s.k.client;
     for (const code of ["1 + 2", "print x", "1 + 2", "7 * 3"]) await c.execute(code);
-    const tail = await c.request("shell", "history_request", { hist_access_type: "tail", n: 2, output: true, raw: true });
+    const tail = await c.request("shell", "history_request", {
+      hist_access_type: "tail",
+      n: 2,
+      output: true,
+      raw: true,
+    });
     assert.equal(tail.reply.header.msg_type, "history_reply");
     const h = tail.reply.content.history as [number, number, [string, string | null]][];
     assert.equal(h.length, 2);
@@ -212,13 +284,33 @@ describe("protocol/kernel over the wire (fake executor)", function () {
       raw: true,
     });
     assert.deepEqual(range.reply.content.history, [[session, line, "1 + 2"]]);
-    const search = await c.request("shell", "history_request", { hist_access_type: "search", pattern: "1*2", output: false, raw: true });
+    const search = await c.request("shell", "history_request", {
+      hist_access_type: "search",
+      pattern: "1*2",
+      output: false,
+      raw: true,
+    });
     assert.equal((search.reply.content.history as unknown[]).length, 2);
-    const unique = await c.request("shell", "history_request", { hist_access_type: "search", pattern: "1*2", unique: true, output: false, raw: true });
+    const unique = await c.request("shell", "history_request", {
+      hist_access_type: "search",
+      pattern: "1*2",
+      unique: true,
+      output: false,
+      raw: true,
+    });
     assert.equal((unique.reply.content.history as unknown[]).length, 1);
-    const n = await c.request("shell", "history_request", { hist_access_type: "search", pattern: "*", n: 3, output: false, raw: true });
+    const n = await c.request("shell", "history_request", {
+      hist_access_type: "search",
+      pattern: "*",
+      n: 3,
+      output: false,
+      raw: true,
+    });
     assert.equal((n.reply.content.history as unknown[]).length, 3);
-    const wrong = await c.request("shell", "history_request", { hist_access_type: "tail", n: "three" });
+    const wrong = await c.request("shell", "history_request", {
+      hist_access_type: "tail",
+      n: "three",
+    });
     assert.equal(wrong.reply.content.status, "error");
     assert.match(String(wrong.reply.content.evalue), /n must be a non-negative integer/);
   });
@@ -226,11 +318,20 @@ describe("protocol/kernel over the wire (fake executor)", function () {
   it("does comms both ways: open, info, msg with buffers, close; unknown targets get comm_close", async () => {
     const c = s.k.client;
     const ex = s.executors[0];
-    const open = c.send("shell", "comm_open", { comm_id: "c1", target_name: "echo", data: { a: 1 } });
+    const open = c.send("shell", "comm_open", {
+      comm_id: "c1",
+      target_name: "echo",
+      data: { a: 1 },
+    });
     assert.deepEqual(types(await c.iopubUntilIdle(open.msg_id)), ["status:busy", "status:idle"]);
     const info = await c.request("shell", "comm_info_request", { target_name: "echo" });
     assert.deepEqual(info.reply.content, { status: "ok", comms: { c1: { target_name: "echo" } } });
-    const h = c.send("shell", "comm_msg", { comm_id: "c1", data: { x: 2 } }, { buffers: [Buffer.from([1, 2, 3])] });
+    const h = c.send(
+      "shell",
+      "comm_msg",
+      { comm_id: "c1", data: { x: 2 } },
+      { buffers: [Buffer.from([1, 2, 3])] },
+    );
     const io = await c.iopubUntilIdle(h.msg_id);
     assert.deepEqual(types(io), ["status:busy", "comm_msg", "stream", "status:idle"]);
     const echo = outputsOf(io, "comm_msg")[0];
@@ -242,7 +343,11 @@ describe("protocol/kernel over the wire (fake executor)", function () {
     const none = await c.request("shell", "comm_info_request", {});
     assert.deepEqual(none.reply.content.comms, {});
 
-    const unknown = c.send("shell", "comm_open", { comm_id: "c2", target_name: "nobody", data: {} });
+    const unknown = c.send("shell", "comm_open", {
+      comm_id: "c2",
+      target_name: "nobody",
+      data: {},
+    });
     const uio = await c.iopubUntilIdle(unknown.msg_id);
     assert.deepEqual(types(uio), ["status:busy", "comm_close", "status:idle"]);
     assert.equal(outputsOf(uio, "comm_close")[0].content.comm_id, "c2");
@@ -250,14 +355,21 @@ describe("protocol/kernel over the wire (fake executor)", function () {
     // Kernel-side comm_open from a cell.
     const cell = await c.execute("comm_open jupyter.widget w1");
     const kopen = outputsOf(cell.iopub, "comm_open")[0];
-    assert.deepEqual(kopen.content, { comm_id: "w1", data: { hello: 1 }, target_name: "jupyter.widget" });
+    assert.deepEqual(kopen.content, {
+      comm_id: "w1",
+      data: { hello: 1 },
+      target_name: "jupyter.widget",
+    });
   });
 
   it("interrupt_request on control stops a busy cell; variables survive; control and heartbeat stay responsive", async () => {
     const c = s.k.client;
     await c.execute("set x 42");
     const busy = c.sendExecute("loop");
-    await c.waitFor(() => c.iopubFor(busy.msg_id).find((m) => m.header.msg_type === "execute_input"), "the loop to start");
+    await c.waitFor(
+      () => c.iopubFor(busy.msg_id).find((m) => m.header.msg_type === "execute_input"),
+      "the loop to start",
+    );
     const info = await c.request("control", "kernel_info_request", {});
     assert.equal(info.reply.content.status, "ok");
     assert.ok(await c.heartbeat());
@@ -270,7 +382,10 @@ describe("protocol/kernel over the wire (fake executor)", function () {
     const io = await c.iopubUntilIdle(busy.msg_id);
     assert.equal(outputsOf(io, "error").length, 1);
     const after = await c.execute("get x");
-    assert.equal((outputsOf(after.iopub, "execute_result")[0].content.data as any)["text/plain"], "42");
+    assert.equal(
+      (outputsOf(after.iopub, "execute_result")[0].content.data as any)["text/plain"],
+      "42",
+    );
   });
 
   it("routes input_request to the shell identity on stdin and returns the answer to the cell", async () => {
@@ -310,7 +425,10 @@ describe("protocol/kernel over the wire (fake executor)", function () {
     assert.equal(streamText(first.iopub, "stdout"), "");
     const second = await c.execute("print now");
     const parent = second.reply.parent_header as Header;
-    await c.waitFor(() => (streamText(c.iopubLog, "stdout").includes("tick") ? true : undefined), "the late output");
+    await c.waitFor(
+      () => (streamText(c.iopubLog, "stdout").includes("tick") ? true : undefined),
+      "the late output",
+    );
     const late = c.iopubLog.find((m) => m.content.text === "tick\n") as Message;
     assert.equal((late.parent_header as Header).msg_id, parent.msg_id);
   });
@@ -318,9 +436,22 @@ describe("protocol/kernel over the wire (fake executor)", function () {
   it("publishes display_data, update_display_data and clear_output with transient", async () => {
     const c = s.k.client;
     const r = await c.execute("display first\nupdate d1 second\nclear");
-    assert.deepEqual(types(r.iopub), ["status:busy", "execute_input", "display_data", "update_display_data", "clear_output", "status:idle"]);
-    assert.deepEqual(outputsOf(r.iopub, "display_data")[0].content, { data: { "text/plain": "first" }, metadata: {}, transient: {} });
-    assert.deepEqual(outputsOf(r.iopub, "update_display_data")[0].content.transient, { display_id: "d1" });
+    assert.deepEqual(types(r.iopub), [
+      "status:busy",
+      "execute_input",
+      "display_data",
+      "update_display_data",
+      "clear_output",
+      "status:idle",
+    ]);
+    assert.deepEqual(outputsOf(r.iopub, "display_data")[0].content, {
+      data: { "text/plain": "first" },
+      metadata: {},
+      transient: {},
+    });
+    assert.deepEqual(outputsOf(r.iopub, "update_display_data")[0].content.transient, {
+      display_id: "d1",
+    });
     assert.deepEqual(outputsOf(r.iopub, "clear_output")[0].content, { wait: false });
   });
 
@@ -329,16 +460,31 @@ describe("protocol/kernel over the wire (fake executor)", function () {
     const lang = s.languages[0];
     lang.checkDelayMs = 0;
     const quick = await c.execute("sleep 30\nprint TYPEERR");
-    assert.deepEqual(types(quick.iopub), ["status:busy", "execute_input", "stream", "stream", "status:idle"]);
-    assert.match(streamText(quick.iopub, "stderr"), /error TS2322 \(line 1, column 1\): Type 'string'/);
+    assert.deepEqual(types(quick.iopub), [
+      "status:busy",
+      "execute_input",
+      "stream",
+      "stream",
+      "status:idle",
+    ]);
+    assert.match(
+      streamText(quick.iopub, "stderr"),
+      /error TS2322 \(line 1, column 1\): Type 'string'/,
+    );
     lang.checkDelayMs = 100;
     const slow = await c.execute("print TYPEERR late");
     assert.equal(slow.reply.content.status, "ok", "checking never blocks the cell");
     assert.equal(streamText(slow.iopub, "stderr"), "");
     const h = slow.reply.parent_header as Header;
-    await c.waitFor(() => (streamText(c.iopubFor(h.msg_id), "stderr") ? true : undefined), "late diagnostics");
+    await c.waitFor(
+      () => (streamText(c.iopubFor(h.msg_id), "stderr") ? true : undefined),
+      "late diagnostics",
+    );
     assert.match(streamText(c.iopubFor(h.msg_id), "stderr"), /TS2322/);
-    assert.ok(lang.recorded.includes("print TYPEERR late"), "ran cells are recorded for later checks");
+    assert.ok(
+      lang.recorded.includes("print TYPEERR late"),
+      "ran cells are recorded for later checks",
+    );
   });
 
   it("answers unknown requests with an error reply and drops unknown non-requests, then keeps serving", async () => {
@@ -378,7 +524,10 @@ describe("protocol/kernel over the wire (fake executor)", function () {
     assert.notEqual(after.reply.header.session, oldSession);
     assert.equal(after.reply.header.session, s.k.kernel.session);
     assert.equal(after.reply.content.execution_count, 1);
-    assert.equal((outputsOf(after.iopub, "execute_result")[0].content.data as any)["text/plain"], "undefined");
+    assert.equal(
+      (outputsOf(after.iopub, "execute_result")[0].content.data as any)["text/plain"],
+      "undefined",
+    );
     const hist = await c.request("shell", "history_request", { hist_access_type: "tail", n: 3 });
     const sessions = (hist.reply.content.history as [number, number, string][]).map((e) => e[0]);
     assert.deepEqual(sessions, [1, 1, 2]);
@@ -387,7 +536,10 @@ describe("protocol/kernel over the wire (fake executor)", function () {
   it("a restart during a running cell ends that cell with an error reply", async () => {
     const c = s.k.client;
     const h = c.sendExecute("loop");
-    await c.waitFor(() => c.iopubFor(h.msg_id).find((m) => m.header.msg_type === "execute_input"), "the loop");
+    await c.waitFor(
+      () => c.iopubFor(h.msg_id).find((m) => m.header.msg_type === "execute_input"),
+      "the loop",
+    );
     await c.request("control", "shutdown_request", { restart: true });
     const reply = await c.reply(h.msg_id);
     assert.equal(reply.content.status, "error");

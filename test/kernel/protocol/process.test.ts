@@ -35,13 +35,21 @@ describe("protocol: kernel process (fake parts)", function () {
     const c = k.client;
     await c.execute("set x 7");
     const h = c.sendExecute("loop");
-    await c.waitFor(() => c.iopubFor(h.msg_id).find((m) => m.header.msg_type === "execute_input"), "the loop");
+    await c.waitFor(
+      () => c.iopubFor(h.msg_id).find((m) => m.header.msg_type === "execute_input"),
+      "the loop",
+    );
     k.process.kill("SIGINT");
     const reply = await c.reply(h.msg_id);
     assert.equal(reply.content.status, "error");
     assert.equal(reply.content.ename, "Interrupted");
     const r = await c.execute("get x");
-    assert.equal((outputsOf(r.iopub, "execute_result")[0].content.data as Record<string, string>)["text/plain"], "7");
+    assert.equal(
+      (outputsOf(r.iopub, "execute_result")[0].content.data as Record<string, string>)[
+        "text/plain"
+      ],
+      "7",
+    );
     assert.equal(k.process.exitCode, null);
   });
 
@@ -66,7 +74,11 @@ describe("protocol: kernel process (fake parts)", function () {
     const e = await c.execute("3 * 3");
     assert.equal(e.reply.content.execution_count, 1);
     assert.notEqual(e.reply.header.session, oldSession);
-    const hist = await c.request("shell", "history_request", { hist_access_type: "tail", n: 2, output: true });
+    const hist = await c.request("shell", "history_request", {
+      hist_access_type: "tail",
+      n: 2,
+      output: true,
+    });
     assert.deepEqual(hist.reply.content.history, [
       [1, 1, ["1 + 2", "3"]],
       [2, 1, ["3 * 3", "9"]],
@@ -91,37 +103,65 @@ describe("protocol: the real `moelab kernel` process", function () {
   this.timeout(60000);
   const dist = join(__dirname, "..", "..", "..", "kernel");
   before(function () {
-    const parts = ["cli.js", "executor/index.js", "language/index.js"].filter((p) => !existsSync(join(dist, p)));
+    const parts = ["cli.js", "executor/index.js", "language/index.js"].filter(
+      (p) => !existsSync(join(dist, p)),
+    );
     if (parts.length > 0) {
-      console.log(`      (skipped: not built yet: ${parts.map((p) => "dist/kernel/" + p).join(", ")})`);
+      console.log(
+        `      (skipped: not built yet: ${parts.map((p) => "dist/kernel/" + p).join(", ")})`,
+      );
       this.skip();
     }
   });
 
-  it("executes, streams, errors, completes, interrupts and shuts down", async () => {
-    const k = await launchKernel({ env: { JUPYTER_DATA_DIR: mkdtempSync(join(tmpdir(), "moelab-data-")) } });
-    try {
-      const c = k.client;
-      const r = await c.execute("1 + 1", { timeoutMs: 30000 });
-      assert.equal(r.reply.content.status, "ok");
-      assert.equal((outputsOf(r.iopub, "execute_result")[0].content.data as Record<string, string>)["text/plain"], "2");
-      const out = await c.execute('console.log("hello, world")');
-      assert.match(streamText(out.iopub, "stdout"), /hello, world/);
-      const err = await c.execute('throw new Error("boom")');
-      assert.equal(err.reply.content.status, "error");
-      assert.equal(outputsOf(err.iopub, "error").length, 1);
-      const h = c.sendExecute("while (true) {}");
-      await c.waitFor(() => c.iopubFor(h.msg_id).find((m) => m.header.msg_type === "execute_input"), "the loop");
-      await c.request("control", "interrupt_request", {});
-      const stopped = await c.reply(h.msg_id);
-      assert.equal(stopped.content.status, "error");
-      const after = await c.execute("2 + 3");
-      assert.equal((outputsOf(after.iopub, "execute_result")[0].content.data as Record<string, string>)["text/plain"], "5");
-      const sd = await c.request("control", "shutdown_request", { restart: false });
-      assert.equal((sd.reply.parent_header as Header).msg_type, "shutdown_request");
-      assert.equal(await k.exited, 0);
-    } finally {
-      await k.close();
-    }
+  let k: LaunchedKernel;
+  beforeEach(async () => {
+    k = await launchKernel({
+      env: { JUPYTER_DATA_DIR: mkdtempSync(join(tmpdir(), "moelab-data-")) },
+    });
+  });
+  afterEach(async () => {
+    await k.close();
+  });
+
+  it("executes, streams, reports errors and shuts down", async () => {
+    const c = k.client;
+    const r = await c.execute("1 + 1", { timeoutMs: 30000 });
+    assert.equal(r.reply.content.status, "ok");
+    assert.equal(
+      (outputsOf(r.iopub, "execute_result")[0].content.data as Record<string, string>)[
+        "text/plain"
+      ],
+      "2",
+    );
+    const out = await c.execute('console.log("hello, world")');
+    assert.match(streamText(out.iopub, "stdout"), /hello, world/);
+    const err = await c.execute('throw new Error("boom")');
+    assert.equal(err.reply.content.status, "error");
+    assert.equal(outputsOf(err.iopub, "error").length, 1);
+    const sd = await c.request("control", "shutdown_request", { restart: false });
+    assert.equal((sd.reply.parent_header as Header).msg_type, "shutdown_request");
+    assert.equal(await k.exited, 0);
+  });
+
+  it("interrupts `while (true) {}` through interrupt_request, keeping heartbeat alive", async () => {
+    const c = k.client;
+    await c.execute("const kept = 5", { timeoutMs: 30000 });
+    const h = c.sendExecute("while (true) {}");
+    await c.waitFor(
+      () => c.iopubFor(h.msg_id).find((m) => m.header.msg_type === "execute_input"),
+      "the loop",
+    );
+    assert.ok(await c.heartbeat());
+    await c.request("control", "interrupt_request", {});
+    const stopped = await c.reply(h.msg_id);
+    assert.equal(stopped.content.status, "error");
+    const after = await c.execute("kept + 1");
+    assert.equal(
+      (outputsOf(after.iopub, "execute_result")[0].content.data as Record<string, string>)[
+        "text/plain"
+      ],
+      "6",
+    );
   });
 });

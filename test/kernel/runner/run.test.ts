@@ -172,6 +172,14 @@ describe("moelab run", function () {
       assert.equal(existsSync(path.join(dir, "py.out.ipynb")), false);
     });
 
+    it("reports a kernel that dies during a cell, with its exit code", () => {
+      const nb = path.join(dir, "py.ipynb");
+      writeFileSync(nb, notebook([{ src: "print('before')" }, { src: "import os\nos._exit(7)" }]));
+      const r = moelab(["run", nb], { MOELAB_RUN_KERNEL_CMD: IPYKERNEL });
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /cell 2: the kernel exited with code 7/);
+    });
+
     it("--timeout interrupts a stuck cell and fails the run", () => {
       const nb = path.join(dir, "py.ipynb");
       writeFileSync(nb, notebook([{ src: "import time\ntime.sleep(60)" }]));

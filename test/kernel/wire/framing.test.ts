@@ -1,5 +1,10 @@
 import { strict as assert } from "node:assert";
-import { WireError, makeHeader, parseMessage, serializeMessage } from "../../../kernel/wire/framing";
+import {
+  WireError,
+  makeHeader,
+  parseMessage,
+  serializeMessage,
+} from "../../../kernel/wire/framing";
 import { DELIMITER, PROTOCOL_VERSION } from "../../../kernel/wire/messages";
 import { ReplayGuard, Signer } from "../../../kernel/wire/signing";
 
@@ -48,7 +53,14 @@ describe("wire/framing", () => {
 
   it("accepts Uint8Array buffers when serializing", () => {
     const frames = serializeMessage(
-      { identities: [], header: makeHeader("comm_msg", "s"), parent_header: {}, metadata: {}, content: {}, buffers: [new Uint8Array([7, 8])] },
+      {
+        identities: [],
+        header: makeHeader("comm_msg", "s"),
+        parent_header: {},
+        metadata: {},
+        content: {},
+        buffers: [new Uint8Array([7, 8])],
+      },
       signer,
     );
     assert.deepEqual(parseMessage(frames, signer).buffers, [Buffer.from([7, 8])]);
@@ -64,7 +76,10 @@ describe("wire/framing", () => {
   });
 
   const reject = (frames: Buffer[], re: RegExp, replay?: ReplayGuard): void => {
-    assert.throws(() => parseMessage(frames, signer, replay), (e: unknown) => e instanceof WireError && re.test(e.message));
+    assert.throws(
+      () => parseMessage(frames, signer, replay),
+      (e: unknown) => e instanceof WireError && re.test(e.message),
+    );
   };
 
   it("rejects a message without the delimiter", () => {
@@ -102,7 +117,10 @@ describe("wire/framing", () => {
     const h = JSON.stringify(makeHeader("complete_request", "s"));
     assert.throws(
       () => parseMessage(sign([h, "{}", "{}", "{oops"]), signer),
-      (e: unknown) => e instanceof WireError && /malformed JSON in content/.test(e.message) && e.header?.msg_type === "complete_request",
+      (e: unknown) =>
+        e instanceof WireError &&
+        /malformed JSON in content/.test(e.message) &&
+        e.header?.msg_type === "complete_request",
     );
     reject(sign([h, "{}", "{}", "42"]), /content is not a JSON object/);
   });
@@ -110,7 +128,13 @@ describe("wire/framing", () => {
   it("accepts any message when the key is empty", () => {
     const open = new Signer("");
     const frames = serializeMessage(
-      { identities: [], header: makeHeader("kernel_info_request", "s"), parent_header: {}, metadata: {}, content: {} },
+      {
+        identities: [],
+        header: makeHeader("kernel_info_request", "s"),
+        parent_header: {},
+        metadata: {},
+        content: {},
+      },
       open,
     );
     assert.equal(frames[1].length, 0);

@@ -26,7 +26,18 @@ function corpus(name: "e4m3" | "e5m2"): Float32Array {
     if (i + 1 < pos.length) pts.push((pos[i] + pos[i + 1]) / 2);
     for (const p of pts) for (const v of [p, nextUp(p), nextDown(p)]) out.push(v, -v);
   }
-  out.push(0, -0, NaN, -NaN, Infinity, -Infinity, 3.4028234663852886e38, -3.4028234663852886e38, 1e-45, -1e-45);
+  out.push(
+    0,
+    -0,
+    NaN,
+    -NaN,
+    Infinity,
+    -Infinity,
+    3.4028234663852886e38,
+    -3.4028234663852886e38,
+    1e-45,
+    -1e-45,
+  );
   // NaNs with payloads and both signs
   for (const b of [0x7fc00000, 0xffc00000, 0x7f800001, 0xff800001, 0x7fffffff, 0xffffffff]) {
     bits[0] = b;
@@ -88,7 +99,10 @@ describe("fp8 format: decode", () => {
   });
 
   it("rejects non-Uint8Array codes and unknown formats", () => {
-    assert.throws(() => fp8.decode([1, 2] as unknown as Uint8Array, "e4m3"), /codes must be a Uint8Array, got Array/);
+    assert.throws(
+      () => fp8.decode([1, 2] as unknown as Uint8Array, "e4m3"),
+      /codes must be a Uint8Array, got Array/,
+    );
     assert.throws(() => fp8.decode(new Uint8Array(2), "e3m4" as "e4m3"), /unknown format "e3m4"/);
   });
 });
@@ -108,7 +122,8 @@ describe("fp8 format: encode matches a brute-force nearest-even reference", func
         const w1 = ref(x, true);
         const w2 = ref(x, false);
         if (sat[i] !== w1 || nosat[i] !== w2) {
-          if (bad++ < 5) console.log(`  ${name} x=${x}: sat ${sat[i]} vs ${w1}, nosat ${nosat[i]} vs ${w2}`);
+          if (bad++ < 5)
+            console.log(`  ${name} x=${x}: sat ${sat[i]} vs ${w1}, nosat ${nosat[i]} vs ${w2}`);
         }
       }
       assert.equal(bad, 0, `${bad} of ${xs.length} values differ from the reference`);
@@ -141,10 +156,19 @@ describe("fp8 format: encode matches a brute-force nearest-even reference", func
   it("accepts subarrays at any element offset and rejects wrong inputs", () => {
     const buf = new Float32Array([1, 2, 448, 3]);
     assert.deepEqual([...fp8.encode(buf.subarray(1, 3), "e4m3")], [0x40, 0x7e]);
-    assert.throws(() => fp8.encode([1, 2] as unknown as Float32Array, "e4m3"), /values must be a Float32Array, got Array/);
-    assert.throws(() => fp8.encode(new Float64Array(2) as unknown as Float32Array, "e4m3"), /got Float64Array/);
+    assert.throws(
+      () => fp8.encode([1, 2] as unknown as Float32Array, "e4m3"),
+      /values must be a Float32Array, got Array/,
+    );
+    assert.throws(
+      () => fp8.encode(new Float64Array(2) as unknown as Float32Array, "e4m3"),
+      /got Float64Array/,
+    );
     assert.throws(() => fp8.encode(new Float32Array(2), "fp8" as "e4m3"), /unknown format/);
-    assert.throws(() => fp8.encode(new Float32Array(2), "e4m3", { saturate: 1 as unknown as boolean }), /saturate/);
+    assert.throws(
+      () => fp8.encode(new Float32Array(2), "e4m3", { saturate: 1 as unknown as boolean }),
+      /saturate/,
+    );
   });
 
   it("round-trips every finite code exactly", () => {
@@ -152,7 +176,8 @@ describe("fp8 format: encode matches a brute-force nearest-even reference", func
       const codes = new Uint8Array(256).map((_, i) => i);
       const vals = fp8.decode(codes, name);
       const back = fp8.encode(vals, name);
-      for (let c = 0; c < 256; c++) if (Number.isFinite(vals[c])) assert.equal(back[c], c, `${name} 0x${c.toString(16)}`);
+      for (let c = 0; c < 256; c++)
+        if (Number.isFinite(vals[c])) assert.equal(back[c], c, `${name} 0x${c.toString(16)}`);
     }
   });
 });
@@ -166,7 +191,14 @@ describe("fp8 format: teaching table", () => {
     assert.deepEqual(t5.counts(), { zero: 2, subnormal: 6, normal: 240, inf: 2, nan: 6 });
     const r = t4.rows[0x7e];
     assert.deepEqual(
-      { bits: r.bits, sign: r.sign, exponent: r.exponent, mantissa: r.mantissa, value: r.value, kind: r.kind },
+      {
+        bits: r.bits,
+        sign: r.sign,
+        exponent: r.exponent,
+        mantissa: r.mantissa,
+        value: r.value,
+        kind: r.kind,
+      },
       { bits: "0.1111.110", sign: 0, exponent: 15, mantissa: 6, value: 448, kind: "normal" },
     );
     assert.equal(t5.rows[0xfc].kind, "inf");
@@ -176,7 +208,7 @@ describe("fp8 format: teaching table", () => {
   it("displays as text/plain and an HTML table", () => {
     const bundle = fp8.table("e5m2")[fp8.DISPLAY]();
     assert.match(bundle["text/plain"], /^e5m2: 5 exponent bits \(bias 15\)/);
-    assert.match(bundle["text/plain"], /0x7C  0\.11111\.00  inf/);
+    assert.match(bundle["text/plain"], /0x7C {2}0\.11111\.00 {2}inf/);
     assert.match(bundle["text/html"], /<table>/);
     assert.equal((bundle["text/html"].match(/<tr style/g) ?? []).length, 256);
   });

@@ -21,12 +21,56 @@ function gemm64(a: fp8.Fp8Matrix, b: fp8.Fp8Matrix): Float64Array {
 }
 
 type Quant = (x: Float32Array, r: number, c: number, o?: fp8.QuantizeOptions) => fp8.Fp8Matrix;
-const CASES: { name: string; m: number; n: number; k: number; qa: Quant; qb: Quant; fb?: fp8.Fp8Format }[] = [
-  { name: "Fprop: 1x128 tiles x 128x128 blocks", m: 37, n: 45, k: 300, qa: fp8.quantizeTiles, qb: fp8.quantizeBlocks },
-  { name: "aligned 1x128 x 128x128", m: 56, n: 64, k: 256, qa: fp8.quantizeTiles, qb: fp8.quantizeBlocks },
-  { name: "Wgrad-like: 1x128 tiles x 1x128 tiles", m: 20, n: 70, k: 200, qa: fp8.quantizeTiles, qb: fp8.quantizeTiles },
-  { name: "per-tensor x per-tensor", m: 17, n: 33, k: 130, qa: fp8.quantizeTensor, qb: fp8.quantizeTensor },
-  { name: "blocks x tiles, e4m3 x e5m2", m: 140, n: 40, k: 129, qa: fp8.quantizeBlocks, qb: fp8.quantizeTiles, fb: "e5m2" },
+const CASES: {
+  name: string;
+  m: number;
+  n: number;
+  k: number;
+  qa: Quant;
+  qb: Quant;
+  fb?: fp8.Fp8Format;
+}[] = [
+  {
+    name: "Fprop: 1x128 tiles x 128x128 blocks",
+    m: 37,
+    n: 45,
+    k: 300,
+    qa: fp8.quantizeTiles,
+    qb: fp8.quantizeBlocks,
+  },
+  {
+    name: "aligned 1x128 x 128x128",
+    m: 56,
+    n: 64,
+    k: 256,
+    qa: fp8.quantizeTiles,
+    qb: fp8.quantizeBlocks,
+  },
+  {
+    name: "Wgrad-like: 1x128 tiles x 1x128 tiles",
+    m: 20,
+    n: 70,
+    k: 200,
+    qa: fp8.quantizeTiles,
+    qb: fp8.quantizeTiles,
+  },
+  {
+    name: "per-tensor x per-tensor",
+    m: 17,
+    n: 33,
+    k: 130,
+    qa: fp8.quantizeTensor,
+    qb: fp8.quantizeTensor,
+  },
+  {
+    name: "blocks x tiles, e4m3 x e5m2",
+    m: 140,
+    n: 40,
+    k: 129,
+    qa: fp8.quantizeBlocks,
+    qb: fp8.quantizeTiles,
+    fb: "e5m2",
+  },
   { name: "K < 128", m: 9, n: 31, k: 5, qa: fp8.quantizeTiles, qb: fp8.quantizeBlocks },
 ];
 
@@ -50,7 +94,10 @@ describe("fp8 gemm: block-scaled semantics", () => {
       // dW = dYᵀ · X: both operands are quantized along the token dimension (128x1 tiles)
       const dy = fp8.quantizeTilesT(randn(m * n, 1), m, n);
       const x = fp8.quantizeTilesT(randn(m * k, 2), m, k);
-      assert.throws(() => fp8.gemm(dy, dy, { backend }), /operand a has 128x1 tiles, so its scale changes inside a 128-wide K-block/);
+      assert.throws(
+        () => fp8.gemm(dy, dy, { backend }),
+        /operand a has 128x1 tiles, so its scale changes inside a 128-wide K-block/,
+      );
       const got = fp8.gemm(dy.transpose(), x.transpose(), { backend });
       assert.ok(relErr(got, gemm64(dy.transpose(), x.transpose())) <= 1e-5);
     });
@@ -61,7 +108,8 @@ describe("fp8 gemm: block-scaled semantics", () => {
       const a = fp8.quantizeTiles(x, 4, 128);
       const b = fp8.quantizeBlocks(randn(3 * 128, 4), 3, 128);
       const c = fp8.gemm(a, b, { backend });
-      for (let i = 0; i < 4; i++) for (let j = 0; j < 3; j++) assert.equal(Number.isNaN(c[i * 3 + j]), i === 1);
+      for (let i = 0; i < 4; i++)
+        for (let j = 0; j < 3; j++) assert.equal(Number.isNaN(c[i * 3 + j]), i === 1);
     });
 
     it(`${backend}: empty shapes give empty or zero results`, () => {
@@ -90,7 +138,22 @@ describe("fp8 gemm: block-scaled semantics", () => {
       const sc = new Float32Array(4).fill(1);
       const call = (over: Partial<Record<string, unknown>>) => () =>
         (nat.fp8Gemm as (...args: unknown[]) => Float32Array)(
-          over.ac ?? codes, over.as ?? sc, 1, over.atc ?? 128, 0, codes, sc, 1, 128, over.bf ?? 0, 4, 4, over.k ?? 128, over.bits ?? 23, 32, false,
+          over.ac ?? codes,
+          over.as ?? sc,
+          1,
+          over.atc ?? 128,
+          0,
+          codes,
+          sc,
+          1,
+          128,
+          over.bf ?? 0,
+          4,
+          4,
+          over.k ?? 128,
+          over.bits ?? 23,
+          32,
+          false,
         );
       assert.throws(call({ k: 64 }), /aCodes has 512 elements, expected 4\*64/);
       assert.throws(call({ as: new Float32Array(3) }), /aScales has 3 elements/);
@@ -115,8 +178,11 @@ describe("fp8 gemm: limited accumulation precision (accumBits)", () => {
   for (const backend of BACKENDS) {
     it(`${backend}: fewer accumulator bits, larger error; truncation only lowers positive sums`, () => {
       const full = fp8.gemm(a, b, { backend });
-      const errs = [8, 11, 14, 17, 23].map((bits) => relErr(fp8.gemm(a, b, { backend, accumBits: bits }), ref));
-      for (let i = 0; i + 1 < errs.length; i++) assert.ok(errs[i] > errs[i + 1], `errors ${errs.join(", ")}`);
+      const errs = [8, 11, 14, 17, 23].map((bits) =>
+        relErr(fp8.gemm(a, b, { backend, accumBits: bits }), ref),
+      );
+      for (let i = 0; i + 1 < errs.length; i++)
+        assert.ok(errs[i] > errs[i + 1], `errors ${errs.join(", ")}`);
       assert.ok(errs[4] <= 1e-5);
       // about 2^-14 relative at 14 bits with promotion every 128 elements
       assert.ok(errs[2] > 1e-5 && errs[2] < 2 ** -10, `14-bit error ${errs[2]}`);
@@ -138,11 +204,17 @@ describe("fp8 gemm: limited accumulation precision (accumBits)", () => {
   it("rejects bad options and operands", () => {
     const x = fp8.quantizeTiles(new Float32Array(2 * 128).fill(1), 2, 128);
     const y = fp8.quantizeTiles(new Float32Array(2 * 64).fill(1), 2, 64);
-    assert.throws(() => fp8.gemm(x, y), /inner dimensions differ: a is \[2, 128\] and b is \[2, 64\]/);
+    assert.throws(
+      () => fp8.gemm(x, y),
+      /inner dimensions differ: a is \[2, 128\] and b is \[2, 64\]/,
+    );
     assert.throws(() => fp8.gemm(x, x, { accumBits: 0 }), /accumBits must be an integer in 1..23/);
     assert.throws(() => fp8.gemm(x, x, { accumBits: 13.5 }), /accumBits/);
     assert.throws(() => fp8.gemm(x, x, { accumChunk: 0 }), /accumChunk/);
     assert.throws(() => fp8.gemm(x, x, { accumRounding: "up" as "nearest" }), /accumRounding/);
-    assert.throws(() => fp8.gemm(new Float32Array(4) as unknown as fp8.Fp8Matrix, x), /a must be an Fp8Matrix, got Float32Array/);
+    assert.throws(
+      () => fp8.gemm(new Float32Array(4) as unknown as fp8.Fp8Matrix, x),
+      /a must be an Fp8Matrix, got Float32Array/,
+    );
   });
 });

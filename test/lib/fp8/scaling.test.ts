@@ -46,11 +46,16 @@ describe("fp8 scaling: tile, block and tensor quantization", () => {
               amax[t] = Math.max(amax[t], Math.abs(x[i * cols + j]));
             }
           for (let t = 0; t < amax.length; t++) {
-            assert.equal(q.scales[t], Math.fround(Math.max(amax[t], Math.fround(1e-4)) / 448), `scale ${t}`);
+            assert.equal(
+              q.scales[t],
+              Math.fround(Math.max(amax[t], Math.fround(1e-4)) / 448),
+              `scale ${t}`,
+            );
           }
           // codes are the saturating encode of x / s; round trip within half an e4m3 ulp of the tile amax
           const y = new Float32Array(rows * cols);
-          for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) y[i * cols + j] = x[i * cols + j] / q.scaleAt(i, j);
+          for (let i = 0; i < rows; i++)
+            for (let j = 0; j < cols; j++) y[i * cols + j] = x[i * cols + j] / q.scaleAt(i, j);
           assert.deepEqual(q.codes, fp8.encode(y, "e4m3"));
           const d = fp8.dequantize(q, { backend });
           for (let i = 0; i < rows; i++)
@@ -58,10 +63,16 @@ describe("fp8 scaling: tile, block and tensor quantization", () => {
               const o = i * cols + j;
               const t = Math.floor(i / tr) * sc + Math.floor(j / tc);
               const err = Math.abs(x[o] - d[o]);
-              assert.ok(err <= 2 ** -4 * amax[t] * (1 + 1e-6), `tile bound at ${i},${j}: ${err} vs amax ${amax[t]}`);
+              assert.ok(
+                err <= 2 ** -4 * amax[t] * (1 + 1e-6),
+                `tile bound at ${i},${j}: ${err} vs amax ${amax[t]}`,
+              );
               // relative bound for values in the normal range, absolute below it
               const s = q.scaleAt(i, j);
-              assert.ok(err <= 2 ** -4 * Math.abs(x[o]) + 2 ** -10 * s + 1e-6 * Math.abs(x[o]), `element bound at ${i},${j}`);
+              assert.ok(
+                err <= 2 ** -4 * Math.abs(x[o]) + 2 ** -10 * s + 1e-6 * Math.abs(x[o]),
+                `element bound at ${i},${j}`,
+              );
             }
         });
       }
@@ -73,7 +84,10 @@ describe("fp8 scaling: tile, block and tensor quantization", () => {
       assert.equal(q.format, "e5m2");
       const err = fp8.quantizationError(x, q);
       assert.ok(err.maxTileRel <= 2 ** -3 * (1 + 1e-6), `maxTileRel ${err.maxTileRel}`);
-      assert.equal(q.scales[0], Math.fround(Math.fround(Math.max(...Array.from(x.subarray(0, 128), Math.abs))) / 57344));
+      assert.equal(
+        q.scales[0],
+        Math.fround(Math.fround(Math.max(...Array.from(x.subarray(0, 128), Math.abs))) / 57344),
+      );
     });
 
     it(`${backend}: power-of-two (ue8m0) scales round up`, () => {
@@ -131,7 +145,10 @@ describe("fp8 scaling: tile, block and tensor quantization", () => {
       assert.ok(Number.isNaN(d5[5]));
       assert.equal(d5[6], Infinity);
       assert.equal(d5[7], -Infinity);
-      assert.throws(() => fp8.quantizeTiles(x, 1, 256, { nonFinite: "throw", backend }), /3 NaN\/Inf value\(s\)/);
+      assert.throws(
+        () => fp8.quantizeTiles(x, 1, 256, { nonFinite: "throw", backend }),
+        /3 NaN\/Inf value\(s\)/,
+      );
     });
   }
 
@@ -142,10 +159,13 @@ describe("fp8 scaling: tile, block and tensor quantization", () => {
         const rows = 1 + Math.floor(r() * 300);
         const cols = 1 + Math.floor(r() * 300);
         const x = data(rows, cols, 100 + trial);
-        for (let i = 0; i < 5; i++) x[Math.floor(r() * x.length)] = [NaN, Infinity, -Infinity, 0, 1e-30][i];
+        for (let i = 0; i < 5; i++)
+          x[Math.floor(r() * x.length)] = [NaN, Infinity, -Infinity, 0, 1e-30][i];
         const format = trial % 2 ? "e5m2" : "e4m3";
         const pow2Scale = trial % 3 === 0;
-        const fn = [fp8.quantizeTiles, fp8.quantizeTilesT, fp8.quantizeBlocks, fp8.quantizeTensor][trial % 4];
+        const fn = [fp8.quantizeTiles, fp8.quantizeTilesT, fp8.quantizeBlocks, fp8.quantizeTensor][
+          trial % 4
+        ];
         const a = fn(x, rows, cols, { format, pow2Scale, backend: "ts" });
         const b = fn(x, rows, cols, { format, pow2Scale, backend: "native" });
         assert.deepEqual(b.scales, a.scales, `trial ${trial}`);
@@ -167,19 +187,41 @@ describe("fp8 scaling: tile, block and tensor quantization", () => {
         ["e5m2", 1],
       ] as const) {
         for (const saturate of [true, false]) {
-          assert.deepEqual(nat.fp8Encode(x, id, saturate), fp8.encode(x, f, { saturate }), `${f} ${saturate}`);
+          assert.deepEqual(
+            nat.fp8Encode(x, id, saturate),
+            fp8.encode(x, f, { saturate }),
+            `${f} ${saturate}`,
+          );
         }
       }
     });
 
     it("native entry points reject bad arguments with named errors", () => {
       const nat = fp8.native()!;
-      assert.throws(() => nat.fp8Quantize(new Float32Array(10), 3, 4, 1, 128, 0, false, 1e-4), /x has 10 elements, expected 12/);
-      assert.throws(() => nat.fp8Quantize(new Float32Array(12), 3, 4, 0, 128, 0, false, 1e-4), /tileRows/);
-      assert.throws(() => nat.fp8Quantize(new Float32Array(12), 3, 4, 1, 128, 2, false, 1e-4), /format must be 0/);
-      assert.throws(() => nat.fp8Quantize(new Float32Array(12), 3, 4, 1, 128, 0, false, 0), /amaxFloor/);
-      assert.throws(() => nat.fp8Encode(new Float64Array(3) as unknown as Float32Array, 0, true), /Float32Array/);
-      assert.throws(() => nat.fp8Dequantize(new Uint8Array(12), new Float32Array(2), 3, 4, 1, 128, 0), /scales has 2/);
+      assert.throws(
+        () => nat.fp8Quantize(new Float32Array(10), 3, 4, 1, 128, 0, false, 1e-4),
+        /x has 10 elements, expected 12/,
+      );
+      assert.throws(
+        () => nat.fp8Quantize(new Float32Array(12), 3, 4, 0, 128, 0, false, 1e-4),
+        /tileRows/,
+      );
+      assert.throws(
+        () => nat.fp8Quantize(new Float32Array(12), 3, 4, 1, 128, 2, false, 1e-4),
+        /format must be 0/,
+      );
+      assert.throws(
+        () => nat.fp8Quantize(new Float32Array(12), 3, 4, 1, 128, 0, false, 0),
+        /amaxFloor/,
+      );
+      assert.throws(
+        () => nat.fp8Encode(new Float64Array(3) as unknown as Float32Array, 0, true),
+        /Float32Array/,
+      );
+      assert.throws(
+        () => nat.fp8Dequantize(new Uint8Array(12), new Float32Array(2), 3, 4, 1, 128, 0),
+        /scales has 2/,
+      );
     });
   }
 
@@ -208,29 +250,75 @@ describe("fp8 scaling: tile, block and tensor quantization", () => {
 
   it("rejects bad inputs with clear errors", () => {
     const x = new Float32Array(12);
-    assert.throws(() => fp8.quantizeTiles(x, 3, 5), /x has 12 elements, expected rows\*cols = 3\*5/);
-    assert.throws(() => fp8.quantizeTiles(new Float64Array(12) as unknown as Float32Array, 3, 4), /x must be a Float32Array, got Float64Array/);
+    assert.throws(
+      () => fp8.quantizeTiles(x, 3, 5),
+      /x has 12 elements, expected rows\*cols = 3\*5/,
+    );
+    assert.throws(
+      () => fp8.quantizeTiles(new Float64Array(12) as unknown as Float32Array, 3, 4),
+      /x must be a Float32Array, got Float64Array/,
+    );
     assert.throws(() => fp8.quantizeTiles(x, -3, -4), /rows must be a non-negative integer/);
-    assert.throws(() => fp8.quantizeTiles(x, 3, 4, { format: "e4m3fnuz" as "e4m3" }), /unknown format/);
+    assert.throws(
+      () => fp8.quantizeTiles(x, 3, 4, { format: "e4m3fnuz" as "e4m3" }),
+      /unknown format/,
+    );
     assert.throws(() => fp8.quantizeTiles(x, 3, 4, { amaxFloor: 0 }), /amaxFloor must be positive/);
-    assert.throws(() => fp8.quantize(x, 3, 4, { kind: "tile", tile: [0, 128] }), /tile must be two positive integers/);
-    assert.throws(() => fp8.quantizeTiles(x, 3, 4, { nonFinite: "ignore" as "throw" }), /nonFinite/);
+    assert.throws(
+      () => fp8.quantize(x, 3, 4, { kind: "tile", tile: [0, 128] }),
+      /tile must be two positive integers/,
+    );
+    assert.throws(
+      () => fp8.quantizeTiles(x, 3, 4, { nonFinite: "ignore" as "throw" }),
+      /nonFinite/,
+    );
   });
 });
 
 describe("fp8 Fp8Matrix", () => {
   it("validates its parts", () => {
-    const good = { codes: new Uint8Array(6), scales: new Float32Array([1, 1]), rows: 2, cols: 3, format: "e4m3" as const };
+    const good = {
+      codes: new Uint8Array(6),
+      scales: new Float32Array([1, 1]),
+      rows: 2,
+      cols: 3,
+      format: "e4m3" as const,
+    };
     const layout = { kind: "tile" as const, tile: [1, 128] as [number, number] };
     assert.ok(new fp8.Fp8Matrix({ ...good, layout }));
-    assert.throws(() => new fp8.Fp8Matrix({ ...good, layout, codes: new Uint8Array(5) }), /codes has 5 elements, expected rows\*cols = 6/);
-    assert.throws(() => new fp8.Fp8Matrix({ ...good, layout, scales: new Float32Array(3) }), /scales has 3 elements, expected 2x1/);
-    assert.throws(() => new fp8.Fp8Matrix({ ...good, layout, scales: new Float32Array([1, 0]) }), /scale 1 is 0/);
-    assert.throws(() => new fp8.Fp8Matrix({ ...good, layout, scales: new Float32Array([1, NaN]) }), /scale 1 is NaN/);
-    assert.throws(() => new fp8.Fp8Matrix({ ...good, layout: { kind: "tensor", tile: [1, 3] } }), /must cover/);
-    assert.throws(() => new fp8.Fp8Matrix({ ...good, layout: { kind: "rows" as "tile", tile: [1, 3] } }), /layout.kind/);
-    assert.throws(() => new fp8.Fp8Matrix({ ...good, layout, codes: new Int8Array(6) as unknown as Uint8Array }), /codes must be a Uint8Array, got Int8Array/);
-    assert.throws(() => new fp8.Fp8Matrix({ ...good, layout, format: "e2m1" as "e4m3" }), /unknown format/);
+    assert.throws(
+      () => new fp8.Fp8Matrix({ ...good, layout, codes: new Uint8Array(5) }),
+      /codes has 5 elements, expected rows\*cols = 6/,
+    );
+    assert.throws(
+      () => new fp8.Fp8Matrix({ ...good, layout, scales: new Float32Array(3) }),
+      /scales has 3 elements, expected 2x1/,
+    );
+    assert.throws(
+      () => new fp8.Fp8Matrix({ ...good, layout, scales: new Float32Array([1, 0]) }),
+      /scale 1 is 0/,
+    );
+    assert.throws(
+      () => new fp8.Fp8Matrix({ ...good, layout, scales: new Float32Array([1, NaN]) }),
+      /scale 1 is NaN/,
+    );
+    assert.throws(
+      () => new fp8.Fp8Matrix({ ...good, layout: { kind: "tensor", tile: [1, 3] } }),
+      /must cover/,
+    );
+    assert.throws(
+      () => new fp8.Fp8Matrix({ ...good, layout: { kind: "rows" as "tile", tile: [1, 3] } }),
+      /layout.kind/,
+    );
+    assert.throws(
+      () =>
+        new fp8.Fp8Matrix({ ...good, layout, codes: new Int8Array(6) as unknown as Uint8Array }),
+      /codes must be a Uint8Array, got Int8Array/,
+    );
+    assert.throws(
+      () => new fp8.Fp8Matrix({ ...good, layout, format: "e2m1" as "e4m3" }),
+      /unknown format/,
+    );
   });
 
   it("transposes codes, scales and tiles together", () => {
@@ -241,7 +329,8 @@ describe("fp8 Fp8Matrix", () => {
     assert.equal(t.rows, 300);
     const dq = q.dequantize();
     const dt = t.dequantize();
-    for (let i = 0; i < 130; i++) for (let j = 0; j < 300; j++) assert.equal(dt[j * 130 + i], dq[i * 300 + j]);
+    for (let i = 0; i < 130; i++)
+      for (let j = 0; j < 300; j++) assert.equal(dt[j * 130 + i], dq[i * 300 + j]);
     // a 128x1-tiled matrix transposed is what quantizing the transpose in 1x128 tiles gives
     const xt = new Float32Array(300 * 130);
     for (let i = 0; i < 130; i++) for (let j = 0; j < 300; j++) xt[j * 130 + i] = x[i * 300 + j];

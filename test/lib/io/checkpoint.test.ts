@@ -51,7 +51,8 @@ function sameTensors(a: Map<string, TensorEntry>, b: Map<string, TensorEntry>): 
   }
 }
 
-describe("io/checkpoint: checkpoint directories", () => {
+describe("io/checkpoint: checkpoint directories", function () {
+  this.timeout(30000);
   let dir: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), "moelab-ckpt-"));

@@ -1,5 +1,11 @@
 import { strict as assert } from "node:assert";
-import { countParams, humanCount, presets, type ModelConfig } from "../../../lib/model/index.js";
+import {
+  countParams,
+  humanCount,
+  kvCacheSizes,
+  presets,
+  type ModelConfig,
+} from "../../../lib/model/index.js";
 import { expectedTensors } from "../../../lib/io/index.js";
 
 function near(actual: number, expected: number, relTol: number, what: string): void {
@@ -24,7 +30,8 @@ function namedCount(c: ModelConfig): { main: number; mtp: number } {
   return { main, mtp };
 }
 
-describe("model/params: parameter counts without weights", () => {
+describe("model/params: parameter counts without weights", function () {
+  this.timeout(30000);
   // README_WEIGHTS (9b4e978): 671B total, 36.7B activated; the paper: 37B activated. Counting the
   // embedding lookup as activated would give 37.55B, so DeepSeek's figure leaves it out.
   it("671B: 671B total and 36.7B activated (README_WEIGHTS), about 37B (paper)", () => {
@@ -102,5 +109,19 @@ describe("model/params: parameter counts without weights", () => {
     assert.equal(humanCount(671026419200), "671.03B");
     assert.equal(humanCount(1234), "1.23K");
     assert.equal(humanCount(12), "12");
+  });
+});
+
+describe("model/params: KV cache sizes", () => {
+  it("671B: MLA caches 576 elements per token and layer, 1.76% of MHA's 32768 (DeepSeek-V2 Table 1)", () => {
+    const k = kvCacheSizes(presets["671B"].args);
+    assert.equal(k.mla, 576);
+    assert.equal(k.mha, 32768);
+    assert.equal(k.naive, 128 * (192 + 128));
+    assert.equal(k.gqa, 2 * 8 * 128);
+    assert.equal(k.mqa, 256);
+    assert.ok(Math.abs(k.mla / k.mha - 0.0176) < 0.0001);
+    assert.match(presets["671B"].toString(), /MLA 576 elements \(1\.76% of MHA's 32768/);
+    assert.equal(kvCacheSizes(presets.tiny.args, 16).groups, 4, "no more groups than heads");
   });
 });

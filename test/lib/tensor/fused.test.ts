@@ -8,7 +8,10 @@ import * as T from "../../../lib/tensor";
 import { compareWithTf, finiteDiff, tf, TfT, assertClose, relErr } from "./oracle";
 import { needs, DEBIAN_PYTHON } from "../../helpers/env";
 
-function ropeTables(Tn: number, D: number): { cos: T.Tensor; sin: T.Tensor; c: number[]; s: number[] } {
+function ropeTables(
+  Tn: number,
+  D: number,
+): { cos: T.Tensor; sin: T.Tensor; c: number[]; s: number[] } {
   const c: number[] = [];
   const s: number[] = [];
   for (let t = 0; t < Tn; t++)
@@ -17,7 +20,12 @@ function ropeTables(Tn: number, D: number): { cos: T.Tensor; sin: T.Tensor; c: n
       c.push(Math.cos(f));
       s.push(Math.sin(f));
     }
-  return { cos: T.tensor(c, { shape: [Tn, D / 2] }), sin: T.tensor(s, { shape: [Tn, D / 2] }), c, s };
+  return {
+    cos: T.tensor(c, { shape: [Tn, D / 2] }),
+    sin: T.tensor(s, { shape: [Tn, D / 2] }),
+    c,
+    s,
+  };
 }
 
 /** tfjs composite of adjacent-pair rotary embedding for x [B, T, H, D], tables [T, D/2]. */
@@ -38,7 +46,12 @@ function tfAttention(q: TfT, k: TfT, v: TfT, causal: boolean): TfT {
   const S = k.shape[k.rank - 2];
   let sc = tf.matMul(q, k, false, true).mul(1 / Math.sqrt(D));
   if (causal) {
-    const m = tf.tensor2d(Array.from({ length: Tq * S }, (_, idx) => (idx % S <= Math.floor(idx / S) + S - Tq ? 0 : -1e30)), [Tq, S]);
+    const m = tf.tensor2d(
+      Array.from({ length: Tq * S }, (_, idx) =>
+        idx % S <= Math.floor(idx / S) + S - Tq ? 0 : -1e30,
+      ),
+      [Tq, S],
+    );
     sc = sc.add(m);
   }
   return tf.matMul(tf.softmax(sc), v);
@@ -84,11 +97,19 @@ describe("fused kernels", () => {
     const x = T.randn([2, 5, 8], { seed: 4 });
     const y = T.rope(x, cos, sin);
     // A rotation keeps norms per pair.
-    assertClose(y.square().sum(-1).toArray(), x.square().sum(-1).toArray(), 1e-6, "rope keeps norms");
+    assertClose(
+      y.square().sum(-1).toArray(),
+      x.square().sum(-1).toArray(),
+      1e-6,
+      "rope keeps norms",
+    );
   });
 
   it("swiglu matches silu(a) * b in tfjs", () => {
-    for (const shape of [[3, 4], [40, 100]])
+    for (const shape of [
+      [3, 4],
+      [40, 100],
+    ])
       compareWithTf({
         name: `swiglu ${shape}`,
         shapes: [shape, shape],
@@ -135,10 +156,17 @@ describe("fused kernels", () => {
           const base = xs.map((t) => t.toArray() as Float32Array);
           const fd = finiteDiff(
             (v) =>
-              T.noGrad(() => T.tidy(() => {
-                const ins = base.map((b, j) => T.tensor(j === i ? v : b, { shape: [...shapes[j]] }));
-                return f(...ins).mul(R).sum().item();
-              })),
+              T.noGrad(() =>
+                T.tidy(() => {
+                  const ins = base.map((b, j) =>
+                    T.tensor(j === i ? v : b, { shape: [...shapes[j]] }),
+                  );
+                  return f(...ins)
+                    .mul(R)
+                    .sum()
+                    .item();
+                }),
+              ),
             base[i],
             1e-2,
           );
@@ -150,8 +178,23 @@ describe("fused kernels", () => {
     const { cos, sin } = ropeTables(4, 6);
     check("rmsNorm", [[3, 8], [8]], (x, w) => T.rmsNorm(x, w));
     check("rope", [[2, 4, 6]], (x) => T.rope(x, cos, sin));
-    check("swiglu", [[5, 6], [5, 6]], (a, b) => T.swiglu(a, b));
-    check("attention", [[1, 4, 6], [1, 4, 6], [1, 4, 6]], (q, k, v) => T.attention(q, k, v));
+    check(
+      "swiglu",
+      [
+        [5, 6],
+        [5, 6],
+      ],
+      (a, b) => T.swiglu(a, b),
+    );
+    check(
+      "attention",
+      [
+        [1, 4, 6],
+        [1, 4, 6],
+        [1, 4, 6],
+      ],
+      (q, k, v) => T.attention(q, k, v),
+    );
     const tgt = T.tensor([1, 0, 3], { dtype: "int32" });
     check("crossEntropy", [[3, 5]], (x) => T.crossEntropy(x, tgt));
     check("logSoftmax", [[3, 5]], (x) => x.logSoftmax(-1));
@@ -159,14 +202,21 @@ describe("fused kernels", () => {
 
   it("embedding accumulates gradients for repeated ids", () => {
     const w = T.randn([5, 3], { seed: 1 }).requiresGrad_();
-    const ids = T.tensor([[1, 1], [4, 1]], { dtype: "int32" });
+    const ids = T.tensor(
+      [
+        [1, 1],
+        [4, 1],
+      ],
+      { dtype: "int32" },
+    );
     T.embedding(w, ids).sum().backward();
     assert.deepEqual(Array.from(w.grad!.sum(1).toArray()), [0, 9, 0, 0, 3]);
   });
 
   it("PyTorch agrees on crossEntropy with ignore_index, rope (complex form) and rmsNorm grads", function () {
     needs(this, "torch");
-    const N = 6, C = 7;
+    const N = 6,
+      C = 7;
     const logits = T.randn([N, C], { seed: 3 }).requiresGrad_();
     const tg = [2, -100, 6, 0, -100, 3];
     const loss = T.crossEntropy(logits, T.tensor(tg, { dtype: "int32" }));
@@ -180,9 +230,16 @@ describe("fused kernels", () => {
     const wn = T.randn([16], { seed: 8 }).requiresGrad_();
     T.rmsNorm(xn, wn).square().sum().backward();
     const input = {
-      logits: Array.from(logits.toArray()), tg, N, C,
-      xr: Array.from(xr.toArray()), R: Array.from(R.toArray()), c, s,
-      xn: Array.from(xn.toArray()), wn: Array.from(wn.toArray()),
+      logits: Array.from(logits.toArray()),
+      tg,
+      N,
+      C,
+      xr: Array.from(xr.toArray()),
+      R: Array.from(R.toArray()),
+      c,
+      s,
+      xn: Array.from(xn.toArray()),
+      wn: Array.from(wn.toArray()),
     };
     const py = `
 import json, sys, torch
@@ -201,7 +258,10 @@ yn = xn * torch.rsqrt(xn.pow(2).mean(-1, keepdim=True) + 1e-6) * wn
 yn.pow(2).sum().backward()
 print(json.dumps({"loss": loss.item(), "glog": lg.grad.flatten().tolist(), "y": y.flatten().tolist(), "gx": x.grad.flatten().tolist(), "gxn": xn.grad.flatten().tolist(), "gwn": wn.grad.flatten().tolist()}))
 `;
-    const r = spawnSync(DEBIAN_PYTHON, ["-c", py], { input: JSON.stringify(input), encoding: "utf8" });
+    const r = spawnSync(DEBIAN_PYTHON, ["-c", py], {
+      input: JSON.stringify(input),
+      encoding: "utf8",
+    });
     assert.equal(r.status, 0, r.stderr);
     const o = JSON.parse(r.stdout);
     assert.ok(Math.abs(loss.item() - o.loss) < 1e-5 * Math.abs(o.loss), "ce loss");

@@ -30,7 +30,12 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
 }
 
-export function assertClose(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string): void {
+export function assertClose(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  tol: number,
+  what: string,
+): void {
   const e = relErr(a, b);
   assert.ok(e <= tol, `${what}: relative error ${e.toExponential(2)} > ${tol}`);
 }
@@ -82,7 +87,9 @@ export function compareWithTf(c: OracleCase): void {
       if (c.positive) v = v.abs().add(0.5);
       if (c.transposed?.includes(i) && s.length >= 2) {
         // Same values, but stored transposed: a strided view.
-        const st = T.randn([...s.slice(0, -2), s[s.length - 1], s[s.length - 2]], { seed: seed + i });
+        const st = T.randn([...s.slice(0, -2), s[s.length - 1], s[s.length - 2]], {
+          seed: seed + i,
+        });
         const stp = c.positive ? st.abs().add(0.5) : st;
         v = stp.transpose(-1, -2);
       }
@@ -98,10 +105,20 @@ export function compareWithTf(c: OracleCase): void {
       const loss = out.mul(R).sum();
       loss.backward();
       const tfR = tf.tensor(Array.from(R.toArray()), [...out.shape]);
-      const grads = tf.grads((...a: TfT[]) => c.ref(...a).mul(tfR).sum())(tfx);
+      const grads = tf.grads((...a: TfT[]) =>
+        c
+          .ref(...a)
+          .mul(tfR)
+          .sum(),
+      )(tfx);
       xs.forEach((x, i) => {
         assert.ok(x.grad !== null, `${c.name}: input ${i} got no gradient`);
-        assertClose(x.grad!.toArray(), grads[i].dataSync() as Float32Array, tol * 5, `${c.name} grad ${i}`);
+        assertClose(
+          x.grad!.toArray(),
+          grads[i].dataSync() as Float32Array,
+          tol * 5,
+          `${c.name} grad ${i}`,
+        );
       });
       grads.forEach((g) => g.dispose());
       tfR.dispose();
@@ -113,7 +130,11 @@ export function compareWithTf(c: OracleCase): void {
 }
 
 /** Central finite differences of a scalar function, in float64 through float32 inputs. */
-export function finiteDiff(f: (x: Float32Array) => number, x: Float32Array, h = 1e-2): Float64Array {
+export function finiteDiff(
+  f: (x: Float32Array) => number,
+  x: Float32Array,
+  h = 1e-2,
+): Float64Array {
   const g = new Float64Array(x.length);
   for (let i = 0; i < x.length; i++) {
     const v = x[i];

@@ -1,0 +1,180 @@
+/**
+ * Tensor-runtime benchmark against PyTorch 1.13 (Debian), same machine, same run, interleaved:
+ *   - per-op overhead: forward + backward of a tiny add on [8] (single, and a 1000-op chain);
+ *   - fused rmsNorm / softmax / attention / crossEntropy / swiglu forward + backward at model sizes.
+ * PyTorch runs in one persistent child (bench/ops_peers.py); both use 2 threads.
+ * Usage: node dist/bench/ops.js   (MOELAB_QUICK=1: fewer repetitions)
+ */
+import { spawn } from "node:child_process";
+import * as path from "node:path";
+import * as readline from "node:readline";
+import * as T from "../lib/tensor";
+
+const quick = process.env.MOELAB_QUICK === "1";
+const THREADS = 2;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+interface Case {
+  name: string;
+  /** Ops per call (to report per op). */
+  per: number;
+  /** Calls per timing sample. */
+  iters: number;
+  run: () => void;
+}
+
+function cases(): Case[] {
+  const a = T.randn([8], { seed: 1, requiresGrad: true });
+  const b = T.randn([8], { seed: 2, requiresGrad: true });
+  const g8 = T.ones([8]);
+  const x = T.randn([4, 256, 512], { seed: 3, requiresGrad: true });
+  const w = T.randn([512], { seed: 4, requiresGrad: true });
+  const gx = T.randn([4, 256, 512], { seed: 5 });
+  const s = T.randn([4, 8, 256, 256], { seed: 6, requiresGrad: true });
+  const gs = T.randn([4, 8, 256, 256], { seed: 7 });
+  const q = T.randn([4, 8, 256, 64], { seed: 8, requiresGrad: true });
+  const k = T.randn([4, 8, 256, 64], { seed: 9, requiresGrad: true });
+  const v = T.randn([4, 8, 256, 64], { seed: 10, requiresGrad: true });
+  const go = T.randn([4, 8, 256, 64], { seed: 11 });
+  const logits = T.randn([2048, 4096], { seed: 12, requiresGrad: true });
+  const tgt = T.randint(0, 4096, [2048], { seed: 13 });
+  const aa = T.randn([4, 256, 1024], { seed: 14, requiresGrad: true });
+  const bb = T.randn([4, 256, 1024], { seed: 15, requiresGrad: true });
+  const gg = T.randn([4, 256, 1024], { seed: 16 });
+  const params = [a, b, x, w, s, q, k, v, logits, aa, bb];
+  const clear = () => params.forEach((p) => p.zeroGrad());
+  return [
+    {
+      name: "add [8] fwd+bwd",
+      per: 1,
+      iters: quick ? 2000 : 10000,
+      run: () => T.tidy(() => a.add(b).backward(g8)),
+    },
+    {
+      name: "add [8] chain fwd+bwd",
+      per: 1000,
+      iters: quick ? 3 : 10,
+      run: () =>
+        T.tidy(() => {
+          let y = a;
+          for (let i = 0; i < 1000; i++) y = y.add(b);
+          y.backward(g8);
+        }),
+    },
+    {
+      name: "add [8] fwd (no grad)",
+      per: 1000,
+      iters: quick ? 3 : 10,
+      run: () =>
+        T.noGrad(() =>
+          T.tidy(() => {
+            for (let i = 0; i < 1000; i++) a.add(b);
+          }),
+        ),
+    },
+    {
+      name: "rmsNorm [4,256,512] fwd+bwd",
+      per: 1,
+      iters: 5,
+      run: () => T.tidy(() => T.rmsNorm(x, w).backward(gx)),
+    },
+    {
+      name: "softmax [4,8,256,256] fwd+bwd",
+      per: 1,
+      iters: 3,
+      run: () => T.tidy(() => s.softmax(-1).backward(gs)),
+    },
+    {
+      name: "attention B4 H8 T256 D64 fwd+bwd",
+      per: 1,
+      iters: 3,
+      run: () => T.tidy(() => T.attention(q, k, v).backward(go)),
+    },
+    {
+      name: "crossEntropy [2048,4096] fwd+bwd",
+      per: 1,
+      iters: 3,
+      run: () => T.tidy(() => T.crossEntropy(logits, tgt).backward()),
+    },
+    {
+      name: "swiglu [4,256,1024] fwd+bwd",
+      per: 1,
+      iters: 5,
+      run: () => T.tidy(() => T.swiglu(aa, bb).backward(gg)),
+    },
+  ].map((c) => ({ ...c, run: () => (c.run(), clear()) }));
+}
+
+class Torch {
+  private proc = spawn(
+    "/usr/bin/python3",
+    ["-u", path.join(__dirname, "..", "..", "bench", "ops_peers.py"), String(THREADS)],
+    {
+      stdio: ["pipe", "pipe", "inherit"],
+    },
+  );
+  private lines = readline.createInterface({ input: this.proc.stdout! });
+  private waiting: ((s: string) => void)[] = [];
+  constructor() {
+    this.lines.on("line", (l) => this.waiting.shift()?.(l));
+    this.proc.on("exit", (code) => {
+      if (this.waiting.length > 0) {
+        console.error(`torch peer exited with ${code}`);
+        process.exit(1);
+      }
+    });
+  }
+  ask(name: string, iters: number): Promise<number> {
+    return new Promise((resolve) => {
+      this.waiting.push((l) => resolve(JSON.parse(l).us as number));
+      this.proc.stdin!.write(JSON.stringify({ case: name, iters }) + "\n");
+    });
+  }
+  close(): void {
+    this.proc.stdin!.end();
+  }
+}
+
+async function main(): Promise<void> {
+  T.setNumThreads(THREADS);
+  const cs = cases();
+  const torch = new Torch();
+  const reps = quick ? 3 : 7;
+  const mine = new Map<string, number[]>();
+  const theirs = new Map<string, number[]>();
+  for (const c of cs) c.run(); // warm up
+  for (let r = 0; r < reps; r++)
+    for (const c of cs) {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < c.iters; i++) c.run();
+      const us = Number(process.hrtime.bigint() - t0) / 1e3 / c.iters / c.per;
+      (mine.get(c.name) ?? mine.set(c.name, []).get(c.name)!).push(us);
+      const tu = await torch.ask(c.name, c.iters);
+      (theirs.get(c.name) ?? theirs.set(c.name, []).get(c.name)!).push(tu);
+    }
+  torch.close();
+  const rows = cs.map((c) => {
+    const m = median(mine.get(c.name)!);
+    const t = median(theirs.get(c.name)!);
+    const unit = c.per > 1 || c.name.startsWith("add") ? "µs/op" : "ms";
+    const f = (u: number) => (unit === "ms" ? (u / 1000).toFixed(2) : u.toFixed(2));
+    return `| ${c.name} | ${unit} | ${f(m)} | ${f(t)} | ${(t / m).toFixed(2)}x |`;
+  });
+  console.log(
+    `moelab tensor ops vs PyTorch ${THREADS} threads, medians of ${reps} interleaved repetitions`,
+  );
+  console.log("| case | unit | moelab | PyTorch 1.13 | speed-up (PyTorch / moelab) |");
+  console.log("|---|---|---|---|---|");
+  for (const r of rows) console.log(r);
+  console.log(`memory after: ${JSON.stringify(T.memory())}`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,156 @@
+/** Autograd: accumulation, noGrad, detach, retainGraph, custom ops, anomaly mode. */
+import * as assert from "node:assert/strict";
+import * as T from "../../../lib/tensor";
+
+describe("autograd", () => {
+  it("accumulates gradients across uses and backward calls", () => {
+    const x = T.tensor([1, 2, 3], { requiresGrad: true });
+    const y = x.mul(x).add(x).sum(); // d/dx = 2x + 1
+    y.backward();
+    assert.deepEqual(x.grad!.tolist(), [3, 5, 7]);
+    x.mul(2).sum().backward();
+    assert.deepEqual(x.grad!.tolist(), [5, 7, 9]);
+    x.zeroGrad();
+    assert.equal(x.grad, null);
+  });
+
+  it("leaf grads are independent tensors even when one gradient flows to several leaves", () => {
+    const a = T.ones([2], { requiresGrad: true });
+    const b = T.ones([2], { requiresGrad: true });
+    a.add(b).sum().backward();
+    assert.notEqual(a.grad, b.grad);
+    T.noGrad(() => a.grad!.mul_(5));
+    assert.deepEqual(b.grad!.tolist(), [1, 1]);
+  });
+
+  it("backward with an explicit gradient; clear error for non-scalar without one", () => {
+    const x = T.tensor([1, 2], { requiresGrad: true });
+    const y = x.mul(3);
+    assert.throws(() => y.backward(), /implicitly created only for scalar outputs.*shape \[2\]/);
+    y.backward(T.tensor([1, 10]));
+    assert.deepEqual(x.grad!.tolist(), [3, 30]);
+    assert.throws(
+      () => x.mul(2).backward(T.ones([3])),
+      /gradient shape \[3\] does not match tensor shape \[2\]/,
+    );
+    assert.throws(() => T.ones([1]).backward(), /does not require grad/);
+  });
+
+  it("refuses a second backward unless retainGraph", () => {
+    const x = T.tensor([2], { requiresGrad: true });
+    assert.throws(
+      () =>
+        x
+          .exp()
+          .sum()
+          .backward({ retainGraph: true } as never),
+      /backward\(gradient\?, opts\?\): gradient must be a Tensor/,
+    );
+    const z = x.exp().sum();
+    z.backward(undefined, { retainGraph: true });
+    z.backward();
+    assert.throws(() => z.backward(), /second time/);
+  });
+
+  it("noGrad records nothing; detach cuts the graph; requiresGrad_ only on leaves", () => {
+    const x = T.ones([2], { requiresGrad: true });
+    const y = T.noGrad(() => x.mul(2));
+    assert.equal(y.requiresGrad, false);
+    assert.equal(y.gradFn, null);
+    const z = x.mul(2);
+    assert.equal(z.gradFn, "mul");
+    const d = z.detach();
+    assert.equal(d.requiresGrad, false);
+    assert.equal(d._storage, z._storage);
+    assert.throws(() => z.requiresGrad_(false), /only leaf tensors/);
+    const w = x.mul(3).retainGrad();
+    w.sum().backward();
+    assert.deepEqual(w.grad!.tolist(), [1, 1]);
+  });
+
+  it("defineOp: a custom op with its own backward", () => {
+    const cube = T.defineOp({
+      name: "cube",
+      forward(ctx, x) {
+        ctx.save(x);
+        return x.mul(x).mul(x);
+      },
+      backward(ctx, g) {
+        const [x] = ctx.saved;
+        return [g.mul(x.mul(x)).mul(3)];
+      },
+    });
+    const x = T.tensor([1, 2], { requiresGrad: true });
+    const y = cube(x);
+    assert.equal(y.gradFn, "cube");
+    y.sum().backward();
+    assert.deepEqual(x.grad!.tolist(), [3, 12]);
+    const bad = T.defineOp({
+      name: "bad",
+      forward: (_c, x) => x.mul(1),
+      backward: () => [T.ones([5])],
+    });
+    assert.throws(
+      () =>
+        bad(T.ones([2], { requiresGrad: true }))
+          .sum()
+          .backward(),
+      /custom op 'bad': backward returned shape \[5\] for input 0 of shape \[2\]/,
+    );
+    assert.equal(T.customOp, T.defineOp);
+  });
+
+  it("anomaly mode names the op that produced the first NaN/Inf (forward and backward)", () => {
+    const x = T.tensor([1, 0, 2], { requiresGrad: true });
+    assert.throws(
+      () => T.detectAnomaly(() => x.log().mul(0).add(1)),
+      /anomaly: op 'log' produced -Inf at flat index 1/,
+    );
+    const y = T.tensor([0, 1], { requiresGrad: true });
+    assert.throws(
+      () => T.detectAnomaly(() => y.sqrt().sum().backward()),
+      /anomaly: backward of op 'sqrt' produced Inf/,
+    );
+    // Off by default: no throw.
+    const z = x.log();
+    assert.equal(z.toArray()[1], -Infinity);
+    T.setAnomalyDetection(true);
+    try {
+      assert.throws(() => T.tensor([1]).div(0), /op 'div'/);
+    } finally {
+      T.setAnomalyDetection(false);
+    }
+  });
+
+  it("gradients flow through views, broadcasting and in-place-free graphs (diamond)", () => {
+    const x = T.randn([3, 4], { seed: 1, requiresGrad: true });
+    const a = x.transpose().reshape(2, 6);
+    const b = x.sum(0, true).expand(3, 4);
+    const loss = a.square().sum().add(b.mul(x).sum());
+    loss.backward();
+    // d/dx [sum x² + sum_j (sum_i x_ij) * sum_i x_ij] = 2x + 2 * colsum
+    const xs = x.toArray();
+    const cs = x.sum(0).toArray();
+    const g = x.grad!.toArray();
+    for (let i = 0; i < 3; i++)
+      for (let j = 0; j < 4; j++)
+        assert.ok(Math.abs(g[i * 4 + j] - (2 * xs[i * 4 + j] + 2 * cs[j])) < 1e-5);
+  });
+
+  it("in-place updates refuse tensors that require grad outside noGrad", () => {
+    const p = T.ones([2], { requiresGrad: true });
+    assert.throws(() => p.add_(1), /in-place update of a tensor that requires grad/);
+    T.noGrad(() => {
+      p.mul_(3)
+        .add_(T.tensor([1, 2]), 2)
+        .sub_(1);
+      p.addcmul_(T.tensor([1, 1]), T.tensor([2, 3]), 0.5).addcdiv_(
+        T.tensor([1, 1]),
+        T.tensor([2, 4]),
+        2,
+      );
+    });
+    // [1,1] *3 -> [3,3] +2*[1,2] -> [5,7] -1 -> [4,6] +0.5*[2,3] -> [5,7.5] +2*[1/2,1/4] -> [6,8]
+    assert.deepEqual(p.tolist(), [6, 8]);
+  });
+});

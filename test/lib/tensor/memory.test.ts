@@ -1,0 +1,104 @@
+/** Memory: dispose, tidy scopes, pooling, memory() sees leaks. */
+import * as assert from "node:assert/strict";
+import * as v8 from "node:v8";
+import * as vm from "node:vm";
+import * as T from "../../../lib/tensor";
+
+/** A gc() even without --expose-gc (the flag can be set at run time for new contexts). */
+function getGc(): () => void {
+  v8.setFlagsFromString("--expose-gc");
+  return vm.runInNewContext("gc") as () => void;
+}
+
+describe("tensor memory", () => {
+  it("tidy disposes everything created inside except what it returns", () => {
+    const before = T.memory();
+    const kept = T.tidy(() => {
+      const x = T.randn([64, 64], { seed: 1, requiresGrad: true });
+      const y = x.matmul(x.transpose()).relu().softmax(-1);
+      const loss = y.square().mean();
+      loss.backward();
+      return { loss, list: [y.sum()] };
+    });
+    const after = T.memory();
+    assert.equal(after.liveTensors, before.liveTensors + 2, "only the two returned tensors stay");
+    kept.loss.dispose();
+    kept.list[0].dispose();
+    assert.equal(T.memory().liveTensors, before.liveTensors);
+    assert.equal(T.memory().liveBytes, before.liveBytes);
+  });
+
+  it("leaf gradients made inside tidy survive it (they belong to the leaf)", () => {
+    const w = T.randn([8], { seed: 2, requiresGrad: true });
+    const before = T.memory().liveTensors;
+    T.tidy(() => {
+      w.mul(w).sum().backward();
+    });
+    assert.ok(w.grad !== null && !w.grad.isDisposed);
+    assert.equal(T.memory().liveTensors, before + 1, "just w.grad");
+    w.zeroGrad();
+    assert.equal(T.memory().liveTensors, before);
+  });
+
+  it("nested tidy hands returned tensors to the outer scope; keep() exempts", () => {
+    const before = T.memory().liveTensors;
+    let inner: T.Tensor | null = null;
+    let kept: T.Tensor | null = null;
+    T.tidy(() => {
+      inner = T.tidy(() => T.ones([3]).mul(2));
+      kept = T.keep(T.zeros([2]));
+      assert.ok(!inner.isDisposed);
+    });
+    assert.ok(inner!.isDisposed, "disposed by the outer scope");
+    assert.ok(!kept!.isDisposed);
+    kept!.dispose();
+    assert.equal(T.memory().liveTensors, before);
+    assert.throws(() => T.tidy(() => Promise.resolve(1)), /synchronous/);
+  });
+
+  it("tidy disposes on throw too", () => {
+    const before = T.memory().liveTensors;
+    assert.throws(() =>
+      T.tidy(() => {
+        T.ones([4]);
+        throw new Error("boom");
+      }),
+    );
+    assert.equal(T.memory().liveTensors, before);
+  });
+
+  it("dispose frees storage into the pool; views keep it alive until they go", () => {
+    T.emptyPool();
+    const m0 = T.memory();
+    const a = T.zeros([1024]);
+    const v = a.slice(0, 10, 20);
+    a.dispose();
+    assert.equal(T.memory().liveBytes, m0.liveBytes + 4096, "view keeps the storage");
+    assert.throws(() => a.toArray(), /was disposed/);
+    assert.throws(() => a.add(1), /add: tensor of shape \[1024\] was disposed/);
+    v.dispose();
+    const m1 = T.memory();
+    assert.equal(m1.liveBytes, m0.liveBytes);
+    assert.equal(m1.pooledBytes, m0.pooledBytes + 4096);
+    const b = T.zeros([1024]); // reuses the pooled buffer, zeroed
+    assert.equal(T.memory().pooledBytes, m0.pooledBytes);
+    assert.equal(b.sum().item(), 0);
+    b.dispose();
+    a.dispose(); // idempotent
+  });
+
+  it("the finalizer reclaims tensors that were never disposed", async function () {
+    const gc = getGc();
+    const before = T.memory().liveTensors;
+    (() => {
+      for (let i = 0; i < 100; i++) T.ones([16]);
+    })();
+    assert.equal(T.memory().liveTensors, before + 100);
+    for (let i = 0; i < 10 && T.memory().liveTensors > before; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    // Earlier tests' abandoned tensors may be reclaimed too, hence <=.
+    assert.ok(T.memory().liveTensors <= before, `${T.memory().liveTensors} live, ${before} before`);
+  });
+});
