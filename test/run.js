@@ -3,7 +3,8 @@
 // "N passed, N failed, N skipped" line CI reads. Usage: node test/run.js [--grep PATTERN] [files...]
 const path = require("node:path");
 const fs = require("node:fs");
-const Mocha = require("mocha");
+const mochaModule = require("mocha");
+const Mocha = mochaModule.Mocha || mochaModule;
 
 function collect(dir, out) {
   if (!fs.existsSync(dir)) return out;
@@ -26,6 +27,7 @@ const mocha = new Mocha({ timeout: 60000, reporter: "spec", grep });
 const all = files.length ? files : collect(path.join(__dirname, "..", "dist", "test"), []).sort();
 for (const f of all) mocha.addFile(f);
 let passed = 0, failed = 0, skipped = 0;
+function start() {
 const runner = mocha.run((failures) => {
   console.log(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
   process.exitCode = failures || (passed === 0 ? 1 : 0);
@@ -35,3 +37,12 @@ const runner = mocha.run((failures) => {
 runner.on("pass", () => passed++);
 runner.on("fail", () => failed++);
 runner.on("pending", () => skipped++);
+}
+Promise.resolve(typeof mocha.loadFilesAsync === "function" ? mocha.loadFilesAsync() : undefined).then(
+  start,
+  (err) => {
+    console.error(err);
+    console.log("\ntests: 0 passed, 1 failed, 0 skipped");
+    process.exit(1);
+  },
+);

@@ -11,7 +11,6 @@ import { workerInspector } from "./inspector";
 
 export type { KernelApi } from "./api";
 export { KERNEL_SYMBOL, INTERRUPT_SYMBOL } from "./api";
-export { transformCell } from "./transform";
 
 export interface ExecutorOptions {
   /** The notebook's folder: imports of local files and packages resolve from here. */

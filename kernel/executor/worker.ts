@@ -3,6 +3,8 @@
  * process.stdout/stderr, displays values, runs comms and input(), and answers interrupts.
  * Nothing here may end the thread except "dispose": user errors are reported, never fatal.
  */
+// First: loads "typescript" through V8's code cache before ./transform requires it.
+import { saveTypeScriptCache } from "./ts-cache";
 import { parentPort, workerData } from "node:worker_threads";
 import * as vm from "node:vm";
 import { Console } from "node:console";
@@ -22,7 +24,9 @@ const port = parentPort!;
 const data = workerData as WorkerData;
 // Captured now: cells may assign globals of the same names (`const process = ...`).
 const proc = process;
-const now = () => performance.now();
+const perf = performance;
+const now = () => perf.now();
+const NodeBuffer = Buffer;
 const microtask = queueMicrotask;
 const executorDir = __dirname;
 
@@ -74,7 +78,7 @@ function patchStream(stream: NodeJS.WriteStream, name: "stdout" | "stderr"): voi
     let text: string;
     if (typeof chunk === "string") text = chunk;
     else if (ArrayBuffer.isView(chunk))
-      text = decoder.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      text = decoder.write(NodeBuffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     else text = String(chunk);
     write(name, text);
     if (cb) microtask(() => cb!(null));
@@ -142,7 +146,11 @@ function settle(cell: Cell, outcome: ExecuteOutcome): void {
     pendingInputs.delete(req);
     p.reject(new Interrupted("input() was cancelled: its cell ended"));
   }
-  flushStreams();
+  try {
+    flushStreams();
+  } catch {
+    // Whatever the cell broke, its outcome must still be sent.
+  }
   try {
     post({ t: "done", id: cell.id, outcome });
   } catch (e) {
@@ -187,6 +195,21 @@ function isBox(v: unknown): v is [unknown] {
   return Array.isArray(v) && v.length === 1;
 }
 
+/** Globals a cell declares must take assignment (Node's `crypto` is a getter without setter). */
+function makeAssignable(names: string[]): void {
+  for (const name of names) {
+    const d = Object.getOwnPropertyDescriptor(globalThis, name);
+    if (!d || !d.configurable) continue;
+    if ((d.get && !d.set) || d.writable === false)
+      Object.defineProperty(globalThis, name, {
+        value: undefined,
+        writable: true,
+        configurable: true,
+        enumerable: true,
+      });
+  }
+}
+
 /** Transform outputs by cell text: notebooks re-run the same cells, and the output depends only on the text. */
 const transformCache = new Map<string, CellOutput>();
 function transform(code: string, name: string): CellOutput {
@@ -217,6 +240,7 @@ async function exec(m: Extract<ToWorker, { t: "exec" }>): Promise<void> {
     if (out.diagnostics.length)
       return settle(cell, { status: "error", ...reportSyntaxError(out.diagnostics, m.code, name) });
     maps.register(name, out.map, m.code);
+    makeAssignable(out.names);
     try {
       const compiled = vm.runInThisContext(out.js, { filename: name }) as (
         id: number,
@@ -443,3 +467,4 @@ port.on("message", (m: ToWorker) => {
   void warm;
 }
 post({ t: "ready" });
+setTimeout(saveTypeScriptCache, 200).unref();

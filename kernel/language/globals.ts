@@ -50,6 +50,9 @@ declare function clear_output(wait?: boolean): void;
  */
 declare function input(prompt?: string, opts?: { password?: boolean }): Promise<string>;
 
+/** Shows a value in the frontend's pager (a payload of the execute reply). */
+declare function page(value: unknown): void;
+
 interface JupyterCommMessage {
   data: Record<string, unknown>;
   metadata: Record<string, unknown>;

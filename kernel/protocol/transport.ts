@@ -113,6 +113,8 @@ export class Transport {
       iopub: new SendQueue(this.iopub, "iopub", log),
     };
     for (const s of this.sockets()) s.linger = 1000;
+    // Every subscription, even a duplicate topic from a second client, earns a welcome.
+    this.iopub.verbosity = "allSubs";
   }
 
   private sockets(): zmq.Socket[] {

@@ -166,6 +166,14 @@ export async function runNotebook(options: RunOptions): Promise<RunResult> {
   }
 
   if (info.language_info) nb.metadata.language_info = info.language_info;
+  if (!options.kernelCommand && !process.env.MOELAB_RUN_KERNEL_CMD) {
+    // So JupyterLab opens the executed notebook with the kernel that produced it.
+    nb.metadata.kernelspec ??= {
+      name: "moelab",
+      display_name: "TypeScript (moelab)",
+      language: "typescript",
+    };
+  }
   writeFileSync(outPath, JSON.stringify(nb, null, 1) + "\n");
   if (htmlPath)
     writeFileSync(htmlPath, renderNotebookHtml(nb, { title: path.basename(input, ".ipynb") }));

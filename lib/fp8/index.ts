@@ -37,3 +37,12 @@ export {
 } from "./scaling.js";
 export { BLOCK_K, gemm, gemmReference, roundMantissa, type GemmOptions } from "./gemm.js";
 export { fp8Native as native } from "./native.js";
+export {
+  PRECISIONS,
+  linear,
+  linearBf16,
+  linearFp8,
+  roundBf16,
+  type LinearFp8Options,
+  type Precision,
+} from "./linear.js";

@@ -96,6 +96,15 @@ export function checkForward(
   throw new Error(`anomaly: op '${op}' produced ${describeNonFinite(out, i)} from finite inputs`);
 }
 
+/** Throws a clear error when a tensor a backward needs was disposed before backward ran. */
+export function checkSaved(op: string, ...ts: (Tensor | null)[]): void {
+  for (const t of ts)
+    if (t !== null && t._disposed)
+      throw new Error(
+        `backward of '${op}': a tensor it saved (shape [${t.shape.join(", ")}]) was disposed before backward(); dispose after backward, or run both inside one tidy()`,
+      );
+}
+
 /** Attaches a node to `out` if grad mode is on and any input requires grad; returns out. */
 export function record(
   op: string,

@@ -103,7 +103,7 @@ export {
   maskedFill,
   oneHot,
 } from "./ops/indexing";
-export { matmul, bmm, jsSgemm, sgemm } from "./ops/matmul";
+export { matmul, bmm, linear, jsSgemm, sgemm } from "./ops/matmul";
 export { softmax, logSoftmax, crossEntropy, rmsNorm, rope, swiglu, attention } from "./ops/nn";
 export type { CrossEntropyOptions, AttentionOptions } from "./ops/nn";
 export { getNumThreads, setNumThreads } from "./threads";

@@ -513,6 +513,9 @@ export class Tensor {
   indexSelect(dim: number, index: Tensor): Tensor {
     return I.indexSelect(this, dim, index);
   }
+  indexAdd(dim: number, index: Tensor, src: Tensor): Tensor {
+    return I.indexAdd(this, dim, index, src);
+  }
   scatterAdd(dim: number, index: Tensor, src: Tensor): Tensor {
     return I.scatterAdd(this, dim, index, src);
   }

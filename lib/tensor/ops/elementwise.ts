@@ -4,7 +4,15 @@
  */
 import { Tensor } from "../tensor";
 import { DType, TypedArray, decode, encode, isStorageOnly, promote } from "../dtype";
-import { record, gradEnabled, hooks, Node, anomalyEnabled, checkForward } from "../autograd";
+import {
+  record,
+  gradEnabled,
+  hooks,
+  Node,
+  anomalyEnabled,
+  checkForward,
+  checkSaved,
+} from "../autograd";
 import { native, NATIVE_MIN } from "../native";
 import { broadcastShapes, broadcastStrides, collapse, forEachBlock, shapeStr } from "./iter";
 import { sumTo } from "./reduce";
@@ -290,6 +298,7 @@ function bPow(g: Tensor, n: Node): (Tensor | null)[] {
   const a = n.inputs[0];
   const p: Tensor | number = n.saved[0];
   const out: Tensor = n.saved[1];
+  checkSaved(n.op, out);
   if (typeof p === "number") return [unaryGradRaw(POWS, a, out, g, p, 0)];
   let ga: Tensor | null = null;
   let gb: Tensor | null = null;
@@ -578,6 +587,7 @@ export function unaryGradRaw(
 
 function bUnary(g: Tensor, n: Node): (Tensor | null)[] {
   const s = n.saved as [number, Tensor, number, number];
+  checkSaved(n.op, s[1]);
   return [unaryGradRaw(s[0], n.inputs[0], s[1], g, s[2], s[3])];
 }
 

@@ -181,11 +181,12 @@ function indexSelectRaw(x: Tensor, d: number, index: Tensor): Tensor {
   return out;
 }
 
-function bIndexSelect(g: Tensor, n: Node): (Tensor | null)[] {
-  const [d, index] = n.saved as [number, Tensor];
-  const x = n.inputs[0];
+/** target (contiguous) += rows of src placed at index along d (no autograd). */
+function indexAddRaw(target: Tensor, d: number, index: Tensor, src: Tensor): void {
+  const x = target;
+  const g = src;
   const gc = contig(g);
-  const out = Tensor._empty("float32", x.shape, true);
+  const out = target;
   const outer = x.shape.slice(0, d).reduce((a, b) => a * b, 1);
   const nn = x.shape[d];
   const inner = x.shape.slice(d + 1).reduce((a, b) => a * b, 1);
@@ -202,7 +203,52 @@ function bIndexSelect(g: Tensor, n: Node): (Tensor | null)[] {
     }
   if (gc !== g) gc.dispose();
   if (ic !== index) ic.dispose();
+}
+
+function bIndexSelect(g: Tensor, n: Node): (Tensor | null)[] {
+  const [d, index] = n.saved as [number, Tensor];
+  const out = Tensor._empty("float32", n.inputs[0].shape, true);
+  indexAddRaw(out, d, index, g);
   return [out];
+}
+
+function bIndexAdd(g: Tensor, n: Node): (Tensor | null)[] {
+  const [d, index] = n.saved as [number, Tensor];
+  const [x, src] = n.inputs;
+  return [x.requiresGrad ? g : null, src.requiresGrad ? indexSelectRaw(g, d, index) : null];
+}
+
+/**
+ * A copy of x with the slices of src added at the positions index gives along dim
+ * (PyTorch's index_add): out[..., index[j], ...] += src[..., j, ...]. Repeated indices accumulate.
+ */
+export function indexAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Tensor {
+  checkT(x, "indexAdd");
+  checkIndex(index, "indexAdd");
+  checkT(src, "indexAdd", "src");
+  if (index.ndim !== 1)
+    throw new Error(`indexAdd: index must be 1-D, got shape ${shapeStr(index.shape)}`);
+  const d = normDim(dim, x.ndim, "indexAdd");
+  const expect = x.shape.slice();
+  expect[d] = index.size;
+  if (src.ndim !== x.ndim || src.shape.some((s, i) => s !== expect[i]))
+    throw new Error(
+      `indexAdd: src shape ${shapeStr(src.shape)} should be ${shapeStr(expect)} for x ${shapeStr(x.shape)} and ${index.size} indices`,
+    );
+  const ic = contig(index);
+  const n = x.shape[d];
+  for (let j = 0; j < index.size; j++) {
+    const v = ic._storage.data[ic.offset + j];
+    if (v < 0 || v >= n)
+      throw new RangeError(`indexAdd: index ${v} is out of range for dim ${d} of size ${n}`);
+  }
+  if (ic !== index) ic.dispose();
+  const out = copyRaw(x);
+  const s = src.dtype === out.dtype ? src : cast(src, out.dtype);
+  indexAddRaw(out, d, index, s);
+  if (s !== src) s.dispose();
+  if (!gradEnabled() || !(x.requiresGrad || src.requiresGrad)) return out;
+  return record("indexAdd", out, [x, src], bIndexAdd, [d, own(index)]);
 }
 
 /** Rows (slices along dim) picked by a 1-D int32 index. */

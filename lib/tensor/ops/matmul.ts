@@ -8,7 +8,7 @@ import { record, Node, gradEnabled } from "../autograd";
 import { native, Sgemm } from "../native";
 import { broadcastShapes, broadcastStrides, collapse, forEachBlock, shapeStr } from "./iter";
 import { copyRaw, reshape, squeeze, transpose, unsqueeze } from "./shape";
-import { cast } from "./elementwise";
+import { add, cast } from "./elementwise";
 
 /** Reference SGEMM in JS (row-major, same contract as the addon's sgemm). */
 export const jsSgemm: Sgemm = (
@@ -206,4 +206,14 @@ export function bmm(a: Tensor, b: Tensor): Tensor {
       `bmm: expected [B, M, K] and [B, K, N] with equal B, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`,
     );
   return matmul(a, b);
+}
+
+/** x @ weightᵀ (+ bias): weight [out, in] as in PyTorch's F.linear; no weight copy. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  checkOperands("linear", x, weight);
+  if (weight.ndim !== 2)
+    throw new Error(`linear: weight must be [out, in], got ${shapeStr(weight.shape)}`);
+  const y = matmul(x, transpose(weight, 0, 1));
+  if (bias === undefined || bias === null) return y;
+  return add(y, bias);
 }

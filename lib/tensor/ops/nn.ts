@@ -3,7 +3,7 @@
  * logSoftmax, crossEntropy, rmsNorm, rope, swiglu, causal attention.
  */
 import { Tensor } from "../tensor";
-import { record, Node, gradEnabled } from "../autograd";
+import { record, Node, gradEnabled, checkSaved } from "../autograd";
 import { native, NATIVE_MIN } from "../native";
 import { normDim, shapeStr } from "./iter";
 import { cast } from "./elementwise";
@@ -84,6 +84,7 @@ export function softmaxGradRows(
 
 function bSoftmax(g: Tensor, n: Node): (Tensor | null)[] {
   const [y, d, log] = n.saved as [Tensor, number, boolean];
+  checkSaved(n.op, y);
   const last = y.ndim - 1;
   const gm = d === last ? g : transpose(g, d, last);
   const gc = contig(gm);
@@ -159,6 +160,7 @@ function bCrossEntropy(g: Tensor, n: Node): (Tensor | null)[] {
     string,
     number,
   ];
+  checkSaved(n.op, lc, tc);
   const scale = new Float32Array(rows);
   const gd = contig(g);
   const gv = f32(gd);
@@ -435,6 +437,7 @@ export function rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
 
 function bSwiglu(g: Tensor, n: Node): (Tensor | null)[] {
   const [ac, bc] = n.saved as [Tensor, Tensor];
+  checkSaved(n.op, ac, bc);
   const gc = contig(g);
   const da = Tensor._empty("float32", ac.shape);
   const db = Tensor._empty("float32", ac.shape);
@@ -500,6 +503,7 @@ function bAttention(g: Tensor, n: Node): (Tensor | null)[] {
     number,
     number,
   ];
+  checkSaved(n.op, qc, kc, vc, p);
   const gemm = sgemm();
   const go = contig(g);
   const gd = f32(go);

@@ -1,7 +1,8 @@
 /** The `moelab` command line: dispatch, usage errors, and `moelab kernel -f` serving a client. */
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { RunningKernel } from "../../../kernel/runner/kernel-process";
 import { ROOT, needsKernel } from "./kernelspec";
@@ -42,15 +43,23 @@ describe("moelab command line", () => {
 
   it("kernel -f / --connection-file=: serves kernel_info and shuts down on request", async function () {
     needsKernel(this);
-    for (const flag of [["-f", "{connection_file}"], ["--connection-file={connection_file}"]]) {
-      const k = await RunningKernel.start({ command: [process.execPath, BIN, "kernel", ...flag] });
-      try {
-        assert.equal((k.kernelInfo.language_info as { name: string }).name, "typescript");
-        assert.equal(k.kernelInfo.status, "ok");
-      } finally {
-        await k.shutdown();
+    const data = mkdtempSync(path.join(tmpdir(), "moelab-cli-"));
+    try {
+      for (const flag of [["-f", "{connection_file}"], ["--connection-file={connection_file}"]]) {
+        const k = await RunningKernel.start({
+          command: [process.execPath, BIN, "kernel", ...flag],
+          env: { ...process.env, JUPYTER_DATA_DIR: data },
+        });
+        try {
+          assert.equal((k.kernelInfo.language_info as { name: string }).name, "typescript");
+          assert.equal(k.kernelInfo.status, "ok");
+        } finally {
+          await k.shutdown();
+        }
+        assert.ok(k.hasExited, "the kernel process ends after shutdown_request");
       }
-      assert.ok(k.hasExited, "the kernel process ends after shutdown_request");
+    } finally {
+      rmSync(data, { recursive: true, force: true });
     }
   });
 });

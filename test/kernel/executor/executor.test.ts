@@ -193,6 +193,24 @@ describe("executor: cells", function () {
   });
 });
 
+describe("executor: cells that shadow globals", () => {
+  it("may declare crypto, performance, Buffer, display... and the executor keeps working", async () => {
+    const ex = await createExecutor({ cwd: makeNotebookDir() });
+    try {
+      for (const name of ["crypto", "performance", "Buffer", "global", "URL", "display", "fetch"])
+        assert.equal(await value(ex, `const ${name} = 5;\n${name} + 1`), "6", name);
+      const r = await run(
+        ex,
+        "console.log('still streaming');\nprocess.stdout.write(new Uint8Array([104, 105, 10]));\n7",
+      );
+      assert.equal(r.stdout, "still streaming\nhi\n");
+      assert.equal(r.text, "7");
+    } finally {
+      await ex.dispose();
+    }
+  });
+});
+
 describe("executor: dispose", () => {
   it("ends the worker, also while a cell spins, and later cells get an error outcome", async () => {
     const ex = await createExecutor({ cwd: makeNotebookDir() });

@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
-import { createExecutor, transformCell } from "../../../kernel/executor";
+import { createExecutor } from "../../../kernel/executor";
+import { transformCell } from "../../../kernel/executor/transform";
 import type { Executor } from "../../../kernel/contracts";
 import { makeNotebookDir, run, value } from "./helpers";
 

@@ -5,11 +5,14 @@
 import { strict as assert } from "node:assert";
 import {
   InProcessKernel,
+  KernelClient,
   Message,
   outputsOf,
   startInProcessKernel,
   streamText,
 } from "../../helpers/client";
+import * as zmq from "zeromq";
+import { makeHeader, parseMessage, serializeMessage } from "../../../kernel/wire/framing";
 import { Header } from "../../../kernel/wire/messages";
 import { FakeExecutor, FakeLanguage } from "./fakes";
 
@@ -406,6 +409,54 @@ describe("protocol/kernel over the wire (fake executor)", function () {
     assert.equal(c.inputRequests.length, 2, "no input_request when stdin is not allowed");
   });
 
+  it("fails input() clearly when the requesting client has no stdin socket", async () => {
+    const conn = s.k.kernel.connection;
+    const lone = new zmq.Dealer({ routingId: "no-stdin-client", linger: 0 });
+    try {
+      lone.connect(`tcp://${conn.ip}:${conn.shell_port}`);
+      const header = makeHeader("execute_request", "lone", "test");
+      await lone.send(
+        serializeMessage(
+          {
+            identities: [],
+            header,
+            parent_header: {},
+            metadata: {},
+            content: { code: "input who?", silent: false, allow_stdin: true },
+          },
+          s.k.client.signer,
+        ),
+      );
+      const reply = parseMessage(await lone.receive(), s.k.client.signer);
+      assert.equal(reply.content.status, "error");
+      assert.match(String(reply.content.evalue), /no frontend is connected to stdin/);
+    } finally {
+      lone.close();
+    }
+  });
+
+  it("keeps two clients' replies apart", async () => {
+    const other = await KernelClient.connect(s.k.kernel.connection);
+    try {
+      const a = s.k.client.sendExecute("sleep 20\n1 + 1");
+      const b = other.sendExecute("2 + 2");
+      const [ra, rb] = await Promise.all([s.k.client.reply(a.msg_id), other.reply(b.msg_id)]);
+      assert.equal(ra.content.execution_count, 1);
+      assert.equal(rb.content.execution_count, 2);
+      assert.equal(
+        other.replies.filter((r) => (r.parent_header as Header).msg_id === a.msg_id).length,
+        0,
+      );
+      // Both see each other's outputs on iopub, as Jupyter intends.
+      await other.waitFor(
+        () => (other.iopubFor(a.msg_id).length > 0 ? true : undefined),
+        "shared iopub",
+      );
+    } finally {
+      other.close();
+    }
+  });
+
   it("an interrupt cancels a pending input request", async () => {
     const c = s.k.client;
     c.onInput = () => undefined;
@@ -500,6 +551,21 @@ describe("protocol/kernel over the wire (fake executor)", function () {
     assert.deepEqual(types(await c.iopubUntilIdle(drop.msg_id)), ["status:busy", "status:idle"]);
     assert.match(s.k.logs.join("\n"), /dropped unknown message type "mystery_event"/);
     assert.equal((await c.execute("1 + 1")).reply.content.status, "ok");
+  });
+
+  it("greets each new iopub subscriber with iopub_welcome (XPUB, protocol 5.5)", async () => {
+    const conn = s.k.kernel.connection;
+    const sub = new zmq.Subscriber({ linger: 0 });
+    try {
+      sub.connect(`tcp://${conn.ip}:${conn.iopub_port}`);
+      sub.subscribe();
+      const first = parseMessage(await sub.receive(), s.k.client.signer);
+      assert.equal(first.header.msg_type, "iopub_welcome");
+      assert.deepEqual(first.content, { subscription: "" });
+      assert.deepEqual(first.parent_header, {});
+    } finally {
+      sub.close();
+    }
   });
 
   it("answers connect_request with the bound ports", async () => {

@@ -25,7 +25,8 @@ interface Cli {
 function moelab(args: string[], env: Record<string, string> = {}): Cli {
   const r = spawnSync(process.execPath, [BIN, ...args], {
     encoding: "utf8",
-    env: { ...process.env, ...env },
+    // The kernel keeps history in the Jupyter data dir: keep the user's out of tests.
+    env: { ...process.env, JUPYTER_DATA_DIR: path.join(dir, ".jupyter-data"), ...env },
     timeout: 120000,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -62,8 +63,9 @@ function readOut(file: string): OutCell[] {
   );
 }
 
+let dir: string;
+
 describe("moelab run", function () {
-  let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(path.join(tmpdir(), "moelab-run-test-"));
   });
@@ -93,6 +95,9 @@ describe("moelab run", function () {
       const r = moelab(["run", nb, "--out", nb]);
       assert.equal(r.status, 2);
       assert.match(r.stderr, /never overwrites its input/);
+      const t = moelab(["run", nb, "--timeout", "soon"]);
+      assert.equal(t.status, 2);
+      assert.match(t.stderr, /--timeout needs a number of seconds, got soon/);
       const u = moelab(["run", nb, "--frobnicate"]);
       assert.equal(u.status, 2);
       assert.match(u.stderr, /unknown option --frobnicate/);

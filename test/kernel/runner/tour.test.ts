@@ -25,15 +25,11 @@ describe("notebooks/01-tour.ipynb", function () {
     const before = readFileSync(src, "utf8");
     const out = path.join(dir, "tour.out.ipynb");
     const html = path.join(dir, "tour.html");
-    const r = await runAsync(process.execPath, [
-      path.join(ROOT, "bin", "moelab.js"),
-      "run",
-      src,
-      "--out",
-      out,
-      "--html",
-      html,
-    ]);
+    const r = await runAsync(
+      process.execPath,
+      [path.join(ROOT, "bin", "moelab.js"), "run", src, "--out", out, "--html", html],
+      { env: { ...process.env, JUPYTER_DATA_DIR: path.join(dir, "data") } },
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.equal(readFileSync(src, "utf8"), before, "the tour itself is never modified");
     const cells = (

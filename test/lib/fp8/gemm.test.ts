@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { spawnSync } from "node:child_process";
 import * as fp8 from "../../../lib/fp8/index.js";
 import { randn, relErr } from "./helpers.js";
 
@@ -216,5 +217,64 @@ describe("fp8 gemm: limited accumulation precision (accumBits)", () => {
       () => fp8.gemm(new Float32Array(4) as unknown as fp8.Fp8Matrix, x),
       /a must be an Fp8Matrix, got Float32Array/,
     );
+  });
+});
+
+describe("fp8 gemm: reused buffers and the portable native kernels", () => {
+  for (const backend of BACKENDS) {
+    it(`${backend}: writes into opts.out and quantizes into opts.into`, () => {
+      const x = randn(20 * 256, 1);
+      const w = randn(40 * 256, 2);
+      const a = fp8.quantizeTiles(x, 20, 256, { backend });
+      const b = fp8.quantizeBlocks(w, 40, 256, { backend });
+      const out = new Float32Array(20 * 40).fill(NaN);
+      assert.equal(fp8.gemm(a, b, { out, backend }), out);
+      assert.deepEqual(out, fp8.gemm(a, b, { backend }));
+      const again = fp8.quantizeTiles(randn(20 * 256, 3), 20, 256, { into: a, backend });
+      assert.equal(again, a);
+      assert.deepEqual(a.codes, fp8.quantizeTiles(randn(20 * 256, 3), 20, 256, { backend }).codes);
+      assert.throws(
+        () => fp8.gemm(a, b, { out: new Float32Array(3), backend }),
+        /out has 3 elements, expected 20x40/,
+      );
+      assert.throws(
+        () => fp8.quantizeTiles(x, 20, 256, { into: b, backend }),
+        /into is Fp8Matrix e4m3 \[40, 256\]/,
+      );
+    });
+  }
+
+  it("the portable (non-AVX-512) native kernels give the same results", function () {
+    if (!HAS_NATIVE) this.skip();
+    const script = `
+      const fp8 = require(${JSON.stringify(require.resolve("../../../lib/fp8/index.js"))});
+      const { randn, relErr } = require(${JSON.stringify(require.resolve("./helpers.js"))});
+      const x = randn(37 * 300, 1); const w = randn(45 * 300, 2, 0.1);
+      for (let i = 0; i < 5; i++) x[i * 7] = [NaN, Infinity, -Infinity, 1e-30, 0][i];
+      const r = {};
+      for (const backend of ["ts", "native"]) {
+        const a = fp8.quantizeTiles(x, 37, 300, { backend }); const b = fp8.quantizeBlocks(w, 45, 300, { backend });
+        r[backend] = { codes: Array.from(a.codes).concat(Array.from(b.codes)), scales: Array.from(a.scales) };
+        a.codes[0] = 0; a.codes[7] = 0; a.codes[14] = 0;
+        r[backend].c = fp8.gemm(a, b, { backend }); r[backend].c12 = fp8.gemm(a, b, { backend, accumBits: 12 });
+      }
+      console.log(JSON.stringify({
+        codes: JSON.stringify(r.ts.codes) === JSON.stringify(r.native.codes),
+        scales: JSON.stringify(r.ts.scales) === JSON.stringify(r.native.scales),
+        c: relErr(r.native.c, r.ts.c), c12: relErr(r.native.c12, r.ts.c12),
+      }));`;
+    const res = spawnSync(process.execPath, ["-e", script], {
+      env: { ...process.env, MOELAB_FP8_KERNEL: "generic" },
+      encoding: "utf8",
+    });
+    assert.equal(res.status, 0, res.stderr);
+    const got = JSON.parse(res.stdout.trim()) as {
+      codes: boolean;
+      scales: boolean;
+      c: number;
+      c12: number;
+    };
+    assert.ok(got.codes && got.scales, res.stdout);
+    assert.ok(got.c <= 2e-7 && got.c12 <= 2e-7, res.stdout);
   });
 });

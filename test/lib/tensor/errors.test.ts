@@ -113,6 +113,11 @@ describe("tensor errors", () => {
     const s = w.mul(w);
     w.dispose();
     assert.throws(() => s.sum().backward(), /was disposed/);
+    const v = T.ones([3], { requiresGrad: true });
+    const p = v.softmax(-1);
+    const l = p.mul(T.tensor([1, 2, 3])).sum();
+    p.dispose();
+    assert.throws(() => l.backward(), /backward of 'mul': tensor of shape \[3\] was disposed/);
   });
 
   it("native kernels check their arguments instead of reading out of bounds", function () {

@@ -520,6 +520,52 @@ describe("tensor ops vs TensorFlow.js", () => {
         },
       });
     });
+    it("indexAdd (rows, repeated indices) and linear", () => {
+      const idx = T.tensor([2, 0, 2], { dtype: "int32" });
+      const oh = tf.oneHot(tf.tensor1d([2, 0, 2], "int32"), 4).toFloat(); // [3, 4]
+      compareWithTf({
+        name: "indexAdd dim0",
+        shapes: [
+          [4, 5],
+          [3, 5],
+        ],
+        mine: (x, s) => x.indexAdd(0, idx, s),
+        ref: (x, s) => x.add(tf.matMul(oh, s, true, false)),
+      });
+      compareWithTf({
+        name: "indexAdd dim1",
+        shapes: [
+          [2, 4, 3],
+          [2, 3, 3],
+        ],
+        mine: (x, s) => x.indexAdd(1, idx, s),
+        ref: (x, s) =>
+          x.add(
+            tf
+              .matMul(oh, s.transpose([1, 0, 2]).reshape([3, 6]), true, false)
+              .reshape([4, 2, 3])
+              .transpose([1, 0, 2]),
+          ),
+      });
+      compareWithTf({
+        name: "linear",
+        shapes: [[2, 3, 6], [5, 6], [5]],
+        mine: (x, w, b) => T.linear(x, w, b),
+        ref: (x, w, b) =>
+          tf
+            .matMul(x.reshape([6, 6]), w, false, true)
+            .add(b)
+            .reshape([2, 3, 5]),
+      });
+      assert.throws(
+        () => T.indexAdd(T.ones([3, 2]), 0, T.tensor([3], { dtype: "int32" }), T.ones([1, 2])),
+        /indexAdd: index 3 is out of range for dim 0 of size 3/,
+      );
+      assert.throws(
+        () => T.linear(T.ones([2, 3]), T.ones([4, 5])),
+        /linear: shapes \[2, 3\] and \[4, 5\] cannot be multiplied/,
+      );
+    });
     it("where, maskedFill, oneHot", () => {
       const mask = T.tensor([[1, 0, 1]], { dtype: "int32" });
       const tmask = tf.tensor2d([[true, false, true]] as never, [1, 3], "bool");
