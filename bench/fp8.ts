@@ -60,9 +60,10 @@ function randn(n: number, seed: number): Float32Array {
   return out;
 }
 
-function time(fn: () => void, minMs = 20): number {
-  // repeat short calls until minMs has passed; returns seconds per call
+/** Seconds per call, wall-clock and process CPU time (CPU time is steadier on a loaded machine). */
+function time(fn: () => void, minMs = 20): { wall: number; cpu: number } {
   let n = 0;
+  const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   let t: bigint;
   do {
@@ -70,7 +71,8 @@ function time(fn: () => void, minMs = 20): number {
     n++;
     t = process.hrtime.bigint();
   } while (Number(t - t0) / 1e6 < minMs);
-  return Number(t - t0) / 1e9 / n;
+  const c = process.cpuUsage(c0);
+  return { wall: Number(t - t0) / 1e9 / n, cpu: (c.user + c.system) / 1e6 / n };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -88,6 +90,8 @@ const rows: string[][] = [
     "fp8 gemm only GFLOP/s",
     "ratio",
     "quantize ms",
+    "ratio (+quantize), CPU time",
+    "ratio (gemm only), CPU time",
   ],
 ];
 for (const [m, n, k] of SHAPES) {
@@ -99,10 +103,10 @@ for (const [m, n, k] of SHAPES) {
   const flop = 2 * m * n * k;
   const qa = fp8.quantizeTiles(a, m, k);
   const qb = fp8.quantizeBlocks(b, n, k);
-  const tS: number[] = [];
-  const tF: number[] = [];
-  const tG: number[] = [];
-  const tQ: number[] = [];
+  const tS: { wall: number; cpu: number }[] = [];
+  const tF: { wall: number; cpu: number }[] = [];
+  const tG: { wall: number; cpu: number }[] = [];
+  const tQ: { wall: number; cpu: number }[] = [];
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 ? ["f", "g", "q", "s"] : ["s", "q", "g", "f"];
     for (const w of order) {
@@ -132,9 +136,11 @@ for (const [m, n, k] of SHAPES) {
         );
     }
   }
-  const gS = sgemm ? flop / median(tS) / 1e9 : NaN;
-  const gF = flop / median(tF) / 1e9;
-  const gG = flop / median(tG) / 1e9;
+  const wall = (xs: { wall: number }[]) => median(xs.map((x) => x.wall));
+  const cpu = (xs: { cpu: number }[]) => median(xs.map((x) => x.cpu));
+  const gS = sgemm ? flop / wall(tS) / 1e9 : NaN;
+  const gF = flop / wall(tF) / 1e9;
+  const gG = flop / wall(tG) / 1e9;
   rows.push([
     `${m} x ${n} x ${k}`,
     sgemm ? gS.toFixed(1) : "-",
@@ -142,7 +148,9 @@ for (const [m, n, k] of SHAPES) {
     sgemm ? `${(gF / gS).toFixed(2)}x` : "-",
     gG.toFixed(1),
     sgemm ? `${(gG / gS).toFixed(2)}x` : "-",
-    (median(tQ) * 1e3).toFixed(2),
+    (wall(tQ) * 1e3).toFixed(2),
+    sgemm ? `${(cpu(tS) / cpu(tF)).toFixed(2)}x` : "-",
+    sgemm ? `${(cpu(tS) / cpu(tG)).toFixed(2)}x` : "-",
   ]);
 }
 const widths = rows[0].map((_, j) => Math.max(...rows.map((r) => r[j].length)));

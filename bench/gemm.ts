@@ -30,6 +30,10 @@ interface GemmAddon {
     C: Float32Array,
     cOffset: number,
     ldc: number,
+    batch?: number,
+    strideA?: number,
+    strideB?: number,
+    strideC?: number,
   ): void;
   sgemmInfo(): { kernel: string; threads: number };
   setNumThreads(n: number): void;
@@ -42,6 +46,7 @@ interface Shape {
   m: number;
   n: number;
   k: number;
+  batch?: number;
 }
 
 const SHAPES: Shape[] = [
@@ -54,6 +59,8 @@ const SHAPES: Shape[] = [
   { label: "Aᵀ·B 2048x128x128", ta: true, tb: false, m: 2048, n: 128, k: 128 },
   // The weight gradient of a 2048-token, 128x128 linear layer: xᵀ·dy.
   { label: "Aᵀ·B 128x128x2048", ta: true, tb: false, m: 128, n: 128, k: 2048 },
+  // Per-head attention products: a batch of 16 small matrices (bmm).
+  { label: "bmm 16x 128x128x128", ta: false, tb: false, m: 128, n: 128, k: 128, batch: 16 },
 ];
 
 class Peer {
@@ -97,7 +104,16 @@ class Peer {
   }
 
   async time(s: Shape, reps: number): Promise<number[]> {
-    const r = await this.request({ op: "run", ta: s.ta, tb: s.tb, m: s.m, n: s.n, k: s.k, reps });
+    const r = await this.request({
+      op: "run",
+      ta: s.ta,
+      tb: s.tb,
+      m: s.m,
+      n: s.n,
+      k: s.k,
+      batch: s.batch ?? 1,
+      reps,
+    });
     if (!Array.isArray(r.seconds)) throw new Error(`${this.name}: ${JSON.stringify(r)}`);
     return r.seconds as number[];
   }
@@ -105,6 +121,10 @@ class Peer {
   stop(): void {
     this.child.stdin.end(JSON.stringify({ op: "quit" }) + "\n");
   }
+}
+
+function flops(s: Shape): number {
+  return 2 * s.m * s.n * s.k * (s.batch ?? 1);
 }
 
 function median(xs: number[]): number {
@@ -126,12 +146,35 @@ function randomFloats(n: number, seed: number): Float32Array {
 }
 
 function moelabTimer(addon: GemmAddon, s: Shape): (reps: number) => number[] {
-  const A = randomFloats(s.m * s.k, 1);
-  const B = randomFloats(s.k * s.n, 2);
-  const C = new Float32Array(s.m * s.n);
+  const batch = s.batch ?? 1;
+  const A = randomFloats(batch * s.m * s.k, 1);
+  const B = randomFloats(batch * s.k * s.n, 2);
+  const C = new Float32Array(batch * s.m * s.n);
   const lda = s.ta ? s.m : s.k;
   const ldb = s.tb ? s.k : s.n;
-  const run = () => addon.sgemm(s.ta, s.tb, s.m, s.n, s.k, 1, A, 0, lda, B, 0, ldb, 0, C, 0, s.n);
+  const run = () =>
+    addon.sgemm(
+      s.ta,
+      s.tb,
+      s.m,
+      s.n,
+      s.k,
+      1,
+      A,
+      0,
+      lda,
+      B,
+      0,
+      ldb,
+      0,
+      C,
+      0,
+      s.n,
+      batch,
+      s.m * s.k,
+      s.k * s.n,
+      s.m * s.n,
+    );
   run();
   return (reps) => {
     const out: number[] = [];
@@ -177,7 +220,7 @@ async function main(): Promise<void> {
       const s = SHAPES[si];
       // About 5 ms of work per library per round (at ~200 GFLOP/s), at least 3 products:
       // short bursts, many rounds, so load swings on a shared machine hit every library alike.
-      const reps = Math.max(3, Math.ceil(1e9 / (2 * s.m * s.n * s.k)));
+      const reps = Math.max(3, Math.ceil(1e9 / flops(s)));
       for (let j = 0; j < libs.length; j++) {
         const lib = libs[(j + round) % libs.length];
         const seconds =
@@ -217,9 +260,7 @@ function quantile(xs: number[], q: number): number {
 function printTable(title: string, times: Map<string, number[]>, q: number): void {
   const gflops = (s: Shape, lib: string): number | undefined => {
     const t = times.get(`${s.label}|${lib}`);
-    return t && t.length
-      ? (2 * s.m * s.n * s.k) / (q === 0.5 ? median(t) : quantile(t, q)) / 1e9
-      : undefined;
+    return t && t.length ? flops(s) / (q === 0.5 ? median(t) : quantile(t, q)) / 1e9 : undefined;
   };
   const header = [
     "shape (MxNxK)",

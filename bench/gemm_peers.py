@@ -2,7 +2,7 @@
 
 Protocol (one JSON object per line each way):
   -> {"lib": "numpy" | "torch", "threads": 2}             first line; answered {"ready": ..., "version": ...}
-  -> {"op": "run", "ta": bool, "tb": bool, "m": M, "n": N, "k": K, "reps": R}
+  -> {"op": "run", "ta": bool, "tb": bool, "m": M, "n": N, "k": K, "batch": B, "reps": R}
   <- {"seconds": [t1, ..., tR]}                            wall time of each of the R products
   -> {"op": "quit"}
 Thread counts must be fixed before numpy/torch load, so the parent sets OPENBLAS_NUM_THREADS too.
@@ -26,25 +26,26 @@ def main() -> None:
         version = "numpy " + np.__version__
     cache = {}
 
-    def operands(ta, tb, m, n, k):
-        key = (ta, tb, m, n, k)
+    def operands(ta, tb, m, n, k, batch):
+        key = (ta, tb, m, n, k, batch)
         if key not in cache:
             # Stored as the caller's A and B are; op(A) = A.T when ta, so the BLAS sees the transpose flag.
-            ashape = (k, m) if ta else (m, k)
-            bshape = (n, k) if tb else (k, n)
+            lead = (batch,) if batch > 1 else ()
+            ashape = lead + ((k, m) if ta else (m, k))
+            bshape = lead + ((n, k) if tb else (k, n))
             if lib == "torch":
                 g = torch.Generator().manual_seed(1)
                 a = torch.rand(ashape, generator=g, dtype=torch.float32) - 0.5
                 b = torch.rand(bshape, generator=g, dtype=torch.float32) - 0.5
-                c = torch.empty((m, n), dtype=torch.float32)
-                opa, opb = (a.t() if ta else a), (b.t() if tb else b)
-                fn = lambda: torch.mm(opa, opb, out=c)
+                c = torch.empty(lead + (m, n), dtype=torch.float32)
+                opa, opb = (a.transpose(-1, -2) if ta else a), (b.transpose(-1, -2) if tb else b)
+                fn = lambda: torch.matmul(opa, opb, out=c)
             else:
                 rng = np.random.default_rng(1)
                 a = (rng.random(ashape, dtype=np.float32) - 0.5).astype(np.float32)
                 b = (rng.random(bshape, dtype=np.float32) - 0.5).astype(np.float32)
-                c = np.empty((m, n), dtype=np.float32)
-                opa, opb = (a.T if ta else a), (b.T if tb else b)
+                c = np.empty(lead + (m, n), dtype=np.float32)
+                opa, opb = (np.swapaxes(a, -1, -2) if ta else a), (np.swapaxes(b, -1, -2) if tb else b)
                 fn = lambda: np.matmul(opa, opb, out=c)
             fn()
             cache[key] = fn
@@ -55,7 +56,9 @@ def main() -> None:
         req = json.loads(line)
         if req.get("op") == "quit":
             break
-        fn = operands(bool(req["ta"]), bool(req["tb"]), int(req["m"]), int(req["n"]), int(req["k"]))
+        fn = operands(
+            bool(req["ta"]), bool(req["tb"]), int(req["m"]), int(req["n"]), int(req["k"]), int(req.get("batch", 1))
+        )
         seconds = []
         for _ in range(int(req["reps"])):
             t0 = time.perf_counter()

@@ -85,6 +85,16 @@ def make_cases():
         (torch.nn.functional.silu(aa) * bb).backward(gg)
 
     c["swiglu [4,256,1024] fwd+bwd"] = (swiglu, 1)
+
+    lx = torch.randn(8, 256, 512, requires_grad=True)
+    lw = torch.randn(1536, 512, requires_grad=True)
+    lb = torch.randn(1536, requires_grad=True)
+    lg = torch.randn(8, 256, 1536)
+
+    def linear():
+        torch.nn.functional.linear(lx, lw, lb).backward(lg)
+
+    c["linear [8,256,512]x[1536,512]^T+b fwd+bwd"] = (linear, 1)
     return c
 
 

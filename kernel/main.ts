@@ -31,6 +31,8 @@ export interface StartKernelOptions {
   handleSignals?: boolean;
   /** Greet iopub subscribers with iopub_welcome (protocol 5.5); default true. */
   iopubWelcome?: boolean;
+  /** Bound on one complete/inspect/is_complete answer from the language service; default 20 s. */
+  languageTimeoutMs?: number;
   /** Log sink; default stderr with a "[moelab] " prefix. */
   log?: (line: string) => void;
 }
@@ -222,6 +224,7 @@ export async function startKernel(
     implementationVersion: packageVersion(),
     typescriptVersion: typescriptVersion(),
     log,
+    languageTimeoutMs: options.languageTimeoutMs,
     onShutdown: (restart) => {
       if (exitProcess) void finish(true);
       else if (restart) {

@@ -406,6 +406,7 @@ async function shutdown(): Promise<void> {
     reportBackground("Error while closing comms", e);
   }
   flushStreams();
+  saveTypeScriptCache();
   post({ t: "disposed" });
   proc.exit(0);
 }

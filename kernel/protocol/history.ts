@@ -51,6 +51,9 @@ export function globToRegExp(pattern: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
+/** Longest output text kept per cell. */
+const MAX_OUTPUT = 100_000;
+
 export class HistoryStore {
   private records: HistoryRecord[] = [];
   private writes: Promise<void> = Promise.resolve();
@@ -107,6 +110,10 @@ export class HistoryStore {
 
   /** Records a cell of the current session; the write happens in the background. */
   add(line: number, source: string, output: string | null): void {
+    // A huge repr would bloat the file that every kernel start reads.
+    if (output !== null && output.length > MAX_OUTPUT) {
+      output = output.slice(0, MAX_OUTPUT) + "\n... (truncated)";
+    }
     const r: HistoryRecord = { session: this.session, line, source, output };
     this.records.push(r);
     this.append(r);

@@ -35,6 +35,8 @@ export interface KernelParts {
   createExecutor(): Promise<Executor>;
   /** Creates the language service (again on restart); may throw. */
   createLanguage(): Language;
+  /** Bound on one complete/inspect/is_complete answer; default 20 s. */
+  languageTimeoutMs?: number;
   /** Called after shutdown_reply was sent. */
   onShutdown(restart: boolean): void;
   /** The bound connection, for connect_reply. */
@@ -55,6 +57,8 @@ interface PendingInput {
 const NO_PARENT: Record<string, never> = {};
 /** Longest an interrupt_reply waits for Executor.interrupt() (the executor promises under 1 s). */
 const INTERRUPT_REPLY_WAIT_MS = 2000;
+/** Default bound on complete/inspect/is_complete (the first TypeScript program takes ~1 s). */
+const LANGUAGE_TIMEOUT_MS = 20000;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -100,6 +104,10 @@ export class Kernel {
   executionCount = 0;
   private readonly kernelId = randomUUID();
   private executor: Promise<Executor | null>;
+  /** The executor once started (null: failed), undefined while starting: spares the hot path an await. */
+  private executorNow: Executor | null | undefined = undefined;
+  /** Why the executor failed to start, for error replies. */
+  private executorError = "";
   /** Resolves with an outcome when the current executor is disposed (a cell must not hang). */
   private executorGone!: Promise<ExecuteOutcome>;
   private markExecutorGone!: (reason: string) => void;
@@ -115,10 +123,12 @@ export class Kernel {
   private pendingInput: PendingInput | null = null;
   private shuttingDown = false;
   private readonly kernelInfo: KernelInfoReply;
+  private readonly languageTimeoutMs: number;
 
   constructor(private readonly parts: KernelParts) {
     this.executor = this.startExecutor();
     this.language = this.startLanguage();
+    this.languageTimeoutMs = parts.languageTimeoutMs ?? LANGUAGE_TIMEOUT_MS;
     this.kernelInfo = {
       status: "ok",
       protocol_version: PROTOCOL_VERSION,
@@ -151,9 +161,16 @@ export class Kernel {
       this.markExecutorGone = (reason) =>
         resolve({ status: "error", ename: "KernelRestarted", evalue: reason, traceback: [] });
     });
-    return this.parts.createExecutor().then(
+    let created: Promise<Executor>;
+    try {
+      created = this.parts.createExecutor();
+    } catch (e) {
+      created = Promise.reject(e);
+    }
+    return created.then(
       (ex) => {
         ex.onBackgroundEvent((ev) => this.publishEvent(ev, this.backgroundParent()));
+        this.executorNow = ex;
         return ex;
       },
       (e: unknown) => {
@@ -161,12 +178,11 @@ export class Kernel {
           `the executor failed to start: ${e instanceof Error ? (e.stack ?? e.message) : e}`,
         );
         this.executorError = errorText(e);
+        this.executorNow = null;
         return null;
       },
     );
   }
-
-  private executorError = "";
 
   private startLanguage(): Language | null {
     try {
@@ -301,8 +317,9 @@ export class Kernel {
         const r = c as unknown as InspectRequest;
         const code = str(c, "code", type);
         const pos = int(c, "cursor_pos", type);
-        const lang = this.needLanguage();
-        const res = await lang.inspect(code, pos, r.detail_level === 1 ? 1 : 0);
+        const res = await this.ask("inspect", (l) =>
+          l.inspect(code, pos, r.detail_level === 1 ? 1 : 0),
+        );
         return this.reply(channel, msg, "inspect_reply", {
           status: "ok",
           found: res.found,
@@ -317,7 +334,7 @@ export class Kernel {
           r.cursor_pos === undefined || r.cursor_pos === null
             ? [...code].length
             : int(c, "cursor_pos", type);
-        const res = await this.needLanguage().complete(code, pos);
+        const res = await this.ask("complete", (l) => l.complete(code, pos));
         return this.reply(channel, msg, "complete_reply", {
           status: "ok",
           matches: res.matches,
@@ -328,7 +345,7 @@ export class Kernel {
       }
       case "is_complete_request": {
         const code = str(c as unknown as IsCompleteRequest & Record<string, unknown>, "code", type);
-        const res = await this.needLanguage().isComplete(code);
+        const res = await this.ask("is_complete", (l) => l.isComplete(code));
         const content: Record<string, unknown> = { status: res.status };
         if (res.status === "incomplete") content.indent = res.indent ?? "";
         return this.reply(channel, msg, "is_complete_reply", content);
@@ -388,10 +405,28 @@ export class Kernel {
     }
   }
 
-  private needLanguage(): Language {
-    if (!this.language)
+  /** A language-service question, bounded in time so a stuck service cannot stall the shell queue. */
+  private async ask<T>(what: string, fn: (l: Language) => Promise<T>): Promise<T> {
+    if (!this.language) {
       throw new Error("the language service is not available (see the kernel log)");
-    return this.language;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `the language service did not answer ${what} within ${this.languageTimeoutMs} ms`,
+            ),
+          ),
+        this.languageTimeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([fn(this.language), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async needExecutor(): Promise<Executor> {
@@ -417,12 +452,15 @@ export class Kernel {
       this.lastExecuteParent = parent;
     }
 
-    // Type checking runs beside the cell and never delays it.
-    const check: { diagnostics: Diagnostic[] | null; cellDone: boolean } = {
+    // Type checking runs beside the cell and never delays it: the cell is dispatched first.
+    const check: { diagnostics: Diagnostic[] | null; cellDone: boolean; started: boolean } = {
       diagnostics: null,
       cellDone: false,
+      started: silent || !this.language || code.trim() === "",
     };
-    if (!silent && this.language && code.trim() !== "") {
+    const startCheck = (): void => {
+      if (check.started || !this.language) return;
+      check.started = true;
       this.language.check(code).then(
         (d) => {
           check.diagnostics = d;
@@ -432,29 +470,30 @@ export class Kernel {
         },
         (e: unknown) => this.parts.log(`type check failed: ${errorText(e)}`),
       );
-    }
+    };
 
-    const ex = await this.executor;
-    let outcome: ExecuteOutcome;
-    if (!ex) {
-      outcome = {
-        status: "error",
-        ename: "KernelError",
-        evalue: `the executor is not available: ${this.executorError}`,
-        traceback: [],
-      };
-    } else {
-      outcome = await Promise.race([
-        ex.execute(code, {
+    let ex = this.executorNow;
+    if (ex === undefined) {
+      // The executor is still starting (first cell, or after a restart): check meanwhile.
+      startCheck();
+      ex = await this.executor;
+    }
+    const running: Promise<ExecuteOutcome> = ex
+      ? ex.execute(code, {
           executionCount: count,
           silent,
           allowStdin,
           onEvent: (ev) => this.publishEvent(ev, parent),
           requestInput: (prompt, password) => this.requestInput(msg, prompt, password, allowStdin),
-        }),
-        this.executorGone,
-      ]);
-    }
+        })
+      : Promise.resolve({
+          status: "error",
+          ename: "KernelError",
+          evalue: `the executor is not available: ${this.executorError}`,
+          traceback: [],
+        });
+    startCheck();
+    const outcome = await Promise.race([running, this.executorGone]);
     check.cellDone = true;
     if (this.pendingInput) this.cancelInput("the cell ended");
     if (check.diagnostics && check.diagnostics.length > 0) {
@@ -686,6 +725,7 @@ export class Kernel {
     const old = this.executor;
     const oldLanguage = this.language;
     this.markExecutorGone("the kernel restarted while the cell was running");
+    this.executorNow = undefined;
     if (this.pendingInput) this.cancelInput("the kernel restarted");
     this.session = randomUUID();
     this.executionCount = 0;

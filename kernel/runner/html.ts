@@ -57,6 +57,31 @@ export function ansiToHtml(s: string): string {
   return open ? out + "</span>" : out;
 }
 
+const TS_KEYWORDS = new Set(
+  (
+    "abstract as async await break case catch class const continue declare default delete do else " +
+    "enum export extends false finally for from function if implements import in instanceof " +
+    "interface let new null of private protected public readonly return static super switch this " +
+    "throw true try type typeof undefined var void while yield"
+  ).split(" "),
+);
+
+/** Light TypeScript highlighting for code cells: comments, strings, numbers, keywords. */
+export function highlightTs(src: string): string {
+  const token =
+    /(\/\/[^\n]*|\/\*[\s\S]*?(?:\*\/|$))|("(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?|`(?:[^`\\]|\\[\s\S])*`?)|(\b\d[\d_]*(?:\.\d+)?(?:e[+-]?\d+)?n?\b)|([A-Za-z_$][\w$]*)/g;
+  let out = "";
+  let last = 0;
+  for (const m of src.matchAll(token)) {
+    out += escapeHtml(src.slice(last, m.index));
+    const [text, comment, str, num, word] = m;
+    const cls = comment ? "c" : str ? "s" : num ? "n" : word && TS_KEYWORDS.has(word) ? "k" : "";
+    out += cls ? `<span class="${cls}">${escapeHtml(text)}</span>` : escapeHtml(text);
+    last = m.index + text.length;
+  }
+  return out + escapeHtml(src.slice(last));
+}
+
 function dataText(v: unknown): string {
   if (typeof v === "string") return v;
   if (Array.isArray(v) && v.every((x) => typeof x === "string")) return v.join("");
@@ -122,6 +147,8 @@ th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; }
 blockquote { border-left: 3px solid #ccc; margin: 0.5em 0; padding-left: 1em; color: #555; }
 img { max-width: 100%; }
 .raw { color: #777; }
+.input .k { color: #0033b3; font-weight: bold; } .input .s { color: #067d17; }
+.input .c { color: #8c8c8c; font-style: italic; } .input .n { color: #1750eb; }
 `;
 
 /** The whole page. */
@@ -132,7 +159,7 @@ export function renderNotebookHtml(nb: Notebook, options: { title?: string } = {
     if (cell.cell_type === "code") {
       const count = cell.execution_count ?? " ";
       parts.push(
-        `<div class="cell input"><div class="prompt">In&nbsp;[${count}]:</div><pre><code class="language-typescript">${escapeHtml(src)}</code></pre></div>`,
+        `<div class="cell input"><div class="prompt">In&nbsp;[${count}]:</div><pre><code class="language-typescript">${highlightTs(src)}</code></pre></div>`,
       );
       for (const o of cell.outputs) {
         const r = renderOutput(o);

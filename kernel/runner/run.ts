@@ -96,6 +96,12 @@ export async function runNotebook(options: RunOptions): Promise<RunResult> {
     process.once("SIGTERM", onSignal);
   }
   const displays = new DisplayRegistry();
+  // Outputs go to the cell whose request is their parent, also when they arrive after that cell
+  // finished (type-check warnings, timers), as JupyterLab routes them.
+  const collectors = new Map<string, OutputCollector>();
+  const stopRouting = kernel.client.onIopub((m) =>
+    collectors.get(m.parent_header.msg_id ?? "")?.handle(m),
+  );
   let executed = 0;
   let firstError: RunResult["firstError"] = null;
   const info = kernel.kernelInfo;
@@ -112,10 +118,9 @@ export async function runNotebook(options: RunOptions): Promise<RunResult> {
       log(`cell ${i + 1} (${executed}/${codeCells} code)`);
       const collector = new OutputCollector(displays);
       const timeoutMs = (options.timeout ?? 0) * 1000;
-      const run = kernel.client.execute(code, {
-        stopOnError: !options.allowErrors,
-        onOutput: (m) => collector.handle(m),
-      });
+      const run = kernel.client.execute(code, { stopOnError: !options.allowErrors });
+      collectors.set(run.msgId, collector);
+      cell.outputs = collector.outputs;
       const gone = kernel.waitExit().then(() => {
         throw new Error(`cell ${i + 1}: ${kernel.describeExit()}`);
       });
@@ -127,7 +132,6 @@ export async function runNotebook(options: RunOptions): Promise<RunResult> {
           `cell ${i + 1} timed out`,
         );
       } catch (e) {
-        cell.outputs = collector.outputs;
         if (!kernel.hasExited) {
           // A stuck cell: interrupt it so shutdown can proceed.
           await kernel.client
@@ -138,7 +142,6 @@ export async function runNotebook(options: RunOptions): Promise<RunResult> {
       } finally {
         gone.catch(() => undefined);
       }
-      cell.outputs = collector.outputs;
       const count = reply.content.execution_count;
       cell.execution_count = typeof count === "number" ? count : collector.executionCount;
       if (reply.content.status !== "ok") {
@@ -160,6 +163,7 @@ export async function runNotebook(options: RunOptions): Promise<RunResult> {
       }
     }
   } finally {
+    stopRouting();
     await kernel.shutdown();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);

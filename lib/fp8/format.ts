@@ -128,7 +128,7 @@ export interface EncodeOptions {
  * {@link encode} and the scaled quantizers.
  */
 export function encodeBits(
-  bits: Uint32Array,
+  bits: Int32Array | Uint32Array,
   from: number,
   to: number,
   out: Uint8Array,
@@ -181,7 +181,8 @@ export function encode(
     throw new TypeError("fp8.encode: opts.saturate must be a boolean");
   spec(format);
   const out = new Uint8Array(values.length);
-  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  // an Int32Array view keeps every element a small integer in V8 (Uint32 values >= 2^31 are not)
+  const bits = new Int32Array(values.buffer, values.byteOffset, values.length);
   encodeBits(bits, 0, values.length, out, 0, format, saturate);
   return out;
 }

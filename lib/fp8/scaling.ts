@@ -207,7 +207,7 @@ function quantizeTs(
     }
   }
   const codes = new Uint8Array(rows * cols);
-  const bits = new Uint32Array(y.buffer);
+  const bits = new Int32Array(y.buffer);
   encodeBits(bits, 0, y.length, codes, 0, format, true);
   if (bad > 0) {
     // non-finite elements: non-saturating conversion keeps NaN / Inf visible

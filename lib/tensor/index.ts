@@ -97,6 +97,7 @@ export {
 export {
   gather,
   indexSelect,
+  indexAdd,
   scatterAdd,
   embedding,
   where,

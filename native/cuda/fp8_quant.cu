@@ -37,8 +37,9 @@ __device__ __forceinline__ float FiniteAbs(float v) {
 __global__ void QuantizeTiles(const float* __restrict__ x, int64_t rows, int64_t cols, int tr,
                               int tc, int format, int pow2, float floor, float max_value,
                               uint8_t* __restrict__ codes, float* __restrict__ scales) {
-  const int64_t tile_r = blockIdx.y, tile_c = blockIdx.x;
-  const int64_t sc = gridDim.x;
+  // a 1-D grid over tiles: grid.y's 65535 limit would cap the number of tokens
+  const int64_t sc = (cols + tc - 1) / tc;
+  const int64_t tile_r = blockIdx.x / sc, tile_c = blockIdx.x % sc;
   const int64_t r0 = tile_r * tr, c0 = tile_c * tc;
   const int h = static_cast<int>(Min64(tr, rows - r0));
   const int w = static_cast<int>(Min64(tc, cols - c0));
@@ -106,14 +107,14 @@ extern "C" int moelab_fp8_quantize(const float* x, int64_t rows, int64_t cols, i
     return MOELAB_FP8_BAD_ARGUMENT;
   if (rows == 0 || cols == 0) return MOELAB_FP8_OK;
   const int64_t sr = (rows + tile_rows - 1) / tile_rows, sc = (cols + tile_cols - 1) / tile_cols;
-  if (sr > 65535) return MOELAB_FP8_BAD_ARGUMENT;  // grid.y limit
+  if (sr * sc > 2147483647 || (tile_cols == 1 && sr > 65535)) return MOELAB_FP8_BAD_ARGUMENT;
   const float max_value = format == MOELAB_FP8_E4M3 ? 448.0f : 57344.0f;
   if (tile_cols == 1) {
     dim3 grid(static_cast<unsigned>((cols + 127) / 128), static_cast<unsigned>(sr));
     QuantizeColumns<<<grid, 128, 0, stream>>>(x, rows, cols, tile_rows, format, pow2_scale,
                                               amax_floor, max_value, codes, scales);
   } else {
-    dim3 grid(static_cast<unsigned>(sc), static_cast<unsigned>(sr));
+    const unsigned grid = static_cast<unsigned>(sr * sc);
     const int threads = tile_rows * tile_cols >= 4096 ? 512 : 128;
     QuantizeTiles<<<grid, threads, 0, stream>>>(x, rows, cols, tile_rows, tile_cols, format,
                                                 pow2_scale, amax_floor, max_value, codes, scales);

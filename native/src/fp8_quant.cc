@@ -87,16 +87,16 @@ __attribute__((always_inline)) inline void EncodeLoop(const float* x, uint8_t* o
   }
 }
 
-// y = x / s then encode (quantize mode), s constant; two passes through an L1 buffer so that
-// both loops vectorise.
+// y = x / s then encode (quantize mode), s constant.
 template <int F>
 __attribute__((always_inline)) inline void ScaleEncodeLoop(const float* x, float s, uint8_t* out,
                                                            int64_t n) {
-  float buf[256];
-  for (int64_t i0 = 0; i0 < n; i0 += 256) {
-    const int64_t len = std::min<int64_t>(256, n - i0);
-    for (int64_t i = 0; i < len; ++i) buf[i] = x[i0 + i] / s;
-    EncodeLoop<F, kQuantize>(buf, out + i0, len);
+  const Fmt& f = kFormats[F];
+  for (int64_t i = 0; i < n; ++i) {
+    const float y = x[i] / s;
+    uint32_t b;
+    std::memcpy(&b, &y, 4);
+    out[i] = static_cast<uint8_t>(EncodeBits(b, f, kQuantize));
   }
 }
 
@@ -104,34 +104,36 @@ __attribute__((always_inline)) inline void ScaleEncodeLoop(const float* x, float
 template <int F>
 __attribute__((always_inline)) inline void ScaleEncodeLoopV(const float* x, const float* s,
                                                             uint8_t* out, int64_t n) {
-  float buf[256];
-  for (int64_t i0 = 0; i0 < n; i0 += 256) {
-    const int64_t len = std::min<int64_t>(256, n - i0);
-    for (int64_t i = 0; i < len; ++i) buf[i] = x[i0 + i] / s[i0 + i];
-    EncodeLoop<F, kQuantize>(buf, out + i0, len);
+  const Fmt& f = kFormats[F];
+  for (int64_t i = 0; i < n; ++i) {
+    const float y = x[i] / s[i];
+    uint32_t b;
+    std::memcpy(&b, &y, 4);
+    out[i] = static_cast<uint8_t>(EncodeBits(b, f, kQuantize));
   }
 }
 
 // Max |x| over finite x, as an integer max on the bits (finite non-negative floats order like
 // their bits), so it vectorises without fast-math; counts non-finite values.
 __attribute__((always_inline)) inline float AmaxLoop(const float* x, int64_t n, int64_t* bad) {
+  // one pass: the max of |x|'s bits is the amax unless it is Inf/NaN's (rare: then recount)
   uint32_t m = 0;
   for (int64_t i = 0; i < n; ++i) {
     uint32_t b;
     std::memcpy(&b, x + i, 4);
     const uint32_t a = b & 0x7FFFFFFFu;
-    const uint32_t v = a & (0u - static_cast<uint32_t>(a < 0x7F800000u));  // non-finite -> 0
-    m = m > v ? m : v;
+    m = m > a ? m : a;
   }
-  // non-finite values are rare: count them in a second pass only when there are any
-  uint32_t any = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t b;
-    std::memcpy(&b, x + i, 4);
-    any |= ((b & 0x7F800000u) == 0x7F800000u) ? 1u : 0u;
+  if (m >= 0x7F800000u) {
+    m = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      uint32_t b;
+      std::memcpy(&b, x + i, 4);
+      const uint32_t a = b & 0x7FFFFFFFu;
+      if (a < 0x7F800000u) m = m > a ? m : a;
+      else ++*bad;
+    }
   }
-  if (any)
-    for (int64_t i = 0; i < n; ++i) *bad += std::isfinite(x[i]) ? 0 : 1;
   float r;
   std::memcpy(&r, &m, 4);
   return r;

@@ -240,7 +240,7 @@ void GemmOne(const KernelDesc& kd, const Problem& p, bool parallel) {
   const int64_t mpanels = (p.m + kd.mr - 1) / kd.mr;
   const int64_t block_n =
       std::max<int64_t>(kd.nr, std::min(kNc, kPackBFloats / p.k / kd.nr * kd.nr));
-  const bool worth_threads = parallel && p.m * p.n * p.k >= kParallelMacs &&
+  const bool worth_threads = parallel && double(p.m) * p.n * p.k >= kParallelMacs &&
                              mpanels * ((std::min(block_n, p.n) + kd.nr - 1) / kd.nr) >= 2;
   const int threads = worth_threads ? std::max(1, NumThreads()) : 1;
   for (int64_t jc = 0; jc < p.n; jc += block_n) {
@@ -323,7 +323,7 @@ void SgemmBatched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, f
     gemm::GemmOne(kd, p, parallel);
   };
   const int threads = NumThreads();
-  const int64_t macs = m * n * k;
+  const double macs = double(m) * n * k;  // double: no overflow on absurd shapes
   // Many small products: one per thread at a time beats splitting each of them.
   const bool by_batch = threads > 1 && batch >= threads && macs * batch >= gemm::kParallelMacs &&
                         (batch >= 4 * threads || batch % threads == 0 ||
@@ -332,8 +332,10 @@ void SgemmBatched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, f
     for (int64_t i = 0; i < batch; ++i) one(i, true);
     return;
   }
-  ParallelFor(batch, 1, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) one(i, false);
+  // Products are pulled one at a time, so a thread that starts late just does fewer.
+  std::atomic<int64_t> next{0};
+  ParallelFor(std::min<int64_t>(batch, threads), 1, [&](int64_t, int64_t) {
+    for (int64_t i; (i = next.fetch_add(1)) < batch;) one(i, false);
   });
 }
 

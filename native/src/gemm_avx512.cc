@@ -2,7 +2,6 @@
 // and two loads of B per k step. Compiled for AVX-512 via target attributes only, so the rest
 // of the addon still runs on CPUs without it.
 #include "gemm_kernels.h"
-#include "gemm_pack.h"
 
 #if defined(__x86_64__)
 // GCC 12 flags the undefined pass-through operand inside AVX-512 shuffle intrinsics.

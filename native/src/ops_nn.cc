@@ -78,7 +78,7 @@ MOELAB_CLONES static void SubConst(const float* x, float* o, int64_t n, float c)
 }
 
 // Softmax (or log-softmax) of one row; out may alias x.
-static void SoftmaxRow(const float* x, float* out, int64_t n, bool log) {
+MOELAB_CLONES static void SoftmaxRow(const float* x, float* out, int64_t n, bool log) {
   float m = RowMax(x, n);
   if (m == -INFINITY) m = 0.0f;  // an all -inf row gives NaN below, as PyTorch does
   if (log) {
@@ -145,6 +145,20 @@ static bool CheckTargets(Args& g, const int32_t* t, int64_t rows, int64_t cols, 
   return true;
 }
 
+// log(sum(exp(x))) of one row, stably.
+MOELAB_CLONES static float LogSumExpRow(const float* x, int64_t n) {
+  float m = RowMax(x, n);
+  if (m == -INFINITY) return m;
+  float lanes[16] = {0};
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16)
+    for (int l = 0; l < 16; l++) lanes[l] += ExpF(x[j + l] - m);
+  float s = 0;
+  for (int l = 0; l < 16; l++) s += lanes[l];
+  for (; j < n; j++) s += ExpF(x[j] - m);
+  return m + std::log(s);
+}
+
 Napi::Value CrossEntropyNapi(const Napi::CallbackInfo& info) {
   Args g(info, "opsCrossEntropy", 7);
   int64_t rows = g.Int(4, "rows"), cols = g.Int(5, "cols"), ignore = g.Int(6, "ignoreIndex", true);
@@ -156,15 +170,7 @@ Napi::Value CrossEntropyNapi(const Napi::CallbackInfo& info) {
   ParallelFor(rows, Grain(cols), [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; r++) {
       const float* xr = x + r * cols;
-      float m = RowMax(xr, cols);
-      float lanes[16] = {0};
-      int64_t j = 0;
-      for (; j + 16 <= cols; j += 16)
-        for (int l = 0; l < 16; l++) lanes[l] += ExpF(xr[j + l] - m);
-      float s = 0;
-      for (int l = 0; l < 16; l++) s += lanes[l];
-      for (; j < cols; j++) s += ExpF(xr[j] - m);
-      float l = m + std::log(s);
+      float l = LogSumExpRow(xr, cols);
       lse[r] = l;
       loss[r] = t[r] == ignore ? 0.0f : l - xr[t[r]];
     }
@@ -266,6 +272,15 @@ Napi::Value RmsNormGradNapi(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+MOELAB_CLONES static void RopeRow(const float* xr, const float* cr, const float* sr, float* orow, int64_t half,
+                                  float sg) {
+  for (int64_t i = 0; i < half; i++) {
+    float x0 = xr[2 * i], x1 = xr[2 * i + 1], cc = cr[i], ss = sg * sr[i];
+    orow[2 * i] = x0 * cc - x1 * ss;
+    orow[2 * i + 1] = x0 * ss + x1 * cc;
+  }
+}
+
 Napi::Value RopeNapi(const Napi::CallbackInfo& info) {
   Args g(info, "opsRope", 9);
   int64_t outer = g.Int(4, "outer"), T = g.Int(5, "t"), H = g.Int(6, "h"), D = g.Int(7, "d");
@@ -282,15 +297,7 @@ Napi::Value RopeNapi(const Napi::CallbackInfo& info) {
   ParallelFor(outer * T * H, Grain(D), [&](int64_t b, int64_t e) {
     for (int64_t row = b; row < e; row++) {
       int64_t t = (row / H) % T;
-      const float* xr = x + row * D;
-      float* orow = o + row * D;
-      const float* cr = c + t * half;
-      const float* sr = s + t * half;
-      for (int64_t i = 0; i < half; i++) {
-        float x0 = xr[2 * i], x1 = xr[2 * i + 1], cc = cr[i], ss = sg * sr[i];
-        orow[2 * i] = x0 * cc - x1 * ss;
-        orow[2 * i + 1] = x0 * ss + x1 * cc;
-      }
+      RopeRow(x + row * D, c + t * half, s + t * half, o + row * D, half, sg);
     }
   });
   return info.Env().Undefined();

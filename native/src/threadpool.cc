@@ -18,9 +18,12 @@ namespace {
 
 thread_local bool tl_in_parallel = false;
 
-// Spinning this long before sleeping lets back-to-back jobs (a training step issues thousands)
-// skip the futex wake-up, while an idle pool still sleeps almost at once (~20-50 us).
-constexpr int kSpinIterations = 1 << 9;
+// Idle workers spin this long (~0.1 ms) before sleeping, so back-to-back jobs (a training step
+// issues thousands) skip the futex wake-up while an idle pool still sleeps almost at once.
+constexpr int kSpinIterations = 1 << 11;
+// The caller waits for the last chunks spinning up to ~0.5 ms: once asleep it would have to win
+// its core back from other processes before returning to JS.
+constexpr int kWaitSpinIterations = 1 << 13;
 
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -67,7 +70,7 @@ class Pool {
     tl_in_parallel = true;
     Work(job);
     tl_in_parallel = false;
-    for (int i = 0; i < kSpinIterations && remaining_.load() != 0; ++i) CpuRelax();
+    for (int i = 0; i < kWaitSpinIterations && remaining_.load() != 0; ++i) CpuRelax();
     std::unique_lock<std::mutex> lk(m_);
     done_cv_.wait(lk, [&] { return remaining_.load() == 0; });
   }

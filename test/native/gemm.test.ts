@@ -35,6 +35,8 @@ type Sgemm = (
 
 interface GemmAddon {
   sgemm: Sgemm;
+  getNumThreads(): number;
+  setNumThreads(n: number): void;
   sgemmInfo(): { kernel: "avx512" | "avx2" | "scalar"; threads: number };
   sgemmSetKernel(name: string): boolean;
   buildInfo: { avx512f: boolean; avx2: boolean; fma: boolean };
@@ -327,6 +329,51 @@ describe("native sgemm", function () {
     // K * N beyond the packed-B bound (8M floats) makes the driver split N into blocks.
     check({ ...base, m: 3, n: 100, k: 100000, alpha: 1, beta: 0.5 }, 7);
     check({ ...base, tb: true, m: 17, n: 70, k: 130000, alpha: -1, beta: 0 }, 8);
+  });
+
+  it("gives bit-identical results on 1 and 2 threads, and sgemmInfo follows setNumThreads", () => {
+    const before = addon.getNumThreads();
+    try {
+      // batch 1 splits one product into tiles across threads; batch 2 gives each thread one.
+      for (const [[ta, tb], batch] of TRANSPOSES.flatMap((t) =>
+        [1, 2].map((b) => [t, b] as const),
+      )) {
+        const c: Case = { ...base, ta, tb, m: 301, n: 157, k: 290, alpha: 0.5, beta: 0.25, batch };
+        const results: Float32Array[] = [];
+        for (const threads of [1, 2]) {
+          addon.setNumThreads(threads);
+          assert.equal(addon.sgemmInfo().threads, threads);
+          const o = operands(c, 99);
+          addon.sgemm(
+            ta,
+            tb,
+            c.m,
+            c.n,
+            c.k,
+            c.alpha,
+            o.A,
+            0,
+            o.lda,
+            o.B,
+            0,
+            o.ldb,
+            c.beta,
+            o.C,
+            0,
+            o.ldc,
+            batch,
+            o.strideA,
+            o.strideB,
+            o.strideC,
+          );
+          results.push(o.C);
+        }
+        assert.deepEqual(results[0], results[1]);
+      }
+      assert.throws(() => addon.setNumThreads(0), TypeError);
+    } finally {
+      addon.setNumThreads(before);
+    }
   });
 
   it("shares a B (strideB = 0) across a batch", () => {

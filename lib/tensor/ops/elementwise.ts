@@ -16,7 +16,7 @@ import {
 import { native, NATIVE_MIN } from "../native";
 import { broadcastShapes, broadcastStrides, collapse, forEachBlock, shapeStr } from "./iter";
 import { sumTo } from "./reduce";
-import { clone } from "./shape";
+import { copyRaw } from "./shape";
 import { scoped } from "../memory";
 
 // Binary op codes (shared with native/src/ops_elementwise.cc).
@@ -516,7 +516,7 @@ function unGrad(op: number, x: number, y: number, g: number, p0: number, p1: num
 
 function floatInput(op: string, t: Tensor): Tensor {
   t._check(op);
-  if (t.dtype === "float32") return t._isContiguous ? t : clone(t);
+  if (t.dtype === "float32") return t._isContiguous ? t : copyRaw(t);
   if (t.dtype === "int32" || isStorageOnly(t.dtype)) return cast(t, "float32");
   return t;
 }
@@ -525,7 +525,7 @@ function floatInput(op: string, t: Tensor): Tensor {
 export function unaryRaw(op: number, t: Tensor, p0: number, p1: number): Tensor {
   const name = UN_NAMES[op];
   if (t.dtype === "int32" && (op === NEG || op === ABS || op === RELU || op === CLAMP)) {
-    const x = t._isContiguous ? t : clone(t);
+    const x = t._isContiguous ? t : copyRaw(t);
     const out = Tensor._empty("int32", t.shape);
     const xd = x._storage.data;
     const od = out._storage.data;
@@ -626,7 +626,7 @@ void BIN_NAMES;
 export function cast(t: Tensor, dtype: DType): Tensor {
   t._check("to");
   if (t.dtype === dtype) return t;
-  const src = t._isContiguous ? t : clone(t);
+  const src = t._isContiguous ? t : copyRaw(t);
   const out = Tensor._empty(dtype, t.shape);
   const sd = src._storage.data.subarray(src.offset, src.offset + src.size);
   if (isStorageOnly(t.dtype)) {
@@ -757,7 +757,7 @@ hooks.addInPlace = (a, b) => {
   return a;
 };
 hooks.sumTo = (g, shape) => sumTo(g, shape);
-hooks.clone = (t) => clone(t);
+hooks.clone = (t) => copyRaw(t);
 hooks.scoped = (fn) => scoped(fn);
 hooks.onesLike = (t) => {
   const o = Tensor._empty("float32", t.shape);

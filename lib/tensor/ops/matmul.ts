@@ -161,7 +161,8 @@ function checkOperands(op: string, a: Tensor, b: Tensor): void {
       `${op}: both arguments need at least 1 dim, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`,
     );
   const K1 = a.shape[a.ndim - 1];
-  const K2 = b.ndim === 1 ? b.shape[0] : b.shape[b.ndim - 2];
+  const K2 =
+    op === "linear" ? b.shape[b.ndim - 1] : b.ndim === 1 ? b.shape[0] : b.shape[b.ndim - 2];
   if (K1 !== K2)
     throw new Error(
       `${op}: shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} cannot be multiplied (${K1} vs ${K2})`,

@@ -215,6 +215,20 @@ describe("protocol: bad input over the wire", function () {
   });
 });
 
+describe("protocol: a stuck language service", function () {
+  it("answers with an error after the bound and keeps executing", async () => {
+    const k = await startInProcessKernel({ ...fakes(), languageTimeoutMs: 200 });
+    try {
+      const r = await k.client.request("shell", "is_complete_request", { code: "hang" });
+      assert.equal(r.reply.content.status, "error");
+      assert.match(String(r.reply.content.evalue), /did not answer is_complete within 200 ms/);
+      assert.equal((await k.client.execute("1 + 1")).reply.content.status, "ok");
+    } finally {
+      await k.close();
+    }
+  });
+});
+
 describe("protocol: a kernel with an empty key", function () {
   it("neither signs nor checks, and says so in its log", async () => {
     const k = await startInProcessKernel({ ...fakes(), key: "" });

@@ -269,6 +269,7 @@ export class FakeLanguage implements Language {
   }
 
   async isComplete(code: string): Promise<IsCompleteResult> {
+    if (code === "hang") return new Promise<IsCompleteResult>(() => {});
     if (code.trim().startsWith(")")) return { status: "invalid" };
     const open = (code.match(/[({[]/g) ?? []).length - (code.match(/[)}\]]/g) ?? []).length;
     return open > 0 ? { status: "incomplete", indent: "  " } : { status: "complete" };

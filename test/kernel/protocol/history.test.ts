@@ -90,6 +90,19 @@ describe("protocol/history", () => {
     assert.match(logs.join("\n"), /skipped 1 unreadable line/);
   });
 
+  it("truncates huge outputs", async () => {
+    const h = store();
+    await h.open();
+    h.add(1, "big", "y".repeat(300_000));
+    const [[, , [, out]]] = h.query({ hist_access_type: "tail", n: 1, output: true }) as [
+      number,
+      number,
+      [string, string],
+    ][];
+    assert.ok(out.length < 100_100);
+    assert.match(out, /\(truncated\)$/);
+  });
+
   it("creates its folder on first write", async () => {
     const dir = mkdtempSync(join(tmpdir(), "moelab-hist-"));
     mkdirSync(join(dir, "data"));

@@ -1,6 +1,11 @@
 import { strict as assert } from "node:assert";
 import { renderInline, renderMarkdown } from "../../../kernel/runner/markdown";
-import { ansiToHtml, renderBundle, renderNotebookHtml } from "../../../kernel/runner/html";
+import {
+  ansiToHtml,
+  highlightTs,
+  renderBundle,
+  renderNotebookHtml,
+} from "../../../kernel/runner/html";
 import type { Notebook } from "../../../kernel/runner/notebook";
 
 describe("runner: markdown", () => {
@@ -83,6 +88,13 @@ describe("runner: html", () => {
     });
     assert.match(plot, /<div id=plot><\/div>/);
     assert.match(renderBundle({ "text/plain": "<tag>" }), /<pre>&lt;tag&gt;<\/pre>/);
+  });
+
+  it("highlights TypeScript code cells, escaping everything", () => {
+    assert.equal(
+      highlightTs('const s = "<b>"; // x\n1'),
+      '<span class="k">const</span> s = <span class="s">&quot;&lt;b&gt;&quot;</span>; <span class="c">// x</span>\n<span class="n">1</span>',
+    );
   });
 
   it("renders a notebook with prompts, markdown and outputs", () => {

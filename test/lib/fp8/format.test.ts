@@ -116,14 +116,21 @@ describe("fp8 format: encode matches a brute-force nearest-even reference", func
       const ref = makeRefEncoder(name);
       const sat = fp8.encode(xs, name);
       const nosat = fp8.encode(xs, name, { saturate: false });
+      // the native addon's encoder (AVX-512 or portable loops) against the same reference
+      const nat = fp8.native();
+      const natSat = nat ? nat.fp8Encode(xs, name === "e4m3" ? 0 : 1, true) : sat;
+      const natNosat = nat ? nat.fp8Encode(xs, name === "e4m3" ? 0 : 1, false) : nosat;
       let bad = 0;
       for (let i = 0; i < xs.length; i++) {
         const x = xs[i];
         const w1 = ref(x, true);
         const w2 = ref(x, false);
-        if (sat[i] !== w1 || nosat[i] !== w2) {
-          if (bad++ < 5)
-            console.log(`  ${name} x=${x}: sat ${sat[i]} vs ${w1}, nosat ${nosat[i]} vs ${w2}`);
+        if (sat[i] !== w1 || nosat[i] !== w2 || natSat[i] !== w1 || natNosat[i] !== w2) {
+          if (bad++ < 5) {
+            console.log(
+              `  ${name} x=${x}: sat ${sat[i]}/${natSat[i]} vs ${w1}, nosat ${nosat[i]}/${natNosat[i]} vs ${w2}`,
+            );
+          }
         }
       }
       assert.equal(bad, 0, `${bad} of ${xs.length} values differ from the reference`);

@@ -80,6 +80,15 @@ describe("fp8 linear: Fprop, Dgrad and Wgrad in FP8 (DeepSeek-V3)", () => {
     assert.deepEqual([...s.x.grad!.shape], [2, 3, K]);
   });
 
+  it("backpropagates through stacked FP8 layers", () => {
+    const x = T.tensor(randn(4 * 128, 7), { shape: [4, 128] });
+    const w1 = T.tensor(randn(64 * 128, 8, 0.1), { shape: [64, 128] }).requiresGrad_();
+    const w2 = T.tensor(randn(32 * 64, 9, 0.1), { shape: [32, 64] }).requiresGrad_();
+    linearFp8(linearFp8(x, w1), w2).sum().backward();
+    assert.deepEqual([...w1.grad!.shape], [64, 128]);
+    assert.ok((w1.grad!.toArray() as Float32Array).some((v) => v !== 0));
+  });
+
   it("rejects bad inputs with clear errors", () => {
     const s = setup(6);
     assert.throws(
