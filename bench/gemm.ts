@@ -85,9 +85,12 @@ class Peer {
     this.child.stderr.on("data", (d: Buffer) => process.stderr.write(`[${name}] ${d}`));
     this.lines = createInterface({ input: this.child.stdout });
     this.lines.on("line", (line) => this.waiting.shift()?.(line));
-    this.child.on("exit", () => {
+    const fail = () => {
       for (const w of this.waiting.splice(0)) w('{"error": "peer exited"}');
-    });
+    };
+    this.child.on("exit", fail);
+    this.child.on("error", fail); // e.g. no such interpreter
+    this.child.stdin.on("error", fail);
   }
 
   private request(msg: object): Promise<Record<string, unknown>> {

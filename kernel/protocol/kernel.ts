@@ -193,11 +193,6 @@ export class Kernel {
     }
   }
 
-  /** Resolves once the executor is up (or failed to start). */
-  async ready(): Promise<void> {
-    await this.executor;
-  }
-
   /** Publishes `starting` (once per start). */
   announce(): void {
     this.publish("status", { execution_state: "starting" }, NO_PARENT);
@@ -445,6 +440,7 @@ export class Kernel {
     const stopOnError = c.stop_on_error !== false;
     const allowStdin = c.allow_stdin !== false;
     const parent = msg.header;
+    const lang = this.language;
     if (storeHistory) this.executionCount++;
     const count = this.executionCount;
     if (!silent) {
@@ -456,12 +452,12 @@ export class Kernel {
     const check: { diagnostics: Diagnostic[] | null; cellDone: boolean; started: boolean } = {
       diagnostics: null,
       cellDone: false,
-      started: silent || !this.language || code.trim() === "",
+      started: silent || !lang || code.trim() === "",
     };
     const startCheck = (): void => {
-      if (check.started || !this.language) return;
+      if (check.started || !lang) return;
       check.started = true;
-      this.language.check(code).then(
+      lang.check(code).then(
         (d) => {
           check.diagnostics = d;
           if (check.cellDone && d.length > 0) {
@@ -525,9 +521,13 @@ export class Kernel {
       this.publish("error", { ename, evalue, traceback }, parent);
     }
     if (storeHistory) this.parts.history.add(count, code, output);
-    if (this.language && !(outcome.status === "error" && outcome.ename === "SyntaxError")) {
+    if (
+      lang &&
+      lang === this.language &&
+      !(outcome.status === "error" && outcome.ename === "SyntaxError")
+    ) {
       try {
-        this.language.record(code);
+        lang.record(code);
       } catch (e) {
         this.parts.log(`language.record failed: ${errorText(e)}`);
       }

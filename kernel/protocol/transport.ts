@@ -160,11 +160,6 @@ export class Transport {
     this.queues[channel].push(serializeMessage(msg, this.signer), onError);
   }
 
-  /** Queues raw frames (used to answer heartbeat-like probes and by tests). */
-  sendFrames(channel: RequestChannel | "iopub", frames: Buffer[]): void {
-    if (!this.closing) this.queues[channel].push(frames);
-  }
-
   /** Resolves when every queued send has been handed to zeromq. */
   async drain(): Promise<void> {
     await Promise.all(Object.values(this.queues).map((q) => q.drained()));

@@ -1,6 +1,8 @@
 // Single-precision matrix multiply for the whole addon (row-major, BLAS-like arguments):
 //   C[b] = alpha * op(A[b]) * op(B[b]) + beta * C[b],  op(X) = X or X^T,  b in [0, batch)
-// op(A) is M x K, op(B) is K x N, C is M x N. Callers have checked the bounds already.
+// op(A) is M x K, op(B) is K x N, C is M x N. Callers have checked the bounds already; C must
+// not overlap A or B. Thread-safe; results are bit-identical for any thread count. Packing
+// buffers are per thread and reused (may throw std::bad_alloc on the calling thread).
 #pragma once
 #include <cstdint>
 

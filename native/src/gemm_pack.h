@@ -1,4 +1,5 @@
-// Internal to the GEMM: portable packing templates shared by every micro-kernel family.
+// Internal to the GEMM: portable packing templates (the scalar kernel uses them; the AVX2 and
+// AVX-512 files have vector versions of the same layouts).
 // Packing is where the transposes are absorbed, so the micro-kernels see one layout only.
 #pragma once
 #include <cstdint>
