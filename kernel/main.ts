@@ -209,7 +209,11 @@ export async function startKernel(
         if (exitProcess)
           process.off("uncaughtException", onUncaught).off("unhandledRejection", onUncaught);
         resolveClosed();
-        if (exit) process.exit(0);
+        if (exit) {
+          // A natural exit lets zeromq flush the last replies (linger); process.exit() would drop them.
+          process.exitCode = 0;
+          setTimeout(() => process.exit(0), 2000).unref();
+        }
       })();
     }
     return closing;

@@ -152,6 +152,7 @@ function beforeTransformer(state: { hasResult: boolean }): ts.TransformerFactory
   return (context) => {
     // Deep rewrite: dynamic import() resolves from the notebook folder; awaits check interrupts.
     let inAsync = true;
+    let topLevel = true;
     const deep = (node: ts.Node): ts.Node => {
       if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
         const args = ts.visitNodes(node.arguments, deep) as ts.NodeArray<ts.Expression>;
@@ -159,14 +160,18 @@ function beforeTransformer(state: { hasResult: boolean }): ts.TransformerFactory
       }
       if (ts.isAwaitExpression(node) && inAsync) {
         const inner = ts.visitEachChild(node, deep, context);
-        return ts.setTextRange(helperCall("chk", [inner, f.createIdentifier(CELL_PARAM)]), node);
+        // The cell's own awaits stop for good once it was interrupted; functions it declares
+        // only check the shared flag, so they stay usable from later cells.
+        const args = topLevel ? [inner, f.createIdentifier(CELL_PARAM)] : [inner];
+        return ts.setTextRange(helperCall("chk", args), node);
       }
       if (ts.isFunctionLike(node)) {
         // A misplaced await (in a non-async function) is left for V8 to report as such.
-        const saved = inAsync;
+        const saved = [inAsync, topLevel];
         inAsync = hasModifier(node, ts.SyntaxKind.AsyncKeyword);
+        topLevel = false;
         const out = ts.visitEachChild(node, deep, context);
-        inAsync = saved;
+        [inAsync, topLevel] = saved;
         return out;
       }
       return ts.visitEachChild(node, deep, context);

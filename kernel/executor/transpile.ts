@@ -153,6 +153,36 @@ function constantValue(
   return undefined;
 }
 
+function declaresExported(stmt: ts.Statement, name: string): boolean {
+  const exported =
+    (ts.getCombinedModifierFlags(stmt as unknown as ts.Declaration) & ts.ModifierFlags.Export) !==
+    0;
+  if (!exported) return false;
+  if (ts.isVariableStatement(stmt))
+    return stmt.declarationList.declarations.some(
+      (d) => ts.isIdentifier(d.name) && d.name.text === name,
+    );
+  const named = stmt as ts.Statement & { name?: ts.Node };
+  return !!named.name && ts.isIdentifier(named.name) && named.name.text === name;
+}
+
+/**
+ * The namespace (or enum) whose exported member an identifier names, found syntactically, so
+ * `namespace N { export const a = 1; export function f() { return a; } }` reads N.a in f.
+ */
+function exportContainer(node: ts.Node): ts.Node | undefined {
+  const id = (ts.getParseTreeNode(node) ?? node) as ts.Identifier;
+  if (!ts.isIdentifier(id)) return undefined;
+  for (let p: ts.Node | undefined = id.parent; p; p = p.parent) {
+    if (ts.isModuleDeclaration(p) && p.body && ts.isModuleBlock(p.body)) {
+      if (p.body.statements.some((s) => declaresExported(s, id.text))) return p;
+    } else if (ts.isEnumDeclaration(p)) {
+      if (p.members.some((m) => ts.isIdentifier(m.name) && m.name.text === id.text)) return p;
+    }
+  }
+  return undefined;
+}
+
 // What the transformers ask of a type checker, answered syntactically (transpile semantics).
 const resolverAnswers: Record<string, (...args: any[]) => unknown> = {
   getEnumMemberValue(node: ts.Node) {
@@ -167,6 +197,7 @@ const resolverAnswers: Record<string, (...args: any[]) => unknown> = {
           hasExternalReferences: false,
         };
   },
+  getReferencedExportContainer: (node: ts.Node) => exportContainer(node),
   isReferencedAliasDeclaration: () => true,
   isValueAliasDeclaration: () => true,
   hasNodeCheckFlag: () => false,

@@ -63,7 +63,15 @@ export function saveTypeScriptCache(): void {
   if (!loaded || loaded.hadCache) return;
   try {
     const data = loaded.script.createCachedData();
-    fs.mkdirSync(path.dirname(loaded.cacheFile), { recursive: true });
+    // Not { recursive: true }: Node 20 spins forever on it under /proc-like folders.
+    const dir = path.dirname(loaded.cacheFile);
+    for (const d of [path.dirname(dir), dir]) {
+      try {
+        fs.mkdirSync(d);
+      } catch (e) {
+        if ((e as { code?: string }).code !== "EEXIST") throw e;
+      }
+    }
     const tmp = `${loaded.cacheFile}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, data);
     fs.renameSync(tmp, loaded.cacheFile);

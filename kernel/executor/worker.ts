@@ -268,8 +268,9 @@ async function exec(m: Extract<ToWorker, { t: "exec" }>): Promise<void> {
   }
 }
 
-function chk<T>(value: T, cellId: number): T {
-  if (Atomics.load(flag, 0) === 1 || interruptedCells.has(cellId)) throw new Interrupted();
+function chk<T>(value: T, cellId?: number): T {
+  if (Atomics.load(flag, 0) === 1 || (cellId !== undefined && interruptedCells.has(cellId)))
+    throw new Interrupted();
   return value;
 }
 
@@ -279,7 +280,9 @@ function display(value: unknown, options?: DisplayOptions): void {
     throw new TypeError(
       'display(value, options): options must be an object like { displayId: "x" }',
     );
-  const opts = options ?? {};
+  // Deno's spelling (display_id) is accepted too.
+  const given = (options ?? {}) as DisplayOptions & { display_id?: string };
+  const opts: DisplayOptions = { ...given, displayId: given.displayId ?? given.display_id };
   if (opts.displayId !== undefined && typeof opts.displayId !== "string")
     throw new TypeError("display: displayId must be a string");
   if (opts.update && !opts.displayId)
@@ -416,9 +419,23 @@ function reply(req: number, value: unknown): void {
 }
 
 port.on("message", (m: ToWorker) => {
+  try {
+    handle(m);
+  } catch (e) {
+    // A request must always be answered, or the main thread would wait on it forever.
+    reportBackground("Internal executor error", e);
+    if ("req" in m && m.t !== "input_reply") reply(m.req, false);
+  }
+});
+
+function handle(m: ToWorker): void {
   switch (m.t) {
     case "exec":
-      void exec(m);
+      exec(m).catch((e) => {
+        // An executor bug must still end the cell, or the kernel would wait forever.
+        if (current && current.id === m.id) settle(current, errorOutcome(e));
+        else reportBackground("Internal executor error", e);
+      });
       break;
     case "interrupt":
       interruptedCells.add(m.id);
@@ -455,7 +472,7 @@ port.on("message", (m: ToWorker) => {
       void shutdown();
       break;
   }
-});
+}
 
 // Warm-up: the first cell should not pay for compiling the transformer and printer paths.
 {

@@ -10,6 +10,8 @@ export type BackwardFn = (grad: Tensor, node: Node) => (Tensor | null)[];
 
 export class Node {
   released = false;
+  /** Temporaries only this node references (contiguous copies, saved probabilities); freed after backward. */
+  owned: Tensor[] | null = null;
   /** Where the op ran, when anomaly detection was on. */
   stack: string | undefined = undefined;
   constructor(
@@ -112,6 +114,7 @@ export function record(
   inputs: Tensor[],
   backward: BackwardFn,
   saved: any,
+  owned?: (Tensor | null)[],
 ): Tensor {
   if (state.anomaly) checkForward(op, out, inputs);
   if (!state.enabled) return out;
@@ -119,6 +122,11 @@ export function record(
   for (let i = 0; i < inputs.length; i++) if (inputs[i].requiresGrad) need = true;
   if (!need) return out;
   const node = new Node(op, inputs, backward, saved);
+  if (owned !== undefined) {
+    // Inputs themselves are never owned (an op may save an input when it was already contiguous).
+    const own = owned.filter((t): t is Tensor => t !== null && !inputs.includes(t));
+    if (own.length > 0) node.owned = own;
+  }
   if (state.anomaly) node.stack = new Error().stack?.split("\n").slice(3, 7).join("\n");
   out._node = node;
   out.requiresGrad = true;
@@ -301,6 +309,8 @@ function backwardPass(root: Tensor, gradient: Tensor | undefined, retainGraph: b
     if (!retainGraph) {
       node.released = true;
       node.saved = null;
+      if (node.owned !== null) for (const o of node.owned) o.dispose();
+      node.owned = null;
     }
   }
 }

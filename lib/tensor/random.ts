@@ -73,39 +73,49 @@ export function streamFor(seed: number | undefined, n: number): Stream {
   return s;
 }
 
-/** Fills out with U[low, high). */
+/**
+ * Calls fn(i, w) for each element with the Philox words of its block: element g = offset + i
+ * uses block floor(g / per) (so one Philox call serves `per` neighbours) and stream `stream`.
+ */
+function eachBlock(s: Stream, n: number, per: number, stream: number, fn: (i: number, w: Uint32Array, lane: number) => void): void {
+  const k0 = s.seed % TWO32 >>> 0;
+  const k1 = Math.floor(s.seed / TWO32) >>> 0;
+  let last = -1;
+  let w = out4;
+  for (let i = 0; i < n; i++) {
+    const g = s.offset + i;
+    const c = Math.floor(g / per);
+    if (c !== last) {
+      w = philox(c % TWO32 >>> 0, Math.floor(c / TWO32) >>> 0, stream, 0, k0, k1);
+      last = c;
+    }
+    fn(i, w, g - c * per);
+  }
+}
+
+const U24 = 5.960464477539063e-8; // 2^-24
+
+/** Fills out with U[low, high): 24 random bits per element, four elements per Philox block. */
 export function fillUniform(out: Float32Array, s: Stream, low: number, high: number): void {
-  const k0 = (s.seed % TWO32) >>> 0;
-  const k1 = Math.floor(s.seed / TWO32) >>> 0;
   const span = high - low;
-  for (let i = 0; i < out.length; i++) {
-    const c = s.offset + i;
-    const w = philox((c % TWO32) >>> 0, Math.floor(c / TWO32) >>> 0, 0, 0, k0, k1);
-    out[i] = low + span * ((w[0] >>> 8) * 5.960464477539063e-8);
-  }
+  eachBlock(s, out.length, 4, 0, (i, w, lane) => {
+    out[i] = low + span * ((w[lane] >>> 8) * U24);
+  });
 }
 
-/** Fills out with N(mean, std²) by Box-Muller on two words of element i's block. */
+/** Fills out with N(mean, std²) by Box-Muller on a word pair; two elements per Philox block. */
 export function fillNormal(out: Float32Array, s: Stream, mean: number, std: number): void {
-  const k0 = (s.seed % TWO32) >>> 0;
-  const k1 = Math.floor(s.seed / TWO32) >>> 0;
-  for (let i = 0; i < out.length; i++) {
-    const c = s.offset + i;
-    const w = philox((c % TWO32) >>> 0, Math.floor(c / TWO32) >>> 0, 1, 0, k0, k1);
-    const u1 = ((w[0] >>> 8) + 1) * 5.960464477539063e-8; // (0, 1]
-    const u2 = (w[1] >>> 8) * 5.960464477539063e-8;
+  eachBlock(s, out.length, 2, 1, (i, w, lane) => {
+    const u1 = ((w[2 * lane] >>> 8) + 1) * U24; // (0, 1]
+    const u2 = (w[2 * lane + 1] >>> 8) * U24;
     out[i] = mean + std * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
-  }
+  });
 }
 
-/** Fills out with integers in [low, high). */
+/** Fills out with integers in [low, high) from 64 random bits; two elements per Philox block. */
 export function fillInt(out: Int32Array, s: Stream, low: number, high: number): void {
-  const k0 = (s.seed % TWO32) >>> 0;
-  const k1 = Math.floor(s.seed / TWO32) >>> 0;
   const span = high - low;
-  for (let i = 0; i < out.length; i++) {
-    const c = s.offset + i;
-    const w = philox((c % TWO32) >>> 0, Math.floor(c / TWO32) >>> 0, 2, 0, k0, k1);
-    out[i] = low + Math.floor(((w[0] * TWO32 + w[1]) / (TWO32 * TWO32)) * span);
-  }
+  eachBlock(s, out.length, 2, 2, (i, w, lane) => {
+    out[i] = low + Math.floor(((w[2 * lane] * TWO32 + w[2 * lane + 1]) / (TWO32 * TWO32)) * span);
+  });
 }

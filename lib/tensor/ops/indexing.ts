@@ -1,6 +1,6 @@
 /** Index ops: gather, indexSelect, scatterAdd, embedding, where, maskedFill, oneHot. */
 import { Tensor } from "../tensor";
-import { record, Node, gradEnabled } from "../autograd";
+import { record, Node, gradEnabled, BackwardFn } from "../autograd";
 import { broadcastShapes, normDim, shapeStr } from "./iter";
 import { copyRaw, expand, reshape } from "./shape";
 import { cast } from "./elementwise";
@@ -24,6 +24,19 @@ function checkIndex(idx: unknown, op: string): Tensor {
 function contig(t: Tensor): Tensor {
   t._check("index op");
   return t._isContiguous ? t : copyRaw(t);
+}
+
+/** Records an index op saving [dim, a view of index] that the node owns and frees after backward. */
+function recordIndexed(
+  op: string,
+  out: Tensor,
+  inputs: Tensor[],
+  bwd: BackwardFn,
+  d: number,
+  index: Tensor,
+): Tensor {
+  const v = own(index);
+  return record(op, out, inputs, bwd, [d, v], [v]);
 }
 
 /** A view the autograd node owns, so disposing the caller's index does not break backward. */
@@ -104,7 +117,7 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
     od[p] = xd[xo + v * sd];
   });
   return x.requiresGrad && gradEnabled()
-    ? record("gather", out, [x], bGather, [d, own(index)])
+    ? recordIndexed("gather", out, [x], bGather, d, index)
     : out;
 }
 
@@ -150,7 +163,7 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
   scatterAddRaw(out, d, index, s);
   if (s !== src) s.dispose();
   if (!gradEnabled() || !(x.requiresGrad || src.requiresGrad)) return out;
-  return record("scatterAdd", out, [x, src], bScatterAdd, [d, own(index)]);
+  return recordIndexed("scatterAdd", out, [x, src], bScatterAdd, d, index);
 }
 
 function indexSelectRaw(x: Tensor, d: number, index: Tensor): Tensor {
@@ -248,7 +261,7 @@ export function indexAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Te
   indexAddRaw(out, d, index, s);
   if (s !== src) s.dispose();
   if (!gradEnabled() || !(x.requiresGrad || src.requiresGrad)) return out;
-  return record("indexAdd", out, [x, src], bIndexAdd, [d, own(index)]);
+  return recordIndexed("indexAdd", out, [x, src], bIndexAdd, d, index);
 }
 
 /** Rows (slices along dim) picked by a 1-D int32 index. */
@@ -260,7 +273,7 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   const d = normDim(dim, x.ndim, "indexSelect");
   const out = indexSelectRaw(x, d, index);
   return x.requiresGrad && gradEnabled()
-    ? record("indexSelect", out, [x], bIndexSelect, [d, own(index)])
+    ? recordIndexed("indexSelect", out, [x], bIndexSelect, d, index)
     : out;
 }
 
@@ -331,7 +344,8 @@ export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Ten
   if (a instanceof Tensor) ins.push(a);
   if (b instanceof Tensor) ins.push(b);
   if (!gradEnabled() || !ins.some((t) => t.requiresGrad)) return out;
-  return record("where", out, ins, bWhere, [own(cond), a instanceof Tensor, b instanceof Tensor]);
+  const c = own(cond);
+  return record("where", out, ins, bWhere, [c, a instanceof Tensor, b instanceof Tensor], [c]);
 }
 
 /** x with value where mask is nonzero (mask broadcasts to x). */

@@ -265,15 +265,11 @@ export function crossEntropy(
     if (tc !== targets) tc.dispose();
     return out;
   }
-  return record("crossEntropy", out, [logits], bCrossEntropy, [
+  const saved = [lc, tc, lse, rows, cols, ignore, reduction, count];
+  // Own only the copies: targets is not an input, so it must never be freed here.
+  return record("crossEntropy", out, [logits], bCrossEntropy, saved, [
     lc,
-    tc,
-    lse,
-    rows,
-    cols,
-    ignore,
-    reduction,
-    count,
+    tc !== targets ? tc : null,
   ]);
 }
 
@@ -360,7 +356,7 @@ export function rmsNorm(x: Tensor, weight: Tensor | null, eps = 1e-6): Tensor {
     if (wc !== null && wc !== weight) wc.dispose();
     return out;
   }
-  return record("rmsNorm", out, ins, bRmsNorm, [xc, wc, rstd, rows, cols]);
+  return record("rmsNorm", out, ins, bRmsNorm, [xc, wc, rstd, rows, cols], [xc, wc]);
 }
 
 // ---- rotary embedding (adjacent pairs) ----
@@ -478,7 +474,7 @@ export function swiglu(a: Tensor, b: Tensor): Tensor {
     if (bc !== b) bc.dispose();
     return out;
   }
-  return record("swiglu", out, [a, b], bSwiglu, [ac, bc]);
+  return record("swiglu", out, [a, b], bSwiglu, [ac, bc], [ac, bc]);
 }
 
 // ---- causal attention ----
@@ -715,18 +711,14 @@ export function attention(
   let result: Tensor = out;
   const needGrad = gradEnabled() && (q.requiresGrad || k.requiresGrad || v.requiresGrad);
   if (needGrad)
-    result = record("attention", out, [q, k, v], bAttention, [
-      qc,
-      kc,
-      vc,
-      p,
-      BH,
-      T,
-      S,
-      D,
-      Dv,
-      scale,
-    ]);
+    result = record(
+      "attention",
+      out,
+      [q, k, v],
+      bAttention,
+      [qc, kc, vc, p, BH, T, S, D, Dv, scale],
+      [qc, kc, vc, p],
+    );
   else {
     if (qc !== q) qc.dispose();
     if (kc !== k) kc.dispose();

@@ -317,6 +317,50 @@ function sortIndices(t: Tensor, d: number, descending: boolean, k: number): Tens
   const out = Tensor._empty("int32", shape);
   const xd = src._storage.data;
   const od = out._storage.data;
+  if (k <= 16 && k < n) {
+    // Small k (router top-k): insertion into a sorted buffer, O(n k) per row.
+    const better = descending
+      ? (x: number, y: number) => (x !== x ? y === y : x > y)
+      : (x: number, y: number) => (y !== y ? x === x : x < y);
+    const bv = new Float64Array(k);
+    const bi = new Int32Array(k);
+    for (let r = 0; r < rows; r++) {
+      const base = r * n;
+      let cnt = 0;
+      for (let i = 0; i < n; i++) {
+        const v = xd[base + i];
+        let j: number;
+        if (cnt < k) j = cnt++;
+        else if (better(v, bv[k - 1])) j = k - 1;
+        else continue;
+        while (j > 0 && better(v, bv[j - 1])) {
+          bv[j] = bv[j - 1];
+          bi[j] = bi[j - 1];
+          j--;
+        }
+        bv[j] = v;
+        bi[j] = i;
+      }
+      for (let i = 0; i < k; i++) od[r * k + i] = bi[i];
+    }
+  } else {
+    sortRows(xd, od, rows, n, k, descending);
+  }
+  src.dispose();
+  if (d === t.ndim - 1 || t.ndim === 0) return out;
+  const back = transpose(out, d, -1);
+  out.dispose();
+  return back;
+}
+
+function sortRows(
+  xd: ArrayLike<number>,
+  od: Int32Array | TypedArrayLike,
+  rows: number,
+  n: number,
+  k: number,
+  descending: boolean,
+): void {
   const idx = new Array<number>(n);
   for (let r = 0; r < rows; r++) {
     const base = r * n;
@@ -330,12 +374,9 @@ function sortIndices(t: Tensor, d: number, descending: boolean, k: number): Tens
     });
     for (let i = 0; i < k; i++) od[r * k + i] = idx[i];
   }
-  src.dispose();
-  if (d === t.ndim - 1 || t.ndim === 0) return out;
-  const back = transpose(out, d, -1);
-  out.dispose();
-  return back;
 }
+
+type TypedArrayLike = { [i: number]: number };
 
 /** The k largest (or smallest) values along dim, with their int32 indices; sorted. */
 export function topk(

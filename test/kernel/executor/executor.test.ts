@@ -81,6 +81,25 @@ describe("executor: cells", function () {
     assert.deepEqual(kinds.slice(0, 3), ["stdout", "stderr", "stdout"]);
   });
 
+  it("joins many writes of one tick into few stream events, losing nothing", async () => {
+    const r = await run(ex, "for (let i = 0; i < 3000; i++) console.log(i);");
+    const expected = Array.from({ length: 3000 }, (_, i) => `${i}\n`).join("");
+    assert.equal(r.stdout, expected);
+    assert.ok(r.events.length < 3000, `${r.events.length} events for 3000 writes`);
+  });
+
+  it("sends display and output of callbacks that outlive their cell as background events", async () => {
+    background.length = 0;
+    await value(ex, "setTimeout(() => { display(md`*later*`); console.log('tick'); }, 20);");
+    await until(() => background.some((e) => e.type === "stream" && e.text === "tick\n"));
+    assert.deepEqual(background[0], {
+      type: "display_data",
+      data: { "text/markdown": "*later*", "text/plain": "*later*" },
+      metadata: {},
+      transient: {},
+    });
+  });
+
   it("delivers output while the cell is still running", async () => {
     let seenBeforeInput = "";
     let events: ExecutorEvent[] = [];

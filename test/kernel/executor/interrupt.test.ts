@@ -88,6 +88,15 @@ describe("executor: interrupt", function () {
     assert.ok(t2 - t1 <= 1, `the loop kept running: ${t1} -> ${t2}`);
   });
 
+  it("async functions declared by an interrupted cell still work in later cells", async () => {
+    const r = await interruptAfterStart(
+      ex,
+      "async function later(n: number): Promise<number> { await new Promise((r) => setTimeout(r, 1)); return n * 2; }\nconsole.log('started');\nwhile (true) { await new Promise((r) => setTimeout(r, 2)); }",
+    );
+    assertInterrupted(r);
+    assert.equal(await value(ex, "await later(21)"), "42");
+  });
+
   it("survives repeated interrupts; timers, promises and nextTick work afterwards", async () => {
     for (let i = 0; i < 4; i++) {
       const r = await interruptAfterStart(ex, `console.log('started');\nwhile (true) { ${i} }`);

@@ -64,6 +64,15 @@ describe("executor: cell transformer", () => {
     assert.equal(read("E[10]"), "B");
   });
 
+  it("namespaces read their own exported members", async () => {
+    assert.equal(
+      await evaluate(
+        "namespace N { export const a = 1; export function f() { return a + 1; } }\nN.f()",
+      ),
+      2,
+    );
+  });
+
   it("hoists functions so a cell can call one declared below", async () => {
     assert.equal(await evaluate("const r = g(2);\nfunction g(n: number) { return n * 5 }\nr"), 10);
   });
@@ -123,6 +132,8 @@ describe("executor: cell transformer", () => {
       "const {a, b: [c, ...d], ...e} = obj satisfies X;",
       "import x, { y } from 'm';\nexport const q = x + y;",
       "let z = <number>y; for await (const u of it) {}",
+      "namespace N { export const a = 1; export function f() { return a + 1; } const hidden = 2; }\nN.f()",
+      "enum Flags { A = 1, B = A << 1, C = A | B, D = 'd'.length }",
     ];
     for (const code of cells) {
       const fast = transformCell(code, opts);

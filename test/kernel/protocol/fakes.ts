@@ -171,7 +171,8 @@ export class FakeExecutor implements Executor {
     return result;
   }
 
-  private emitBackground(e: ExecutorEvent): void {
+  /** Output produced while no cell runs (a timer a finished cell left behind). */
+  emitBackground(e: ExecutorEvent): void {
     for (const l of this.background) l(e);
   }
 

@@ -56,6 +56,35 @@ describe("tensor memory", () => {
     assert.throws(() => T.tidy(() => Promise.resolve(1)), /synchronous/);
   });
 
+  it("without tidy, backward frees the temporaries fused ops saved (no leak once outputs are disposed)", () => {
+    const before = T.memory();
+    const q = T.randn([2, 2, 16, 8], { seed: 1, requiresGrad: true });
+    const k = T.randn([2, 2, 16, 8], { seed: 2, requiresGrad: true });
+    const vBase = T.randn([2, 2, 8, 16], { seed: 3, requiresGrad: true });
+    const v = vBase.transpose(-1, -2); // not contiguous: attention saves its own copy
+    const o = T.attention(q, k, v);
+    const n = T.rmsNorm(o, null);
+    const idx = T.tensor([0, 3, 3], { dtype: "int32" });
+    const sel = n.indexSelect(2, idx);
+    const loss = sel.sum();
+    loss.backward();
+    for (const t of [loss, sel, n, o, idx, q, k, v, vBase]) t.dispose();
+    const after = T.memory();
+    assert.equal(after.liveTensors, before.liveTensors);
+    assert.equal(after.liveBytes, before.liveBytes);
+  });
+
+  it("backward never frees tensors the caller passed in that are not differentiable inputs (targets, indices)", () => {
+    const logits = T.randn([4, 5], { seed: 1, requiresGrad: true });
+    const tgt = T.tensor([1, 0, 4, 2], { dtype: "int32" });
+    T.crossEntropy(logits, tgt).backward();
+    assert.ok(!tgt.isDisposed);
+    assert.deepEqual(tgt.tolist(), [1, 0, 4, 2]);
+    const idx = T.tensor([2, 2], { dtype: "int32" });
+    logits.gather(1, idx.reshape(1, 2).expand(4, 2)).sum().backward();
+    assert.deepEqual(idx.tolist(), [2, 2]);
+  });
+
   it("tidy disposes on throw too", () => {
     const before = T.memory().liveTensors;
     assert.throws(() =>

@@ -283,6 +283,22 @@ describe("tensor ops vs TensorFlow.js", () => {
         noGrad: true,
       });
     });
+    it("topk orders ties by index and NaN as largest (small-k and sort paths agree)", () => {
+      const x = T.tensor([1, NaN, 3, 3, 2]);
+      const small = x.topk(3);
+      assert.deepEqual(Array.from(small.indices.toArray()), [1, 2, 3]);
+      const all = x.sort(0, true);
+      assert.deepEqual(Array.from(all.indices.toArray()), [1, 2, 3, 4, 0]);
+      assert.deepEqual(Array.from(x.topk(2, 0, false).indices.toArray()), [0, 4]);
+      const r = T.randn([7, 40], { seed: 11 });
+      for (const k of [1, 5, 16, 17, 40]) {
+        assert.deepEqual(
+          Array.from(r.topk(k).indices.toArray()),
+          Array.from(r.argsort(-1, true).slice(1, 0, k).contiguous().toArray()),
+          `k=${k}`,
+        );
+      }
+    });
     it("cumsum", () => {
       compareWithTf({
         name: "cumsum 1",
