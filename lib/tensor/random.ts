@@ -77,16 +77,22 @@ export function streamFor(seed: number | undefined, n: number): Stream {
  * Calls fn(i, w) for each element with the Philox words of its block: element g = offset + i
  * uses block floor(g / per) (so one Philox call serves `per` neighbours) and stream `stream`.
  */
-function eachBlock(s: Stream, n: number, per: number, stream: number, fn: (i: number, w: Uint32Array, lane: number) => void): void {
-  const k0 = s.seed % TWO32 >>> 0;
+function eachBlock(
+  s: Stream,
+  n: number,
+  per: number,
+  stream: number,
+  fn: (i: number, w: Uint32Array, lane: number) => void,
+): void {
+  const k0 = (s.seed % TWO32) >>> 0;
   const k1 = Math.floor(s.seed / TWO32) >>> 0;
   let last = -1;
-  let w = out4;
+  let w: Uint32Array = out4;
   for (let i = 0; i < n; i++) {
     const g = s.offset + i;
     const c = Math.floor(g / per);
     if (c !== last) {
-      w = philox(c % TWO32 >>> 0, Math.floor(c / TWO32) >>> 0, stream, 0, k0, k1);
+      w = philox((c % TWO32) >>> 0, Math.floor(c / TWO32) >>> 0, stream, 0, k0, k1);
       last = c;
     }
     fn(i, w, g - c * per);

@@ -83,6 +83,16 @@ describe("executor: display", function () {
     ]);
   });
 
+  it("accepts Deno's display_id spelling", async () => {
+    const r = await run(ex, "display('v', { display_id: 'deno' } as any);");
+    assert.deepEqual(r.events[0], {
+      type: "display_data",
+      data: { "text/plain": "'v'" },
+      metadata: {},
+      transient: { display_id: "deno" },
+    });
+  });
+
   it("bad bundles and options give clear errors", async () => {
     const bad = await run(ex, "({ [Symbol.for('Jupyter.display')]() { return 5; } })");
     assert.equal(bad.outcome.status, "error");
