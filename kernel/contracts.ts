@@ -36,7 +36,12 @@ export type ExecutorEvent =
 
 /** How a cell ended. `result` is the last expression's bundle (absent when undefined/silent). */
 export type ExecuteOutcome =
-  | { status: "ok"; result?: { data: MimeBundle; metadata: Record<string, unknown> } }
+  | {
+      status: "ok";
+      result?: { data: MimeBundle; metadata: Record<string, unknown> };
+      /** execute_reply payloads, e.g. { source: "page", data, start: 0 } from page(value). */
+      payload?: Record<string, unknown>[];
+    }
   | { status: "error"; ename: string; evalue: string; traceback: string[] }
   | { status: "interrupted"; ename: string; evalue: string; traceback: string[] };
 

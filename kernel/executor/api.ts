@@ -23,6 +23,8 @@ export interface KernelApi {
   md(strings: TemplateStringsArray | string, ...values: unknown[]): Displayable;
   svg(strings: TemplateStringsArray | string, ...values: unknown[]): Displayable;
   clearOutput(wait?: boolean): void;
+  /** Shows a value in the frontend's pager: a "page" payload on the cell's execute_reply. */
+  page(value: unknown): void;
   /** Asks the frontend for a line of text (rejects when the request had allow_stdin false). */
   input(prompt?: string, options?: { password?: boolean }): Promise<string>;
   comms: CommRegistry;

@@ -2,6 +2,7 @@
  * Errors from cells as Jupyter reports them: ename, evalue and a traceback whose frames name
  * line:column in the cell's TypeScript (or the local .ts file), without the executor's frames.
  */
+import * as path from "node:path";
 import { inspect } from "node:util";
 import { SourceMaps } from "./sourcemap";
 
@@ -26,11 +27,15 @@ export function isInterrupted(e: unknown): boolean {
 const FRAME = /^(\s*at (?:.*? \()?)(.*?):(\d+):(\d+)(\)?)$/;
 
 /** Frames of this executor and of Node's internals say nothing about the user's code. */
+// This folder, compiled (dist/kernel/executor) and, through source maps, as source.
+const OWN_SOURCE_DIR = path.resolve(__dirname, "../../../kernel/executor") + path.sep;
+
 function isInternal(file: string, executorDir: string): boolean {
   return (
     file.startsWith("node:") ||
     file.startsWith("internal/") ||
     file.startsWith(executorDir) ||
+    file.startsWith(OWN_SOURCE_DIR) ||
     file === "evalmachine.<anonymous>"
   );
 }

@@ -13,7 +13,7 @@ interface Pending {
 class WorkerInspector {
   private session: inspector.Session | null = null;
   private enabled: Promise<void> | null = null;
-  /** workerId (the worker's threadId as a string) -> inspector sessionId. */
+  /** The worker's threadId (as a string) -> inspector sessionId. */
   private sessions = new Map<string, string>();
   private waiters = new Map<string, (() => void)[]>();
   private pending = new Map<number, Pending>();
@@ -25,10 +25,15 @@ class WorkerInspector {
     session.connect();
     this.session = session;
     session.on("NodeWorker.attachedToWorker", (m) => {
-      const p = m.params as { sessionId: string; workerInfo: { workerId: string } };
-      this.sessions.set(p.workerInfo.workerId, p.sessionId);
-      for (const w of this.waiters.get(p.workerInfo.workerId) ?? []) w();
-      this.waiters.delete(p.workerInfo.workerId);
+      const p = m.params as { sessionId: string; workerInfo: { title: string } };
+      // The inspector's workerId is its own counter, not the threadId; the title carries that:
+      // "[worker <threadId>]". Terminating the wrong worker (e.g. the language service's) would
+      // corrupt its async stack and abort the process.
+      const thread = /^\[worker (\d+)\]/.exec(p.workerInfo.title)?.[1];
+      if (thread === undefined) return;
+      this.sessions.set(thread, p.sessionId);
+      for (const w of this.waiters.get(thread) ?? []) w();
+      this.waiters.delete(thread);
     });
     session.on("NodeWorker.detachedFromWorker", (m) => {
       const sid = (m.params as { sessionId: string }).sessionId;

@@ -158,6 +158,13 @@ function beforeTransformer(state: { hasResult: boolean }): ts.TransformerFactory
         const args = ts.visitNodes(node.arguments, deep) as ts.NodeArray<ts.Expression>;
         return ts.setTextRange(helperCall("import", [...args].slice(0, 1)), node);
       }
+      if (ts.isMetaProperty(node) && node.keywordToken === ts.SyntaxKind.ImportKeyword) {
+        // import.meta of a cell describes the notebook's folder.
+        return ts.setTextRange(
+          f.createPropertyAccessExpression(f.createIdentifier(HELPER), "meta"),
+          node,
+        );
+      }
       if (ts.isAwaitExpression(node) && inAsync) {
         const inner = ts.visitEachChild(node, deep, context);
         // The cell's own awaits stop for good once it was interrupted; functions it declares
@@ -397,8 +404,19 @@ function afterTransformer(names: string[]): ts.TransformerFactory<ts.SourceFile>
   };
 }
 
-/** Transforms one cell. Syntax errors come back in `diagnostics` (and `js` is then empty). */
+/**
+ * Transforms one cell. Syntax errors come back in `diagnostics` (and `js` is then empty).
+ * A cell like `{ a: 1 }` is an object literal, not a block, as in Node's and Deno's REPLs.
+ */
 export function transformCell(code: string, opts: CellOptions): CellOutput {
+  if (/^\s*\{/.test(code) && /\}\s*$/.test(code)) {
+    const asObject = transformOnce(`(${code}\n)`, opts);
+    if (asObject.diagnostics.length === 0) return asObject;
+  }
+  return transformOnce(code, opts);
+}
+
+function transformOnce(code: string, opts: CellOptions): CellOutput {
   const state = { hasResult: false };
   const names: string[] = [];
   const out = emit(code, `${opts.fileName}.ts`, {

@@ -77,6 +77,7 @@ const fastPathAvailable =
   typeof internals.getSetExternalModuleIndicator === "function";
 
 let forceSlowPath = false;
+let fastPathBroken = false;
 /** For tests: compare the fast path with ts.transpileModule. */
 export function useTranspileModule(on: boolean): void {
   forceSlowPath = on;
@@ -227,7 +228,14 @@ function lineCol(sf: ts.SourceFile, pos: number): { line: number; column: number
 
 /** Emits `code` (named `fileName`, e.g. "In[3].ts") as JavaScript with the given transformers. */
 export function emit(code: string, fileName: string, transformers: EmitTransformers): EmitOutput {
-  if (fastPathAvailable && !forceSlowPath) return emitFast(code, fileName, transformers);
+  if (fastPathAvailable && !forceSlowPath && !fastPathBroken) {
+    try {
+      return emitFast(code, fileName, transformers);
+    } catch {
+      // TypeScript's internals changed under us: the public API still works, only slower.
+      fastPathBroken = true;
+    }
+  }
   return emitSlow(code, fileName, transformers);
 }
 

@@ -10,6 +10,8 @@ import * as vm from "node:vm";
 import { Console } from "node:console";
 import { StringDecoder } from "node:string_decoder";
 import { randomUUID } from "node:crypto";
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
 import type { ExecuteOutcome, ExecutorEvent, MimeBundle } from "../contracts";
 import type { FromWorker, ToWorker, WorkerData } from "./messages";
 import { transformCell, HELPER, CellOutput } from "./transform";
@@ -31,6 +33,8 @@ const microtask = queueMicrotask;
 const executorDir = __dirname;
 
 const flag = new Int32Array(data.interruptBuffer);
+// Library frames (dist/lib/*.js with .js.map files) then name their TypeScript lines.
+proc.setSourceMapsEnabled(true);
 const maps = new SourceMaps();
 const importer = createImporter(data.cwd, maps);
 
@@ -38,17 +42,19 @@ function post(m: FromWorker): void {
   port.postMessage(m);
 }
 
-// ---- streams: posted as written; writes within ~2 ms are joined, flushed at the end of the tick.
+// ---- streams: each write is posted at once, unless a burst (more than BURST writes within 2 ms)
+// is under way: the rest of the burst is joined and posted at the end of the tick.
+const BURST = 16;
 let pendingName: "stdout" | "stderr" = "stdout";
 let pendingText = "";
-let lastPost = 0;
+let windowStart = 0;
+let windowPosts = 0;
 let flushQueued = false;
 
 function flushStreams(): void {
   if (!pendingText) return;
   const text = pendingText;
   pendingText = "";
-  lastPost = now();
   post({ t: "ev", ev: { type: "stream", name: pendingName, text } });
 }
 
@@ -57,8 +63,15 @@ function write(name: "stdout" | "stderr", text: string): void {
   if (pendingText && pendingName !== name) flushStreams();
   pendingName = name;
   pendingText += text;
-  if (now() - lastPost >= 2 || pendingText.length > 65536) flushStreams();
-  else if (!flushQueued) {
+  const t = now();
+  if (t - windowStart >= 2) {
+    windowStart = t;
+    windowPosts = 0;
+  }
+  if (windowPosts < BURST || pendingText.length > 65536) {
+    windowPosts++;
+    flushStreams();
+  } else if (!flushQueued) {
     flushQueued = true;
     microtask(() => {
       flushQueued = false;
@@ -112,6 +125,8 @@ interface Cell {
   id: number;
   allowStdin: boolean;
   settled: boolean;
+  /** page() calls: execute_reply payloads (source "page"). */
+  payload: Record<string, unknown>[];
 }
 let current: Cell | null = null;
 let executionCount = 0;
@@ -229,7 +244,7 @@ function transform(code: string, name: string): CellOutput {
 }
 
 async function exec(m: Extract<ToWorker, { t: "exec" }>): Promise<void> {
-  const cell: Cell = { id: m.id, allowStdin: m.allowStdin, settled: false };
+  const cell: Cell = { id: m.id, allowStdin: m.allowStdin, settled: false, payload: [] };
   current = cell;
   executionCount = m.count;
   Atomics.store(flag, 0, 0);
@@ -259,10 +274,15 @@ async function exec(m: Extract<ToWorker, { t: "exec" }>): Promise<void> {
     return settle(cell, errorOutcome(e));
   }
   if (cell.settled) return;
-  if (m.silent || !isBox(box) || box[0] === undefined) return settle(cell, { status: "ok" });
+  // execute_reply payloads ride on the outcome (an addition to the contracts' ok outcome).
+  const ok = (): ExecuteOutcome =>
+    (cell.payload.length
+      ? { status: "ok", payload: cell.payload }
+      : { status: "ok" }) as ExecuteOutcome;
+  if (m.silent || !isBox(box) || box[0] === undefined) return settle(cell, ok());
   try {
     const b = await bundleOf(box[0]);
-    settle(cell, { status: "ok", result: { data: b.data, metadata: b.metadata } });
+    settle(cell, { ...ok(), result: { data: b.data, metadata: b.metadata } } as ExecuteOutcome);
   } catch (e) {
     settle(cell, errorOutcome(e));
   }
@@ -307,6 +327,25 @@ function display(value: unknown, options?: DisplayOptions): void {
   const b = bundleOf(value, opts);
   if (b instanceof Promise) b.then(send, (e) => reportBackground("display failed", e));
   else send(b);
+}
+
+/** Shows a value in the frontend's pager (a "page" payload of the execute reply). */
+function page(value: unknown): void {
+  const cell = current;
+  const send = (data: MimeBundle) => {
+    // After its cell has ended, a page can only be an ordinary output.
+    if (!cell || cell.settled)
+      emitEvent({ type: "display_data", data, metadata: {}, transient: {} });
+    else cell.payload.push({ source: "page", data, start: 0 });
+  };
+  if (typeof value === "string") return send({ "text/plain": value });
+  const b = bundleOf(value);
+  if (b instanceof Promise)
+    b.then(
+      (r) => send(r.data),
+      (e) => reportBackground("page failed", e),
+    );
+  else send(b.data);
 }
 
 function clearOutput(wait?: boolean): void {
@@ -356,6 +395,7 @@ const api: KernelApi = {
   md,
   svg,
   clearOutput,
+  page,
   input,
   comms,
   interruptFlag: flag,
@@ -376,6 +416,7 @@ const requireFromCwd = Object.assign((spec: string) => importer.require(spec), {
   resolve: (spec: string) => importer.resolve(spec),
 });
 Object.assign(g, {
+  page,
   display,
   html,
   md,
@@ -385,10 +426,22 @@ Object.assign(g, {
   comms,
   require: requireFromCwd,
 });
+const notebookFile = path.join(data.cwd, "[notebook]");
+const meta = Object.freeze({
+  url: pathToFileURL(notebookFile).href,
+  filename: notebookFile,
+  dirname: data.cwd,
+  resolve: (spec: string) => {
+    const file = importer.resolve(spec);
+    return file.startsWith("node:") ? file : pathToFileURL(file).href;
+  },
+});
 Object.defineProperty(g, HELPER, {
-  value: Object.freeze({ import: importer.import, require: importer.require, chk }),
+  value: Object.freeze({ import: importer.import, require: importer.require, chk, meta }),
   enumerable: false,
 });
+// Node snippets find files next to the notebook through __dirname.
+g.__dirname = data.cwd;
 Object.defineProperty(g, KERNEL_SYMBOL, { value: api, enumerable: false, configurable: true });
 Object.defineProperty(g, INTERRUPT_SYMBOL, { value: flag, enumerable: false, configurable: true });
 

@@ -546,7 +546,7 @@ export class Kernel {
       this.reply("shell", msg, "execute_reply", {
         status: "ok",
         execution_count: count,
-        payload: [],
+        payload: outcome.payload ?? [],
         user_expressions: userExpressions,
       });
     } else {

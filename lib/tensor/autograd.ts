@@ -228,7 +228,12 @@ function backwardPass(root: Tensor, gradient: Tensor | undefined, retainGraph: b
       }
     }
   }
-  const rootGrad = gradient === undefined ? hooks.onesLike(root) : hooks.clone(gradient);
+  // The caller's gradient is read, never copied up front, modified or disposed.
+  const user = gradient ?? null;
+  const free = (t: Tensor): void => {
+    if (t !== user) t.dispose();
+  };
+  const rootGrad = gradient ?? hooks.onesLike(root);
   root._gradAcc = rootGrad;
   rootGrad._claim = id;
   for (let k = order.length - 1; k >= 0; k--) {
@@ -241,13 +246,13 @@ function backwardPass(root: Tensor, gradient: Tensor | undefined, retainGraph: b
     if (node === null) {
       // Leaf: accumulate into .grad.
       if (t.grad === null) {
-        const owned = g._isContiguous && g._storage.refs === 1 ? g : hooks.clone(g);
-        if (owned !== g) g.dispose();
+        const owned = g !== user && g._isContiguous && g._storage.refs === 1 ? g : hooks.clone(g);
+        if (owned !== g) free(g);
         t.grad = owned;
         owned._kept = true;
       } else {
         hooks.addInPlace(t.grad, g);
-        g.dispose();
+        free(g);
       }
       continue;
     }
@@ -266,7 +271,7 @@ function backwardPass(root: Tensor, gradient: Tensor | undefined, retainGraph: b
       let gi = gin[i];
       const x = ins[i];
       if (gi === null || x === undefined || !x.requiresGrad) {
-        if (gi !== null && gi !== g) gi.dispose();
+        if (gi !== null && gi !== g) free(gi);
         continue;
       }
       if (state.anomaly) {
@@ -279,19 +284,19 @@ function backwardPass(root: Tensor, gradient: Tensor | undefined, retainGraph: b
       }
       if (!sameShape(gi.shape, x.shape)) {
         const r = hooks.sumTo(gi, x.shape);
-        if (gi !== g) gi.dispose();
+        if (gi !== g) free(gi);
         gi = r;
       }
       const prevG = x._gradAcc;
       if (prevG !== null && prevG._isContiguous && prevG._storage.refs === 1) {
         // Accumulate in place; gi is only read, so g and claimed grads need no copy.
         hooks.addInPlace(prevG, gi);
-        if (gi !== g && gi._claim !== id) gi.dispose();
+        if (gi !== g && gi._claim !== id) free(gi);
         continue;
       }
       if (gi === g) {
-        if (passed) gi = hooks.clone(g);
-        passed = true;
+        if (passed || g === user) gi = hooks.clone(g);
+        else passed = true;
       } else if (gi._claim === id) gi = hooks.clone(gi);
       if (prevG === null) {
         x._gradAcc = gi;
@@ -300,12 +305,12 @@ function backwardPass(root: Tensor, gradient: Tensor | undefined, retainGraph: b
         const sum = hooks.add(prevG, gi);
         prevG._claim = 0;
         prevG.dispose();
-        gi.dispose();
+        free(gi);
         x._gradAcc = sum;
         sum._claim = id;
       }
     }
-    if (!passed) g.dispose();
+    if (!passed) free(g);
     if (!retainGraph) {
       node.released = true;
       node.saved = null;

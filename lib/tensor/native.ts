@@ -152,6 +152,24 @@ export interface NativeOps {
     db: Float32Array,
     n: number,
   ) => void;
+  opsGatherRows?: (
+    x: Float32Array,
+    index: Int32Array,
+    out: Float32Array,
+    outer: number,
+    n: number,
+    m: number,
+    inner: number,
+  ) => void;
+  opsScatterAddRows?: (
+    src: Float32Array,
+    index: Int32Array,
+    out: Float32Array,
+    outer: number,
+    n: number,
+    m: number,
+    inner: number,
+  ) => void;
   getNumThreads?: () => number;
   setNumThreads?: (n: number) => void;
 }

@@ -5,6 +5,7 @@ import { broadcastShapes, normDim, shapeStr } from "./iter";
 import { copyRaw, expand, reshape } from "./shape";
 import { cast } from "./elementwise";
 import { isStorageOnly } from "../dtype";
+import { native, NATIVE_MIN } from "../native";
 
 function checkT(t: unknown, op: string, what = "input"): Tensor {
   if (!(t instanceof Tensor)) throw new TypeError(`${op}: expected a Tensor as ${what}`);
@@ -184,11 +185,22 @@ function indexSelectRaw(x: Tensor, d: number, index: Tensor): Tensor {
     if (v < 0 || v >= n)
       throw new RangeError(`indexSelect: index ${v} is out of range for dim ${d} of size ${n}`);
   }
-  for (let o = 0; o < outer; o++)
-    for (let j = 0; j < m; j++) {
-      const src = xc.offset + (o * n + id[ic.offset + j]) * inner;
-      od.set(xd.subarray(src, src + inner), (o * m + j) * inner);
-    }
+  if (out.size >= NATIVE_MIN && native.opsGatherRows !== undefined && xd instanceof Float32Array)
+    native.opsGatherRows(
+      xd.subarray(xc.offset, xc.offset + xc.size),
+      (id as Int32Array).subarray(ic.offset, ic.offset + m),
+      od as Float32Array,
+      outer,
+      n,
+      m,
+      inner,
+    );
+  else
+    for (let o = 0; o < outer; o++)
+      for (let j = 0; j < m; j++) {
+        const src = xc.offset + (o * n + id[ic.offset + j]) * inner;
+        od.set(xd.subarray(src, src + inner), (o * m + j) * inner);
+      }
   if (xc !== x) xc.dispose();
   if (ic !== index) ic.dispose();
   return out;
@@ -208,12 +220,28 @@ function indexAddRaw(target: Tensor, d: number, index: Tensor, src: Tensor): voi
   const m = index.size;
   const gd = gc._storage.data;
   const od = out._storage.data;
-  for (let o = 0; o < outer; o++)
-    for (let j = 0; j < m; j++) {
-      const dst = (o * nn + id[ic.offset + j]) * inner;
-      const src = gc.offset + (o * m + j) * inner;
-      for (let i = 0; i < inner; i++) od[dst + i] += gd[src + i];
-    }
+  if (
+    gc.size >= NATIVE_MIN &&
+    native.opsScatterAddRows !== undefined &&
+    od instanceof Float32Array &&
+    out.offset === 0
+  )
+    native.opsScatterAddRows(
+      (gd as Float32Array).subarray(gc.offset, gc.offset + gc.size),
+      (id as Int32Array).subarray(ic.offset, ic.offset + m),
+      od,
+      outer,
+      nn,
+      m,
+      inner,
+    );
+  else
+    for (let o = 0; o < outer; o++)
+      for (let j = 0; j < m; j++) {
+        const dst = out.offset + (o * nn + id[ic.offset + j]) * inner;
+        const src = gc.offset + (o * m + j) * inner;
+        for (let i = 0; i < inner; i++) od[dst + i] += gd[src + i];
+      }
   if (gc !== g) gc.dispose();
   if (ic !== index) ic.dispose();
 }

@@ -143,18 +143,17 @@ function bSum(g: Tensor, n: Node): (Tensor | null)[] {
     const ks = x.shape.map((s, i) => (dims.includes(i) ? 1 : s));
     gk = reshapeRaw(g, ks);
   }
-  const out = Tensor._empty("float32", x.shape);
-  const od = out._storage.data as Float32Array;
   // Broadcast gk over the input shape (scaled for mean).
   const tmp = gk._view(
     x.shape,
     gk.shape.map((s, i) => (s === 1 ? 0 : gk.strides[i])),
     gk.offset,
   );
-  const c = copyRaw(tmp);
-  const cd = c._storage.data;
-  for (let i = 0; i < od.length; i++) od[i] = cd[i] * scale;
-  c.dispose();
+  const out = copyRaw(tmp);
+  if (scale !== 1) {
+    const od = out._storage.data;
+    for (let i = 0; i < od.length; i++) od[i] *= scale;
+  }
   tmp.dispose();
   if (gk !== g) gk.dispose();
   return [out];

@@ -83,6 +83,29 @@ describe("executor: display", function () {
     ]);
   });
 
+  it("page() adds a pager payload to the outcome", async () => {
+    const r = await run(ex, "page('some help text');\npage({ 'text/html': '<b>x</b>' });\n1");
+    assert.deepEqual(r.outcome, {
+      status: "ok",
+      payload: [
+        { source: "page", data: { "text/plain": "some help text" }, start: 0 },
+        {
+          source: "page",
+          data: {
+            "text/plain": "{ 'text/html': '<b>x</b>' }",
+            "application/json": { "text/html": "<b>x</b>" },
+          },
+          start: 0,
+        },
+      ],
+      result: { data: { "text/plain": "1" }, metadata: {} },
+    });
+    assert.deepEqual((await run(ex, "2")).outcome, {
+      status: "ok",
+      result: { data: { "text/plain": "2" }, metadata: {} },
+    });
+  });
+
   it("accepts Deno's display_id spelling", async () => {
     const r = await run(ex, "display('v', { display_id: 'deno' } as any);");
     assert.deepEqual(r.events[0], {
@@ -100,7 +123,12 @@ describe("executor: display", function () {
       assert.match(bad.outcome.evalue, /must return a MIME bundle/);
     const upd = await run(ex, "display(1, { update: true })");
     assert.equal(upd.outcome.status, "error");
-    if (upd.outcome.status === "error") assert.match(upd.outcome.evalue, /needs the displayId/);
+    if (upd.outcome.status === "error") {
+      assert.match(upd.outcome.evalue, /needs the displayId/);
+      // The executor's own frames (compiled or source-mapped) are not the user's business.
+      assert.doesNotMatch(upd.outcome.traceback.join("\n"), /kernel\/executor|worker\.(js|ts)/);
+      assert.match(upd.outcome.traceback.join("\n"), /at In\[\d+\]:1:1/);
+    }
     const nonString = await run(ex, "display({ 'text/html': 5 }, { raw: true })");
     assert.equal(nonString.outcome.status, "error");
     if (nonString.outcome.status === "error")

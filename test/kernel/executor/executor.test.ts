@@ -100,6 +100,23 @@ describe("executor: cells", function () {
     });
   });
 
+  it("posts a few lines at once even when the cell then computes without yielding", async () => {
+    let seen = "";
+    const r = await run(
+      ex,
+      "console.log('header 1');\nconsole.log('header 2');\nconsole.log('header 3');\nconst spinUntil = Date.now() + 100000;\nwhile (Date.now() < spinUntil) {}",
+      {
+        onEvent: (e) => {
+          if (e.type === "stream") seen += e.text;
+          // All three lines arrived while the cell spins: stop it.
+          if (seen === "header 1\nheader 2\nheader 3\n") void ex.interrupt();
+        },
+      },
+    );
+    assert.equal(r.outcome.status, "interrupted");
+    assert.equal(seen, "header 1\nheader 2\nheader 3\n");
+  });
+
   it("delivers output while the cell is still running", async () => {
     let seenBeforeInput = "";
     let events: ExecutorEvent[] = [];

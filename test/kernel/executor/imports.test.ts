@@ -87,6 +87,16 @@ describe("executor: imports from the notebook folder", function () {
     if (broken.outcome.status === "error") assert.match(broken.outcome.evalue, /broken\.ts:1:/);
   });
 
+  it("import.meta and __dirname describe the notebook folder", async () => {
+    const dir = await value(ex, "__dirname");
+    assert.equal(await value(ex, "import.meta.dirname === __dirname"), "true");
+    assert.equal(
+      await value(ex, "new URL('./util.ts', import.meta.url).pathname"),
+      `'${JSON.parse(dir!.replace(/'/g, '"'))}/util.ts'`,
+    );
+    assert.match((await value(ex, "import.meta.resolve('cjs-pkg')"))!, /cjs-pkg\/lib\/main\.js'$/);
+  });
+
   it("moelab itself resolves from any folder", async () => {
     const other = await createExecutor({ cwd: os.tmpdir() });
     try {

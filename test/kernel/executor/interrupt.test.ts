@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { Worker } from "node:worker_threads";
 import { createExecutor } from "../../../kernel/executor";
 import type { Executor, ExecutorEvent } from "../../../kernel/contracts";
 import { makeNotebookDir, run, RunResult, sleep, until, value } from "./helpers";
@@ -133,5 +134,30 @@ describe("executor: interrupt", function () {
   it("resets the shared flag when the next cell starts", async () => {
     await interruptAfterStart(ex, "console.log('started');\nwhile (true) {}");
     assert.equal(await value(ex, "(globalThis as any)[Symbol.for('moelab.interrupt')][0]"), "0");
+  });
+});
+
+describe("executor: interrupt with other workers in the process", () => {
+  it("stops its own worker, not another one (inspector ids are not thread ids)", async () => {
+    // Thread ids and the inspector's worker ids drift apart once workers have come and gone.
+    const gone = new Worker("setTimeout(() => {}, 10)", { eval: true });
+    await new Promise((r) => gone.once("exit", r));
+    const other = new Worker(
+      "const { parentPort } = require('node:worker_threads');\nsetInterval(() => {}, 5);\nparentPort.on('message', (m) => parentPort.postMessage(m + 1));",
+      { eval: true },
+    );
+    const ex = await createExecutor({ cwd: makeNotebookDir() });
+    try {
+      const r = await interruptAfterStart(ex, "console.log('started');\nwhile (true) {}");
+      assertInterrupted(r);
+      const pong = await new Promise((resolve) => {
+        other.once("message", resolve);
+        other.postMessage(41);
+      });
+      assert.equal(pong, 42);
+    } finally {
+      await ex.dispose();
+      await other.terminate();
+    }
   });
 });

@@ -30,6 +30,12 @@ describe("executor: cell transformer", () => {
     assert.equal(await evaluate("'x'\ninterface I { a: number }\ntype T = string;"), "x");
   });
 
+  it("reads a cell like { a: 1 } as an object literal, and a real block as a block", async () => {
+    assert.equal(JSON.stringify(await evaluate("{ a: 1, b: [2] }")), '{"a":1,"b":[2]}');
+    assert.equal(await evaluate("{ const inner = 1; }"), undefined);
+    assert.equal(transformCell("{ let q = 1; q }", opts).hasResult, false);
+  });
+
   it("gives no result for declarations and statements", () => {
     for (const code of [
       "const x = 1;",

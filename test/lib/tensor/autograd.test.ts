@@ -36,6 +36,19 @@ describe("autograd", () => {
     assert.throws(() => T.ones([1]).backward(), /does not require grad/);
   });
 
+  it("never modifies, disposes or aliases the gradient passed to backward", () => {
+    const x = T.ones([2], { requiresGrad: true });
+    const g = T.tensor([1, 2]);
+    x.add(0).backward(g);
+    x.add(0).backward(g);
+    const y = x.mul(1);
+    y.add(y).backward(g); // g flows to two uses
+    assert.ok(!g.isDisposed);
+    assert.deepEqual(g.tolist(), [1, 2]);
+    assert.notEqual(x.grad, g);
+    assert.deepEqual(x.grad!.tolist(), [4, 8]);
+  });
+
   it("refuses a second backward unless retainGraph", () => {
     const x = T.tensor([2], { requiresGrad: true });
     assert.throws(

@@ -150,5 +150,13 @@ describe("tensor errors", () => {
       /expected 6 arguments/,
     );
     assert.throws(() => native.opsUnary!(99, f, f, 4, 0, 0), /unknown op 99/);
+    assert.throws(
+      () => native.opsGatherRows!(f, new Int32Array([0, 4]), new Float32Array(8), 1, 4, 2, 1),
+      /opsGatherRows: index 4 at position 1 is out of range for size 4/,
+    );
+    assert.throws(
+      () => native.opsScatterAddRows!(f, new Int32Array([-1]), f, 1, 4, 1, 1),
+      /opsScatterAddRows: index -1 at position 0 is out of range/,
+    );
   });
 });

@@ -492,6 +492,21 @@ describe("tensor ops vs TensorFlow.js", () => {
         mine: (a) => a.indexSelect(1, rows),
         ref: (a) => tf.gather(a, trows, 1),
       });
+      const many = Array.from({ length: 100 }, (_, i) => (i * 37) % 300);
+      const bigIdx = T.tensor(many, { dtype: "int32" });
+      const tBig = tf.tensor1d(many, "int32");
+      compareWithTf({
+        name: "indexSelect big (native rows)",
+        shapes: [[300, 40]],
+        mine: (a) => a.indexSelect(0, bigIdx),
+        ref: (a) => tf.gather(a, tBig, 0),
+      });
+      compareWithTf({
+        name: "indexSelect big middle dim",
+        shapes: [[3, 300, 20]],
+        mine: (a) => a.indexSelect(1, bigIdx),
+        ref: (a) => tf.gather(a, tBig, 1),
+      });
       const ids = T.tensor(
         [
           [1, 4],
