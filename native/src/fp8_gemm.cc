@@ -114,6 +114,11 @@ FP8_AVX512 inline __m512 RoundV(__m512 v, const Accum& ac) {
 FP8_AVX512 void KernelAvx512(int64_t klen, const float* ap, const float* bp, const Accum& ac,
                              const float* sa, const float* sb, float* c, int64_t ldc, bool first) {
   __m512 acc0[kMr], acc1[kMr];
+  if (!first)
+    for (int r = 0; r < kMr; ++r) {
+      _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 16), _MM_HINT_T0);
+    }
 #pragma GCC unroll 16
   for (int r = 0; r < kMr; ++r) {
     acc0[r] = _mm512_setzero_ps();
@@ -121,6 +126,7 @@ FP8_AVX512 void KernelAvx512(int64_t klen, const float* ap, const float* bp, con
   }
   for (int64_t c0 = 0; c0 < klen; c0 += ac.chunk) {
     const int64_t c1 = std::min(klen, c0 + ac.chunk);
+#pragma GCC unroll 2
     for (int64_t k = c0; k < c1; ++k) {
       const __m512 b0 = _mm512_loadu_ps(bp + k * kNr);
       const __m512 b1 = _mm512_loadu_ps(bp + k * kNr + 16);
@@ -262,12 +268,13 @@ void Gemm(const Operand& a, const Operand& b, int64_t M, int64_t N, int64_t K, c
         const int64_t k0 = kb * kBk, klen = std::min<int64_t>(kBk, K - k0);
         Accum acb = ac;
         if (!acb.limited) acb.chunk = klen;
-        for (int64_t mt = mt0; mt < mt1; ++mt) {
-          const float* apan = ap + (mt * K + k0) * kMr;
-          const float* sap = sa + kb * Mp + mt * kMr;
-          for (int64_t nt = nt0; nt < nt1; ++nt) {
-            const float* bpan = bp + (nt * K + k0) * kNr;
-            const float* sbp = sb + kb * Np + nt * kNr;
+        // B's micro-panel (16 KiB) stays in L1 while A's smaller panels stream from L2, as in Sgemm
+        for (int64_t nt = nt0; nt < nt1; ++nt) {
+          const float* bpan = bp + (nt * K + k0) * kNr;
+          const float* sbp = sb + kb * Np + nt * kNr;
+          for (int64_t mt = mt0; mt < mt1; ++mt) {
+            const float* apan = ap + (mt * K + k0) * kMr;
+            const float* sap = sa + kb * Mp + mt * kMr;
             float* ct = c + mt * kMr * ldc + nt * kNr;
             if (avx) KernelAvx512(klen, apan, bpan, acb, sap, sbp, ct, ldc, kb == 0);
             else KernelGeneric(klen, apan, bpan, acb, sap, sbp, ct, ldc, kb == 0);

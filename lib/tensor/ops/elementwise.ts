@@ -705,6 +705,23 @@ export function inplace(
     const to = t.offset;
     const so = s.offset;
     const n = t.size;
+    // Gradient accumulation and optimizer updates are large: one vectorised native pass.
+    if (
+      op !== -1 &&
+      native.opsBinary2d !== undefined &&
+      n >= NATIVE_MIN &&
+      td instanceof Float32Array &&
+      sd instanceof Float32Array
+    ) {
+      native.opsBinary2d(op, td, to, 0, 1, sd, so, 0, 1, td, to, 1, n);
+      if (tmpSrc !== null) tmpSrc.dispose();
+      return;
+    }
+    if (op === -1 && td instanceof Float32Array && sd instanceof Float32Array) {
+      td.set(sd.subarray(so, so + n), to);
+      if (tmpSrc !== null) tmpSrc.dispose();
+      return;
+    }
     if (op === -1) for (let i = 0; i < n; i++) td[to + i] = sd[so + i];
     else if (op === ADD) for (let i = 0; i < n; i++) td[to + i] += sd[so + i];
     else if (op === MUL) for (let i = 0; i < n; i++) td[to + i] *= sd[so + i];

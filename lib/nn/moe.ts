@@ -1,0 +1,230 @@
+/**
+ * DeepSeekMoE: the Gate (router) and the MoE layer (shared experts + routed SwiGLU experts).
+ *
+ * Gate, per token x:
+ *   s   = softmax(W x) | sigmoid(W x)          scores [E]
+ *   sel = s + bias                             (the bias only chooses experts; "noaux_tc" routing)
+ *   groups (n_expert_groups > 1): group score = sum of its top-2 sel with a bias, max without;
+ *          keep the n_limited_groups best groups, the others cannot be chosen
+ *   idx = topk(sel, n_activated_experts),  w = s[idx] (unbiased), / Σ w for sigmoid, × route_scale
+ *
+ * MoE: y = Σ_i w_i Expert_idx_i(x) + Shared(x). No token is dropped. Tokens are sorted by expert
+ * so each expert runs one GEMM on its gathered rows (indexSelect); results return by indexAdd.
+ *
+ * Hook points (under `blocks.{L}.moe`): hook_router_scores [B, T, E] (s), hook_router_biased_scores
+ * [B, T, E] (sel after group limiting; -inf for dropped groups), hook_expert_indices int32
+ * [B, T, k], hook_expert_weights [B, T, k]; shared_experts.hook_post [B, T, n_shared·moe_inter].
+ */
+import * as T from "../tensor/index.js";
+import type { ModelArgs } from "../model/config.js";
+import { Init, Linear, MLP } from "./layers.js";
+import { Module, type ModelContext } from "./module.js";
+
+/** A numbered list of modules ("0", "1", ...), as PyTorch's ModuleList. */
+export class ModuleList<M extends Module> extends Module {
+  readonly items: M[] = [];
+  constructor(ctx: ModelContext, items: M[]) {
+    super(ctx);
+    items.forEach((m, i) => this.items.push(this.registerModule(String(i), m)));
+  }
+  override describe(): string {
+    return `ModuleList(${this.items.length} x ${this.items[0]?.describe() ?? "-"})`;
+  }
+}
+
+/** Pure routing on plain arrays: which experts each token picks (for the Gate and for tests). */
+export function routeTokens(
+  scores: Float32Array,
+  bias: Float32Array | null,
+  n: number,
+  a: Pick<ModelArgs, "n_routed_experts" | "n_activated_experts" | "n_expert_groups" | "n_limited_groups">,
+): { indices: Int32Array; biased: Float32Array } {
+  const E = a.n_routed_experts;
+  const k = a.n_activated_experts;
+  const G = a.n_expert_groups;
+  const per = E / G;
+  const indices = new Int32Array(n * k);
+  const biased = new Float32Array(n * E);
+  const gs = new Float64Array(G);
+  const order: number[] = [];
+  for (let t = 0; t < n; t++) {
+    const row = biased.subarray(t * E, (t + 1) * E);
+    for (let e = 0; e < E; e++) row[e] = bias ? Math.fround(scores[t * E + e] + bias[e]) : scores[t * E + e];
+    if (G > 1) {
+      for (let g = 0; g < G; g++) {
+        let m1 = -Infinity;
+        let m2 = -Infinity;
+        for (let j = g * per; j < (g + 1) * per; j++) {
+          const v = row[j];
+          if (v > m1) {
+            m2 = m1;
+            m1 = v;
+          } else if (v > m2) m2 = v;
+        }
+        gs[g] = bias ? Math.fround(m1 + m2) : m1;
+      }
+      const groups = [...Array(G).keys()].sort((x, y) => gs[y] - gs[x] || x - y);
+      for (const g of groups.slice(a.n_limited_groups)) row.fill(-Infinity, g * per, (g + 1) * per);
+    }
+    order.length = 0;
+    for (let e = 0; e < E; e++) order.push(e);
+    order.sort((x, y) => row[y] - row[x] || x - y);
+    for (let j = 0; j < k; j++) indices[t * k + j] = order[j];
+  }
+  return { indices, biased };
+}
+
+export class Gate extends Module {
+  readonly weight: T.Tensor;
+  /** Selection bias [E] (routing "noaux_tc"), updated by the balancing rule, not by gradients. */
+  readonly bias: T.Tensor | null;
+
+  constructor(
+    ctx: ModelContext,
+    init: Init,
+    readonly args: Readonly<ModelArgs>,
+    biased: boolean,
+  ) {
+    super(ctx);
+    this.weight = this.registerParameter("weight", init.normal([args.n_routed_experts, args.dim]));
+    this.bias = biased
+      ? this.registerParameter("bias", T.zeros([args.n_routed_experts]), false)
+      : null;
+  }
+
+  /**
+   * x [B, T, dim] -> weights [B, T, k], indices int32 [B, T, k]. The hooks fire on the owning MoE's
+   * path (`fire` is the MoE's hook function).
+   */
+  forward(
+    x: T.Tensor,
+    fire: (name: string, t: T.Tensor) => T.Tensor,
+  ): { weights: T.Tensor; indices: T.Tensor } {
+    const a = this.args;
+    const [B, Tq] = x.shape;
+    const E = a.n_routed_experts;
+    const k = a.n_activated_experts;
+    const logits = T.linear(x, this.weight); // gating stays fp32 (DeepSeek-V3's FP8 recipe)
+    let s = a.score_func === "softmax" ? T.softmax(logits, -1) : T.sigmoid(logits);
+    s = fire("hook_router_scores", s);
+    const n = B * Tq;
+    const { indices, biased } = routeTokens(
+      s.toArray() as Float32Array,
+      this.bias ? (this.bias.toArray() as Float32Array) : null,
+      n,
+      a,
+    );
+    fire("hook_router_biased_scores", T.tensor(biased, { shape: [B, Tq, E] }));
+    const idx = fire("hook_expert_indices", T.tensor(indices, { shape: [B, Tq, k] }));
+    if (idx.dtype !== "int32") throw new TypeError("hook_expert_indices: a replacement must be int32");
+    let w = T.gather(s, 2, idx);
+    if (a.score_func === "sigmoid") w = w.div(w.sum(-1, true));
+    if (a.route_scale !== 1) w = w.mul(a.route_scale);
+    w = fire("hook_expert_weights", w);
+    return { weights: w, indices: idx };
+  }
+
+  override describe(): string {
+    const a = this.args;
+    return `Gate(${a.score_func}, top-${a.n_activated_experts} of ${a.n_routed_experts}, groups ${a.n_expert_groups} keep ${a.n_limited_groups}, route_scale ${a.route_scale}${this.bias ? ", bias" : ""})`;
+  }
+}
+
+export class MoE extends Module {
+  readonly gate: Gate;
+  readonly experts: ModuleList<MLP>;
+  readonly shared_experts: MLP | null;
+
+  constructor(
+    ctx: ModelContext,
+    init: Init,
+    readonly args: Readonly<ModelArgs>,
+    biased: boolean,
+  ) {
+    super(ctx);
+    const a = args;
+    this.gate = this.registerModule("gate", new Gate(ctx, init, a, biased));
+    const experts: MLP[] = [];
+    for (let e = 0; e < a.n_routed_experts; e++)
+      experts.push(new MLP(ctx, init, a.dim, a.moe_inter_dim, false));
+    this.experts = this.registerModule("experts", new ModuleList(ctx, experts));
+    this.shared_experts =
+      a.n_shared_experts > 0
+        ? this.registerModule(
+            "shared_experts",
+            new MLP(ctx, init, a.dim, a.n_shared_experts * a.moe_inter_dim),
+          )
+        : null;
+    this.registerHook(
+      "hook_router_scores",
+      "hook_router_biased_scores",
+      "hook_expert_indices",
+      "hook_expert_weights",
+    );
+  }
+
+  /** x [B, T, dim] -> [B, T, dim] */
+  forward(x: T.Tensor): T.Tensor {
+    const a = this.args;
+    const [B, Tq, D] = x.shape;
+    const n = B * Tq;
+    const k = a.n_activated_experts;
+    const E = a.n_routed_experts;
+    const { weights, indices } = this.gate.forward(x, (name, t) => this.hook(name, t));
+    const idx = indices.toArray() as Int32Array;
+    for (let i = 0; i < idx.length; i++)
+      if (idx[i] < 0 || idx[i] >= E)
+        throw new RangeError(`expert index ${idx[i]} out of range [0, ${E}) in ${this.hookPath}`);
+    // Counting sort of the n*k (token, slot) pairs by expert, stable in token order.
+    const counts = new Int32Array(E + 1);
+    for (let i = 0; i < idx.length; i++) counts[idx[i] + 1]++;
+    for (let e = 0; e < E; e++) counts[e + 1] += counts[e];
+    const tok = new Int32Array(n * k);
+    const pos = new Int32Array(n * k);
+    const fill = counts.slice(0, E);
+    for (let i = 0; i < idx.length; i++) {
+      const p = fill[idx[i]]++;
+      tok[p] = Math.floor(i / k);
+      pos[p] = i;
+    }
+    const xf = x.reshape(n, D);
+    const tokT = T.tensor(tok, { shape: [n * k] });
+    const xs = T.indexSelect(xf, 0, tokT); // [n*k, D], grouped by expert
+    const outs: T.Tensor[] = [];
+    for (let e = 0; e < E; e++) {
+      const cnt = counts[e + 1] - counts[e];
+      if (cnt > 0) outs.push(this.experts.items[e].forward(xs.narrow(0, counts[e], cnt)));
+    }
+    const ys = outs.length === 1 ? outs[0] : T.cat(outs, 0);
+    const ws = T.indexSelect(weights.reshape(n * k), 0, T.tensor(pos, { shape: [n * k] }));
+    let y = T.indexAdd(T.zeros([n, D]), 0, tokT, ys.mul(ws.unsqueeze(1)));
+    if (this.shared_experts) y = y.add(this.shared_experts.forward(xf));
+    return y.reshape(B, Tq, D);
+  }
+
+  /** Reference dispatch: a loop over tokens and their experts (slow; for tests). */
+  forwardPerToken(x: T.Tensor): T.Tensor {
+    const a = this.args;
+    const [B, Tq, D] = x.shape;
+    const n = B * Tq;
+    const k = a.n_activated_experts;
+    const { weights, indices } = this.gate.forward(x, (name, t) => this.hook(name, t));
+    const idx = indices.toArray() as Int32Array;
+    const xf = x.reshape(n, D);
+    const wf = weights.reshape(n, k);
+    const rows: T.Tensor[] = [];
+    for (let t = 0; t < n; t++) {
+      const xt = xf.narrow(0, t, 1);
+      let yt = this.shared_experts ? this.shared_experts.forward(xt) : T.zeros([1, D]);
+      for (let j = 0; j < k; j++)
+        yt = yt.add(this.experts.items[idx[t * k + j]].forward(xt).mul(wf.narrow(0, t, 1).narrow(1, j, 1)));
+      rows.push(yt);
+    }
+    return T.cat(rows, 0).reshape(B, Tq, D);
+  }
+
+  override describe(): string {
+    const a = this.args;
+    return `MoE(${a.n_routed_experts} routed x ${a.moe_inter_dim}, top-${a.n_activated_experts}, ${a.n_shared_experts} shared)`;
+  }
+}
