@@ -267,6 +267,7 @@ export async function startKernel(
     process.on("SIGTERM", onSigterm);
   }
   if (exitProcess) process.on("uncaughtException", onUncaught).on("unhandledRejection", onUncaught);
+  if (exitProcess) watchParent(log, () => void finish(true));
   kernel.announce();
 
   return {
@@ -278,4 +279,32 @@ export async function startKernel(
     closed,
     shutdown: () => finish(false),
   };
+}
+
+/**
+ * A kernel whose launcher died (a crashed client, a killed `moelab run`) would otherwise run
+ * forever: like ipykernel's parent poller, exit when the parent process is gone. The parent is
+ * JPY_PARENT_PID when the launcher set it, else the process that started us.
+ */
+function watchParent(log: (line: string) => void, exit: () => void): void {
+  const fromEnv = Number(process.env.JPY_PARENT_PID);
+  const parent = Number.isInteger(fromEnv) && fromEnv > 1 ? fromEnv : process.ppid;
+  if (parent <= 1) return;
+  const timer = setInterval(() => {
+    let alive = process.ppid === parent;
+    if (!alive && parent !== process.ppid) {
+      try {
+        process.kill(parent, 0);
+        alive = Number.isInteger(fromEnv) && fromEnv > 1;
+      } catch {
+        alive = false;
+      }
+    }
+    if (!alive) {
+      clearInterval(timer);
+      log(`parent process ${parent} is gone: shutting down`);
+      exit();
+    }
+  }, 1000);
+  timer.unref();
 }

@@ -135,6 +135,9 @@ export class CellService {
       types: [],
       paths: opts.moelabTypes ? { moelab: [opts.moelabTypes] } : undefined,
     };
+    // With no tsconfig file, `paths` needs the folder it is relative to; TypeScript reads it
+    // from this option (otherwise some resolutions hit "paths without a baseUrl" assertions).
+    if (opts.moelabTypes) (this.options as Record<string, unknown>).pathsBasePath = this.cwd;
     const nodeTypes = findNodeTypes(this.cwd);
     if (nodeTypes) this.roots.push(nodeTypes);
     this.setFile(this.globalsFile, GLOBALS_DTS);

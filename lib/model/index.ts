@@ -23,3 +23,7 @@ export { countParams, humanCount, kvCacheSizes, paramTable } from "./params.js";
 export type { KvCacheSizes, ParamCounts, ParamRow } from "./params.js";
 export { ModelConfig, PRESET_NAMES, preset, presets, resolveConfig } from "./presets.js";
 export type { ConfigFields, PresetName } from "./presets.js";
+export { ActivationCache, Transformer } from "./transformer.js";
+export type { CreateOptions, ForwardOptions, LossOptions, Tokens } from "./transformer.js";
+export { generate, sampleToken } from "./generate.js";
+export type { GenerateOptions, GenerateResult } from "./generate.js";

@@ -2,7 +2,7 @@
  * The addon's kernels as lib/tensor sees them. Loaded once; kernels another engineer has not
  * built yet are undefined and the TypeScript paths take over.
  */
-import * as path from "node:path";
+import { loadAddon } from "./addon";
 
 export type Sgemm = (
   transA: boolean,
@@ -175,14 +175,7 @@ export interface NativeOps {
 }
 
 function load(): NativeOps {
-  const file = path.join(__dirname, "..", "..", "..", "build", "Release", "moelab_native.node");
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require(file) as NativeOps;
-  } catch (e) {
-    if (process.env.MOELAB_REQUIRE_NATIVE === "1") throw e;
-    return {};
-  }
+  return (loadAddon() ?? {}) as NativeOps;
 }
 
 /** The addon; MOELAB_NO_NATIVE=1 forces the TypeScript paths (tests compare both). */

@@ -11,6 +11,7 @@
 // accumBits < 23 rounds the in-block partial sum to that many mantissa bits after every
 // accumChunk products (toward zero, or to nearest-even when accumNearest).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -22,6 +23,9 @@
 #include "threadpool.h"
 
 #if defined(__x86_64__)
+// GCC 12 flags the undefined pass-through operand inside AVX-512 intrinsics.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 #endif
 
@@ -70,30 +74,36 @@ inline float RoundMantissa(float x, const Accum& a) {
   return x;
 }
 
-// Portable micro-kernel: C[r, 0:32] += P[r, 0:32] * (sa[r] * sb[0:32]).
+// Packed A: one [kMr][kBk] row-major panel per (row tile, K-block), rows kBk floats apart, so
+// the kernel broadcasts A[r][k] at a constant offset and packing needs no transpose.
+// Packed B: [NT][K][kNr], decoded. Padding rows and columns are zero, with zero scales.
+
+// Portable micro-kernel: C[r, 0:cols] += P[r, 0:cols] * (sa[r] * sb[0:cols]) for r < rows.
 void KernelGeneric(int64_t klen, const float* ap, const float* bp, const Accum& ac,
-                   const float* sa, const float* sb, float* c, int64_t ldc, bool first) {
+                   const float* sa, const float* sb, float* c, int64_t ldc, bool first, int rows,
+                   int cols) {
   float acc[kMr][kNr];
   std::memset(acc, 0, sizeof(acc));
   for (int64_t c0 = 0; c0 < klen; c0 += ac.chunk) {
     const int64_t c1 = std::min(klen, c0 + ac.chunk);
     for (int64_t k = c0; k < c1; ++k) {
       const float* b = bp + k * kNr;
-      const float* a = ap + k * kMr;
-      for (int r = 0; r < kMr; ++r)
-        for (int j = 0; j < kNr; ++j) acc[r][j] += a[r] * b[j];
+      for (int r = 0; r < kMr; ++r) {
+        const float a = ap[r * kBk + k];
+        for (int j = 0; j < kNr; ++j) acc[r][j] += a * b[j];
+      }
     }
     if (ac.limited)
       for (int r = 0; r < kMr; ++r)
         for (int j = 0; j < kNr; ++j) acc[r][j] = RoundMantissa(acc[r][j], ac);
   }
-  for (int r = 0; r < kMr; ++r)
-    for (int j = 0; j < kNr; ++j)
+  for (int r = 0; r < rows; ++r)
+    for (int j = 0; j < cols; ++j)
       c[r * ldc + j] = (first ? 0.0f : c[r * ldc + j]) + acc[r][j] * (sa[r] * sb[j]);
 }
 
 #if defined(__x86_64__)
-#define FP8_AVX512 __attribute__((target("avx512f,fma")))
+#define FP8_AVX512 __attribute__((target("avx512f,avx512bw,fma")))
 
 FP8_AVX512 inline __m512 RoundV(__m512 v, const Accum& ac) {
   const __m512i b = _mm512_castps_si512(v);
@@ -110,12 +120,14 @@ FP8_AVX512 inline __m512 RoundV(__m512 v, const Accum& ac) {
   return _mm512_castsi512_ps(_mm512_mask_mov_epi32(r, special, b));
 }
 
-// first: C is written, not read (the first K-block), so C needs no zeroing beforehand.
+// first: C is written, not read (the first K-block), so C needs no zeroing beforehand. Edge
+// tiles (rows < kMr or cols < kNr) store only their valid part, straight into the output.
 FP8_AVX512 void KernelAvx512(int64_t klen, const float* ap, const float* bp, const Accum& ac,
-                             const float* sa, const float* sb, float* c, int64_t ldc, bool first) {
+                             const float* sa, const float* sb, float* c, int64_t ldc, bool first,
+                             int rows, int cols) {
   __m512 acc0[kMr], acc1[kMr];
   if (!first)
-    for (int r = 0; r < kMr; ++r) {
+    for (int r = 0; r < rows; ++r) {
       _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 16), _MM_HINT_T0);
     }
@@ -130,10 +142,9 @@ FP8_AVX512 void KernelAvx512(int64_t klen, const float* ap, const float* bp, con
     for (int64_t k = c0; k < c1; ++k) {
       const __m512 b0 = _mm512_loadu_ps(bp + k * kNr);
       const __m512 b1 = _mm512_loadu_ps(bp + k * kNr + 16);
-      const float* a = ap + k * kMr;
 #pragma GCC unroll 16
       for (int r = 0; r < kMr; ++r) {
-        const __m512 av = _mm512_set1_ps(a[r]);
+        const __m512 av = _mm512_set1_ps(ap[r * kBk + k]);
         acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
         acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
       }
@@ -146,38 +157,62 @@ FP8_AVX512 void KernelAvx512(int64_t klen, const float* ap, const float* bp, con
     }
   }
   const __m512 sb0 = _mm512_loadu_ps(sb), sb1 = _mm512_loadu_ps(sb + 16);
-  if (first) {
-#pragma GCC unroll 16
-    for (int r = 0; r < kMr; ++r) {
-      const __m512 s = _mm512_set1_ps(sa[r]);
-      float* cr = c + r * ldc;
-      // fma with +0 (not a plain product): a -0 block sum gives +0, as 0 + p*s does in TypeScript
-      _mm512_storeu_ps(cr, _mm512_fmadd_ps(acc0[r], _mm512_mul_ps(s, sb0), _mm512_setzero_ps()));
-      _mm512_storeu_ps(cr + 16, _mm512_fmadd_ps(acc1[r], _mm512_mul_ps(s, sb1), _mm512_setzero_ps()));
-    }
-    return;
-  }
+  const __mmask16 m0 = static_cast<__mmask16>(cols >= 16 ? 0xFFFF : (1u << cols) - 1u);
+  const __mmask16 m1 =
+      static_cast<__mmask16>(cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (1u << (cols - 16)) - 1u);
 #pragma GCC unroll 16
   for (int r = 0; r < kMr; ++r) {
+    if (r >= rows) break;
     const __m512 s = _mm512_set1_ps(sa[r]);
     float* cr = c + r * ldc;
-    _mm512_storeu_ps(cr, _mm512_fmadd_ps(acc0[r], _mm512_mul_ps(s, sb0), _mm512_loadu_ps(cr)));
-    _mm512_storeu_ps(cr + 16,
-                     _mm512_fmadd_ps(acc1[r], _mm512_mul_ps(s, sb1), _mm512_loadu_ps(cr + 16)));
+    // first: fma with +0 (not a plain product): a -0 block sum gives +0, as 0 + p*s does in TS
+    const __m512 c0 = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, cr);
+    const __m512 c1 = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, cr + 16);
+    _mm512_mask_storeu_ps(cr, m0, _mm512_fmadd_ps(acc0[r], _mm512_mul_ps(s, sb0), c0));
+    _mm512_mask_storeu_ps(cr + 16, m1, _mm512_fmadd_ps(acc1[r], _mm512_mul_ps(s, sb1), c1));
+  }
+}
+
+// dst[0:n] = lut[codes[0:n]] through eight in-register 16-entry tables (codes 0..127) and the sign
+FP8_AVX512 void DecodeRowAvx512(const uint8_t* codes, int64_t n, const float* lut, float* dst) {
+  __m512 t[8];
+  for (int q = 0; q < 8; ++q) t[q] = _mm512_loadu_ps(lut + 16 * q);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = static_cast<__mmask16>(n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1u);
+    const __m512i idx = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, codes + i));
+    const __m512 q0 = _mm512_permutex2var_ps(t[0], idx, t[1]);
+    const __m512 q1 = _mm512_permutex2var_ps(t[2], idx, t[3]);
+    const __m512 q2 = _mm512_permutex2var_ps(t[4], idx, t[5]);
+    const __m512 q3 = _mm512_permutex2var_ps(t[6], idx, t[7]);
+    const __mmask16 b5 = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(32));
+    const __mmask16 b6 = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(64));
+    const __m512 v = _mm512_mask_mov_ps(_mm512_mask_mov_ps(q0, b5, q1), b6, _mm512_mask_mov_ps(q2, b5, q3));
+    // negative codes: the sign bit, except on NaN (the table's NaN is positive for both signs)
+    const __m512i sign = _mm512_slli_epi32(_mm512_and_si512(idx, _mm512_set1_epi32(0x80)), 24);
+    const __mmask16 ord = _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q);
+    const __m512i bits = _mm512_mask_or_epi32(_mm512_castps_si512(v), ord, _mm512_castps_si512(v), sign);
+    _mm512_mask_storeu_ps(dst + i, m, _mm512_castsi512_ps(bits));
   }
 }
 
 bool UseAvx512() {
   // MOELAB_FP8_KERNEL=generic forces the portable kernel (tests run both on AVX-512 machines)
-  static const bool yes =
-      !GenericForced() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+  static const bool yes = !GenericForced() && __builtin_cpu_supports("avx512f") &&
+                          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("fma");
   return yes;
 }
 #else
 bool UseAvx512() { return false; }
 void KernelAvx512(int64_t, const float*, const float*, const Accum&, const float*, const float*,
-                  float*, int64_t, bool) {}
+                  float*, int64_t, bool, int, int) {}
+void DecodeRowAvx512(const uint8_t*, int64_t, const float*, float*) {}
 #endif
+
+void DecodeRow(const uint8_t* codes, int64_t n, const float* lut, float* dst, bool avx) {
+  if (avx) DecodeRowAvx512(codes, n, lut, dst);
+  else
+    for (int64_t j = 0; j < n; ++j) dst[j] = lut[codes[j]];
+}
 
 // Decodes W full rows of codes into a [K][W] panel: W sequential read streams, one write stream.
 template <int W>
@@ -195,107 +230,152 @@ struct Operand {
   int fmt;
 };
 
+// Activations to quantize on the fly in 1x128 tiles (into codes/scales, as fp8Quantize would).
+struct Fused {
+  const float* x;
+  uint8_t* codes;
+  float* scales;
+  bool pow2;
+  float floor;
+};
+
 // Scale of row `i` in K-block `kb`.
 inline float ScaleAt(const Operand& o, int64_t i, int64_t kb) {
   return o.scales[(i / o.tile_rows) * o.scale_cols + (kb * kBk) / o.tile_cols];
 }
 
-void Gemm(const Operand& a, const Operand& b, int64_t M, int64_t N, int64_t K, const Accum& ac,
-          float* out) {
-  if (M == 0 || N == 0) return;
+}  // namespace
+
+namespace fp8 {
+// In fp8_quant.cc: quantizes one tile of n consecutive values exactly as fp8Quantize does
+// (amax over finite values, scale with the floor, encode); returns the scale, counts NaN/Inf.
+float QuantizeRowTile(const float* x, int64_t n, int fmt, bool pow2, float floor, uint8_t* codes,
+                      int64_t* bad);
+}  // namespace fp8
+
+namespace {
+
+// C = A * B^T; A comes as codes (a) or, when fused is set, as floats quantized on the way
+// (format a.fmt). Returns the number of non-finite inputs the fused quantization saw.
+int64_t Gemm(const Operand& a, const Fused* fused, const Operand& b, int64_t M, int64_t N,
+             int64_t K, const Accum& ac, float* out) {
+  if (M == 0 || N == 0) return 0;
   if (K == 0) {
     std::memset(out, 0, sizeof(float) * static_cast<size_t>(M * N));
-    return;
+    return 0;
   }
   const int64_t MT = (M + kMr - 1) / kMr, NT = (N + kNr - 1) / kNr;
   const int64_t Mp = MT * kMr, Np = NT * kNr, KB = (K + kBk - 1) / kBk;
   float lut_a[256], lut_b[256];
   DecodeTable(a.fmt, lut_a);
   DecodeTable(b.fmt, lut_b);
+  const bool avx = UseAvx512();
   // grow-only per-thread buffers: fresh multi-MiB allocations cost more in page faults than packing
   thread_local std::vector<float> ap_buf, bp_buf, sa_buf, sb_buf;
   auto grow = [](std::vector<float>& v, int64_t n) {
     if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
     return v.data();
   };
-  float* ap = grow(ap_buf, MT * K * kMr);
+  float* ap = grow(ap_buf, MT * KB * kMr * kBk);
   float* bp = grow(bp_buf, NT * K * kNr);
   float* sa = grow(sa_buf, KB * Mp);
   float* sb = grow(sb_buf, KB * Np);
-  // pack: A as [MT][K][kMr], B as [NT][K][kNr], decoded; padding rows are zero
-  ParallelFor(MT + NT, 1, [&](int64_t t0, int64_t t1) {
+  // B first (every task reads all of it): [NT][K][kNr], decoded; padding rows are zero
+  ParallelFor(NT, 1, [&](int64_t t0, int64_t t1) {
     const uint8_t* src[kNr];
-    for (int64_t t = t0; t < t1; ++t) {
-      const bool is_a = t < MT;
-      const int64_t tile = is_a ? t : t - MT;
-      const int w = is_a ? kMr : kNr;
-      const Operand& o = is_a ? a : b;
-      const float* lut = is_a ? lut_a : lut_b;
-      float* dst = (is_a ? ap : bp) + tile * K * w;
-      float* sdst = is_a ? sa : sb;
-      const int64_t ld = is_a ? Mp : Np;
+    for (int64_t tile = t0; tile < t1; ++tile) {
+      float* dst = bp + tile * K * kNr;
       int live = 0;
-      for (int r = 0; r < w; ++r) {
-        const int64_t i = tile * w + r;
-        src[r] = i < o.rows ? o.codes + i * K : nullptr;
+      for (int r = 0; r < kNr; ++r) {
+        const int64_t i = tile * kNr + r;
+        src[r] = i < b.rows ? b.codes + i * K : nullptr;
         if (src[r]) ++live;
-        for (int64_t kb = 0; kb < KB; ++kb) sdst[kb * ld + i] = src[r] ? ScaleAt(o, i, kb) : 0.0f;
+        for (int64_t kb = 0; kb < KB; ++kb) sb[kb * Np + i] = src[r] ? ScaleAt(b, i, kb) : 0.0f;
       }
-      if (live == w) {
-        if (is_a) PackPanel<kMr>(src, K, lut, dst);
-        else PackPanel<kNr>(src, K, lut, dst);
+      if (live == kNr) {
+        PackPanel<kNr>(src, K, lut_b, dst);
       } else {
         for (int64_t k = 0; k < K; ++k)
-          for (int r = 0; r < w; ++r) dst[k * w + r] = src[r] ? lut[src[r][k]] : 0.0f;
+          for (int r = 0; r < kNr; ++r) dst[k * kNr + r] = src[r] ? lut_b[src[r][k]] : 0.0f;
       }
     }
   });
-  const bool direct = (M % kMr == 0) && (N % kNr == 0);
-  thread_local std::vector<float> scratch_buf;
-  float* c = out;
-  int64_t ldc = N;
-  if (!direct) {
-    c = grow(scratch_buf, Mp * Np);
-    ldc = Np;
-  }
-  const bool avx = UseAvx512();
-  const int64_t mtasks = (MT + kMtPerTask - 1) / kMtPerTask, ntasks = (NT + kNtPerTask - 1) / kNtPerTask;
-  ParallelFor(mtasks * ntasks, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t mt0 = (t / ntasks) * kMtPerTask, mt1 = std::min(MT, mt0 + kMtPerTask);
-      const int64_t nt0 = (t % ntasks) * kNtPerTask, nt1 = std::min(NT, nt0 + kNtPerTask);
+  // A row tile by row tile, inside the task that multiplies it (so it is hot in L2)
+  auto pack_a = [&](int64_t mt, int64_t* bad) {
+    for (int r = 0; r < kMr; ++r) {
+      const int64_t i = mt * kMr + r;
       for (int64_t kb = 0; kb < KB; ++kb) {
         const int64_t k0 = kb * kBk, klen = std::min<int64_t>(kBk, K - k0);
-        Accum acb = ac;
-        if (!acb.limited) acb.chunk = klen;
-        // B's micro-panel (16 KiB) stays in L1 while A's smaller panels stream from L2, as in Sgemm
-        for (int64_t nt = nt0; nt < nt1; ++nt) {
-          const float* bpan = bp + (nt * K + k0) * kNr;
-          const float* sbp = sb + kb * Np + nt * kNr;
-          for (int64_t mt = mt0; mt < mt1; ++mt) {
-            const float* apan = ap + (mt * K + k0) * kMr;
-            const float* sap = sa + kb * Mp + mt * kMr;
-            float* ct = c + mt * kMr * ldc + nt * kNr;
-            if (avx) KernelAvx512(klen, apan, bpan, acb, sap, sbp, ct, ldc, kb == 0);
-            else KernelGeneric(klen, apan, bpan, acb, sap, sbp, ct, ldc, kb == 0);
+        float* dst = ap + ((mt * KB + kb) * kMr + r) * kBk;
+        if (i >= M) {
+          std::memset(dst, 0, sizeof(float) * kBk);
+          sa[kb * Mp + i] = 0.0f;
+          continue;
+        }
+        const uint8_t* codes = a.codes + i * K + k0;
+        if (fused) {
+          uint8_t* cw = fused->codes + i * K + k0;
+          const float s = fp8::QuantizeRowTile(fused->x + i * K + k0, klen, a.fmt, fused->pow2,
+                                               fused->floor, cw, bad);
+          fused->scales[i * KB + kb] = s;
+          sa[kb * Mp + i] = s;
+          codes = cw;
+        } else {
+          sa[kb * Mp + i] = ScaleAt(a, i, kb);
+        }
+        DecodeRow(codes, klen, lut_a, dst, avx);
+      }
+    }
+  };
+  // tasks: a few row tiles by all of N, pulled from a queue so a late thread just does fewer
+  const int threads = std::max(1, NumThreads());
+  const int64_t mt_per = std::clamp<int64_t>(MT / (4 * threads), 1, 16);
+  const int64_t tasks = (MT + mt_per - 1) / mt_per;
+  constexpr int64_t kNtChunk = 16;  // C columns per pass: keeps the task's part of C in L2
+  std::atomic<int64_t> next{0}, bad_total{0};
+  ParallelFor(std::min<int64_t>(threads, tasks), 1, [&](int64_t, int64_t) {
+    int64_t bad = 0;
+    for (int64_t t; (t = next.fetch_add(1)) < tasks;) {
+      const int64_t mt0 = t * mt_per, mt1 = std::min(MT, mt0 + mt_per);
+      for (int64_t mt = mt0; mt < mt1; ++mt) pack_a(mt, &bad);
+      for (int64_t nc = 0; nc < NT; nc += kNtChunk) {
+        const int64_t nc1 = std::min(NT, nc + kNtChunk);
+        for (int64_t kb = 0; kb < KB; ++kb) {
+          const int64_t k0 = kb * kBk, klen = std::min<int64_t>(kBk, K - k0);
+          Accum acb = ac;
+          if (!acb.limited) acb.chunk = klen;
+          // B's micro-panel (16 KiB) stays in L1 while A's panels stream from L2, as in Sgemm
+          for (int64_t nt = nc; nt < nc1; ++nt) {
+            const float* bpan = bp + (nt * K + k0) * kNr;
+            const float* sbp = sb + kb * Np + nt * kNr;
+            const int cols = static_cast<int>(std::min<int64_t>(kNr, N - nt * kNr));
+            for (int64_t mt = mt0; mt < mt1; ++mt) {
+              const float* apan = ap + (mt * KB + kb) * kMr * kBk;
+              const float* sap = sa + kb * Mp + mt * kMr;
+              const int rows = static_cast<int>(std::min<int64_t>(kMr, M - mt * kMr));
+              float* ct = out + mt * kMr * N + nt * kNr;
+              if (avx) KernelAvx512(klen, apan, bpan, acb, sap, sbp, ct, N, kb == 0, rows, cols);
+              else KernelGeneric(klen, apan, bpan, acb, sap, sbp, ct, N, kb == 0, rows, cols);
+            }
           }
         }
       }
     }
+    bad_total.fetch_add(bad);
   });
-  if (!direct)
-    for (int64_t i = 0; i < M; ++i) std::memcpy(out + i * N, c + i * ldc, sizeof(float) * N);
+  return bad_total.load();
 }
 
 constexpr double kMaxSafeInteger = 9007199254740991.0;
 
 struct Args {
   const Napi::CallbackInfo& info;
+  const char* fn = "fp8Gemm";
   bool ok = true;
 
   bool Fail(bool range, const std::string& msg) {
     if (ok) {
-      const std::string text = "fp8Gemm: " + msg;
+      const std::string text = std::string(fn) + ": " + msg;
       if (range) Napi::RangeError::New(info.Env(), text).ThrowAsJavaScriptException();
       else Napi::TypeError::New(info.Env(), text).ThrowAsJavaScriptException();
     }
@@ -387,11 +467,75 @@ Napi::Value GemmJs(const Napi::CallbackInfo& info) {
   } else {
     out = Napi::Float32Array::New(env, static_cast<size_t>(M * N));
   }
-  Gemm(a, b, M, N, K, ac, out.Data());
+  Gemm(a, nullptr, b, M, N, K, ac, out.Data());
   return out;
 }
 
+// fp8QuantizeGemm(x, m, k, aFormat, pow2, amaxFloor, aCodes, aScales, bCodes, bScales,
+//                 bTileRows, bTileCols, bFormat, n, accumBits, accumChunk, accumNearest, out)
+//   -> number of NaN/Inf in x. Quantizes x [m, k] in 1x128 tiles into aCodes [m*k] and aScales
+//   [m, ceil(k/128)] (bit for bit as fp8Quantize) while packing them for C = A * B^T into out.
+Napi::Value QuantizeGemmJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Args args{info, "fp8QuantizeGemm"};
+  if (info.Length() < 18)
+    return args.Fail(false,
+                     "expected (x, m, k, aFormat, pow2, amaxFloor, aCodes, aScales, bCodes, "
+                     "bScales, bTileRows, bTileCols, bFormat, n, accumBits, accumChunk, "
+                     "accumNearest, out)"),
+           env.Undefined();
+  auto is_type = [&](size_t i, napi_typedarray_type t) {
+    return info[i].IsTypedArray() && info[i].As<Napi::TypedArray>().TypedArrayType() == t;
+  };
+  if (!is_type(0, napi_float32_array)) return args.Fail(false, "x must be a Float32Array"), env.Undefined();
+  const int64_t M = args.Count(1, "m"), K = args.Count(2, "k");
+  const int fmt = static_cast<int>(args.Count(3, "aFormat", 0, 1));
+  const bool pow2 = args.Bool(4, "pow2");
+  if (args.ok && !info[5].IsNumber()) args.Fail(false, "amaxFloor must be a number");
+  const double floor = args.ok ? info[5].As<Napi::Number>().DoubleValue() : 0.0;
+  if (args.ok && !(floor > 0 && floor <= 3.4028234663852886e38))
+    args.Fail(true, "amaxFloor must be positive and finite");
+  const int64_t N = args.Count(13, "n");
+  const int64_t bits = args.Count(14, "accumBits", 1, 23);
+  const int64_t chunk = args.Count(15, "accumChunk", 1);
+  const bool nearest = args.Bool(16, "accumNearest");
+  if (!args.ok) return env.Undefined();
+  if (!is_type(6, napi_uint8_array)) return args.Fail(false, "aCodes must be a Uint8Array"), env.Undefined();
+  if (!is_type(7, napi_float32_array)) return args.Fail(false, "aScales must be a Float32Array"), env.Undefined();
+  if (!is_type(17, napi_float32_array)) return args.Fail(false, "out must be a Float32Array"), env.Undefined();
+  auto x = info[0].As<Napi::Float32Array>();
+  auto codes = info[6].As<Napi::Uint8Array>();
+  auto scales = info[7].As<Napi::Float32Array>();
+  auto out = info[17].As<Napi::Float32Array>();
+  const int64_t KB = (K + kBk - 1) / kBk;
+  const double mk = static_cast<double>(M) * K;
+  auto length = [&](const char* name, size_t got, double want) {
+    if (args.ok && static_cast<double>(got) != want)
+      args.Fail(true, std::string(name) + " has " + std::to_string(got) + " elements, expected " +
+                          std::to_string(static_cast<int64_t>(want)));
+  };
+  length("x", x.ElementLength(), mk);
+  length("aCodes", codes.ElementLength(), mk);
+  length("aScales", scales.ElementLength(), static_cast<double>(M) * KB);
+  length("out", out.ElementLength(), static_cast<double>(M) * N);
+  const Operand b = args.Op(8, "b", N, K);
+  if (!args.ok) return env.Undefined();
+  Operand a{};
+  a.codes = codes.Data();
+  a.scales = scales.Data();
+  a.rows = M;
+  a.tile_rows = 1;
+  a.tile_cols = kBk;
+  a.scale_cols = KB;
+  a.fmt = fmt;
+  const Fused fused{x.Data(), codes.Data(), scales.Data(), pow2, static_cast<float>(floor)};
+  Accum ac{chunk, bits < 23, nearest, static_cast<uint32_t>(23 - bits)};
+  const int64_t bad = Gemm(a, &fused, b, M, N, K, ac, out.Data());
+  return Napi::Number::New(env, static_cast<double>(bad));
+}
+
 void InitFp8Gemm(Napi::Env env, Napi::Object exports) {
+  exports.Set("fp8QuantizeGemm", Napi::Function::New(env, QuantizeGemmJs, "fp8QuantizeGemm"));
   exports.Set("fp8Gemm", Napi::Function::New(env, GemmJs, "fp8Gemm"));
 }
 

@@ -19,6 +19,13 @@
 #include "registry.h"
 #include "threadpool.h"
 
+#if defined(__x86_64__)
+// GCC 12 flags the undefined pass-through operand inside AVX-512 intrinsics.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#endif
+
 namespace moelab {
 namespace {
 
@@ -156,10 +163,53 @@ template <int F, int MODE>
 void EncodeGeneric(const float* x, uint8_t* out, int64_t n) {
   EncodeLoop<F, MODE>(x, out, n);
 }
+#if FP8_HAS_AVX512
+// EncodeBits(kQuantize) on 16 lanes, written out: GCC's auto-vectorised loop is ~1.7x slower.
+template <int F>
+FP8_AVX512 inline __m128i Encode16(__m512 y) {
+  const Fmt& f = kFormats[F];
+  const __m512i b = _mm512_castps_si512(y);
+  const __m512i a = _mm512_and_si512(b, _mm512_set1_epi32(0x7FFFFFFF));
+  const __m512i sign = _mm512_and_si512(_mm512_srli_epi32(b, 24), _mm512_set1_epi32(0x80));
+  const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(a, f.shift), _mm512_set1_epi32(1));
+  __m512i nrm = _mm512_add_epi32(a, _mm512_set1_epi32(static_cast<int>((1u << (f.shift - 1)) - 1u)));
+  nrm = _mm512_sub_epi32(_mm512_srli_epi32(_mm512_add_epi32(nrm, odd), f.shift),
+                         _mm512_set1_epi32(static_cast<int>(f.rebias)));
+  const __m512 sum = _mm512_add_ps(_mm512_castsi512_ps(a), _mm512_set1_ps(f.sub_magic));
+  const __m512i sub = _mm512_sub_epi32(_mm512_castps_si512(sum),
+                                       _mm512_set1_epi32(static_cast<int>(f.sub_magic_bits)));
+  const __mmask16 normal = _mm512_cmpge_epu32_mask(a, _mm512_set1_epi32(static_cast<int>(f.normal_min)));
+  __m512i code = _mm512_mask_mov_epi32(sub, normal, nrm);
+  code = _mm512_maskz_mov_epi32(
+      _mm512_cmpgt_epu32_mask(a, _mm512_set1_epi32(static_cast<int>(f.zero_max))), code);
+  const __mmask16 ovf = _mm512_cmpgt_epu32_mask(a, _mm512_set1_epi32(static_cast<int>(f.ovf_above)));
+  const __mmask16 inf = _mm512_cmpge_epu32_mask(a, _mm512_set1_epi32(0x7F800000));
+  code = _mm512_mask_mov_epi32(code, ovf, _mm512_set1_epi32(static_cast<int>(f.max_code)));
+  code = _mm512_mask_mov_epi32(code, inf, _mm512_set1_epi32(static_cast<int>(f.ovf_code)));
+  code = _mm512_or_si512(code, sign);
+  const __mmask16 nan = _mm512_cmpgt_epu32_mask(a, _mm512_set1_epi32(0x7F800000));
+  code = _mm512_mask_mov_epi32(code, nan, _mm512_set1_epi32(0x7F));
+  return _mm512_cvtepi32_epi8(code);
+}
+
 template <int F>
 FP8_AVX512 void ScaleEncodeAvx512(const float* x, float s, uint8_t* out, int64_t n) {
+  const __m512 vs = _mm512_set1_ps(s);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     Encode16<F>(_mm512_div_ps(_mm512_loadu_ps(x + i), vs)));
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1u);
+    _mm_mask_storeu_epi8(out + i, m, Encode16<F>(_mm512_div_ps(_mm512_maskz_loadu_ps(m, x + i), vs)));
+  }
+}
+#else
+template <int F>
+void ScaleEncodeAvx512(const float* x, float s, uint8_t* out, int64_t n) {
   ScaleEncodeLoop<F>(x, s, out, n);
 }
+#endif
 template <int F>
 void ScaleEncodeGeneric(const float* x, float s, uint8_t* out, int64_t n) {
   ScaleEncodeLoop<F>(x, s, out, n);
@@ -172,7 +222,28 @@ template <int F>
 void ScaleEncodeVGeneric(const float* x, const float* s, uint8_t* out, int64_t n) {
   ScaleEncodeLoopV<F>(x, s, out, n);
 }
-FP8_AVX512 float AmaxAvx512(const float* x, int64_t n, int64_t* bad) { return AmaxLoop(x, n, bad); }
+#if FP8_HAS_AVX512
+FP8_AVX512 float AmaxAvx512(const float* x, int64_t n, int64_t* bad) {
+  const __m512i abs_mask = _mm512_set1_epi32(0x7FFFFFFF);
+  __m512i m0 = _mm512_setzero_si512(), m1 = _mm512_setzero_si512();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    m0 = _mm512_max_epu32(m0, _mm512_and_si512(_mm512_loadu_si512(x + i), abs_mask));
+    m1 = _mm512_max_epu32(m1, _mm512_and_si512(_mm512_loadu_si512(x + i + 16), abs_mask));
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 k = static_cast<__mmask16>(n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1u);
+    m0 = _mm512_max_epu32(m0, _mm512_and_si512(_mm512_maskz_loadu_epi32(k, x + i), abs_mask));
+  }
+  const uint32_t m = _mm512_reduce_max_epu32(_mm512_max_epu32(m0, m1));
+  if (m >= 0x7F800000u) return AmaxLoop(x, n, bad);  // Inf/NaN present: the careful pass
+  float r;
+  std::memcpy(&r, &m, 4);
+  return r;
+}
+#else
+float AmaxAvx512(const float* x, int64_t n, int64_t* bad) { return AmaxLoop(x, n, bad); }
+#endif
 float AmaxGeneric(const float* x, int64_t n, int64_t* bad) { return AmaxLoop(x, n, bad); }
 
 bool UseAvx512() {
@@ -305,6 +376,21 @@ int64_t Quantize(const float* x, int64_t rows, int64_t cols, int64_t tr, int64_t
   for (int64_t b : bad_per) bad += b;
   return bad;
 }
+
+}  // namespace
+
+namespace fp8 {
+// One 1xN tile exactly as Quantize does it (fp8_gemm.cc quantizes activations while packing).
+float QuantizeRowTile(const float* x, int64_t n, int fmt, bool pow2, float floor, uint8_t* codes,
+                      int64_t* bad) {
+  const float amax = std::max(0.0f, Amax(x, n, bad));
+  const float s = ScaleOf(amax, floor, kFormats[fmt], pow2);
+  ScaleEncode(fmt, x, s, codes, n);
+  return s;
+}
+}  // namespace fp8
+
+namespace {
 
 constexpr double kMaxSafeInteger = 9007199254740991.0;
 

@@ -7,7 +7,14 @@ import { strict as assert } from "node:assert";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LaunchedKernel, launchKernel, outputsOf, streamText } from "../../helpers/client";
+import { spawnSync } from "node:child_process";
+import {
+  LaunchedKernel,
+  launchKernel,
+  outputsOf,
+  streamText,
+  writeConnectionFile,
+} from "../../helpers/client";
 import { Header } from "../../../kernel/wire/messages";
 
 const LAUNCHER = join(__dirname, "..", "..", "helpers", "launch-kernel.js");
@@ -163,5 +170,39 @@ describe("protocol: the real `moelab kernel` process", function () {
       ],
       "6",
     );
+  });
+});
+
+describe("protocol: kernel process whose launcher dies", function () {
+  this.timeout(30000);
+
+  // Regression: a kernel whose client crashed kept running forever (seen with `moelab run`).
+  it("exits by itself when its parent process is gone", async () => {
+    const { file } = await writeConnectionFile();
+    // An intermediate process (the kernel's parent, named by JPY_PARENT_PID as jupyter_client
+    // does) starts the kernel detached, prints its pid and exits soon after.
+    const script = `
+      const { spawn } = require("node:child_process");
+      const k = spawn(process.execPath, ${JSON.stringify([LAUNCHER, file, "--fake"])},
+        { stdio: "ignore", detached: true, env: { ...process.env, JPY_PARENT_PID: String(process.pid) } });
+      k.unref();
+      console.log(k.pid);
+      setTimeout(() => process.exit(0), 1500);`;
+    const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8" });
+    const pid = Number(r.stdout.trim());
+    assert.ok(pid > 0, `no kernel pid from the launcher: ${r.stderr}`);
+    const alive = (): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const deadline = Date.now() + 15000;
+    while (alive() && Date.now() < deadline) await new Promise((res) => setTimeout(res, 200));
+    const stillAlive = alive();
+    if (stillAlive) process.kill(pid, "SIGKILL");
+    assert.equal(stillAlive, false, "the orphaned kernel is still running after 15 s");
   });
 });

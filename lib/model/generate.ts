@@ -1,0 +1,162 @@
+/**
+ * Text generation with MLA's latent KV cache: per layer and token only kv_norm(c_kv)
+ * [kv_lora_rank] and the rotated k_pe [qk_rope_head_dim] are kept, and decoding runs the absorb
+ * path. Greedy, temperature, top-k and top-p sampling; stop tokens; prompts of different lengths
+ * batched with left padding and an attention mask.
+ */
+import * as T from "../tensor/index.js";
+import type { LatentKV } from "../nn/attention.js";
+import type { Transformer } from "./transformer.js";
+
+export interface GenerateOptions {
+  /** Tokens to generate per prompt (at most). */
+  maxNewTokens: number;
+  /** 0 (default): greedy. Otherwise logits are divided by it before sampling. */
+  temperature?: number;
+  /** Keep only the k most likely tokens (0: all). */
+  topK?: number;
+  /** Keep the smallest set of tokens whose probability reaches p (1: all). */
+  topP?: number;
+  /** A row stops after emitting one of these (the stop token is included in its output). */
+  stopTokens?: number[];
+  /** Seed of the sampler. */
+  seed?: number;
+  /** Decode with the latent KV cache (default true) or recompute the whole sequence each step. */
+  useCache?: boolean;
+  /** Called after each step with the new token of every row still running (-1 for finished rows). */
+  onToken?: (tokens: number[], step: number) => void;
+  /** Padding id for left padding (never attended to). Default 0. */
+  padId?: number;
+}
+
+export interface GenerateResult {
+  /** The generated tokens of each prompt (prompt not included). */
+  tokens: number[][];
+  /** Elements the latent cache held at the end (layers x batch x positions x (kv_lora_rank + rope)). */
+  cacheElements: number;
+}
+
+/** Seeded uniform numbers in [0, 1) (mulberry32). */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Picks the next token from one row of logits. */
+export function sampleToken(
+  logits: Float32Array,
+  opts: Pick<GenerateOptions, "temperature" | "topK" | "topP">,
+  rand: () => number,
+): number {
+  const temp = opts.temperature ?? 0;
+  const V = logits.length;
+  if (temp === 0) {
+    let best = 0;
+    for (let i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
+    return best;
+  }
+  let order = [...Array(V).keys()].sort((a, b) => logits[b] - logits[a] || a - b);
+  const k = opts.topK ?? 0;
+  if (k > 0) order = order.slice(0, k);
+  const m = logits[order[0]];
+  const p = order.map((i) => Math.exp((logits[i] - m) / temp));
+  const z = p.reduce((x, y) => x + y, 0);
+  for (let i = 0; i < p.length; i++) p[i] /= z;
+  const topP = opts.topP ?? 1;
+  let n = p.length;
+  if (topP < 1) {
+    let c = 0;
+    for (n = 0; n < p.length; ) {
+      c += p[n++];
+      if (c >= topP) break;
+    }
+  }
+  const total = p.slice(0, n).reduce((x, y) => x + y, 0);
+  let u = rand() * total;
+  for (let i = 0; i < n; i++) {
+    u -= p[i];
+    if (u < 0) return order[i];
+  }
+  return order[n - 1];
+}
+
+function checkOptions(model: Transformer, prompts: number[][], o: GenerateOptions): void {
+  if (!Array.isArray(prompts) || prompts.length === 0 || prompts.some((p) => !Array.isArray(p) || p.length === 0))
+    throw new TypeError("generate: prompts must be a non-empty array of non-empty token arrays");
+  if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 1)
+    throw new RangeError(`generate: maxNewTokens must be a positive integer, got ${o.maxNewTokens}`);
+  const longest = Math.max(...prompts.map((p) => p.length));
+  if (longest + o.maxNewTokens > model.args.max_seq_len)
+    throw new RangeError(
+      `generate: prompt length ${longest} + maxNewTokens ${o.maxNewTokens} exceeds max_seq_len ${model.args.max_seq_len}`,
+    );
+  if (o.temperature !== undefined && !(o.temperature >= 0))
+    throw new RangeError(`generate: temperature must be >= 0, got ${o.temperature}`);
+  if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 0))
+    throw new RangeError(`generate: topK must be a non-negative integer, got ${o.topK}`);
+  if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1))
+    throw new RangeError(`generate: topP must be in (0, 1], got ${o.topP}`);
+}
+
+/** Continues each prompt; see GenerateOptions. */
+export function generate(model: Transformer, prompts: number[][], opts: GenerateOptions): GenerateResult {
+  checkOptions(model, prompts, opts);
+  const B = prompts.length;
+  const P = Math.max(...prompts.map((p) => p.length));
+  const pad = opts.padId ?? 0;
+  const rows = prompts.map((p) => [...new Array(P - p.length).fill(pad), ...p]);
+  const mask = prompts.map((p) => [...new Array(P - p.length).fill(0), ...new Array(p.length).fill(1)]);
+  const padded = prompts.some((p) => p.length < P);
+  const stop = new Set(opts.stopTokens ?? []);
+  const rand = rng(opts.seed ?? 0);
+  const useCache = opts.useCache ?? true;
+  const cache: LatentKV[] | undefined = useCache ? model.layers.map(() => ({ kv: null, pe: null })) : undefined;
+  const out: number[][] = prompts.map(() => []);
+  const done = new Array(B).fill(false);
+  const V = model.args.vocab_size;
+  T.noGrad(() => {
+    let next: number[][] = rows;
+    let start = 0;
+    for (let step = 0; step < opts.maxNewTokens; step++) {
+      const logits = T.tidy(() => {
+        const l = useCache
+          ? model.forward(next, { startPos: start, cache, attentionMask: padded ? mask : undefined })
+          : model.forward(rows, { attentionMask: padded ? mask : undefined });
+        // The cache outlives this scope.
+        for (const c of cache ?? []) {
+          if (c.kv) T.keep(c.kv);
+          if (c.pe) T.keep(c.pe);
+        }
+        const Tn = l.shape[1];
+        return l.narrow(1, Tn - 1, 1).contiguous().toArray() as Float32Array;
+      });
+      start += next.length > 0 ? next[0].length : 0;
+      const picked: number[] = [];
+      for (let b = 0; b < B; b++) {
+        if (done[b]) {
+          picked.push(-1);
+          continue;
+        }
+        const tok = sampleToken(logits.subarray(b * V, (b + 1) * V), opts, rand);
+        out[b].push(tok);
+        picked.push(tok);
+        if (stop.has(tok)) done[b] = true;
+      }
+      opts.onToken?.(picked, step);
+      if (done.every((d) => d)) break;
+      const fed = picked.map((t) => (t < 0 ? pad : t));
+      rows.forEach((r, b) => r.push(fed[b]));
+      mask.forEach((m) => m.push(1));
+      next = fed.map((t) => [t]);
+    }
+  });
+  const a = model.args;
+  const cached = cache && cache[0].kv ? cache[0].kv.shape[1] : 0;
+  return { tokens: out, cacheElements: a.n_layers * B * cached * (a.kv_lora_rank + a.qk_rope_head_dim) };
+}

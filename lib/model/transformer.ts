@@ -1,0 +1,458 @@
+/**
+ * The DeepSeek-V3-style Transformer: embed -> blocks -> norm -> head, plus D MTP modules sharing
+ * the embedding and head. Checkpoints use DeepSeek's reference layout (lib/io).
+ *
+ * Hook points (TransformerLens's scheme, extended for MLA and MoE; `model.hookPoints()` lists
+ * those of a given model). L is a main layer 0..n_layers-1, k an MTP module 0..mtp_depth-1:
+ *   hook_embed                                [B, T, dim]   token embeddings
+ *   blocks.{L}.hook_resid_pre                 [B, T, dim]
+ *   blocks.{L}.attn.hook_q                    [B, T, H, nope + rope]   queries before RoPE
+ *   blocks.{L}.attn.hook_kv_latent            [B, T, kv_lora_rank]     kv_norm(c_kv)
+ *   blocks.{L}.attn.hook_k_pe                 [B, T, rope]             rotated shared RoPE key
+ *   blocks.{L}.attn.hook_attn_scores          [B, H, T, S]             scaled, masked
+ *   blocks.{L}.attn.hook_pattern              [B, H, T, S]             softmax of the scores
+ *   blocks.{L}.attn.hook_z                    [B, T, H, v_head_dim]    per-head outputs before wo
+ *   blocks.{L}.hook_attn_out                  [B, T, dim]
+ *   blocks.{L}.hook_resid_mid                 [B, T, dim]
+ *   blocks.{L}.mlp.hook_post                  [B, T, inter_dim]        dense layers: SwiGLU product
+ *   blocks.{L}.moe.hook_router_scores         [B, T, E]                softmax/sigmoid scores
+ *   blocks.{L}.moe.hook_router_biased_scores  [B, T, E]                + bias, dropped groups -inf
+ *   blocks.{L}.moe.hook_expert_indices        int32 [B, T, k]          chosen experts
+ *   blocks.{L}.moe.hook_expert_weights        [B, T, k]                their weights
+ *   blocks.{L}.moe.shared_experts.hook_post   [B, T, n_shared * moe_inter_dim]
+ *   blocks.{L}.hook_mlp_out                   [B, T, dim]
+ *   blocks.{L}.hook_resid_post                [B, T, dim]
+ *   hook_final_norm                           [B, T, dim]   norm(h), what the head reads
+ *   hook_logits                               [B, T, V]
+ *   mtp.{k}.hook_in                           [B, T-k-1, dim]  eh_proj output
+ *   mtp.{k}.<every block hook above, e.g. mtp.{k}.attn.hook_pattern, mtp.{k}.moe.hook_expert_indices>
+ *   mtp.{k}.hook_logits                       [B, T-k-1, V]    predicts token i + k + 2
+ * A hook can read an activation or replace it (same shape) by returning a Tensor.
+ */
+import { mkdirSync } from "node:fs";
+import * as T from "../tensor/index.js";
+import { bf16ToF32, fp8ToF32 } from "../tensor/index.js";
+import type { Precision } from "../fp8/linear.js";
+import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.js";
+import { CheckpointError } from "../io/naming.js";
+import type { TensorEntry } from "../io/safetensors.js";
+import { Block, MTPModule } from "../nn/block.js";
+import { Embedding, Init, Linear, RMSNorm } from "../nn/layers.js";
+import { Module, ModelContext, humanCount, type HookFn } from "../nn/module.js";
+import { RopeTables } from "../nn/rope.js";
+import type { LatentKV } from "../nn/attention.js";
+import type { ModelArgs } from "./config.js";
+import { ModelConfig, resolveConfig, type ConfigFields, type PresetName } from "./presets.js";
+
+export interface CreateOptions {
+  seed?: number;
+  precision?: Precision;
+}
+
+/** Token ids: an int32 Tensor [B, T] or nested arrays. */
+export type Tokens = T.Tensor | number[][];
+
+export interface ForwardOptions {
+  /**
+   * [B, S] 1 for real tokens, 0 for padding (keys only; pad positions still get outputs). With
+   * left padding, prompts of different lengths batch together (RoPE only sees relative positions).
+   */
+  attentionMask?: Tokens;
+  /** Position of the first token (for cached decoding). */
+  startPos?: number;
+  /** Latent KV cache, one entry per main layer (absorb path). */
+  cache?: LatentKV[];
+}
+
+export interface LossOptions {
+  /** MTP loss weight λ (the loss adds λ/D · Σ_k L_k). Default 0.3, DeepSeek-V3's first phase. */
+  mtpWeight?: number;
+  /** Padding target id to ignore. Default -100. */
+  ignoreIndex?: number;
+}
+
+/** Activations recorded by `runWithCache`, by hook name. */
+export class ActivationCache {
+  constructor(readonly tensors: Map<string, T.Tensor>) {}
+
+  get(name: string): T.Tensor {
+    const t = this.tensors.get(name);
+    if (!t)
+      throw new Error(
+        `no activation "${name}" in the cache; it holds ${[...this.tensors.keys()].join(", ") || "nothing"}`,
+      );
+    return t;
+  }
+
+  has(name: string): boolean {
+    return this.tensors.has(name);
+  }
+
+  get names(): string[] {
+    return [...this.tensors.keys()];
+  }
+
+  toString(): string {
+    return [
+      `ActivationCache (${this.tensors.size} activations)`,
+      ...[...this.tensors].map(([n, t]) => `  ${n} [${t.shape.join(", ")}] ${t.dtype}`),
+    ].join("\n");
+  }
+
+  [Symbol.for("Jupyter.display")](): Record<string, string> {
+    return { "text/plain": this.toString() };
+  }
+}
+
+function validSeed(seed: number): number {
+  if (!Number.isSafeInteger(seed) || seed < 0)
+    throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
+  return seed;
+}
+
+export class Transformer extends Module {
+  readonly config: ModelConfig;
+  readonly args: Readonly<ModelArgs>;
+  readonly embed: Embedding;
+  readonly layers: Block[] = [];
+  readonly mtp: MTPModule[] = [];
+  readonly norm: RMSNorm;
+  readonly head: Linear;
+  private ropeTables: RopeTables | null = null;
+
+  private constructor(config: ModelConfig) {
+    super(new ModelContext(config.settings.precision));
+    this.config = config;
+    const a = (this.args = config.args);
+    const s = config.settings;
+    const init = new Init(s.seed, s.init_std);
+    const biased = s.routing === "noaux_tc";
+    this.embed = this.registerModule("embed", new Embedding(this.ctx, init, a.vocab_size, a.dim));
+    for (let L = 0; L < a.n_layers; L++)
+      this.layers.push(
+        this.registerModule(`layers.${L}`, new Block(this.ctx, init, a, L, biased), `blocks.${L}`),
+      );
+    for (let k = 0; k < s.mtp_depth; k++) {
+      const L = a.n_layers + k;
+      this.mtp.push(
+        this.registerModule(`layers.${L}`, new MTPModule(this.ctx, init, a, L, biased), `mtp.${k}`),
+      );
+    }
+    this.norm = this.registerModule("norm", new RMSNorm(this.ctx, a.dim));
+    this.head = this.registerModule("head", new Linear(this.ctx, init, a.dim, a.vocab_size, true));
+    this.registerHook("hook_embed", "hook_final_norm", "hook_logits");
+  }
+
+  /** A model with freshly initialised weights: N(0, init_std) Linear/embedding, norms 1, bias 0. */
+  static create(
+    config: PresetName | ModelConfig | ConfigFields,
+    opts: CreateOptions = {},
+  ): Transformer {
+    const over: ConfigFields = {};
+    if (opts.seed !== undefined) over.seed = validSeed(opts.seed);
+    if (opts.precision !== undefined) over.precision = opts.precision;
+    return new Transformer(resolveConfig(config, over));
+  }
+
+  /** GEMM precision of the Linear layers (switchable between runs). */
+  get precision(): Precision {
+    return this.ctx.precision;
+  }
+  set precision(p: Precision) {
+    if (p !== "fp32" && p !== "bf16" && p !== "fp8")
+      throw new TypeError(`precision must be "fp32", "bf16" or "fp8", got ${JSON.stringify(p)}`);
+    this.ctx.precision = p;
+  }
+
+  /** MLA path of full-sequence passes: "naive" (default) or "absorb"; equal outputs. */
+  get attnImpl(): "naive" | "absorb" {
+    return this.ctx.attnImpl;
+  }
+  set attnImpl(v: "naive" | "absorb") {
+    if (v !== "naive" && v !== "absorb")
+      throw new TypeError(`attnImpl must be "naive" or "absorb", got ${JSON.stringify(v)}`);
+    this.ctx.attnImpl = v;
+  }
+
+  private rope(): RopeTables {
+    if (!this.ropeTables) this.ropeTables = new RopeTables(this.args);
+    return this.ropeTables;
+  }
+
+  /** Validates token ids and returns them as an int32 Tensor [B, T]. */
+  tokensToTensor(tokens: Tokens, what = "tokens", checkRange = true): T.Tensor {
+    const V = this.args.vocab_size;
+    let t: T.Tensor;
+    if (tokens instanceof T.Tensor) {
+      if (tokens.dtype !== "int32")
+        throw new TypeError(`${what} must be an int32 Tensor, got ${tokens.dtype}`);
+      if (tokens.ndim !== 2) throw new RangeError(`${what} must be [B, T], got shape [${tokens.shape.join(", ")}]`);
+      t = tokens;
+    } else {
+      if (!Array.isArray(tokens) || tokens.length === 0 || !tokens.every((r) => Array.isArray(r)))
+        throw new TypeError(`${what} must be an int32 Tensor [B, T] or a non-empty number[][]`);
+      const Tn = tokens[0].length;
+      const flat = new Int32Array(tokens.length * Tn);
+      tokens.forEach((row, b) => {
+        if (row.length !== Tn)
+          throw new RangeError(`${what}: row ${b} has length ${row.length}, row 0 has ${Tn} (pad them, and pass attentionMask)`);
+        row.forEach((v, i) => {
+          if (!Number.isInteger(v)) throw new TypeError(`${what}[${b}][${i}] = ${v} is not an integer`);
+          flat[b * Tn + i] = v;
+        });
+      });
+      t = T.tensor(flat, { shape: [tokens.length, Tn] });
+    }
+    if (t.shape[1] === 0) throw new RangeError(`${what}: sequences are empty`);
+    if (checkRange) {
+      const d = t.toArray();
+      for (let i = 0; i < d.length; i++)
+        if (d[i] < 0 || d[i] >= V)
+          throw new RangeError(
+            `${what}: token id ${d[i]} at [${Math.floor(i / t.shape[1])}, ${i % t.shape[1]}] is out of range [0, ${V}) (vocab_size ${V})`,
+          );
+    }
+    return t;
+  }
+
+  /** Additive mask [B|1, 1, T, S]: causal (query t sees keys <= startPos + t) and padding. */
+  private buildMask(B: number, Tq: number, startPos: number, pad: T.Tensor | null): T.Tensor | null {
+    const S = startPos + Tq;
+    if (pad && (pad.shape[0] !== B || pad.shape[1] !== S))
+      throw new RangeError(
+        `attentionMask must be [${B}, ${S}] (batch, positions so far), got [${pad.shape.join(", ")}]`,
+      );
+    if (!pad && Tq === 1) return null;
+    const Bm = pad ? B : 1;
+    const m = new Float32Array(Bm * Tq * S);
+    const p = pad ? pad.toArray() : null;
+    // A large finite negative, so fully masked rows (left padding) stay finite instead of NaN.
+    const NEG = -1e30;
+    for (let b = 0; b < Bm; b++)
+      for (let t = 0; t < Tq; t++)
+        for (let s = 0; s < S; s++)
+          if (s > startPos + t || (p !== null && p[b * S + s] === 0)) m[(b * Tq + t) * S + s] = NEG;
+    return T.tensor(m, { shape: [Bm, 1, Tq, S] });
+  }
+
+  /**
+   * The full pass: main logits [B, T, V] and, when `withMtp`, each MTP module's logits
+   * [B, T-k-1, V] (module k, 0-based, at position i predicts token i + k + 2).
+   */
+  run(
+    tokens: Tokens,
+    opts: ForwardOptions & { withMtp?: boolean } = {},
+  ): { logits: T.Tensor; mtpLogits: T.Tensor[] } {
+    const ids = this.tokensToTensor(tokens);
+    const [B, Tq] = ids.shape;
+    const startPos = opts.startPos ?? 0;
+    if (!Number.isInteger(startPos) || startPos < 0) throw new RangeError(`startPos must be a non-negative integer, got ${startPos}`);
+    if (startPos + Tq > this.args.max_seq_len)
+      throw new RangeError(
+        `sequence length ${startPos + Tq} exceeds max_seq_len ${this.args.max_seq_len}`,
+      );
+    if (opts.cache && opts.cache.length !== this.layers.length)
+      throw new RangeError(`cache must have one entry per layer (${this.layers.length})`);
+    const pad = opts.attentionMask ? this.tokensToTensor(opts.attentionMask, "attentionMask", false) : null;
+    const mask = this.buildMask(B, Tq, startPos, pad);
+    const { cos, sin } = this.rope().range(startPos, Tq);
+    const emb = this.hook("hook_embed", this.embed.forward(ids));
+    let h = emb;
+    this.layers.forEach((blk, L) => {
+      h = blk.forward(h, { cos, sin, mask, cache: opts.cache?.[L] });
+    });
+    const hn = this.hook("hook_final_norm", this.norm.forward(h));
+    const logits = this.hook("hook_logits", this.head.forward(hn));
+    const mtpLogits: T.Tensor[] = [];
+    if (opts.withMtp && this.mtp.length > 0) {
+      if (startPos !== 0 || opts.cache) throw new Error("MTP logits need a full sequence (no cache, startPos 0)");
+      let prev = hn;
+      for (let k = 0; k < this.mtp.length; k++) {
+        const n = Tq - k - 1;
+        if (n <= 0) break;
+        const r = this.rope().range(0, n);
+        const m = this.buildMask(B, n, 0, pad ? pad.narrow(1, 0, n) : null);
+        const { h: hk, normed } = this.mtp[k].step(
+          emb.narrow(1, k + 1, n),
+          prev.narrow(1, 0, n),
+          { cos: r.cos, sin: r.sin, mask: m },
+        );
+        mtpLogits.push(this.mtp[k].logitsHook(this.head.forward(normed)));
+        prev = hk;
+      }
+    }
+    return { logits, mtpLogits };
+  }
+
+  /** tokens [B, T] -> logits [B, T, V] (the MTP modules do not run). */
+  forward(tokens: Tokens, opts: ForwardOptions = {}): T.Tensor {
+    return this.run(tokens, opts).logits;
+  }
+
+  /**
+   * Mean cross-entropy of the main head on targets [B, T], plus (mtpWeight / D) · Σ_k L_k where
+   * MTP module k's logits at position i are scored against targets[i + k + 1].
+   */
+  loss(inputs: Tokens, targets: Tokens, opts: LossOptions & ForwardOptions = {}): T.Tensor {
+    const ids = this.tokensToTensor(inputs, "inputs");
+    const tg = this.tokensToTensor(targets, "targets", false);
+    if (tg.shape[0] !== ids.shape[0] || tg.shape[1] !== ids.shape[1])
+      throw new RangeError(
+        `targets shape [${tg.shape.join(", ")}] must equal inputs shape [${ids.shape.join(", ")}]`,
+      );
+    const ignoreIndex = opts.ignoreIndex ?? -100;
+    const td = tg.toArray();
+    for (let i = 0; i < td.length; i++)
+      if (td[i] !== ignoreIndex && (td[i] < 0 || td[i] >= this.args.vocab_size))
+        throw new RangeError(`targets: id ${td[i]} is out of range [0, ${this.args.vocab_size})`);
+    const { logits, mtpLogits } = this.run(ids, { ...opts, withMtp: true });
+    let loss = T.crossEntropy(logits, tg, { ignoreIndex });
+    const lambda = opts.mtpWeight ?? 0.3;
+    if (mtpLogits.length > 0 && lambda !== 0) {
+      const D = this.mtp.length;
+      let sum: T.Tensor | null = null;
+      mtpLogits.forEach((ml, k) => {
+        const n = ml.shape[1];
+        const l = T.crossEntropy(ml, tg.narrow(1, k + 1, n).contiguous(), { ignoreIndex });
+        sum = sum === null ? l : sum.add(l);
+      });
+      loss = loss.add((sum as unknown as T.Tensor).mul(lambda / D));
+    }
+    return loss;
+  }
+
+  /** Every hook point name of this model (see the list at the top of this file). */
+  override hookPoints(): string[] {
+    return super.hookPoints();
+  }
+
+  private checkHookName(name: string): void {
+    if (!this.hookPoints().includes(name)) {
+      const tail = name.split(".").pop() ?? name;
+      const similar = this.hookPoints().filter((n) => n.endsWith(tail)).slice(0, 5);
+      throw new Error(
+        `unknown hook point "${name}"${similar.length ? `; similar: ${similar.join(", ")}` : ""} (model.hookPoints() lists all)`,
+      );
+    }
+  }
+
+  /** Adds a hook that reads (or, by returning a Tensor, replaces) an activation; returns its remover. */
+  addHook(name: string, fn: HookFn): () => void {
+    this.checkHookName(name);
+    if (typeof fn !== "function") throw new TypeError(`addHook: fn must be a function`);
+    return this.ctx.addHook(name, fn);
+  }
+
+  resetHooks(): void {
+    this.ctx.clearHooks();
+  }
+
+  /**
+   * Runs the model (with MTP modules when they exist) recording the named activations
+   * (default: all), detached copies. Hooks added with addHook also run.
+   */
+  runWithCache(
+    tokens: Tokens,
+    opts: ForwardOptions & { names?: string[] } = {},
+  ): { logits: T.Tensor; cache: ActivationCache } {
+    const names = opts.names;
+    if (names) for (const n of names) this.checkHookName(n);
+    const rec = this.ctx.startRecording(names ?? "all");
+    try {
+      const { logits } = T.noGrad(() => this.run(tokens, { ...opts, withMtp: true }));
+      return { logits, cache: new ActivationCache(new Map(rec)) };
+    } finally {
+      this.ctx.stopRecording();
+    }
+  }
+
+  /** Named weights as float32 checkpoint entries (DeepSeek's names). */
+  stateDict(): Map<string, TensorEntry> {
+    const out = new Map<string, TensorEntry>();
+    for (const [n, t] of this.namedParameters())
+      out.set(n, { dtype: "F32", shape: [...t.shape], data: Float32Array.from(t.toArray()) });
+    return out;
+  }
+
+  /** Copies weights in (names and shapes must match; BF16 and FP8 + .scale are decoded). */
+  loadStateDict(tensors: ReadonlyMap<string, TensorEntry>): void {
+    const params = this.namedParameters();
+    const missing = [...params.keys()].filter((n) => !tensors.has(n));
+    const extra = [...tensors.keys()].filter((n) => !params.has(n) && !n.endsWith(".scale"));
+    if (missing.length || extra.length)
+      throw new CheckpointError(
+        `state dict does not match the model: ${missing.length ? `missing ${missing.slice(0, 10).join(", ")}` : ""}${missing.length && extra.length ? "; " : ""}${extra.length ? `unexpected ${extra.slice(0, 10).join(", ")}` : ""}`,
+      );
+    T.noGrad(() => {
+      for (const [n, p] of params) {
+        const e = tensors.get(n)!;
+        if (e.shape.length !== p.shape.length || e.shape.some((d, i) => d !== p.shape[i]))
+          throw new CheckpointError(`tensor "${n}": expected [${p.shape.join(", ")}], found [${e.shape.join(", ")}]`);
+        p.copy_(T.tensor(decode(n, e, tensors), { shape: [...p.shape] }));
+      }
+    });
+  }
+
+  /** Writes dir/model0-mp1.safetensors (float32), config.json (ModelArgs) and moelab.json. */
+  async save(dir: string): Promise<void> {
+    if (this.args.dtype === "fp8")
+      throw new CheckpointError(
+        `saving with ModelArgs dtype "fp8" (E4M3 weights + block scales) is not supported yet; use config dtype "bf16" (weights are written as F32)`,
+      );
+    mkdirSync(dir, { recursive: true });
+    const settings = { ...this.config.settings, precision: this.precision };
+    const cfg = new ModelConfig({ ...this.args }, settings, this.config.name);
+    await saveCheckpoint(dir, cfg, this.stateDict());
+  }
+
+  /** Reads a checkpoint directory written by save() or DeepSeek's convert.py (or HF's layout). */
+  static async load(dir: string): Promise<Transformer> {
+    const ck = await loadCheckpoint(dir);
+    const m = new Transformer(ck.config);
+    m.loadStateDict(ck.tensors);
+    return m;
+  }
+
+  override describe(): string {
+    const a = this.args;
+    const s = this.config.settings;
+    return `Transformer${this.config.name ? ` "${this.config.name}"` : ""} (${a.n_layers} layers, dim ${a.dim}, ${a.n_routed_experts} experts top-${a.n_activated_experts}, mtp ${s.mtp_depth}, ${this.precision})`;
+  }
+
+  override toString(): string {
+    const p = this.config.params();
+    return `${super.toString()}\n${humanCount(p.activated)} parameters activated per token (main model).`;
+  }
+}
+
+/** Float32 values of a checkpoint entry. */
+function decode(name: string, e: TensorEntry, all: ReadonlyMap<string, TensorEntry>): Float32Array {
+  switch (e.dtype) {
+    case "F32":
+      return Float32Array.from(e.data as Float32Array);
+    case "F64":
+      return Float32Array.from(e.data as Float64Array);
+    case "BF16": {
+      const d = e.data as Uint16Array;
+      const out = new Float32Array(d.length);
+      for (let i = 0; i < d.length; i++) out[i] = bf16ToF32(d[i]);
+      return out;
+    }
+    case "F8_E4M3": {
+      const sName = name.replace(/\.weight$/, ".scale");
+      const s = all.get(sName);
+      if (!s) throw new CheckpointError(`FP8 tensor "${name}" has no "${sName}"`);
+      const q = e.data as Uint8Array;
+      const sc = s.data as Float32Array;
+      const [o, i] = e.shape;
+      const sCols = s.shape[1];
+      const out = new Float32Array(o * i);
+      for (let r = 0; r < o; r++)
+        for (let c = 0; c < i; c++)
+          out[r * i + c] = fp8ToF32(q[r * i + c], "float8_e4m3fn") * sc[Math.floor(r / 128) * sCols + Math.floor(c / 128)];
+      return out;
+    }
+    default:
+      throw new CheckpointError(`tensor "${name}": dtype ${e.dtype} is not supported (F32, BF16, F8_E4M3)`);
+  }
+}
