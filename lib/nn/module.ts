@@ -115,6 +115,8 @@ export class Module {
 
   protected registerParameter(name: string, t: T.Tensor, trainable = true): T.Tensor {
     if (trainable && !t.requiresGrad) t.requiresGrad_(true);
+    // Parameters live as long as the module, even when it is built inside tidy().
+    T.keep(t);
     this.params.set(name, t);
     this.paramInfo.set(name, { trainable });
     return t;

@@ -45,8 +45,9 @@ export class RopeTables {
         c[t * half + i] = Math.cos(ang);
         s[t * half + i] = Math.sin(ang);
       }
-    this.cos = T.tensor(c, { shape: [seqLen, half] });
-    this.sin = T.tensor(s, { shape: [seqLen, half] });
+    // Kept: tables built lazily inside a user's tidy() must outlive it.
+    this.cos = T.keep(T.tensor(c, { shape: [seqLen, half] }));
+    this.sin = T.keep(T.tensor(s, { shape: [seqLen, half] }));
   }
 
   /** cos, sin rows for positions start..start+len-1. */

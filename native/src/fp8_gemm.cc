@@ -103,7 +103,7 @@ void KernelGeneric(int64_t klen, const float* ap, const float* bp, const Accum& 
 }
 
 #if defined(__x86_64__)
-#define FP8_AVX512 __attribute__((target("avx512f,avx512bw,fma")))
+#define FP8_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
 
 FP8_AVX512 inline __m512 RoundV(__m512 v, const Accum& ac) {
   const __m512i b = _mm512_castps_si512(v);
@@ -198,7 +198,8 @@ FP8_AVX512 void DecodeRowAvx512(const uint8_t* codes, int64_t n, const float* lu
 bool UseAvx512() {
   // MOELAB_FP8_KERNEL=generic forces the portable kernel (tests run both on AVX-512 machines)
   static const bool yes = !GenericForced() && __builtin_cpu_supports("avx512f") &&
-                          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("fma");
+                          __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
   return yes;
 }
 #else
