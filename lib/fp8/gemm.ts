@@ -14,9 +14,10 @@
  * TypeScript paths are bit-identical; only the FP32 accumulation of scaled blocks may differ in
  * the last bit (the native path uses fused multiply-add).
  */
-import { decodeTable, describe } from "./format.js";
-import { Fp8Matrix } from "./fp8matrix.js";
+import { decodeTable, describe, type Fp8Format } from "./format.js";
+import { checkDim, Fp8Matrix } from "./fp8matrix.js";
 import { FORMAT_ID, fp8Native } from "./native.js";
+import { AMAX_FLOOR, quantizeTiles, TILE } from "./scaling.js";
 
 /** K-block of the promotion / scale granularity. */
 export const BLOCK_K = 128;
@@ -187,4 +188,133 @@ export function gemmReference(a: Fp8Matrix, b: Fp8Matrix, opts: GemmOptions = {}
     }
   }
   return out;
+}
+
+export interface QuantizedGemmOptions extends GemmOptions {
+  /** Format of the quantized activations (default "e4m3"). */
+  format?: Fp8Format;
+  /** Power-of-two (ue8m0) activation scales. Default false. */
+  pow2Scale?: boolean;
+  /** Floor on each tile's amax. Default 1e-4. */
+  amaxFloor?: number;
+  /** NaN/±Inf in x: "propagate" (default) or "throw" (after the product is written). */
+  nonFinite?: "propagate" | "throw";
+  /** A 1x128-tiled [m, b.cols] matrix whose codes and scales are overwritten and returned as `a`. */
+  into?: Fp8Matrix;
+}
+
+export interface QuantizedGemmResult {
+  /** C = a · bᵀ [m, b.rows]. */
+  c: Float32Array;
+  /** x quantized in 1x128 tiles, exactly as quantizeTiles(x, m, b.cols) gives it. */
+  a: Fp8Matrix;
+}
+
+/**
+ * A Linear's forward in FP8: quantizes activations x [m, b.cols] in 1x128 tiles and multiplies,
+ * C = a · bᵀ. Bit for bit `gemm(quantizeTiles(x, m, b.cols, opts), b, opts)`, but the native
+ * path quantizes each tile while packing it for the GEMM (one pass over x instead of three).
+ */
+export function gemmQuantized(
+  x: Float32Array,
+  m: number,
+  b: Fp8Matrix,
+  opts: QuantizedGemmOptions = {},
+): QuantizedGemmResult {
+  if (!(x instanceof Float32Array))
+    throw new TypeError(`fp8.gemmQuantized: x must be a Float32Array, got ${describe(x)}`);
+  if (!(b instanceof Fp8Matrix))
+    throw new TypeError(`fp8.gemmQuantized: b must be an Fp8Matrix, got ${describe(b)}`);
+  checkDim("m", m);
+  const k = b.cols;
+  if (x.length !== m * k) {
+    throw new RangeError(
+      `fp8.gemmQuantized: x has ${x.length} elements, expected m*b.cols = ${m}*${k}`,
+    );
+  }
+  const backend = opts.backend ?? "auto";
+  const nat = backend === "ts" ? null : fp8Native();
+  const qopts = {
+    format: opts.format,
+    pow2Scale: opts.pow2Scale,
+    amaxFloor: opts.amaxFloor,
+    nonFinite: opts.nonFinite,
+    backend,
+    into: opts.into,
+  };
+  if (!nat?.fp8QuantizeGemm || m * k === 0) {
+    if (backend === "native" && !nat?.fp8QuantizeGemm)
+      throw new Error("fp8.gemmQuantized: the native addon is not built (backend: native)");
+    const a = quantizeTiles(x, m, k, qopts);
+    return { c: gemm(a, b, opts), a };
+  }
+  const format = opts.format ?? "e4m3";
+  const pow2 = opts.pow2Scale ?? false;
+  const floor = opts.amaxFloor ?? AMAX_FLOOR;
+  if (!(floor > 0 && floor < Infinity))
+    throw new RangeError(`fp8.gemmQuantized: amaxFloor must be positive and finite, got ${floor}`);
+  const nonFinite = opts.nonFinite ?? "propagate";
+  if (nonFinite !== "propagate" && nonFinite !== "throw") {
+    throw new TypeError(
+      `fp8.gemmQuantized: nonFinite must be "propagate" or "throw", got ${JSON.stringify(nonFinite)}`,
+    );
+  }
+  let a = opts.into;
+  if (a !== undefined) {
+    if (!(a instanceof Fp8Matrix))
+      throw new TypeError(`fp8.gemmQuantized: into must be an Fp8Matrix, got ${describe(a)}`);
+    if (
+      a.rows !== m ||
+      a.cols !== k ||
+      a.format !== format ||
+      a.layout.kind !== "tile" ||
+      a.layout.tile[0] !== 1 ||
+      a.layout.tile[1] !== TILE ||
+      a.pow2Scale !== pow2
+    ) {
+      throw new RangeError(
+        `fp8.gemmQuantized: into is ${a.toString()}, expected e4m3/e5m2 [${m}, ${k}] in 1x${TILE} tiles ` +
+          `with format ${format} and pow2Scale ${pow2}`,
+      );
+    }
+  } else {
+    a = new Fp8Matrix({
+      codes: new Uint8Array(m * k),
+      scales: new Float32Array(m * Math.ceil(k / TILE)).fill(1), // placeholders until quantized
+      rows: m,
+      cols: k,
+      layout: { kind: "tile", tile: [1, TILE] },
+      format,
+      pow2Scale: pow2,
+    });
+  }
+  const c = checkGemm(a, b, opts);
+  const [btr, btc] = tileOf(b);
+  const out = opts.out ?? new Float32Array(c.m * c.n);
+  const bad = nat.fp8QuantizeGemm(
+    x,
+    m,
+    k,
+    FORMAT_ID[format],
+    pow2,
+    floor,
+    a.codes,
+    a.scales,
+    b.codes,
+    b.scales,
+    btr,
+    btc,
+    FORMAT_ID[b.format],
+    c.n,
+    c.bits,
+    c.chunk,
+    c.nearest,
+    out,
+  );
+  if (bad > 0 && nonFinite === "throw") {
+    throw new RangeError(
+      `fp8.gemmQuantized: x has ${bad} NaN/Inf value(s) (nonFinite: "throw")`,
+    );
+  }
+  return { c: out, a };
 }

@@ -56,6 +56,27 @@ export interface Fp8Native {
     accumNearest: boolean,
     out?: Float32Array,
   ): Float32Array;
+  /** Quantizes x in 1x128 tiles into aCodes/aScales while multiplying; returns the NaN/Inf count. */
+  fp8QuantizeGemm?(
+    x: Float32Array,
+    m: number,
+    k: number,
+    aFormat: number,
+    pow2: boolean,
+    amaxFloor: number,
+    aCodes: Uint8Array,
+    aScales: Float32Array,
+    bCodes: Uint8Array,
+    bScales: Float32Array,
+    bTileRows: number,
+    bTileCols: number,
+    bFormat: number,
+    n: number,
+    accumBits: number,
+    accumChunk: number,
+    accumNearest: boolean,
+    out: Float32Array,
+  ): number;
   sgemm?: unknown;
 }
 

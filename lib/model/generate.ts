@@ -72,7 +72,7 @@ export function sampleToken(
   let n = p.length;
   if (topP < 1) {
     let c = 0;
-    for (n = 0; n < p.length; ) {
+    for (n = 0; n < p.length;) {
       c += p[n++];
       if (c >= topP) break;
     }
@@ -87,10 +87,16 @@ export function sampleToken(
 }
 
 function checkOptions(model: Transformer, prompts: number[][], o: GenerateOptions): void {
-  if (!Array.isArray(prompts) || prompts.length === 0 || prompts.some((p) => !Array.isArray(p) || p.length === 0))
+  if (
+    !Array.isArray(prompts) ||
+    prompts.length === 0 ||
+    prompts.some((p) => !Array.isArray(p) || p.length === 0)
+  )
     throw new TypeError("generate: prompts must be a non-empty array of non-empty token arrays");
   if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 1)
-    throw new RangeError(`generate: maxNewTokens must be a positive integer, got ${o.maxNewTokens}`);
+    throw new RangeError(
+      `generate: maxNewTokens must be a positive integer, got ${o.maxNewTokens}`,
+    );
   const longest = Math.max(...prompts.map((p) => p.length));
   if (longest + o.maxNewTokens > model.args.max_seq_len)
     throw new RangeError(
@@ -105,18 +111,27 @@ function checkOptions(model: Transformer, prompts: number[][], o: GenerateOption
 }
 
 /** Continues each prompt; see GenerateOptions. */
-export function generate(model: Transformer, prompts: number[][], opts: GenerateOptions): GenerateResult {
+export function generate(
+  model: Transformer,
+  prompts: number[][],
+  opts: GenerateOptions,
+): GenerateResult {
   checkOptions(model, prompts, opts);
   const B = prompts.length;
   const P = Math.max(...prompts.map((p) => p.length));
   const pad = opts.padId ?? 0;
   const rows = prompts.map((p) => [...new Array(P - p.length).fill(pad), ...p]);
-  const mask = prompts.map((p) => [...new Array(P - p.length).fill(0), ...new Array(p.length).fill(1)]);
+  const mask = prompts.map((p) => [
+    ...new Array(P - p.length).fill(0),
+    ...new Array(p.length).fill(1),
+  ]);
   const padded = prompts.some((p) => p.length < P);
   const stop = new Set(opts.stopTokens ?? []);
   const rand = rng(opts.seed ?? 0);
   const useCache = opts.useCache ?? true;
-  const cache: LatentKV[] | undefined = useCache ? model.layers.map(() => ({ kv: null, pe: null })) : undefined;
+  const cache: LatentKV[] | undefined = useCache
+    ? model.layers.map(() => ({ kv: null, pe: null }))
+    : undefined;
   const out: number[][] = prompts.map(() => []);
   const done = new Array(B).fill(false);
   const V = model.args.vocab_size;
@@ -126,7 +141,11 @@ export function generate(model: Transformer, prompts: number[][], opts: Generate
     for (let step = 0; step < opts.maxNewTokens; step++) {
       const logits = T.tidy(() => {
         const l = useCache
-          ? model.forward(next, { startPos: start, cache, attentionMask: padded ? mask : undefined })
+          ? model.forward(next, {
+              startPos: start,
+              cache,
+              attentionMask: padded ? mask : undefined,
+            })
           : model.forward(rows, { attentionMask: padded ? mask : undefined });
         // The cache outlives this scope.
         for (const c of cache ?? []) {
@@ -134,7 +153,10 @@ export function generate(model: Transformer, prompts: number[][], opts: Generate
           if (c.pe) T.keep(c.pe);
         }
         const Tn = l.shape[1];
-        return l.narrow(1, Tn - 1, 1).contiguous().toArray() as Float32Array;
+        return l
+          .narrow(1, Tn - 1, 1)
+          .contiguous()
+          .toArray() as Float32Array;
       });
       start += next.length > 0 ? next[0].length : 0;
       const picked: number[] = [];
@@ -158,5 +180,8 @@ export function generate(model: Transformer, prompts: number[][], opts: Generate
   });
   const a = model.args;
   const cached = cache && cache[0].kv ? cache[0].kv.shape[1] : 0;
-  return { tokens: out, cacheElements: a.n_layers * B * cached * (a.kv_lora_rank + a.qk_rope_head_dim) };
+  return {
+    tokens: out,
+    cacheElements: a.n_layers * B * cached * (a.kv_lora_rank + a.qk_rope_head_dim),
+  };
 }

@@ -186,7 +186,8 @@ export class Transformer extends Module {
     if (tokens instanceof T.Tensor) {
       if (tokens.dtype !== "int32")
         throw new TypeError(`${what} must be an int32 Tensor, got ${tokens.dtype}`);
-      if (tokens.ndim !== 2) throw new RangeError(`${what} must be [B, T], got shape [${tokens.shape.join(", ")}]`);
+      if (tokens.ndim !== 2)
+        throw new RangeError(`${what} must be [B, T], got shape [${tokens.shape.join(", ")}]`);
       t = tokens;
     } else {
       if (!Array.isArray(tokens) || tokens.length === 0 || !tokens.every((r) => Array.isArray(r)))
@@ -195,9 +196,12 @@ export class Transformer extends Module {
       const flat = new Int32Array(tokens.length * Tn);
       tokens.forEach((row, b) => {
         if (row.length !== Tn)
-          throw new RangeError(`${what}: row ${b} has length ${row.length}, row 0 has ${Tn} (pad them, and pass attentionMask)`);
+          throw new RangeError(
+            `${what}: row ${b} has length ${row.length}, row 0 has ${Tn} (pad them, and pass attentionMask)`,
+          );
         row.forEach((v, i) => {
-          if (!Number.isInteger(v)) throw new TypeError(`${what}[${b}][${i}] = ${v} is not an integer`);
+          if (!Number.isInteger(v))
+            throw new TypeError(`${what}[${b}][${i}] = ${v} is not an integer`);
           flat[b * Tn + i] = v;
         });
       });
@@ -216,7 +220,12 @@ export class Transformer extends Module {
   }
 
   /** Additive mask [B|1, 1, T, S]: causal (query t sees keys <= startPos + t) and padding. */
-  private buildMask(B: number, Tq: number, startPos: number, pad: T.Tensor | null): T.Tensor | null {
+  private buildMask(
+    B: number,
+    Tq: number,
+    startPos: number,
+    pad: T.Tensor | null,
+  ): T.Tensor | null {
     const S = startPos + Tq;
     if (pad && (pad.shape[0] !== B || pad.shape[1] !== S))
       throw new RangeError(
@@ -246,14 +255,17 @@ export class Transformer extends Module {
     const ids = this.tokensToTensor(tokens);
     const [B, Tq] = ids.shape;
     const startPos = opts.startPos ?? 0;
-    if (!Number.isInteger(startPos) || startPos < 0) throw new RangeError(`startPos must be a non-negative integer, got ${startPos}`);
+    if (!Number.isInteger(startPos) || startPos < 0)
+      throw new RangeError(`startPos must be a non-negative integer, got ${startPos}`);
     if (startPos + Tq > this.args.max_seq_len)
       throw new RangeError(
         `sequence length ${startPos + Tq} exceeds max_seq_len ${this.args.max_seq_len}`,
       );
     if (opts.cache && opts.cache.length !== this.layers.length)
       throw new RangeError(`cache must have one entry per layer (${this.layers.length})`);
-    const pad = opts.attentionMask ? this.tokensToTensor(opts.attentionMask, "attentionMask", false) : null;
+    const pad = opts.attentionMask
+      ? this.tokensToTensor(opts.attentionMask, "attentionMask", false)
+      : null;
     const mask = this.buildMask(B, Tq, startPos, pad);
     const { cos, sin } = this.rope().range(startPos, Tq);
     const emb = this.hook("hook_embed", this.embed.forward(ids));
@@ -265,18 +277,19 @@ export class Transformer extends Module {
     const logits = this.hook("hook_logits", this.head.forward(hn));
     const mtpLogits: T.Tensor[] = [];
     if (opts.withMtp && this.mtp.length > 0) {
-      if (startPos !== 0 || opts.cache) throw new Error("MTP logits need a full sequence (no cache, startPos 0)");
+      if (startPos !== 0 || opts.cache)
+        throw new Error("MTP logits need a full sequence (no cache, startPos 0)");
       let prev = hn;
       for (let k = 0; k < this.mtp.length; k++) {
         const n = Tq - k - 1;
         if (n <= 0) break;
         const r = this.rope().range(0, n);
         const m = this.buildMask(B, n, 0, pad ? pad.narrow(1, 0, n) : null);
-        const { h: hk, normed } = this.mtp[k].step(
-          emb.narrow(1, k + 1, n),
-          prev.narrow(1, 0, n),
-          { cos: r.cos, sin: r.sin, mask: m },
-        );
+        const { h: hk, normed } = this.mtp[k].step(emb.narrow(1, k + 1, n), prev.narrow(1, 0, n), {
+          cos: r.cos,
+          sin: r.sin,
+          mask: m,
+        });
         mtpLogits.push(this.mtp[k].logitsHook(this.head.forward(normed)));
         prev = hk;
       }
@@ -329,7 +342,9 @@ export class Transformer extends Module {
   private checkHookName(name: string): void {
     if (!this.hookPoints().includes(name)) {
       const tail = name.split(".").pop() ?? name;
-      const similar = this.hookPoints().filter((n) => n.endsWith(tail)).slice(0, 5);
+      const similar = this.hookPoints()
+        .filter((n) => n.endsWith(tail))
+        .slice(0, 5);
       throw new Error(
         `unknown hook point "${name}"${similar.length ? `; similar: ${similar.join(", ")}` : ""} (model.hookPoints() lists all)`,
       );
@@ -387,7 +402,9 @@ export class Transformer extends Module {
       for (const [n, p] of params) {
         const e = tensors.get(n)!;
         if (e.shape.length !== p.shape.length || e.shape.some((d, i) => d !== p.shape[i]))
-          throw new CheckpointError(`tensor "${n}": expected [${p.shape.join(", ")}], found [${e.shape.join(", ")}]`);
+          throw new CheckpointError(
+            `tensor "${n}": expected [${p.shape.join(", ")}], found [${e.shape.join(", ")}]`,
+          );
         p.copy_(T.tensor(decode(n, e, tensors), { shape: [...p.shape] }));
       }
     });
@@ -449,10 +466,14 @@ function decode(name: string, e: TensorEntry, all: ReadonlyMap<string, TensorEnt
       const out = new Float32Array(o * i);
       for (let r = 0; r < o; r++)
         for (let c = 0; c < i; c++)
-          out[r * i + c] = fp8ToF32(q[r * i + c], "float8_e4m3fn") * sc[Math.floor(r / 128) * sCols + Math.floor(c / 128)];
+          out[r * i + c] =
+            fp8ToF32(q[r * i + c], "float8_e4m3fn") *
+            sc[Math.floor(r / 128) * sCols + Math.floor(c / 128)];
       return out;
     }
     default:
-      throw new CheckpointError(`tensor "${name}": dtype ${e.dtype} is not supported (F32, BF16, F8_E4M3)`);
+      throw new CheckpointError(
+        `tensor "${name}": dtype ${e.dtype} is not supported (F32, BF16, F8_E4M3)`,
+      );
   }
 }

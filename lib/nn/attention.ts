@@ -62,7 +62,8 @@ export class MLA extends Module {
     this.dv = a.v_head_dim;
     this.c = a.kv_lora_rank;
     const qk = this.nope + this.rope;
-    if (a.q_lora_rank === 0) this.wq = this.registerModule("wq", new Linear(ctx, init, a.dim, a.n_heads * qk));
+    if (a.q_lora_rank === 0)
+      this.wq = this.registerModule("wq", new Linear(ctx, init, a.dim, a.n_heads * qk));
     else {
       this.wq_a = this.registerModule("wq_a", new Linear(ctx, init, a.dim, a.q_lora_rank));
       this.q_norm = this.registerModule("q_norm", new RMSNorm(ctx, a.q_lora_rank));

@@ -87,7 +87,10 @@ export class MTPModule extends Block {
     super(ctx, init, args, layer, biased);
     this.enorm = this.registerModule("enorm", new RMSNorm(ctx, args.dim));
     this.hnorm = this.registerModule("hnorm", new RMSNorm(ctx, args.dim));
-    this.eh_proj = this.registerModule("eh_proj", new Linear(ctx, init, 2 * args.dim, args.dim, true));
+    this.eh_proj = this.registerModule(
+      "eh_proj",
+      new Linear(ctx, init, 2 * args.dim, args.dim, true),
+    );
     this.shared_head = this.registerModule("shared_head", new SharedHead(ctx, args.dim));
     this.registerHook("hook_in", "hook_logits");
   }

@@ -73,7 +73,9 @@ export class ModelContext {
         const r = fn(out, name);
         if (r !== undefined && r !== null) {
           if (!(r instanceof T.Tensor))
-            throw new TypeError(`hook on "${name}" returned ${typeof r}, expected a Tensor or nothing`);
+            throw new TypeError(
+              `hook on "${name}" returned ${typeof r}, expected a Tensor or nothing`,
+            );
           if (r.shape.length !== out.shape.length || r.shape.some((d, i) => d !== out.shape[i]))
             throw new Error(
               `hook on "${name}" returned shape [${r.shape.join(", ")}], expected [${out.shape.join(", ")}]`,
@@ -83,7 +85,10 @@ export class ModelContext {
       }
     }
     if (this.recording && this.recorded && (this.recording.has("*") || this.recording.has(name)))
-      this.recorded.set(name, T.noGrad(() => out.detach().clone()));
+      this.recorded.set(
+        name,
+        T.noGrad(() => out.detach().clone()),
+      );
     return out;
   }
 }

@@ -17,7 +17,7 @@
  */
 import * as T from "../tensor/index.js";
 import type { ModelArgs } from "../model/config.js";
-import { Init, Linear, MLP } from "./layers.js";
+import { Init, MLP } from "./layers.js";
 import { Module, type ModelContext } from "./module.js";
 
 /** A numbered list of modules ("0", "1", ...), as PyTorch's ModuleList. */
@@ -37,7 +37,10 @@ export function routeTokens(
   scores: Float32Array,
   bias: Float32Array | null,
   n: number,
-  a: Pick<ModelArgs, "n_routed_experts" | "n_activated_experts" | "n_expert_groups" | "n_limited_groups">,
+  a: Pick<
+    ModelArgs,
+    "n_routed_experts" | "n_activated_experts" | "n_expert_groups" | "n_limited_groups"
+  >,
 ): { indices: Int32Array; biased: Float32Array } {
   const E = a.n_routed_experts;
   const k = a.n_activated_experts;
@@ -49,7 +52,8 @@ export function routeTokens(
   const order: number[] = [];
   for (let t = 0; t < n; t++) {
     const row = biased.subarray(t * E, (t + 1) * E);
-    for (let e = 0; e < E; e++) row[e] = bias ? Math.fround(scores[t * E + e] + bias[e]) : scores[t * E + e];
+    for (let e = 0; e < E; e++)
+      row[e] = bias ? Math.fround(scores[t * E + e] + bias[e]) : scores[t * E + e];
     if (G > 1) {
       for (let g = 0; g < G; g++) {
         let m1 = -Infinity;
@@ -116,7 +120,8 @@ export class Gate extends Module {
     );
     fire("hook_router_biased_scores", T.tensor(biased, { shape: [B, Tq, E] }));
     const idx = fire("hook_expert_indices", T.tensor(indices, { shape: [B, Tq, k] }));
-    if (idx.dtype !== "int32") throw new TypeError("hook_expert_indices: a replacement must be int32");
+    if (idx.dtype !== "int32")
+      throw new TypeError("hook_expert_indices: a replacement must be int32");
     let w = T.gather(s, 2, idx);
     if (a.score_func === "sigmoid") w = w.div(w.sum(-1, true));
     if (a.route_scale !== 1) w = w.mul(a.route_scale);
@@ -217,7 +222,9 @@ export class MoE extends Module {
       const xt = xf.narrow(0, t, 1);
       let yt = this.shared_experts ? this.shared_experts.forward(xt) : T.zeros([1, D]);
       for (let j = 0; j < k; j++)
-        yt = yt.add(this.experts.items[idx[t * k + j]].forward(xt).mul(wf.narrow(0, t, 1).narrow(1, j, 1)));
+        yt = yt.add(
+          this.experts.items[idx[t * k + j]].forward(xt).mul(wf.narrow(0, t, 1).narrow(1, j, 1)),
+        );
       rows.push(yt);
     }
     return T.cat(rows, 0).reshape(B, Tq, D);

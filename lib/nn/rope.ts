@@ -12,7 +12,8 @@ export function ropeFrequencies(a: Readonly<ModelArgs>): Float64Array {
   const half = d / 2;
   const freqs = new Float64Array(half);
   // Rounded through float32 like the reference, which builds them in float32.
-  for (let i = 0; i < half; i++) freqs[i] = Math.fround(1 / Math.fround(Math.pow(base, (2 * i) / d)));
+  for (let i = 0; i < half; i++)
+    freqs[i] = Math.fround(1 / Math.fround(Math.pow(base, (2 * i) / d)));
   if (a.max_seq_len > a.original_seq_len) {
     const corrDim = (rot: number): number =>
       (d * Math.log(a.original_seq_len / (rot * 2 * Math.PI))) / (2 * Math.log(base));

@@ -45,7 +45,11 @@ function model(seed: number): Transformer {
 
 describe("model/generate", function () {
   this.timeout(60000);
-  const prompts = [[3, 17, 9, 40, 2, 8], [5, 11], [60, 1, 33, 7]];
+  const prompts = [
+    [3, 17, 9, 40, 2, 8],
+    [5, 11],
+    [60, 1, 33, 7],
+  ];
 
   it("greedy decoding with the latent cache equals recomputation without it, token for token", () => {
     const m = model(1);
@@ -60,7 +64,9 @@ describe("model/generate", function () {
   it("a batched prompt generates what it generates alone", () => {
     const m = model(2);
     const batch = generate(m, prompts, { maxNewTokens: 6 });
-    prompts.forEach((p, i) => assert.deepEqual(generate(m, [p], { maxNewTokens: 6 }).tokens[0], batch.tokens[i]));
+    prompts.forEach((p, i) =>
+      assert.deepEqual(generate(m, [p], { maxNewTokens: 6 }).tokens[0], batch.tokens[i]),
+    );
   });
 
   it("stop tokens end a row (included); streaming reports each step", () => {
@@ -68,10 +74,17 @@ describe("model/generate", function () {
     const free = generate(m, [prompts[0]], { maxNewTokens: 8 }).tokens[0];
     const stopAt = free[3];
     const seen: number[][] = [];
-    const r = generate(m, [prompts[0]], { maxNewTokens: 8, stopTokens: [stopAt], onToken: (t) => seen.push(t) });
+    const r = generate(m, [prompts[0]], {
+      maxNewTokens: 8,
+      stopTokens: [stopAt],
+      onToken: (t) => seen.push(t),
+    });
     const first = free.indexOf(stopAt);
     assert.deepEqual(r.tokens[0], free.slice(0, first + 1));
-    assert.deepEqual(seen.map((s) => s[0]), r.tokens[0]);
+    assert.deepEqual(
+      seen.map((s) => s[0]),
+      r.tokens[0],
+    );
   });
 
   it("sampling: seeded and reproducible; top-k 1 is greedy; top-p keeps the nucleus", () => {
@@ -80,12 +93,16 @@ describe("model/generate", function () {
     const s2 = generate(m, prompts, { maxNewTokens: 8, temperature: 1, seed: 5 });
     assert.deepEqual(s1.tokens, s2.tokens);
     const g = generate(m, prompts, { maxNewTokens: 8 });
-    assert.deepEqual(generate(m, prompts, { maxNewTokens: 8, temperature: 2, topK: 1, seed: 9 }).tokens, g.tokens);
+    assert.deepEqual(
+      generate(m, prompts, { maxNewTokens: 8, temperature: 2, topK: 1, seed: 9 }).tokens,
+      g.tokens,
+    );
     const logits = Float32Array.from([0, 5, 4.9, -3]);
     const counts = [0, 0, 0, 0];
     let s = 1;
-    const rand = (): number => ((s = (s * 16807) % 2147483647) / 2147483647);
-    for (let i = 0; i < 400; i++) counts[sampleToken(logits, { temperature: 1, topP: 0.9 }, rand)]++;
+    const rand = (): number => (s = (s * 16807) % 2147483647) / 2147483647;
+    for (let i = 0; i < 400; i++)
+      counts[sampleToken(logits, { temperature: 1, topP: 0.9 }, rand)]++;
     assert.equal(counts[0] + counts[3], 0, "tokens outside the nucleus are never drawn");
     assert.ok(counts[1] > 100 && counts[2] > 100);
   });

@@ -130,19 +130,39 @@ describe("model/transformer: equivalence with DeepSeek's reference (PyTorch orac
         const out = join(ck, `out-${impl}.safetensors`);
         const r = spawnSync(
           DEBIAN_PYTHON,
-          [ORACLE, "--ckpt", ck, "--tokens", join(ck, "tokens.json"), "--out", out, "--attn", impl, "--threads", "1"],
+          [
+            ORACLE,
+            "--ckpt",
+            ck,
+            "--tokens",
+            join(ck, "tokens.json"),
+            "--out",
+            out,
+            "--attn",
+            impl,
+            "--threads",
+            "1",
+          ],
           { encoding: "utf8" },
         );
         assert.equal(r.status, 0, `oracle failed: ${r.stderr}`);
         const ref = (await readSafetensors(out)).tensors;
         const want = ref.get("logits")!;
         assert.deepEqual(want.shape, [2, 12, V]);
-        const err = worstPositionErr(logits.toArray() as Float32Array, want.data as Float32Array, V);
+        const err = worstPositionErr(
+          logits.toArray() as Float32Array,
+          want.data as Float32Array,
+          V,
+        );
         assert.ok(err <= 1e-4, `${impl}: main logits relative error ${err}`);
         assert.equal(mtpLogits.length, 1);
         const wm = ref.get("mtp_logits.1")!;
         assert.deepEqual(wm.shape, [2, 11, V]);
-        const em = worstPositionErr(mtpLogits[0].toArray() as Float32Array, wm.data as Float32Array, V);
+        const em = worstPositionErr(
+          mtpLogits[0].toArray() as Float32Array,
+          wm.data as Float32Array,
+          V,
+        );
         assert.ok(em <= 1e-4, `${impl}: MTP logits relative error ${em}`);
       }
     });
@@ -164,7 +184,10 @@ describe("model/transformer", function () {
 
   it("create is deterministic for a seed and differs between seeds", () => {
     const w = (s: number): Float32Array =>
-      Transformer.create(cfg, { seed: s }).namedParameters().get("layers.1.ffn.experts.3.w2.weight")!.toArray() as Float32Array;
+      Transformer.create(cfg, { seed: s })
+        .namedParameters()
+        .get("layers.1.ffn.experts.3.w2.weight")!
+        .toArray() as Float32Array;
     assert.deepEqual(Array.from(w(5)), Array.from(w(5)));
     assert.notDeepEqual(Array.from(w(5)), Array.from(w(6)));
   });
@@ -172,7 +195,9 @@ describe("model/transformer", function () {
   it("parameter names and shapes are exactly those of the DeepSeek layout", async () => {
     const { expectedTensors } = await import("../../../lib/io/index.js");
     const m = Transformer.create(cfg, { seed: 0 });
-    const want = expectedTensors(m.config.args, m.config.settings).map((t) => `${t.name} ${t.shape.join("x")}`);
+    const want = expectedTensors(m.config.args, m.config.settings).map(
+      (t) => `${t.name} ${t.shape.join("x")}`,
+    );
     const got = [...m.namedParameters()].map(([n, t]) => `${n} ${t.shape.join("x")}`);
     assert.deepEqual([...got].sort(), [...want].sort());
     let n = 0;
@@ -195,13 +220,19 @@ describe("model/transformer", function () {
     const m = Transformer.create(cfg, { seed: 0 });
     assert.throws(() => m.forward([[1, 64]]), /token id 64 at \[0, 1\] is out of range \[0, 64\)/);
     assert.throws(() => m.forward([[-1]]), /token id -1/);
-    assert.throws(() => m.forward([new Array(65).fill(1)]), /sequence length 65 exceeds max_seq_len 64/);
+    assert.throws(
+      () => m.forward([new Array(65).fill(1)]),
+      /sequence length 65 exceeds max_seq_len 64/,
+    );
     assert.throws(() => m.forward([[1, 2], [3]]), /row 1 has length 1/);
     assert.throws(() => m.forward([[1.5]]), /not an integer/);
     assert.throws(() => m.forward(T.tensor([[1, 2]])), /int32/);
     assert.throws(() => m.loss([[1, 2]], [[1]]), /targets shape/);
     assert.throws(() => m.loss([[1, 2]], [[1, 99]]), /targets: id 99/);
-    assert.throws(() => Transformer.create({ ...cfg, n_activated_experts: 9 }), /n_activated_experts/);
+    assert.throws(
+      () => Transformer.create({ ...cfg, n_activated_experts: 9 }),
+      /n_activated_experts/,
+    );
   });
 
   it("loss adds the weighted MTP loss; backward gives finite gradients for every parameter", () => {
@@ -212,7 +243,10 @@ describe("model/transformer", function () {
     const targets = toks.map((r) => r.slice(1));
     const main = T.noGrad(() => m.loss(inputs, targets, { mtpWeight: 0 })).item();
     const logits = T.noGrad(() => m.forward(inputs));
-    const ce = T.crossEntropy(logits, T.tensor(Int32Array.from(targets.flat()), { shape: [4, 23] })).item();
+    const ce = T.crossEntropy(
+      logits,
+      T.tensor(Int32Array.from(targets.flat()), { shape: [4, 23] }),
+    ).item();
     assert.ok(Math.abs(main - ce) < 1e-5);
     const loss = m.loss(inputs, targets, { mtpWeight: 0.3 });
     assert.ok(loss.item() > main + 0.1, "MTP loss adds to the main loss");
@@ -229,8 +263,14 @@ describe("model/transformer", function () {
       if (expert && !used.has(expert[1])) continue;
       assert.ok(p.grad, `no gradient for ${name}`);
       const g = p.grad.toArray();
-      assert.ok(g.every((v) => Number.isFinite(v)), `non-finite gradient in ${name}`);
-      assert.ok(g.some((v) => v !== 0), `zero gradient for ${name}`);
+      assert.ok(
+        g.every((v) => Number.isFinite(v)),
+        `non-finite gradient in ${name}`,
+      );
+      assert.ok(
+        g.some((v) => v !== 0),
+        `zero gradient for ${name}`,
+      );
       checked++;
     }
     assert.ok(checked > 40);
@@ -259,7 +299,10 @@ describe("model/transformer", function () {
           n,
         );
       const toks = randomTokens(1, 6, 64, 4);
-      assert.deepEqual(Array.from(m.forward(toks).toArray()), Array.from(l.forward(toks).toArray()));
+      assert.deepEqual(
+        Array.from(m.forward(toks).toArray()),
+        Array.from(l.forward(toks).toArray()),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -313,7 +356,10 @@ describe("model/transformer", function () {
       }
       assert.ok(Math.abs(s - 1) < 1e-5);
     }
-    assert.throws(() => m.runWithCache(toks, { names: ["blocks.0.attn.hook_patern"] }), /unknown hook point/);
+    assert.throws(
+      () => m.runWithCache(toks, { names: ["blocks.0.attn.hook_patern"] }),
+      /unknown hook point/,
+    );
     for (const n of names) assert.ok(m.hookPoints().includes(n), n);
   });
 
@@ -341,7 +387,10 @@ describe("model/transformer", function () {
     const long = randomTokens(1, 7, 64, 7)[0];
     const short = [5, 9, 11, 2];
     const batch = [long, [0, 0, 0, ...short]];
-    const mask = [[1, 1, 1, 1, 1, 1, 1], [0, 0, 0, 1, 1, 1, 1]];
+    const mask = [
+      [1, 1, 1, 1, 1, 1, 1],
+      [0, 0, 0, 1, 1, 1, 1],
+    ];
     const both = m.forward(batch, { attentionMask: mask }).toArray() as Float32Array;
     const alone = m.forward([short]).toArray() as Float32Array;
     const V = 64;
@@ -349,6 +398,19 @@ describe("model/transformer", function () {
     const first = m.forward([long]).toArray() as Float32Array;
     assert.ok(relErr(both.subarray(0, 7 * V), first) < 1e-6);
     assert.ok(both.every((v) => Number.isFinite(v)));
+  });
+
+  it("a training step inside tidy() keeps the weights and RoPE tables alive", () => {
+    const m = T.tidy(() => Transformer.create(cfg, { seed: 6 }));
+    const toks = randomTokens(2, 6, 64, 8);
+    const l1 = T.tidy(() => {
+      const l = m.loss(toks, toks);
+      l.backward();
+      return l.item();
+    });
+    const l2 = T.tidy(() => m.loss(toks, toks).item());
+    assert.ok(Number.isFinite(l1) && Math.abs(l1 - l2) < 1e-6);
+    assert.ok(m.namedParameters().get("head.weight")!.grad);
   });
 
   it("displays itself as a module tree with shapes and counts", () => {

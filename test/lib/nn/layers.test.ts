@@ -18,11 +18,10 @@ describe("nn/Module", () => {
     const ctx = new ModelContext();
     const m = new MLP(ctx, new Init(0, 0.02), 8, 16);
     m.setPaths("layers.0.ffn", "blocks.0.mlp");
-    assert.deepEqual([...m.namedParameters().keys()], [
-      "layers.0.ffn.w1.weight",
-      "layers.0.ffn.w2.weight",
-      "layers.0.ffn.w3.weight",
-    ]);
+    assert.deepEqual(
+      [...m.namedParameters().keys()],
+      ["layers.0.ffn.w1.weight", "layers.0.ffn.w2.weight", "layers.0.ffn.w3.weight"],
+    );
     assert.equal(m.numParams(), 3 * 8 * 16);
     assert.deepEqual(m.hookPoints(), ["blocks.0.mlp.hook_post"]);
     assert.match(m.toString(), /w1: Linear\(8 -> 16\)/);
@@ -33,7 +32,10 @@ describe("nn/Module", () => {
     const ctx = new ModelContext();
     const m = new MLP(ctx, new Init(0, 0.02), 8, 16);
     ctx.addHook("hook_post", () => T.zeros([1]));
-    assert.throws(() => m.forward(T.ones([2, 8])), /hook on "hook_post" returned shape \[1\], expected \[2, 16\]/);
+    assert.throws(
+      () => m.forward(T.ones([2, 8])),
+      /hook on "hook_post" returned shape \[1\], expected \[2, 16\]/,
+    );
   });
 
   it("RMSNorm is w * x / sqrt(mean(x^2) + 1e-6)", () => {
@@ -49,7 +51,8 @@ describe("nn/RoPE", () => {
     const a = modelArgs({ max_seq_len: 4096, original_seq_len: 4096 });
     const f = ropeFrequencies(a);
     assert.equal(f.length, 32);
-    for (let i = 0; i < 32; i++) assert.ok(Math.abs(f[i] / Math.pow(10000, (-2 * i) / 64) - 1) < 1e-6);
+    for (let i = 0; i < 32; i++)
+      assert.ok(Math.abs(f[i] / Math.pow(10000, (-2 * i) / 64) - 1) < 1e-6);
   });
 
   it("YaRN (V3: factor 40, beta 32/1) keeps pairs below 10, divides those from 23 by 40", () => {
@@ -93,14 +96,19 @@ describe("nn/MLA", () => {
       assert.ok(Math.sqrt(d / n) < 1e-5, `naive vs absorb ${Math.sqrt(d / n)}`);
       const cache: LatentKV = { kv: null, pe: null };
       const r0 = tab.range(0, 4);
-      const m4 = T.tensor(causal.filter((_, i) => i % 6 < 4 && i < 24), { shape: [1, 1, 4, 4] });
+      const m4 = T.tensor(
+        causal.filter((_, i) => i % 6 < 4 && i < 24),
+        { shape: [1, 1, 4, 4] },
+      );
       const first = attn.forward(x.narrow(1, 0, 4), { ...r0, mask: m4, cache }).toArray();
       assert.deepEqual(cache.kv!.shape, [2, 4, a.kv_lora_rank]);
       assert.deepEqual(cache.pe!.shape, [2, 4, a.qk_rope_head_dim]);
       const rows: Float32Array[] = [first as Float32Array];
       for (let t = 4; t < 6; t++) {
         const r = tab.range(t, 1);
-        rows.push(attn.forward(x.narrow(1, t, 1), { ...r, mask: null, cache }).toArray() as Float32Array);
+        rows.push(
+          attn.forward(x.narrow(1, t, 1), { ...r, mask: null, cache }).toArray() as Float32Array,
+        );
       }
       const D = a.dim;
       for (let b = 0; b < 2; b++)
@@ -108,7 +116,10 @@ describe("nn/MLA", () => {
           for (let j = 0; j < D; j++) {
             const got = t < 4 ? rows[0][(b * 4 + t) * D + j] : rows[t - 3][b * D + j];
             const want = naive[(b * 6 + t) * D + j];
-            assert.ok(Math.abs(got - want) < 1e-4 * (1 + Math.abs(want)), `b${b} t${t} j${j}: ${got} vs ${want}`);
+            assert.ok(
+              Math.abs(got - want) < 1e-4 * (1 + Math.abs(want)),
+              `b${b} t${t} j${j}: ${got} vs ${want}`,
+            );
           }
     });
   }

@@ -47,7 +47,12 @@ function close(a: number[], b: number[], tol = 1e-6): void {
 
 describe("nn/Gate routing", () => {
   it("the bias chooses experts but the weights are the unbiased scores (sigmoid: normalised)", () => {
-    const a = args({ n_routed_experts: 4, n_activated_experts: 2, score_func: "sigmoid", route_scale: 2.5 });
+    const a = args({
+      n_routed_experts: 4,
+      n_activated_experts: 2,
+      score_func: "sigmoid",
+      route_scale: 2.5,
+    });
     const r = route(a, [0.1, 0.2, 0.3, 0.4], [1, 0, 0, 0]);
     assert.deepEqual(r.indices, [0, 3]);
     close(r.weights, [(0.1 / 0.5) * 2.5, (0.4 / 0.5) * 2.5]);
@@ -57,7 +62,12 @@ describe("nn/Gate routing", () => {
   });
 
   it("softmax weights are not renormalised; route_scale multiplies", () => {
-    const a = args({ n_routed_experts: 4, n_activated_experts: 2, score_func: "softmax", route_scale: 16 });
+    const a = args({
+      n_routed_experts: 4,
+      n_activated_experts: 2,
+      score_func: "softmax",
+      route_scale: 16,
+    });
     const r = route(a, [0.1, 0.2, 0.3, 0.4], null);
     assert.deepEqual(r.indices, [3, 2]);
     close(r.weights, [0.4 * 16, 0.3 * 16], 1e-5);
@@ -83,7 +93,12 @@ describe("nn/Gate routing", () => {
   });
 
   it("routeTokens handles many tokens and never picks a dropped group", () => {
-    const a = args({ n_routed_experts: 16, n_activated_experts: 3, n_expert_groups: 4, n_limited_groups: 2 });
+    const a = args({
+      n_routed_experts: 16,
+      n_activated_experts: 3,
+      n_expert_groups: 4,
+      n_limited_groups: 2,
+    });
     const n = 50;
     const sc = T.rand([n, 16], { seed: 3 }).toArray() as Float32Array;
     const { indices, biased } = routeTokens(sc, null, n, a);
@@ -101,7 +116,10 @@ describe("nn/Gate routing", () => {
 
 describe("nn/MoE", () => {
   for (const [label, f] of [
-    ["sigmoid + bias + groups", { score_func: "sigmoid", n_expert_groups: 2, n_limited_groups: 1, route_scale: 2.5 }],
+    [
+      "sigmoid + bias + groups",
+      { score_func: "sigmoid", n_expert_groups: 2, n_limited_groups: 1, route_scale: 2.5 },
+    ],
     ["softmax, 2 shared", { score_func: "softmax", n_shared_experts: 2 }],
   ] as const) {
     it(`grouped dispatch equals a per-token reference loop, values and gradients (${label})`, () => {
@@ -122,7 +140,10 @@ describe("nn/MoE", () => {
       const g2 = x2.grad!.toArray();
       for (let i = 0; i < g1.length; i++) assert.ok(Math.abs(g1[i] - g2[i]) < 1e-4, `grad ${i}`);
       const w = moe.gate.weight.grad!.toArray();
-      assert.ok(w.some((v) => v !== 0), "the gate weight gets gradients through the expert weights");
+      assert.ok(
+        w.some((v) => v !== 0),
+        "the gate weight gets gradients through the expert weights",
+      );
     });
   }
 });
