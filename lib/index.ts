@@ -16,3 +16,5 @@ export type { CreateOptions } from "./tensor/index.js";
 export type { CreateOptions as TransformerCreateOptions } from "./model/index.js";
 /** safetensors and checkpoint naming, as a namespace: `io.readSafetensors(...)`. */
 export * as io from "./io/index.js";
+/** The layers the Transformer is built from (Module, Linear, MLA, Gate, MoE, Block, ...), as a namespace. */
+export * as nn from "./nn/index.js";

@@ -312,9 +312,7 @@ export function gemmQuantized(
     out,
   );
   if (bad > 0 && nonFinite === "throw") {
-    throw new RangeError(
-      `fp8.gemmQuantized: x has ${bad} NaN/Inf value(s) (nonFinite: "throw")`,
-    );
+    throw new RangeError(`fp8.gemmQuantized: x has ${bad} NaN/Inf value(s) (nonFinite: "throw")`);
   }
   return { c: out, a };
 }

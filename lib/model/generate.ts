@@ -6,6 +6,7 @@
  */
 import * as T from "../tensor/index.js";
 import type { LatentKV } from "../nn/attention.js";
+import { kvCacheSizes, type KvCacheSizes } from "./params.js";
 import type { Transformer } from "./transformer.js";
 
 export interface GenerateOptions {
@@ -34,6 +35,10 @@ export interface GenerateResult {
   tokens: number[][];
   /** Elements the latent cache held at the end (layers x batch x positions x (kv_lora_rank + rope)). */
   cacheElements: number;
+  /** Per token and layer: MLA's latent cache next to the naive path's, MHA's and GQA's for this config. */
+  cacheSizes: KvCacheSizes;
+  /** One line comparing the cache held with what MHA and GQA would need for the same positions. */
+  cacheReport: string;
 }
 
 /** Seeded uniform numbers in [0, 1) (mulberry32). */
@@ -86,7 +91,11 @@ export function sampleToken(
   return order[n - 1];
 }
 
-function checkOptions(model: Transformer, prompts: number[][], o: GenerateOptions): void {
+function checkOptions(
+  model: Transformer,
+  prompts: number[][],
+  o: Pick<GenerateOptions, "maxNewTokens" | "temperature" | "topK" | "topP">,
+): void {
   if (
     !Array.isArray(prompts) ||
     prompts.length === 0 ||
@@ -180,8 +189,141 @@ export function generate(
   });
   const a = model.args;
   const cached = cache && cache[0].kv ? cache[0].kv.shape[1] : 0;
+  const sizes = kvCacheSizes(a);
+  const per = a.n_layers * B * cached;
+  const cacheReport =
+    `latent KV cache: ${per * sizes.mla} elements (${a.n_layers} layers x ${B} rows x ${cached} positions x ${sizes.mla}); ` +
+    `MHA would hold ${per * sizes.mha}, GQA-${sizes.groups} ${per * sizes.gqa}`;
+  return { tokens: out, cacheElements: per * sizes.mla, cacheSizes: sizes, cacheReport };
+}
+
+export interface SpeculativeOptions {
+  maxNewTokens: number;
+  stopTokens?: number[];
+  onToken?: (token: number, step: number) => void;
+}
+
+export interface SpeculativeResult {
+  tokens: number[];
+  /** Drafts proposed by the MTP module, and how many the main model accepted. */
+  drafted: number;
+  accepted: number;
+  acceptanceRate: number;
+  /** Main-model forward calls, against one per token for plain decoding. */
+  mainCalls: number;
+  /** Tokens per main-model call (plain greedy decoding: 1). */
+  tokensPerCall: number;
+}
+
+function argmaxRow(d: Float32Array, row: number, V: number): number {
+  let best = 0;
+  for (let i = 1; i < V; i++) if (d[row * V + i] > d[row * V + best]) best = i;
+  return best;
+}
+
+/**
+ * Greedy speculative decoding with the first MTP module as the draft (one prompt): each step the
+ * main model verifies [current, draft] in one call; on a match it keeps the draft and its own next
+ * token, otherwise it keeps its own token and drops the draft's cache entry. The output equals
+ * plain greedy decoding wherever the top two logits are not tied within float error.
+ */
+export function generateSpeculative(
+  model: Transformer,
+  prompt: number[],
+  opts: SpeculativeOptions,
+): SpeculativeResult {
+  checkOptions(model, [prompt], opts);
+  // Verification looks one position past the last token kept.
+  if (prompt.length + opts.maxNewTokens + 1 > model.args.max_seq_len)
+    throw new RangeError(
+      `generateSpeculative: prompt length ${prompt.length} + maxNewTokens ${opts.maxNewTokens} + 1 exceeds max_seq_len ${model.args.max_seq_len}`,
+    );
+  if (model.mtp.length === 0)
+    throw new Error("generateSpeculative: the model has no MTP module (mtp_depth 0) to draft with");
+  const V = model.args.vocab_size;
+  const mtp = model.mtp[0];
+  const stop = new Set(opts.stopTokens ?? []);
+  const main: LatentKV[] = model.layers.map(() => ({ kv: null, pe: null }));
+  const draftKV: LatentKV = { kv: null, pe: null };
+  const out: number[] = [];
+  let drafted = 0;
+  let accepted = 0;
+  let mainCalls = 0;
+  const keepCaches = (): void => {
+    for (const c of [...main, draftKV]) {
+      if (c.kv) T.keep(c.kv);
+      if (c.pe) T.keep(c.pe);
+    }
+  };
+  /** Runs the main model on `toks` at `start`; returns greedy picks per position and norm(h). */
+  const mainStep = (toks: number[], start: number): { picks: number[]; hidden: T.Tensor } => {
+    mainCalls++;
+    const r = model.run([toks], { startPos: start, cache: main });
+    const d = r.logits.toArray() as Float32Array;
+    return { picks: toks.map((_, i) => argmaxRow(d, i, V)), hidden: r.hidden };
+  };
+  /** MTP positions start..: hidden [1, n, dim] with the next tokens; returns the last draft. */
+  const draftStep = (hidden: T.Tensor, next: number[], start: number): number => {
+    const n = next.length;
+    const { cos, sin } = model.rope().range(start, n);
+    const emb = model.embed.forward(T.tensor(Int32Array.from(next), { shape: [1, n] }));
+    const mask = model.buildMask(1, n, start, null);
+    const { normed } = mtp.step(emb, hidden, { cos, sin, mask, cache: draftKV });
+    const l = model.head.forward(normed.narrow(1, n - 1, 1)).toArray() as Float32Array;
+    return argmaxRow(l, 0, V);
+  };
+  T.noGrad(() => {
+    let pos = prompt.length;
+    let draft = -1;
+    let cur = -1;
+    const emit = (t: number): boolean => {
+      out.push(t);
+      opts.onToken?.(t, out.length - 1);
+      return stop.has(t) || out.length >= opts.maxNewTokens;
+    };
+    T.tidy(() => {
+      const r = mainStep(prompt, 0);
+      cur = r.picks[prompt.length - 1];
+      draft = draftStep(r.hidden, [...prompt.slice(1), cur], 0);
+      keepCaches();
+    });
+    if (emit(cur)) return;
+    for (;;) {
+      // cur sits at position pos (not yet fed to the main model); draft guesses position pos + 1.
+      drafted++;
+      let finished = false;
+      T.tidy(() => {
+        const r = mainStep([cur, draft], pos);
+        const truth = r.picks[0];
+        if (truth === draft) {
+          accepted++;
+          const bonus = r.picks[1];
+          finished = emit(draft) || emit(bonus);
+          if (!finished) draft = draftStep(r.hidden, [draft, bonus], pos);
+          cur = bonus;
+          pos += 2;
+        } else {
+          // Drop the rejected draft's entry from every layer's cache.
+          for (const c of main) {
+            c.kv = c.kv!.narrow(1, 0, pos + 1);
+            c.pe = c.pe!.narrow(1, 0, pos + 1);
+          }
+          finished = emit(truth);
+          if (!finished) draft = draftStep(r.hidden.narrow(1, 0, 1), [truth], pos);
+          cur = truth;
+          pos += 1;
+        }
+        keepCaches();
+      });
+      if (finished) return;
+    }
+  });
   return {
     tokens: out,
-    cacheElements: a.n_layers * B * cached * (a.kv_lora_rank + a.qk_rope_head_dim),
+    drafted,
+    accepted,
+    acceptanceRate: drafted > 0 ? accepted / drafted : 0,
+    mainCalls,
+    tokensPerCall: out.length / mainCalls,
   };
 }

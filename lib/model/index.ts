@@ -25,5 +25,10 @@ export { ModelConfig, PRESET_NAMES, preset, presets, resolveConfig } from "./pre
 export type { ConfigFields, PresetName } from "./presets.js";
 export { ActivationCache, Transformer } from "./transformer.js";
 export type { CreateOptions, ForwardOptions, LossOptions, Tokens } from "./transformer.js";
-export { generate, sampleToken } from "./generate.js";
-export type { GenerateOptions, GenerateResult } from "./generate.js";
+export { generate, generateSpeculative, sampleToken } from "./generate.js";
+export type {
+  GenerateOptions,
+  GenerateResult,
+  SpeculativeOptions,
+  SpeculativeResult,
+} from "./generate.js";

@@ -31,10 +31,10 @@
  */
 import { mkdirSync } from "node:fs";
 import * as T from "../tensor/index.js";
-import { bf16ToF32, fp8ToF32 } from "../tensor/index.js";
+import { bf16ToF32, f32ToFp8, fp8ToF32 } from "../tensor/index.js";
 import type { Precision } from "../fp8/linear.js";
 import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.js";
-import { CheckpointError } from "../io/naming.js";
+import { CheckpointError, expectedTensors, scaleShape } from "../io/naming.js";
 import type { TensorEntry } from "../io/safetensors.js";
 import { Block, MTPModule } from "../nn/block.js";
 import { Embedding, Init, Linear, RMSNorm } from "../nn/layers.js";
@@ -47,6 +47,13 @@ import { ModelConfig, resolveConfig, type ConfigFields, type PresetName } from "
 export interface CreateOptions {
   seed?: number;
   precision?: Precision;
+  /** Refuse to allocate more parameters than this (default 2e9); presets can be inspected without allocating. */
+  maxParams?: number;
+}
+
+export interface SaveOptions {
+  /** "deepseek" (default: model0-mp1.safetensors + config.json + moelab.json) or "hf". */
+  layout?: "deepseek" | "hf";
 }
 
 /** Token ids: an int32 Tensor [B, T] or nested arrays. */
@@ -151,7 +158,14 @@ export class Transformer extends Module {
     const over: ConfigFields = {};
     if (opts.seed !== undefined) over.seed = validSeed(opts.seed);
     if (opts.precision !== undefined) over.precision = opts.precision;
-    return new Transformer(resolveConfig(config, over));
+    const cfg = resolveConfig(config, over);
+    const n = cfg.params().totalWithMtp;
+    const max = opts.maxParams ?? 2e9;
+    if (n > max)
+      throw new RangeError(
+        `Transformer.create: ${cfg.name ? `"${cfg.name}" has ` : ""}${humanCount(n)} parameters, more than maxParams ${humanCount(max)}; inspect the config (presets["${cfg.name ?? "..."}"]) without allocating, or raise maxParams`,
+      );
+    return new Transformer(cfg);
   }
 
   /** GEMM precision of the Linear layers (switchable between runs). */
@@ -174,7 +188,8 @@ export class Transformer extends Module {
     this.ctx.attnImpl = v;
   }
 
-  private rope(): RopeTables {
+  /** RoPE tables for positions 0..max_seq_len-1. */
+  rope(): RopeTables {
     if (!this.ropeTables) this.ropeTables = new RopeTables(this.args);
     return this.ropeTables;
   }
@@ -220,12 +235,8 @@ export class Transformer extends Module {
   }
 
   /** Additive mask [B|1, 1, T, S]: causal (query t sees keys <= startPos + t) and padding. */
-  private buildMask(
-    B: number,
-    Tq: number,
-    startPos: number,
-    pad: T.Tensor | null,
-  ): T.Tensor | null {
+  /** Additive attention mask (see ForwardOptions); null when nothing is masked. */
+  buildMask(B: number, Tq: number, startPos: number, pad: T.Tensor | null): T.Tensor | null {
     const S = startPos + Tq;
     if (pad && (pad.shape[0] !== B || pad.shape[1] !== S))
       throw new RangeError(
@@ -246,12 +257,13 @@ export class Transformer extends Module {
 
   /**
    * The full pass: main logits [B, T, V] and, when `withMtp`, each MTP module's logits
-   * [B, T-k-1, V] (module k, 0-based, at position i predicts token i + k + 2).
+   * [B, T-k-1, V] (module k, 0-based, at position i predicts token i + k + 2); `hidden` is
+   * norm(h) [B, T, dim], what the head and the first MTP module read.
    */
   run(
     tokens: Tokens,
     opts: ForwardOptions & { withMtp?: boolean } = {},
-  ): { logits: T.Tensor; mtpLogits: T.Tensor[] } {
+  ): { logits: T.Tensor; mtpLogits: T.Tensor[]; hidden: T.Tensor } {
     const ids = this.tokensToTensor(tokens);
     const [B, Tq] = ids.shape;
     const startPos = opts.startPos ?? 0;
@@ -294,7 +306,7 @@ export class Transformer extends Module {
         prev = hk;
       }
     }
-    return { logits, mtpLogits };
+    return { logits, mtpLogits, hidden: hn };
   }
 
   /** tokens [B, T] -> logits [B, T, V] (the MTP modules do not run). */
@@ -411,18 +423,32 @@ export class Transformer extends Module {
   }
 
   /** Writes dir/model0-mp1.safetensors (float32), config.json (ModelArgs) and moelab.json. */
-  async save(dir: string): Promise<void> {
-    if (this.args.dtype === "fp8")
-      throw new CheckpointError(
-        `saving with ModelArgs dtype "fp8" (E4M3 weights + block scales) is not supported yet; use config dtype "bf16" (weights are written as F32)`,
-      );
+  async save(dir: string, opts: SaveOptions = {}): Promise<void> {
     mkdirSync(dir, { recursive: true });
     const settings = { ...this.config.settings, precision: this.precision };
     const cfg = new ModelConfig({ ...this.args }, settings, this.config.name);
-    await saveCheckpoint(dir, cfg, this.stateDict());
+    const sd = this.stateDict();
+    if (this.args.dtype === "fp8") {
+      // DeepSeek's FP8 checkpoints: E4M3 codes with a float32 multiplier per 128x128 block.
+      for (const t of expectedTensors(cfg.args, cfg.settings))
+        if (t.fp8) {
+          const e = sd.get(t.name)!;
+          const { codes, scale } = quantizeWeight(e.data as Float32Array, e.shape[0], e.shape[1]);
+          sd.set(t.name, { dtype: "F8_E4M3", shape: e.shape, data: codes });
+          sd.set(t.name.replace(/\.weight$/, ".scale"), {
+            dtype: "F32",
+            shape: scaleShape(e.shape[0], e.shape[1]),
+            data: scale,
+          });
+        }
+    }
+    await saveCheckpoint(dir, cfg, sd, { layout: opts.layout ?? "deepseek" });
   }
 
-  /** Reads a checkpoint directory written by save() or DeepSeek's convert.py (or HF's layout). */
+  /**
+   * Reads a checkpoint directory written by save() or DeepSeek's convert.py, or in HF's layout;
+   * BF16 and FP8 (E4M3 + block scales) weights are decoded to float32.
+   */
   static async load(dir: string): Promise<Transformer> {
     const ck = await loadCheckpoint(dir);
     const m = new Transformer(ck.config);
@@ -440,6 +466,33 @@ export class Transformer extends Module {
     const p = this.config.params();
     return `${super.toString()}\n${humanCount(p.activated)} parameters activated per token (main model).`;
   }
+}
+
+/** W [o, i] -> E4M3 codes and per-128x128-block multipliers s = amax / 448 (W ≈ q · s). */
+function quantizeWeight(
+  w: Float32Array,
+  o: number,
+  i: number,
+): { codes: Uint8Array; scale: Float32Array } {
+  const [so, si] = scaleShape(o, i);
+  const scale = new Float32Array(so * si);
+  const codes = new Uint8Array(o * i);
+  for (let br = 0; br < so; br++)
+    for (let bc = 0; bc < si; bc++) {
+      let amax = 0;
+      for (let r = br * 128; r < Math.min(o, br * 128 + 128); r++)
+        for (let c = bc * 128; c < Math.min(i, bc * 128 + 128); c++)
+          amax = Math.max(amax, Math.abs(w[r * i + c]));
+      const s = Math.fround(Math.max(amax, 1e-12) / 448);
+      scale[br * si + bc] = s;
+      for (let r = br * 128; r < Math.min(o, br * 128 + 128); r++)
+        for (let c = bc * 128; c < Math.min(i, bc * 128 + 128); c++)
+          codes[r * i + c] = f32ToFp8(
+            Math.min(448, Math.max(-448, w[r * i + c] / s)),
+            "float8_e4m3fn",
+          );
+    }
+  return { codes, scale };
 }
 
 /** Float32 values of a checkpoint entry. */

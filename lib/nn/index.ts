@@ -1,5 +1,5 @@
 /** moelab's layers: Module base, Linear, RMSNorm, Embedding, MLP, RoPE/YaRN, MLA, Gate, MoE, Block, MTP. */
-export { Module, ModelContext, humanCount } from "./module.js";
+export { Module, ModelContext } from "./module.js";
 export type { HookFn, ParameterInfo } from "./module.js";
 export { Init, Linear, RMSNorm, Embedding, MLP } from "./layers.js";
 export { RopeTables, ropeFrequencies } from "./rope.js";

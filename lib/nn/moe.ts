@@ -12,7 +12,7 @@
  * so each expert runs one GEMM on its gathered rows (indexSelect); results return by indexAdd.
  *
  * Hook points (under `blocks.{L}.moe`): hook_router_scores [B, T, E] (s), hook_router_biased_scores
- * [B, T, E] (sel after group limiting; -inf for dropped groups), hook_expert_indices int32
+ * [B, T, E] (sel after group limiting; -inf for dropped groups; read-only: selection is done), hook_expert_indices int32
  * [B, T, k], hook_expert_weights [B, T, k]; shared_experts.hook_post [B, T, n_shared·moe_inter].
  */
 import * as T from "../tensor/index.js";

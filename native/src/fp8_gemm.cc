@@ -2,8 +2,9 @@
 //   C[m, n] = sum over 128-wide K-blocks kb of P_kb[m, n] * (a_s[m, kb] * b_s[n, kb])
 //   P_kb    = sum_{k in kb} A_q[m, k] * B_q[n, k], in FP32 from zero (the tensor cores' part)
 // A [M, K] and B [N, K] are FP8 codes with one scale per tile; C = A * B^T [M, N] in FP32.
-// FP8 codes are decoded through a 256-entry table into packed float panels, then an MR x 32
-// FMA micro-kernel runs one K-block at a time and promotes its sum into C with the scales.
+// FP8 codes are decoded (a 256-entry table, in registers on AVX-512) into packed float panels,
+// then an MR x 32 FMA micro-kernel runs one K-block at a time and promotes its sum into C with
+// the scales. fp8QuantizeGemm (below) quantizes activations in 1x128 tiles while packing them.
 // Products of two FP8 values are exact in FP32, so fma(a, b, p) == p + a*b: in-block sums
 // match the TypeScript reference bit for bit.
 //   fp8Gemm(aCodes, aScales, aTileRows, aTileCols, aFormat, bCodes, bScales, bTileRows,
@@ -17,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "registry.h"
@@ -240,6 +242,14 @@ struct Fused {
   float floor;
 };
 
+inline void CpuRelax() {
+#if defined(__x86_64__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
 // Scale of row `i` in K-block `kb`.
 inline float ScaleAt(const Operand& o, int64_t i, int64_t kb) {
   return o.scales[(i / o.tile_rows) * o.scale_cols + (kb * kBk) / o.tile_cols];
@@ -250,8 +260,9 @@ inline float ScaleAt(const Operand& o, int64_t i, int64_t kb) {
 namespace fp8 {
 // In fp8_quant.cc: quantizes one tile of n consecutive values exactly as fp8Quantize does
 // (amax over finite values, scale with the floor, encode); returns the scale, counts NaN/Inf.
+// When *decoded comes back true, dst holds the tile's decoded values too.
 float QuantizeRowTile(const float* x, int64_t n, int fmt, bool pow2, float floor, uint8_t* codes,
-                      int64_t* bad);
+                      float* dst, bool* decoded, int64_t* bad);
 }  // namespace fp8
 
 namespace {
@@ -281,26 +292,24 @@ int64_t Gemm(const Operand& a, const Fused* fused, const Operand& b, int64_t M, 
   float* bp = grow(bp_buf, NT * K * kNr);
   float* sa = grow(sa_buf, KB * Mp);
   float* sb = grow(sb_buf, KB * Np);
-  // B first (every task reads all of it): [NT][K][kNr], decoded; padding rows are zero
-  ParallelFor(NT, 1, [&](int64_t t0, int64_t t1) {
+  // B [NT][K][kNr], decoded; padding rows are zero. Every task reads all of it.
+  auto pack_b = [&](int64_t tile) {
     const uint8_t* src[kNr];
-    for (int64_t tile = t0; tile < t1; ++tile) {
-      float* dst = bp + tile * K * kNr;
-      int live = 0;
-      for (int r = 0; r < kNr; ++r) {
-        const int64_t i = tile * kNr + r;
-        src[r] = i < b.rows ? b.codes + i * K : nullptr;
-        if (src[r]) ++live;
-        for (int64_t kb = 0; kb < KB; ++kb) sb[kb * Np + i] = src[r] ? ScaleAt(b, i, kb) : 0.0f;
-      }
-      if (live == kNr) {
-        PackPanel<kNr>(src, K, lut_b, dst);
-      } else {
-        for (int64_t k = 0; k < K; ++k)
-          for (int r = 0; r < kNr; ++r) dst[k * kNr + r] = src[r] ? lut_b[src[r][k]] : 0.0f;
-      }
+    float* dst = bp + tile * K * kNr;
+    int live = 0;
+    for (int r = 0; r < kNr; ++r) {
+      const int64_t i = tile * kNr + r;
+      src[r] = i < b.rows ? b.codes + i * K : nullptr;
+      if (src[r]) ++live;
+      for (int64_t kb = 0; kb < KB; ++kb) sb[kb * Np + i] = src[r] ? ScaleAt(b, i, kb) : 0.0f;
     }
-  });
+    if (live == kNr) {
+      PackPanel<kNr>(src, K, lut_b, dst);
+    } else {
+      for (int64_t k = 0; k < K; ++k)
+        for (int r = 0; r < kNr; ++r) dst[k * kNr + r] = src[r] ? lut_b[src[r][k]] : 0.0f;
+    }
+  };
   // A row tile by row tile, inside the task that multiplies it (so it is hot in L2)
   auto pack_a = [&](int64_t mt, int64_t* bad) {
     for (int r = 0; r < kMr; ++r) {
@@ -316,10 +325,12 @@ int64_t Gemm(const Operand& a, const Fused* fused, const Operand& b, int64_t M, 
         const uint8_t* codes = a.codes + i * K + k0;
         if (fused) {
           uint8_t* cw = fused->codes + i * K + k0;
+          bool decoded = false;
           const float s = fp8::QuantizeRowTile(fused->x + i * K + k0, klen, a.fmt, fused->pow2,
-                                               fused->floor, cw, bad);
+                                               fused->floor, cw, dst, &decoded, bad);
           fused->scales[i * KB + kb] = s;
           sa[kb * Mp + i] = s;
+          if (decoded) continue;
           codes = cw;
         } else {
           sa[kb * Mp + i] = ScaleAt(a, i, kb);
@@ -330,15 +341,28 @@ int64_t Gemm(const Operand& a, const Fused* fused, const Operand& b, int64_t M, 
   };
   // tasks: a few row tiles by all of N, pulled from a queue so a late thread just does fewer
   const int threads = std::max(1, NumThreads());
-  const int64_t mt_per = std::clamp<int64_t>(MT / (4 * threads), 1, 16);
+  const int64_t mt_per = std::clamp<int64_t>(MT / (8 * threads), 1, 16);
   const int64_t tasks = (MT + mt_per - 1) / mt_per;
   constexpr int64_t kNtChunk = 16;  // C columns per pass: keeps the task's part of C in L2
-  std::atomic<int64_t> next{0}, bad_total{0};
-  ParallelFor(std::min<int64_t>(threads, tasks), 1, [&](int64_t, int64_t) {
+  std::atomic<int64_t> next_b{0}, packed_b{0}, next{0}, bad_total{0};
+  // one parallel region: threads share B's panels first, then pull tasks; a thread that starts
+  // late (a busy machine) just takes fewer
+  ParallelFor(std::min<int64_t>(threads, std::max<int64_t>(tasks, NT)), 1, [&](int64_t, int64_t) {
+    for (int64_t g; (g = next_b.fetch_add(1)) < NT;) {
+      pack_b(g);
+      packed_b.fetch_add(1, std::memory_order_release);
+    }
     int64_t bad = 0;
+    bool b_ready = false;
     for (int64_t t; (t = next.fetch_add(1)) < tasks;) {
       const int64_t mt0 = t * mt_per, mt1 = std::min(MT, mt0 + mt_per);
       for (int64_t mt = mt0; mt < mt1; ++mt) pack_a(mt, &bad);
+      // panels still being packed are in the hands of a running thread: wait for them
+      for (int spins = 0; !b_ready && packed_b.load(std::memory_order_acquire) < NT; ++spins) {
+        if (spins < 4096) CpuRelax();
+        else std::this_thread::yield();
+      }
+      b_ready = true;
       for (int64_t nc = 0; nc < NT; nc += kNtChunk) {
         const int64_t nc1 = std::min(NT, nc + kNtChunk);
         for (int64_t kb = 0; kb < KB; ++kb) {

@@ -204,6 +204,57 @@ FP8_AVX512 void ScaleEncodeAvx512(const float* x, float s, uint8_t* out, int64_t
     _mm_mask_storeu_epi8(out + i, m, Encode16<F>(_mm512_div_ps(_mm512_maskz_loadu_ps(m, x + i), vs)));
   }
 }
+
+// For finite x only (so y = x / s is finite): codes as ScaleEncodeAvx512 gives them, and their
+// decoded values (y rounded to the format's grid: the normal path's rounded bits, or the
+// subnormal magic sum minus the magic) in dst, without a table.
+// kExact = false multiplies by 1/s instead of dividing (the division bounds the loop): that
+// product is within 2 float32 ulps of x / s, so it encodes alike unless it lies within a few ulps
+// of a rounding midpoint or in the subnormal range; then it returns false, and the caller redoes
+// the tile with kExact.
+template <int F, bool kExact>
+FP8_AVX512 bool ScaleEncodeDecodeAvx512(const float* x, float s, uint8_t* out, float* dst,
+                                        int64_t n) {
+  const Fmt& f = kFormats[F];
+  const __m512 vs = _mm512_set1_ps(kExact ? s : 1.0f / s);
+  const __m512 magic = _mm512_set1_ps(f.sub_magic);
+  // largest finite value's bits: the code max_code shifted back into float32 position
+  const __m512i max_bits = _mm512_set1_epi32(static_cast<int>((f.max_code + f.rebias) << f.shift));
+  const __m512i low_mask = _mm512_set1_epi32(static_cast<int>((1u << f.shift) - 1u));
+  const __m512i mid = _mm512_set1_epi32(static_cast<int>(1u << (f.shift - 1)));
+  __mmask16 risky = 0;
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = static_cast<__mmask16>(n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1u);
+    const __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
+    const __m512i b = _mm512_castps_si512(kExact ? _mm512_div_ps(xv, vs) : _mm512_mul_ps(xv, vs));
+    const __m512i a = _mm512_and_si512(b, _mm512_set1_epi32(0x7FFFFFFF));
+    if (!kExact) {
+      const __m512i dist = _mm512_abs_epi32(_mm512_sub_epi32(_mm512_and_si512(a, low_mask), mid));
+      risky |= _mm512_cmple_epi32_mask(dist, _mm512_set1_epi32(4));
+      // below the normal range (zero excepted: 0 * r is 0 / s, sign included)
+      risky |= _mm512_mask_cmplt_epu32_mask(
+          _mm512_test_epi32_mask(a, a), a, _mm512_set1_epi32(static_cast<int>(f.normal_min + 8)));
+    }
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(a, f.shift), _mm512_set1_epi32(1));
+    __m512i q = _mm512_add_epi32(a, _mm512_set1_epi32(static_cast<int>((1u << (f.shift - 1)) - 1u)));
+    q = _mm512_srli_epi32(_mm512_add_epi32(q, odd), f.shift);
+    // saturate: rounding is monotonic, so a min on the rounded bits is the overflow clamp
+    const __m512i vn = _mm512_min_epu32(_mm512_slli_epi32(q, f.shift), max_bits);
+    const __m512 sum = _mm512_add_ps(_mm512_castsi512_ps(a), magic);
+    const __m512i cs = _mm512_sub_epi32(_mm512_castps_si512(sum),
+                                        _mm512_set1_epi32(static_cast<int>(f.sub_magic_bits)));
+    const __m512i vsub = _mm512_castps_si512(_mm512_sub_ps(sum, magic));
+    const __mmask16 normal = _mm512_cmpge_epu32_mask(a, _mm512_set1_epi32(static_cast<int>(f.normal_min)));
+    const __m512i cn = _mm512_sub_epi32(_mm512_srli_epi32(vn, f.shift),
+                                        _mm512_set1_epi32(static_cast<int>(f.rebias)));
+    const __m512i sign = _mm512_and_si512(b, _mm512_set1_epi32(static_cast<int>(0x80000000u)));
+    const __m512i code = _mm512_or_si512(_mm512_mask_mov_epi32(cs, normal, cn), _mm512_srli_epi32(sign, 24));
+    const __m512i v = _mm512_or_si512(_mm512_mask_mov_epi32(vsub, normal, vn), sign);
+    _mm_mask_storeu_epi8(out + i, m, _mm512_cvtepi32_epi8(code));
+    _mm512_mask_storeu_ps(dst + i, m, _mm512_castsi512_ps(v));
+  }
+  return risky == 0;
+}
 #else
 template <int F>
 void ScaleEncodeAvx512(const float* x, float s, uint8_t* out, int64_t n) {
@@ -381,10 +432,26 @@ int64_t Quantize(const float* x, int64_t rows, int64_t cols, int64_t tr, int64_t
 
 namespace fp8 {
 // One 1xN tile exactly as Quantize does it (fp8_gemm.cc quantizes activations while packing).
+// When the tile is finite and AVX-512 runs, dst also gets the decoded codes (*decoded = true).
 float QuantizeRowTile(const float* x, int64_t n, int fmt, bool pow2, float floor, uint8_t* codes,
-                      int64_t* bad) {
+                      float* dst, bool* decoded, int64_t* bad) {
+  const int64_t bad_before = *bad;
   const float amax = std::max(0.0f, Amax(x, n, bad));
   const float s = ScaleOf(amax, floor, kFormats[fmt], pow2);
+  *decoded = false;
+#if FP8_HAS_AVX512
+  if (*bad == bad_before && UseAvx512()) {
+    if (fmt == 0) {
+      if (!ScaleEncodeDecodeAvx512<0, false>(x, s, codes, dst, n))
+        ScaleEncodeDecodeAvx512<0, true>(x, s, codes, dst, n);
+    } else {
+      if (!ScaleEncodeDecodeAvx512<1, false>(x, s, codes, dst, n))
+        ScaleEncodeDecodeAvx512<1, true>(x, s, codes, dst, n);
+    }
+    *decoded = true;
+    return s;
+  }
+#endif
   ScaleEncode(fmt, x, s, codes, n);
   return s;
 }

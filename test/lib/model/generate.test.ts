@@ -1,6 +1,12 @@
 /** Generation: latent-cache decoding equals recomputation; batching, sampling options, stop tokens. */
 import { strict as assert } from "node:assert";
-import { Transformer, generate, sampleToken, type ConfigFields } from "../../../lib/model/index.js";
+import {
+  Transformer,
+  generate,
+  generateSpeculative,
+  sampleToken,
+  type ConfigFields,
+} from "../../../lib/model/index.js";
 import * as T from "../../../lib/tensor/index.js";
 
 const CFG: ConfigFields = {
@@ -59,6 +65,8 @@ describe("model/generate", function () {
     assert.equal(a.tokens[0].length, 10);
     // The cache holds kv_lora_rank + rope per token and layer for the 6 + 9 positions fed.
     assert.equal(a.cacheElements, 2 * 3 * 15 * (16 + 4));
+    assert.equal(a.cacheSizes.mha, 2 * 2 * 8);
+    assert.match(a.cacheReport, /latent KV cache: 1800 elements .* MHA would hold 2880/);
   });
 
   it("a batched prompt generates what it generates alone", () => {
@@ -114,5 +122,64 @@ describe("model/generate", function () {
     assert.throws(() => generate(m, [[1]], { maxNewTokens: 2, topP: 0 }), /topP/);
     assert.throws(() => generate(m, [[99]], { maxNewTokens: 2 }), /token id 99/);
     assert.throws(() => generate(m, [], { maxNewTokens: 2 }), /prompts/);
+  });
+});
+
+describe("model/generateSpeculative", function () {
+  this.timeout(60000);
+  const mtpModel = (seed: number): Transformer => {
+    const m = Transformer.create({ ...CFG, mtp_depth: 1 }, { seed });
+    let i = 0;
+    T.noGrad(() => {
+      for (const [name, p] of m.namedParameters()) {
+        const r = T.randn([...p.shape], { seed: seed * 100 + i++ });
+        if (name.endsWith("norm.weight")) p.copy_(r.mul(0.1).add(1));
+        else if (name === "embed.weight") p.copy_(r);
+        else if (!name.endsWith("gate.bias")) p.copy_(r.mul(1.5 / Math.sqrt(p.shape[1])));
+      }
+    });
+    return m;
+  };
+
+  it("equals plain greedy decoding token for token, and reports acceptance", () => {
+    const m = mtpModel(6);
+    for (const p of [[3, 17, 9, 40, 2, 8], [5, 11], [60]]) {
+      const plain = generate(m, [p], { maxNewTokens: 20 }).tokens[0];
+      const spec = generateSpeculative(m, p, { maxNewTokens: 20 });
+      assert.deepEqual(spec.tokens, plain);
+      assert.ok(spec.acceptanceRate >= 0 && spec.acceptanceRate <= 1);
+      assert.equal(spec.tokens.length, 20);
+      assert.ok(spec.mainCalls <= 20 && spec.mainCalls >= 10);
+      assert.equal(spec.mainCalls, 1 + spec.drafted);
+    }
+  });
+
+  it("accepts every draft when the MTP module agrees with the main model", () => {
+    // A zero head makes every logit 0, so main model and draft both pick token 0 (ties go low).
+    const m = mtpModel(7);
+    T.noGrad(() => m.head.weight.zero_());
+    const spec = generateSpeculative(m, [1, 2, 3], { maxNewTokens: 11 });
+    assert.deepEqual(spec.tokens, new Array(11).fill(0));
+    assert.equal(spec.acceptanceRate, 1);
+    assert.equal(spec.mainCalls, 6); // the prefill, then two tokens per verification
+    assert.ok(spec.tokensPerCall > 1.8);
+  });
+
+  it("stop tokens end speculative decoding (included), streaming each token", () => {
+    const m = mtpModel(8);
+    const plain = generate(m, [[1, 2, 3]], { maxNewTokens: 12 }).tokens[0];
+    const seen: number[] = [];
+    const spec = generateSpeculative(m, [1, 2, 3], {
+      maxNewTokens: 12,
+      stopTokens: [plain[5]],
+      onToken: (t) => seen.push(t),
+    });
+    const cut = plain.indexOf(plain[5]);
+    assert.deepEqual(spec.tokens, plain.slice(0, cut + 1));
+    assert.deepEqual(seen, spec.tokens);
+  });
+
+  it("needs an MTP module", () => {
+    assert.throws(() => generateSpeculative(model(1), [1], { maxNewTokens: 2 }), /no MTP module/);
   });
 });

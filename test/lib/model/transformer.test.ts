@@ -167,6 +167,47 @@ describe("model/transformer: equivalence with DeepSeek's reference (PyTorch orac
       }
     });
   });
+  it("FP8 checkpoints (E4M3 + 128x128 block scales): the loaded model agrees with the oracle", async () => {
+    const cfg: ConfigFields = {
+      ...VARIANTS["sigmoid + bias + groups, q_lora_rank > 0"],
+      dtype: "fp8",
+      dim: 128,
+      inter_dim: 128,
+      moe_inter_dim: 128,
+      q_lora_rank: 0,
+      kv_lora_rank: 128,
+      n_heads: 2,
+      v_head_dim: 64,
+    };
+    const m = Transformer.create(cfg, { seed: 3 });
+    randomize(m, 3);
+    const ck = join(dir, "fp8");
+    await m.save(ck);
+    const st = (await readSafetensors(join(ck, "model0-mp1.safetensors"))).tensors;
+    assert.equal(st.get("layers.1.ffn.experts.0.w1.weight")!.dtype, "F8_E4M3");
+    assert.deepEqual(st.get("layers.1.ffn.experts.0.w1.scale")!.shape, [1, 1]);
+    assert.equal(st.get("layers.1.ffn.gate.weight")!.dtype, "F32");
+    const l = await Transformer.load(ck);
+    const w0 = m.namedParameters().get("layers.0.attn.wkv_b.weight")!.toArray();
+    const w1 = l.namedParameters().get("layers.0.attn.wkv_b.weight")!.toArray() as Float32Array;
+    const e = relErr(w1, w0 as Float32Array);
+    assert.ok(e > 0 && e < 0.05, `quantisation error ${e}`);
+    const toks = randomTokens(2, 8, 64, 9);
+    writeFileSync(join(ck, "tokens.json"), JSON.stringify(toks));
+    const out = join(ck, "out.safetensors");
+    const r = spawnSync(
+      DEBIAN_PYTHON,
+      [ORACLE, "--ckpt", ck, "--tokens", join(ck, "tokens.json"), "--out", out],
+      {
+        encoding: "utf8",
+      },
+    );
+    assert.equal(r.status, 0, `oracle failed: ${r.stderr}`);
+    const want = (await readSafetensors(out)).tensors.get("logits")!;
+    const got = T.noGrad(() => l.forward(toks)).toArray() as Float32Array;
+    const err = worstPositionErr(got, want.data as Float32Array, 64);
+    assert.ok(err <= 1e-4, `relative error ${err}`);
+  });
 });
 
 describe("model/transformer", function () {
@@ -306,6 +347,32 @@ describe("model/transformer", function () {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("save/load in Hugging Face's layout round-trips bit-exactly", async () => {
+    const m = Transformer.create(cfg, { seed: 9 });
+    const dir = mkdtempSync(join(tmpdir(), "moelab-save-hf-"));
+    try {
+      await m.save(dir, { layout: "hf" });
+      const cj = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
+      assert.equal(cj.hidden_size, 32);
+      const l = await Transformer.load(dir);
+      for (const [n, t] of m.namedParameters())
+        assert.deepEqual(
+          Array.from(t.toArray()),
+          Array.from(l.namedParameters().get(n)!.toArray()),
+          n,
+        );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses to allocate DeepSeek's full-size presets, naming the size", () => {
+    assert.throws(
+      () => Transformer.create("671B"),
+      /"671B" has .*B parameters, more than maxParams/,
+    );
   });
 
   it("runWithCache records the asked activations with documented shapes; unknown names are errors", () => {

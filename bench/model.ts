@@ -1,0 +1,444 @@
+/**
+ * Model benchmark against PyTorch 1.13 (Debian), same machine, same run, interleaved:
+ *   1. forward and forward+backward tokens/s of the `tiny` and `small` presets; PyTorch runs the
+ *      same architecture (test/oracle/deepseek_ref.py's model, float32) on the same weights, which
+ *      moelab saves with `save(dir)`; the logits are compared first so the race is fair;
+ *   2. MoE dispatch (routing, grouping, combining) as a share of the MoE layer's time (`small`);
+ *   3. decode tokens/s with the latent KV cache against recomputing the sequence every step.
+ * PyTorch runs in one persistent child (bench/model_peer.py); both sides use 2 threads.
+ * Usage: node dist/bench/model.js   (MOELAB_QUICK=1: fewer repetitions; BENCH_THREADS=N;
+ *        BENCH_SECTIONS=speed,moe,decode picks sections)
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import * as readline from "node:readline";
+import * as T from "../lib/tensor/index.js";
+import { readSafetensors } from "../lib/io/index.js";
+import { generate } from "../lib/model/generate.js";
+import { Transformer } from "../lib/model/transformer.js";
+import { MoE } from "../lib/nn/moe.js";
+
+const quick = process.env.MOELAB_QUICK === "1";
+/** Threads for both sides (2, as the issue asks). */
+const THREADS = Number(process.env.BENCH_THREADS ?? 2);
+const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? "speed,moe,decode").split(","));
+const REPS = quick ? 3 : 5;
+const PEER = path.join(__dirname, "..", "..", "bench", "model_peer.py");
+const PYTHON = "/usr/bin/python3";
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Milliseconds per call of fn, over iters calls. */
+function timeMs(fn: () => void, iters: number): number {
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < iters; i++) fn();
+  return Number(process.hrtime.bigint() - t0) / 1e6 / iters;
+}
+
+/** Norm-wise relative error ||a - b|| / ||b||. */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new RangeError(`length ${a.length} vs ${b.length}`);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+/** Seeded token ids (mulberry32), [rows][cols] in [0, V). */
+function randomTokens(rows: number, cols: number, V: number, seed: number): number[][] {
+  let s = seed >>> 0;
+  const u = (): number => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return Array.from({ length: rows }, () =>
+    Array.from({ length: cols }, () => Math.floor(u() * V)),
+  );
+}
+
+type Reply = Record<string, unknown>;
+
+/** The PyTorch peer: one persistent process, one JSON request and reply per line. */
+class TorchPeer {
+  private proc = spawn(PYTHON, ["-u", PEER, String(THREADS)], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  private lines = readline.createInterface({ input: this.proc.stdout });
+  private waiting: { ok: (r: Reply) => void; fail: (e: Error) => void }[] = [];
+
+  constructor() {
+    this.lines.on("line", (l) => {
+      const w = this.waiting.shift();
+      if (!w) return;
+      let r: Reply;
+      try {
+        r = JSON.parse(l) as Reply;
+      } catch {
+        w.fail(new Error(`torch peer replied with a non-JSON line: ${l.slice(0, 200)}`));
+        return;
+      }
+      if (typeof r.error === "string") w.fail(new Error(`torch peer: ${r.error}`));
+      else w.ok(r);
+    });
+    const dead = (why: string): void => {
+      for (const w of this.waiting.splice(0))
+        w.fail(new Error(`torch peer (${PYTHON} ${PEER}) ${why}`));
+    };
+    this.proc.on("error", (e) => dead(`could not start: ${e.message}`));
+    this.proc.on("exit", (code) => dead(`exited with code ${code}`));
+  }
+
+  ask(req: Reply): Promise<Reply> {
+    return new Promise((ok, fail) => {
+      this.waiting.push({ ok, fail });
+      this.proc.stdin.write(JSON.stringify(req) + "\n");
+    });
+  }
+
+  async timeMs(kind: "fwd" | "fwdbwd", iters: number): Promise<number> {
+    const r = await this.ask({ cmd: "time", case: kind, iters });
+    return r.ms as number;
+  }
+
+  close(): void {
+    this.proc.stdin.end();
+  }
+}
+
+interface SpeedCase {
+  preset: "tiny" | "small";
+  B: number;
+  T: number;
+}
+
+interface SpeedRow {
+  label: string;
+  mine: number;
+  theirs: number;
+}
+
+/** Section 1: the same model forward and forward+backward in moelab and in PyTorch. */
+async function speed(peer: TorchPeer, c: SpeedCase): Promise<{ header: string; rows: SpeedRow[] }> {
+  const model = Transformer.create(c.preset, { seed: 0 });
+  const a = model.args;
+  if (c.T > a.max_seq_len) throw new RangeError(`T ${c.T} > max_seq_len ${a.max_seq_len}`);
+  const dir = mkdtempSync(path.join(tmpdir(), `moelab-bench-${c.preset}-`));
+  try {
+    await model.save(dir);
+    const toks = randomTokens(c.B, c.T + 1, a.vocab_size, 7);
+    writeFileSync(path.join(dir, "tokens.json"), JSON.stringify(toks));
+    await peer.ask({
+      cmd: "load",
+      ckpt: dir,
+      tokens: path.join(dir, "tokens.json"),
+      attn: "naive",
+    });
+    const all = T.tensor(Int32Array.from(toks.flat()), { shape: [c.B, c.T + 1] });
+    const inputs = T.keep(all.narrow(1, 0, c.T).contiguous());
+    const targets = T.keep(all.narrow(1, 1, c.T).contiguous());
+
+    // Fairness check: same logits and same loss on the same weights and tokens.
+    const out = path.join(dir, "torch-logits.safetensors");
+    const theirLoss = (await peer.ask({ cmd: "logits", out })).loss as number;
+    const theirLogits = (await readSafetensors(out)).tensors.get("logits")!.data as Float32Array;
+    const { err, myLoss } = T.noGrad(() =>
+      T.tidy(() => ({
+        err: relErr(model.forward(inputs).toArray() as Float32Array, theirLogits),
+        myLoss: model.loss(inputs, targets).toArray()[0],
+      })),
+    );
+
+    const fwd = (): void => T.noGrad(() => T.tidy(() => void model.forward(inputs)));
+    const fwdbwd = (): void => {
+      T.tidy(() => model.loss(inputs, targets).backward());
+      model.zeroGrad();
+    };
+    // Warm up both sides (allocator, thread pools), then interleave the repetitions.
+    const f0 = timeMs(fwd, 1);
+    const b0 = timeMs(fwdbwd, 1);
+    await peer.timeMs("fwd", 1);
+    await peer.timeMs("fwdbwd", 1);
+    // About 1.5 s per sample on the slower side.
+    const itF = Math.max(1, Math.round(1500 / f0));
+    const itB = Math.max(1, Math.round(1500 / b0));
+    const m = { fwd: [] as number[], fwdbwd: [] as number[] };
+    const t = { fwd: [] as number[], fwdbwd: [] as number[] };
+    for (let r = 0; r < REPS; r++) {
+      m.fwd.push(timeMs(fwd, itF));
+      t.fwd.push(await peer.timeMs("fwd", itF));
+      m.fwdbwd.push(timeMs(fwdbwd, itB));
+      t.fwdbwd.push(await peer.timeMs("fwdbwd", itB));
+    }
+    inputs.dispose();
+    targets.dispose();
+    const ntok = c.B * c.T;
+    const tps = (ms: number): number => (ntok * 1000) / ms;
+    const header =
+      `${c.preset} (B=${c.B}, T=${c.T}, ${model.numParams()} params): logits rel. err ${err.toExponential(2)}, ` +
+      `loss ${myLoss.toFixed(6)} vs ${theirLoss.toFixed(6)}`;
+    return {
+      header,
+      rows: [
+        { label: `${c.preset} forward`, mine: tps(median(m.fwd)), theirs: tps(median(t.fwd)) },
+        {
+          label: `${c.preset} forward+backward`,
+          mine: tps(median(m.fwdbwd)),
+          theirs: tps(median(t.fwdbwd)),
+        },
+      ],
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface Phases {
+  gate: number;
+  group: number;
+  experts: number;
+  shared: number;
+  combine: number;
+}
+
+/**
+ * MoE.forward split into its phases with the module's public pieces (the gate, the experts, the
+ * shared experts); the grouping and combining steps mirror lib/nn/moe.ts's, op for op.
+ */
+function moePhases(moe: MoE, x: T.Tensor): Phases {
+  const a = moe.args;
+  const [B, Tq, D] = x.shape;
+  const n = B * Tq;
+  const k = a.n_activated_experts;
+  const E = a.n_routed_experts;
+  const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+  return T.noGrad(() =>
+    T.tidy(() => {
+      const t0 = now();
+      const { weights, indices } = moe.gate.forward(x, (_name, t) => t);
+      const t1 = now();
+      const idx = indices.toArray() as Int32Array;
+      const counts = new Int32Array(E + 1);
+      for (let i = 0; i < idx.length; i++) counts[idx[i] + 1]++;
+      for (let e = 0; e < E; e++) counts[e + 1] += counts[e];
+      const tok = new Int32Array(n * k);
+      const pos = new Int32Array(n * k);
+      const fill = counts.slice(0, E);
+      for (let i = 0; i < idx.length; i++) {
+        const p = fill[idx[i]]++;
+        tok[p] = Math.floor(i / k);
+        pos[p] = i;
+      }
+      const xf = x.reshape(n, D);
+      const tokT = T.tensor(tok, { shape: [n * k] });
+      const xs = T.indexSelect(xf, 0, tokT);
+      const t2 = now();
+      const outs: T.Tensor[] = [];
+      for (let e = 0; e < E; e++) {
+        const cnt = counts[e + 1] - counts[e];
+        if (cnt > 0) outs.push(moe.experts.items[e].forward(xs.narrow(0, counts[e], cnt)));
+      }
+      const t3 = now();
+      const sh = moe.shared_experts ? moe.shared_experts.forward(xf) : null;
+      const t4 = now();
+      const ys = outs.length === 1 ? outs[0] : T.cat(outs, 0);
+      const ws = T.indexSelect(weights.reshape(n * k), 0, T.tensor(pos, { shape: [n * k] }));
+      let y = T.indexAdd(T.zeros([n, D]), 0, tokT, ys.mul(ws.unsqueeze(1)));
+      if (sh) y = y.add(sh);
+      y.reshape(B, Tq, D).toArray();
+      const t5 = now();
+      return { gate: t1 - t0, group: t2 - t1, experts: t3 - t2, shared: t4 - t3, combine: t5 - t4 };
+    }),
+  );
+}
+
+/** Section 2: MoE dispatch share of the MoE layer (`small`, layer n_dense_layers). */
+function moeShare(B: number, Tq: number): string[] {
+  const model = Transformer.create("small", { seed: 0 });
+  const L = model.args.n_dense_layers;
+  const blk = model.layers[L];
+  if (!(blk.ffn instanceof MoE)) throw new Error(`layer ${L} of small is not an MoE layer`);
+  const moe = blk.ffn;
+  const toks = randomTokens(B, Tq, model.args.vocab_size, 11);
+  // The MoE layer's real input: ffn_norm of the residual stream after layer L's attention.
+  const { cache } = model.runWithCache(toks, { names: [`blocks.${L}.hook_resid_mid`] });
+  const x = T.keep(T.noGrad(() => blk.ffn_norm.forward(cache.get(`blocks.${L}.hook_resid_mid`))));
+  const g = T.keep(T.randn([...x.shape], { seed: 3 }));
+
+  // Forward, phase by phase (and the module itself, to check the replica's total).
+  const whole = (): void => T.noGrad(() => T.tidy(() => void moe.forward(x).toArray()));
+  // Forward+backward: the whole layer vs its expert MLPs alone on pre-grouped rows.
+  const grouped = T.noGrad(() => {
+    const { indices } = moe.gate.forward(x, (_n, t) => t);
+    const idx = indices.toArray() as Int32Array;
+    const k = moe.args.n_activated_experts;
+    const rows: (T.Tensor | null)[] = [];
+    const xf = x.reshape(B * Tq, moe.args.dim);
+    for (let e = 0; e < moe.args.n_routed_experts; e++) {
+      const tok: number[] = [];
+      for (let i = 0; i < idx.length; i++) if (idx[i] === e) tok.push(Math.floor(i / k));
+      const sel = T.tensor(Int32Array.from(tok), { shape: [tok.length] });
+      rows.push(tok.length ? T.keep(T.indexSelect(xf, 0, sel)) : null);
+    }
+    return rows;
+  });
+  const gRows = grouped.map((r, i) =>
+    r ? T.keep(T.randn([...r.shape], { seed: 100 + i })) : null,
+  );
+  const wholeFB = (): void => {
+    T.tidy(() => moe.forward(x).backward(g));
+    moe.zeroGrad();
+  };
+  const expertsFB = (): void => {
+    T.tidy(() => {
+      grouped.forEach((r, e) => {
+        if (r) moe.experts.items[e].forward(r).backward(gRows[e]!);
+      });
+      if (moe.shared_experts) moe.shared_experts.forward(x).backward(g);
+    });
+    moe.zeroGrad();
+  };
+
+  whole();
+  moePhases(moe, x);
+  wholeFB();
+  expertsFB();
+  const it = quick ? 5 : 20;
+  const ph: Phases[] = [];
+  const tot: number[] = [];
+  const fbWhole: number[] = [];
+  const fbExperts: number[] = [];
+  for (let r = 0; r < REPS; r++) {
+    tot.push(timeMs(whole, it));
+    const acc: Phases = { gate: 0, group: 0, experts: 0, shared: 0, combine: 0 };
+    for (let i = 0; i < it; i++) {
+      const p = moePhases(moe, x);
+      for (const key of Object.keys(acc) as (keyof Phases)[]) acc[key] += p[key] / it;
+    }
+    ph.push(acc);
+    fbWhole.push(timeMs(wholeFB, it));
+    fbExperts.push(timeMs(expertsFB, it));
+  }
+  const med = (key: keyof Phases): number => median(ph.map((p) => p[key]));
+  const p: Phases = {
+    gate: med("gate"),
+    group: med("group"),
+    experts: med("experts"),
+    shared: med("shared"),
+    combine: med("combine"),
+  };
+  const sum = p.gate + p.group + p.experts + p.shared + p.combine;
+  const dispatch = p.gate + p.group + p.combine;
+  const pct = (v: number, of: number): string => `${((100 * v) / of).toFixed(1)}%`;
+  const fw = median(fbWhole);
+  const fe = median(fbExperts);
+  const a = moe.args;
+  return [
+    `MoE layer ${L} of small (${a.n_routed_experts} routed top-${a.n_activated_experts} + ${a.n_shared_experts} shared, width ${a.moe_inter_dim}), ` +
+      `${B * Tq} tokens [${B}, ${Tq}, ${a.dim}], medians of ${REPS} x ${it} calls; target: dispatch < 20%`,
+    "| phase | ms | share |",
+    "|---|---|---|",
+    `| routing (gate linear, sigmoid, group-limited top-k, weights) | ${p.gate.toFixed(3)} | ${pct(p.gate, sum)} |`,
+    `| grouping (counting sort by expert, gather rows) | ${p.group.toFixed(3)} | ${pct(p.group, sum)} |`,
+    `| routed expert SwiGLU GEMMs | ${p.experts.toFixed(3)} | ${pct(p.experts, sum)} |`,
+    `| shared expert SwiGLU | ${p.shared.toFixed(3)} | ${pct(p.shared, sum)} |`,
+    `| combining (concat, weight, scatter-add, + shared) | ${p.combine.toFixed(3)} | ${pct(p.combine, sum)} |`,
+    `| **dispatch = routing + grouping + combining (forward)** | ${dispatch.toFixed(3)} | **${pct(dispatch, sum)}** ${dispatch / sum < 0.2 ? "(meets < 20%)" : "(misses < 20%)"} |`,
+    `| sum of phases / MoE.forward itself | ${sum.toFixed(3)} / ${median(tot).toFixed(3)} | |`,
+    `| forward+backward: MoE layer / experts + shared alone on pre-grouped rows | ${fw.toFixed(3)} / ${fe.toFixed(3)} | dispatch ≈ ${pct(fw - fe, fw)} ${(fw - fe) / fw < 0.2 ? "(meets < 20%)" : "(misses < 20%)"} |`,
+  ];
+}
+
+/** Section 3: greedy decode tokens/s, latent KV cache vs recomputing the sequence each step. */
+function decode(preset: "tiny" | "small", B: number, P: number, N: number): string[] {
+  const model = Transformer.create(preset, { seed: 0 });
+  const prompts = randomTokens(B, P, model.args.vocab_size, 5);
+  const run = (useCache: boolean): { ms: number; tokens: number[][] } => {
+    const t0 = process.hrtime.bigint();
+    const r = generate(model, prompts, { maxNewTokens: N, useCache });
+    return { ms: Number(process.hrtime.bigint() - t0) / 1e6, tokens: r.tokens };
+  };
+  const same =
+    JSON.stringify(run(true).tokens) === JSON.stringify(run(false).tokens)
+      ? "identical"
+      : "DIFFERENT";
+  const withC: number[] = [];
+  const without: number[] = [];
+  for (let r = 0; r < (quick ? 2 : 3); r++) {
+    withC.push(run(true).ms);
+    without.push(run(false).ms);
+  }
+  const tps = (ms: number): number => (B * N * 1000) / ms;
+  const c = tps(median(withC));
+  const u = tps(median(without));
+  return [
+    `| ${preset} B=${B}, prompt ${P}, ${N} new tokens (greedy; outputs ${same}) | ${c.toFixed(1)} | ${u.toFixed(1)} | ${(c / u).toFixed(2)}x |`,
+  ];
+}
+
+async function main(): Promise<void> {
+  T.setNumThreads(THREADS);
+  console.log(
+    `moelab model benchmark, ${THREADS} threads each side, medians of ${REPS} interleaved repetitions (shared machine: noisy)`,
+  );
+  if (SECTIONS.has("speed")) {
+    const peer = new TorchPeer();
+    try {
+      const cases: SpeedCase[] = [
+        { preset: "tiny", B: 8, T: 128 },
+        { preset: "small", B: 4, T: 256 },
+      ];
+      const headers: string[] = [];
+      const rows: SpeedRow[] = [];
+      for (const c of cases) {
+        const r = await speed(peer, c);
+        headers.push(r.header);
+        rows.push(...r.rows);
+      }
+      console.log(
+        "\n## Forward and forward+backward vs PyTorch 1.13 (same weights, float32, naive MLA)",
+      );
+      for (const h of headers) console.log(`- ${h}`);
+      console.log(
+        "\n| case | moelab tokens/s | PyTorch 1.13 tokens/s | ratio (moelab / PyTorch) | target ≥ 1 |",
+      );
+      console.log("|---|---|---|---|---|");
+      for (const r of rows)
+        console.log(
+          `| ${r.label} | ${r.mine.toFixed(0)} | ${r.theirs.toFixed(0)} | ${(r.mine / r.theirs).toFixed(2)}x | ${r.mine >= r.theirs ? "met" : "missed"} |`,
+        );
+    } finally {
+      peer.close();
+    }
+  }
+  if (SECTIONS.has("moe")) {
+    console.log("\n## MoE dispatch share (small)");
+    for (const l of moeShare(4, 256)) console.log(l);
+  }
+  if (SECTIONS.has("decode")) {
+    console.log("\n## Decode: latent KV cache vs no cache (lib/model/generate.ts)");
+    console.log("| case | with latent cache tokens/s | recompute, no cache tokens/s | speed-up |");
+    console.log("|---|---|---|---|");
+    for (const l of decode("tiny", 1, 32, quick ? 16 : 64)) console.log(l);
+    for (const l of decode("small", 1, 32, quick ? 16 : 64)) console.log(l);
+    console.log(
+      "Speculative decoding with the MTP draft: not measured (lib/model/generate.ts has no speculative decoding yet).",
+    );
+  }
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});
