@@ -211,8 +211,8 @@ FP8_AVX512 void ScaleEncodeAvx512(const float* x, float s, uint8_t* out, int64_t
 // kExact = false multiplies by 1/s instead of dividing (the division bounds the loop): that
 // product is within 2 float32 ulps of x / s, so it encodes alike unless it lies within a few ulps
 // of a rounding midpoint or in the subnormal range; then it returns false, and the caller redoes
-// the tile with kExact.
-template <int F, bool kExact>
+// the tile with kExact. kDecode = false writes codes only (dst unused).
+template <int F, bool kExact, bool kDecode = true>
 FP8_AVX512 bool ScaleEncodeDecodeAvx512(const float* x, float s, uint8_t* out, float* dst,
                                         int64_t n) {
   const Fmt& f = kFormats[F];
@@ -251,9 +251,16 @@ FP8_AVX512 bool ScaleEncodeDecodeAvx512(const float* x, float s, uint8_t* out, f
     const __m512i code = _mm512_or_si512(_mm512_mask_mov_epi32(cs, normal, cn), _mm512_srli_epi32(sign, 24));
     const __m512i v = _mm512_or_si512(_mm512_mask_mov_epi32(vsub, normal, vn), sign);
     _mm_mask_storeu_epi8(out + i, m, _mm512_cvtepi32_epi8(code));
-    _mm512_mask_storeu_ps(dst + i, m, _mm512_castsi512_ps(v));
+    if (kDecode) _mm512_mask_storeu_ps(dst + i, m, _mm512_castsi512_ps(v));
   }
   return risky == 0;
+}
+
+// ScaleEncode for tiles known to be finite: the multiply-by-reciprocal path, exact on a miss.
+template <int F>
+FP8_AVX512 void ScaleEncodeFiniteAvx512(const float* x, float s, uint8_t* out, int64_t n) {
+  if (!ScaleEncodeDecodeAvx512<F, false, false>(x, s, out, nullptr, n))
+    ScaleEncodeDecodeAvx512<F, true, false>(x, s, out, nullptr, n);
 }
 #else
 template <int F>
@@ -332,6 +339,18 @@ void ScaleEncodeV(int fmt, const float* x, const float* s, uint8_t* out, int64_t
   const bool v = UseAvx512();
   if (fmt == 0) v ? ScaleEncodeVAvx512<0>(x, s, out, n) : ScaleEncodeVGeneric<0>(x, s, out, n);
   else v ? ScaleEncodeVAvx512<1>(x, s, out, n) : ScaleEncodeVGeneric<1>(x, s, out, n);
+}
+
+// ScaleEncode for x without NaN/Inf.
+void ScaleEncodeFinite(int fmt, const float* x, float s, uint8_t* out, int64_t n) {
+#if FP8_HAS_AVX512
+  if (UseAvx512()) {
+    if (fmt == 0) ScaleEncodeFiniteAvx512<0>(x, s, out, n);
+    else ScaleEncodeFiniteAvx512<1>(x, s, out, n);
+    return;
+  }
+#endif
+  ScaleEncode(fmt, x, s, out, n);
 }
 
 float Amax(const float* x, int64_t n, int64_t* bad) {
@@ -417,7 +436,8 @@ int64_t Quantize(const float* x, int64_t rows, int64_t cols, int64_t tr, int64_t
         } else {
           for (int64_t t = 0; t < sc; ++t) {
             const int64_t j0 = t * tc, j1 = std::min(cols, j0 + tc);
-            ScaleEncode(fmt, xr + j0, srow[t], cr + j0, j1 - j0);
+            if (bad == 0) ScaleEncodeFinite(fmt, xr + j0, srow[t], cr + j0, j1 - j0);
+            else ScaleEncode(fmt, xr + j0, srow[t], cr + j0, j1 - j0);
           }
         }
       }
