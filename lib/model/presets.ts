@@ -323,9 +323,12 @@ const SMALL: ConfigFields = {
 };
 
 /** DeepSeek's own configs; V2 and V2-Lite route without a bias (as DeepSeek's reference does for them). */
+// moelab trains every size with V3's auxiliary-loss-free routing (the gate bias), although
+// DeepSeek's reference creates that bias only for its 671B config; configs read from DeepSeek's
+// own JSON files (settingsForDeepSeek) keep the reference's choice.
 const DEEPSEEK_SETTINGS: Record<"16B" | "236B" | "671B" | "v3.1", Partial<MoelabSettings>> = {
-  "16B": { mtp_depth: 0, init_std: 0.006, routing: "plain", precision: "bf16" },
-  "236B": { mtp_depth: 0, init_std: 0.006, routing: "plain", precision: "bf16" },
+  "16B": { mtp_depth: 0, init_std: 0.006, routing: "noaux_tc", precision: "bf16" },
+  "236B": { mtp_depth: 0, init_std: 0.006, routing: "noaux_tc", precision: "bf16" },
   "671B": { mtp_depth: 1, init_std: 0.006, routing: "noaux_tc", precision: "fp8" },
   "v3.1": { mtp_depth: 1, init_std: 0.006, routing: "noaux_tc", precision: "fp8" },
 };
