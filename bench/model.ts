@@ -7,7 +7,7 @@
  *   3. decode tokens/s with the latent KV cache against recomputing the sequence every step.
  * PyTorch runs in one persistent child (bench/model_peer.py); both sides use 2 threads.
  * Usage: node dist/bench/model.js   (MOELAB_QUICK=1: fewer repetitions; BENCH_THREADS=N;
- *        BENCH_SECTIONS=speed,moe,decode picks sections)
+ *        BENCH_SECTIONS=speed,moe,decode picks sections; BENCH_PYTHON: the peer's interpreter)
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -18,7 +18,7 @@ import * as T from "../lib/tensor/index.js";
 import { readSafetensors } from "../lib/io/index.js";
 import { generate } from "../lib/model/generate.js";
 import { Transformer } from "../lib/model/transformer.js";
-import { MoE } from "../lib/nn/moe.js";
+import { MoE, routeTokens } from "../lib/nn/moe.js";
 
 const quick = process.env.MOELAB_QUICK === "1";
 /** Threads for both sides (2, as the issue asks). */
@@ -26,7 +26,13 @@ const THREADS = Number(process.env.BENCH_THREADS ?? 2);
 const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? "speed,moe,decode").split(","));
 const REPS = quick ? 3 : 5;
 const PEER = path.join(__dirname, "..", "..", "bench", "model_peer.py");
-const PYTHON = "/usr/bin/python3";
+const PYTHON = process.env.BENCH_PYTHON ?? "/usr/bin/python3";
+/**
+ * PyTorch's OpenMP threads spin at every barrier by default; on this oversubscribed shared machine
+ * a descheduled partner turns each op into a time slice (measured: tiny forward 8x slower), so the
+ * peer sleeps instead unless OMP_WAIT_POLICY is set (set it empty for OpenMP's default).
+ */
+const OMP_WAIT_POLICY = process.env.OMP_WAIT_POLICY ?? "PASSIVE";
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -73,6 +79,7 @@ type Reply = Record<string, unknown>;
 /** The PyTorch peer: one persistent process, one JSON request and reply per line. */
 class TorchPeer {
   private proc = spawn(PYTHON, ["-u", PEER, String(THREADS)], {
+    env: { ...process.env, OMP_WAIT_POLICY },
     stdio: ["pipe", "pipe", "inherit"],
   });
   private lines = readline.createInterface({ input: this.proc.stdout });
@@ -93,14 +100,19 @@ class TorchPeer {
       else w.ok(r);
     });
     const dead = (why: string): void => {
-      for (const w of this.waiting.splice(0))
-        w.fail(new Error(`torch peer (${PYTHON} ${PEER}) ${why}`));
+      this.gone ??= `torch peer (${PYTHON} ${PEER}) ${why}`;
+      for (const w of this.waiting.splice(0)) w.fail(new Error(this.gone));
     };
     this.proc.on("error", (e) => dead(`could not start: ${e.message}`));
     this.proc.on("exit", (code) => dead(`exited with code ${code}`));
+    this.proc.stdin.on("error", (e) => dead(`stopped reading requests: ${e.message}`));
   }
 
+  /** Why the peer is unusable, once it is. */
+  private gone: string | null = null;
+
   ask(req: Reply): Promise<Reply> {
+    if (this.gone) return Promise.reject(new Error(this.gone));
     return new Promise((ok, fail) => {
       this.waiting.push({ ok, fail });
       this.proc.stdin.write(JSON.stringify(req) + "\n");
@@ -170,7 +182,7 @@ async function speed(peer: TorchPeer, c: SpeedCase): Promise<{ header: string; r
     const b0 = timeMs(fwdbwd, 1);
     await peer.timeMs("fwd", 1);
     await peer.timeMs("fwdbwd", 1);
-    // About 1.5 s per sample on the slower side.
+    // About 1.5 s of moelab time per sample, the same iteration count on both sides.
     const itF = Math.max(1, Math.round(1500 / f0));
     const itB = Math.max(1, Math.round(1500 / b0));
     const m = { fwd: [] as number[], fwdbwd: [] as number[] };
@@ -187,7 +199,8 @@ async function speed(peer: TorchPeer, c: SpeedCase): Promise<{ header: string; r
     const tps = (ms: number): number => (ntok * 1000) / ms;
     const header =
       `${c.preset} (B=${c.B}, T=${c.T}, ${model.numParams()} params): logits rel. err ${err.toExponential(2)}, ` +
-      `loss ${myLoss.toFixed(6)} vs ${theirLoss.toFixed(6)}`;
+      `loss ${myLoss.toFixed(6)} vs ${theirLoss.toFixed(6)}` +
+      (err > 1e-4 ? " — NOT the same model (> 1e-4): the timings are not comparable" : "");
     return {
       header,
       rows: [
@@ -340,16 +353,33 @@ function moeShare(B: number, Tq: number): string[] {
   };
   const sum = p.gate + p.group + p.experts + p.shared + p.combine;
   const dispatch = p.gate + p.group + p.combine;
+  const a = moe.args;
   const pct = (v: number, of: number): string => `${((100 * v) / of).toFixed(1)}%`;
+  // Routing split: the gate GEMM + sigmoid, and the group-limited top-k selection (routeTokens).
+  const score = (): T.Tensor => {
+    const l = T.linear(x, moe.gate.weight);
+    return a.score_func === "softmax" ? T.softmax(l, -1) : T.sigmoid(l);
+  };
+  const scoresOnly = (): void => T.noGrad(() => T.tidy(() => void score().toArray()));
+  const scores = T.noGrad(() => T.tidy(() => score().toArray() as Float32Array));
+  const bias = moe.gate.bias ? (moe.gate.bias.toArray() as Float32Array) : null;
+  const selectOnly = (): void => void routeTokens(scores, bias, B * Tq, a);
+  const sc: number[] = [];
+  const se: number[] = [];
+  for (let r = 0; r < REPS; r++) {
+    sc.push(timeMs(scoresOnly, it));
+    se.push(timeMs(selectOnly, it));
+  }
   const fw = median(fbWhole);
   const fe = median(fbExperts);
-  const a = moe.args;
   return [
     `MoE layer ${L} of small (${a.n_routed_experts} routed top-${a.n_activated_experts} + ${a.n_shared_experts} shared, width ${a.moe_inter_dim}), ` +
       `${B * Tq} tokens [${B}, ${Tq}, ${a.dim}], medians of ${REPS} x ${it} calls; target: dispatch < 20%`,
     "| phase | ms | share |",
     "|---|---|---|",
     `| routing (gate linear, sigmoid, group-limited top-k, weights) | ${p.gate.toFixed(3)} | ${pct(p.gate, sum)} |`,
+    `| - of which gate scores (linear + ${a.score_func}) | ${median(sc).toFixed(3)} | ${pct(median(sc), sum)} |`,
+    `| - of which group-limited top-k selection (routeTokens, JS) | ${median(se).toFixed(3)} | ${pct(median(se), sum)} |`,
     `| grouping (counting sort by expert, gather rows) | ${p.group.toFixed(3)} | ${pct(p.group, sum)} |`,
     `| routed expert SwiGLU GEMMs | ${p.experts.toFixed(3)} | ${pct(p.experts, sum)} |`,
     `| shared expert SwiGLU | ${p.shared.toFixed(3)} | ${pct(p.shared, sum)} |`,
@@ -418,6 +448,9 @@ async function main(): Promise<void> {
         console.log(
           `| ${r.label} | ${r.mine.toFixed(0)} | ${r.theirs.toFixed(0)} | ${(r.mine / r.theirs).toFixed(2)}x | ${r.mine >= r.theirs ? "met" : "missed"} |`,
         );
+      console.log(
+        "Tokens/s count B x T input tokens; forward+backward is model.loss (main + 0.3 x MTP cross-entropy) and backward on both sides.",
+      );
     } finally {
       peer.close();
     }

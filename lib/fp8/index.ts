@@ -35,7 +35,16 @@ export {
   scaleFor,
   type QuantizeOptions,
 } from "./scaling.js";
-export { BLOCK_K, gemm, gemmReference, roundMantissa, type GemmOptions } from "./gemm.js";
+export {
+  BLOCK_K,
+  gemm,
+  gemmQuantized,
+  gemmReference,
+  roundMantissa,
+  type GemmOptions,
+  type QuantizedGemmOptions,
+  type QuantizedGemmResult,
+} from "./gemm.js";
 export { fp8Native as native } from "./native.js";
 export {
   PRECISIONS,

@@ -16,8 +16,8 @@ import * as T from "../tensor/index.js";
 import { bf16ToF32, f32ToBf16 } from "../tensor/index.js";
 import type { Fp8Format } from "./format.js";
 import type { Fp8Matrix } from "./fp8matrix.js";
-import { gemm } from "./gemm.js";
-import { quantizeBlocks, quantizeTiles, quantizeTilesT } from "./scaling.js";
+import { gemm, gemmQuantized } from "./gemm.js";
+import { quantizeBlocks, quantizeTilesT } from "./scaling.js";
 
 export type Precision = "fp32" | "bf16" | "fp8";
 export const PRECISIONS: readonly Precision[] = ["fp32", "bf16", "fp8"];
@@ -61,14 +61,15 @@ const linearFp8Op = (opts: LinearFp8Options) =>
       const { m, k, n } = dims("linearFp8", x, w);
       const q = { format: opts.format ?? "e4m3", pow2Scale: opts.pow2Scale ?? false };
       const xs = f32(x);
-      const xq = quantizeTiles(xs, m, k, q);
       const wq = quantizeBlocks(f32(w), n, k, q);
       // the Wgrad operand: x along the token dimension, kept in FP8 instead of the FP32 x
       ctx.data.xqT = x.requiresGrad || w.requiresGrad ? quantizeTilesT(xs, m, k, q) : null;
       ctx.data.wq = wq;
       ctx.data.dims = { m, k, n };
       ctx.data.q = q;
-      const y = gemm(xq, wq, { accumBits: opts.accumBits });
+      // x is quantized in 1x128 tiles while it is packed for the GEMM (bit-identical to
+      // gemm(quantizeTiles(x), wq), one pass less over x).
+      const y = gemmQuantized(xs, m, wq, { ...q, accumBits: opts.accumBits }).c;
       return T.tensor(y, { shape: [...x.shape.slice(0, -1), n] });
     },
     backward(ctx, g) {
@@ -80,7 +81,7 @@ const linearFp8Op = (opts: LinearFp8Options) =>
       let dw: T.Tensor | null = null;
       if (x.requiresGrad) {
         const wqT = (ctx.data.wq as Fp8Matrix).transpose(); // [in, out] blocks
-        const d = gemm(quantizeTiles(dy, m, n, q), wqT, { accumBits: opts.accumBits });
+        const d = gemmQuantized(dy, m, wqT, { ...q, accumBits: opts.accumBits }).c;
         dx = T.tensor(d, { shape: [...x.shape] });
       }
       if (w.requiresGrad) {

@@ -175,25 +175,77 @@ FP8_AVX512 void KernelAvx512(int64_t klen, const float* ap, const float* bp, con
   }
 }
 
-// dst[0:n] = lut[codes[0:n]] through eight in-register 16-entry tables (codes 0..127) and the sign
+// lut[codes] for 16 codes, through eight in-register 16-entry tables (codes 0..127) and the sign
+FP8_AVX512 inline __m512 Decode16(const __m512* t, __m128i bytes) {
+  const __m512i idx = _mm512_cvtepu8_epi32(bytes);
+  const __m512 q0 = _mm512_permutex2var_ps(t[0], idx, t[1]);
+  const __m512 q1 = _mm512_permutex2var_ps(t[2], idx, t[3]);
+  const __m512 q2 = _mm512_permutex2var_ps(t[4], idx, t[5]);
+  const __m512 q3 = _mm512_permutex2var_ps(t[6], idx, t[7]);
+  const __mmask16 b5 = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(32));
+  const __mmask16 b6 = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(64));
+  const __m512 v = _mm512_mask_mov_ps(_mm512_mask_mov_ps(q0, b5, q1), b6, _mm512_mask_mov_ps(q2, b5, q3));
+  // negative codes: the sign bit, except on NaN (the table's NaN is positive for both signs)
+  const __m512i sign = _mm512_slli_epi32(_mm512_and_si512(idx, _mm512_set1_epi32(0x80)), 24);
+  const __mmask16 ord = _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q);
+  return _mm512_castsi512_ps(
+      _mm512_mask_or_epi32(_mm512_castps_si512(v), ord, _mm512_castps_si512(v), sign));
+}
+
+// dst[0:n] = lut[codes[0:n]]
 FP8_AVX512 void DecodeRowAvx512(const uint8_t* codes, int64_t n, const float* lut, float* dst) {
   __m512 t[8];
   for (int q = 0; q < 8; ++q) t[q] = _mm512_loadu_ps(lut + 16 * q);
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 m = static_cast<__mmask16>(n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1u);
-    const __m512i idx = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, codes + i));
-    const __m512 q0 = _mm512_permutex2var_ps(t[0], idx, t[1]);
-    const __m512 q1 = _mm512_permutex2var_ps(t[2], idx, t[3]);
-    const __m512 q2 = _mm512_permutex2var_ps(t[4], idx, t[5]);
-    const __m512 q3 = _mm512_permutex2var_ps(t[6], idx, t[7]);
-    const __mmask16 b5 = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(32));
-    const __mmask16 b6 = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(64));
-    const __m512 v = _mm512_mask_mov_ps(_mm512_mask_mov_ps(q0, b5, q1), b6, _mm512_mask_mov_ps(q2, b5, q3));
-    // negative codes: the sign bit, except on NaN (the table's NaN is positive for both signs)
-    const __m512i sign = _mm512_slli_epi32(_mm512_and_si512(idx, _mm512_set1_epi32(0x80)), 24);
-    const __mmask16 ord = _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q);
-    const __m512i bits = _mm512_mask_or_epi32(_mm512_castps_si512(v), ord, _mm512_castps_si512(v), sign);
-    _mm512_mask_storeu_ps(dst + i, m, _mm512_castsi512_ps(bits));
+    _mm512_mask_storeu_ps(dst + i, m, Decode16(t, _mm_maskz_loadu_epi8(m, codes + i)));
+  }
+}
+
+// In-register 16x16 transpose: r[i] holds row i on entry and column i on return.
+FP8_AVX512 inline void Transpose16(__m512* r) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // u[4i+q], 128-bit lane L: rows 4i..4i+3 of column 4L+q
+  __m512 u[16];
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+    u[4 * i + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  // a 4x4 transpose of 128-bit lanes for each q
+  for (int q = 0; q < 4; ++q) {
+    const __m512 v0 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x44);
+    const __m512 v1 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xEE);
+    const __m512 v2 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x44);
+    const __m512 v3 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xEE);
+    r[q] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+    r[4 + q] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+    r[8 + q] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+    r[12 + q] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+  }
+}
+
+// PackPanel<kNr> for 32 live rows: decode 16 codes of each row, transpose 16x16 blocks.
+FP8_AVX512 void PackPanel32Avx512(const uint8_t* const* src, int64_t K, const float* lut,
+                                  float* dst) {
+  __m512 t[8];
+  for (int q = 0; q < 8; ++q) t[q] = _mm512_loadu_ps(lut + 16 * q);
+  for (int64_t k = 0; k < K; k += 16) {
+    const int len = static_cast<int>(K - k < 16 ? K - k : 16);
+    const __mmask16 m = static_cast<__mmask16>(len == 16 ? 0xFFFF : (1u << len) - 1u);
+    for (int h = 0; h < 2; ++h) {
+      __m512 r[16];
+      for (int i = 0; i < 16; ++i) r[i] = Decode16(t, _mm_maskz_loadu_epi8(m, src[16 * h + i] + k));
+      Transpose16(r);
+      for (int j = 0; j < len; ++j) _mm512_storeu_ps(dst + (k + j) * kNr + 16 * h, r[j]);
+    }
   }
 }
 
@@ -209,6 +261,7 @@ bool UseAvx512() { return false; }
 void KernelAvx512(int64_t, const float*, const float*, const Accum&, const float*, const float*,
                   float*, int64_t, bool, int, int) {}
 void DecodeRowAvx512(const uint8_t*, int64_t, const float*, float*) {}
+void PackPanel32Avx512(const uint8_t* const*, int64_t, const float*, float*) {}
 #endif
 
 void DecodeRow(const uint8_t* codes, int64_t n, const float* lut, float* dst, bool avx) {
@@ -304,7 +357,8 @@ int64_t Gemm(const Operand& a, const Fused* fused, const Operand& b, int64_t M, 
       for (int64_t kb = 0; kb < KB; ++kb) sb[kb * Np + i] = src[r] ? ScaleAt(b, i, kb) : 0.0f;
     }
     if (live == kNr) {
-      PackPanel<kNr>(src, K, lut_b, dst);
+      if (avx) PackPanel32Avx512(src, K, lut_b, dst);
+      else PackPanel<kNr>(src, K, lut_b, dst);
     } else {
       for (int64_t k = 0; k < K; ++k)
         for (int r = 0; r < kNr; ++r) dst[k * kNr + r] = src[r] ? lut_b[src[r][k]] : 0.0f;

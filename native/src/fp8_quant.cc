@@ -212,48 +212,93 @@ FP8_AVX512 void ScaleEncodeAvx512(const float* x, float s, uint8_t* out, int64_t
 // product is within 2 float32 ulps of x / s, so it encodes alike unless it lies within a few ulps
 // of a rounding midpoint or in the subnormal range; then it returns false, and the caller redoes
 // the tile with kExact. kDecode = false writes codes only (dst unused).
-template <int F, bool kExact, bool kDecode = true>
-FP8_AVX512 bool ScaleEncodeDecodeAvx512(const float* x, float s, uint8_t* out, float* dst,
-                                        int64_t n) {
+template <int F, bool kExact, bool kDecode>
+FP8_AVX512 inline void EncodeDecode16(__m512 xv, __m512 vs, __mmask16 m, uint8_t* out, float* dst,
+                                      __mmask16* risky) {
   const Fmt& f = kFormats[F];
-  const __m512 vs = _mm512_set1_ps(kExact ? s : 1.0f / s);
-  const __m512 magic = _mm512_set1_ps(f.sub_magic);
   // largest finite value's bits: the code max_code shifted back into float32 position
   const __m512i max_bits = _mm512_set1_epi32(static_cast<int>((f.max_code + f.rebias) << f.shift));
-  const __m512i low_mask = _mm512_set1_epi32(static_cast<int>((1u << f.shift) - 1u));
-  const __m512i mid = _mm512_set1_epi32(static_cast<int>(1u << (f.shift - 1)));
-  __mmask16 risky = 0;
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = static_cast<__mmask16>(n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1u);
-    const __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
-    const __m512i b = _mm512_castps_si512(kExact ? _mm512_div_ps(xv, vs) : _mm512_mul_ps(xv, vs));
-    const __m512i a = _mm512_and_si512(b, _mm512_set1_epi32(0x7FFFFFFF));
-    if (!kExact) {
-      const __m512i dist = _mm512_abs_epi32(_mm512_sub_epi32(_mm512_and_si512(a, low_mask), mid));
-      risky |= _mm512_cmple_epi32_mask(dist, _mm512_set1_epi32(4));
-      // below the normal range (zero excepted: 0 * r is 0 / s, sign included)
-      risky |= _mm512_mask_cmplt_epu32_mask(
-          _mm512_test_epi32_mask(a, a), a, _mm512_set1_epi32(static_cast<int>(f.normal_min + 8)));
-    }
-    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(a, f.shift), _mm512_set1_epi32(1));
-    __m512i q = _mm512_add_epi32(a, _mm512_set1_epi32(static_cast<int>((1u << (f.shift - 1)) - 1u)));
-    q = _mm512_srli_epi32(_mm512_add_epi32(q, odd), f.shift);
-    // saturate: rounding is monotonic, so a min on the rounded bits is the overflow clamp
-    const __m512i vn = _mm512_min_epu32(_mm512_slli_epi32(q, f.shift), max_bits);
+  const __m512i b = _mm512_castps_si512(kExact ? _mm512_div_ps(xv, vs) : _mm512_mul_ps(xv, vs));
+  const __m512i a = _mm512_and_si512(b, _mm512_set1_epi32(0x7FFFFFFF));
+  const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(a, f.shift), _mm512_set1_epi32(1));
+  __m512i q = _mm512_add_epi32(a, _mm512_set1_epi32(static_cast<int>((1u << (f.shift - 1)) - 1u)));
+  q = _mm512_srli_epi32(_mm512_add_epi32(q, odd), f.shift);
+  // saturate: rounding is monotonic, so a min on the rounded bits is the overflow clamp
+  const __m512i vn = _mm512_min_epu32(_mm512_slli_epi32(q, f.shift), max_bits);
+  const __m512i cn = _mm512_sub_epi32(_mm512_srli_epi32(vn, f.shift),
+                                      _mm512_set1_epi32(static_cast<int>(f.rebias)));
+  const __m512i sign = _mm512_and_si512(b, _mm512_set1_epi32(static_cast<int>(0x80000000u)));
+  __m512i code, v;
+  if (!kExact) {
+    // distance of the low bits from the rounding midpoint, as one unsigned compare
+    const __m512i low = _mm512_and_si512(
+        _mm512_add_epi32(a, _mm512_set1_epi32(static_cast<int>(4u - (1u << (f.shift - 1))))),
+        _mm512_set1_epi32(static_cast<int>((1u << f.shift) - 1u)));
+    *risky |= _mm512_cmple_epu32_mask(low, _mm512_set1_epi32(8));
+    // below the normal range (zero excepted: 0 * r is 0 / s, sign included): redone exactly, so
+    // only zeros need the subnormal path's answer here
+    const __mmask16 nonzero = _mm512_test_epi32_mask(a, a);
+    *risky |= _mm512_mask_cmplt_epu32_mask(nonzero, a,
+                                           _mm512_set1_epi32(static_cast<int>(f.normal_min + 8)));
+    code = _mm512_maskz_mov_epi32(nonzero, cn);
+    v = _mm512_maskz_mov_epi32(nonzero, vn);
+  } else {
+    const __m512 magic = _mm512_set1_ps(f.sub_magic);
     const __m512 sum = _mm512_add_ps(_mm512_castsi512_ps(a), magic);
     const __m512i cs = _mm512_sub_epi32(_mm512_castps_si512(sum),
                                         _mm512_set1_epi32(static_cast<int>(f.sub_magic_bits)));
-    const __m512i vsub = _mm512_castps_si512(_mm512_sub_ps(sum, magic));
-    const __mmask16 normal = _mm512_cmpge_epu32_mask(a, _mm512_set1_epi32(static_cast<int>(f.normal_min)));
-    const __m512i cn = _mm512_sub_epi32(_mm512_srli_epi32(vn, f.shift),
-                                        _mm512_set1_epi32(static_cast<int>(f.rebias)));
-    const __m512i sign = _mm512_and_si512(b, _mm512_set1_epi32(static_cast<int>(0x80000000u)));
-    const __m512i code = _mm512_or_si512(_mm512_mask_mov_epi32(cs, normal, cn), _mm512_srli_epi32(sign, 24));
-    const __m512i v = _mm512_or_si512(_mm512_mask_mov_epi32(vsub, normal, vn), sign);
-    _mm_mask_storeu_epi8(out + i, m, _mm512_cvtepi32_epi8(code));
-    if (kDecode) _mm512_mask_storeu_ps(dst + i, m, _mm512_castsi512_ps(v));
+    const __mmask16 normal =
+        _mm512_cmpge_epu32_mask(a, _mm512_set1_epi32(static_cast<int>(f.normal_min)));
+    code = _mm512_mask_mov_epi32(cs, normal, cn);
+    v = _mm512_mask_mov_epi32(_mm512_castps_si512(_mm512_sub_ps(sum, magic)), normal, vn);
+  }
+  code = _mm512_or_si512(code, _mm512_srli_epi32(sign, 24));
+  _mm_mask_storeu_epi8(out, m, _mm512_cvtepi32_epi8(code));
+  if (kDecode) _mm512_mask_storeu_ps(dst, m, _mm512_castsi512_ps(_mm512_or_si512(v, sign)));
+}
+
+template <int F, bool kExact, bool kDecode = true>
+FP8_AVX512 bool ScaleEncodeDecodeAvx512(const float* x, float s, uint8_t* out, float* dst,
+                                        int64_t n) {
+  const __m512 vs = _mm512_set1_ps(kExact ? s : 1.0f / s);
+  __mmask16 risky = 0;
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = static_cast<__mmask16>(n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1u);
+    EncodeDecode16<F, kExact, kDecode>(_mm512_maskz_loadu_ps(m, x + i), vs, m, out + i,
+                                       kDecode ? dst + i : nullptr, &risky);
   }
   return risky == 0;
+}
+
+float ScaleOf(float amax, float floor, const Fmt& f, bool pow2);
+
+// A whole 1x128 tile from registers: amax, scale, codes and decoded values in one pass over x.
+// Returns false, touching nothing, when the tile holds NaN/Inf (the caller's general path).
+template <int F>
+FP8_AVX512 bool QuantizeTile128Avx512(const float* x, bool pow2, float floor, uint8_t* out,
+                                      float* dst, float* scale) {
+  __m512 v[8];
+  __m512i mx = _mm512_setzero_si512();
+  for (int j = 0; j < 8; ++j) {
+    v[j] = _mm512_loadu_ps(x + 16 * j);
+    mx = _mm512_max_epu32(mx, _mm512_and_si512(_mm512_castps_si512(v[j]), _mm512_set1_epi32(0x7FFFFFFF)));
+  }
+  const uint32_t mb = _mm512_reduce_max_epu32(mx);
+  if (mb >= 0x7F800000u) return false;
+  float amax;
+  std::memcpy(&amax, &mb, 4);
+  const float s = ScaleOf(amax, floor, kFormats[F], pow2);
+  *scale = s;
+  __mmask16 risky = 0;
+  const __m512 r = _mm512_set1_ps(1.0f / s);
+  for (int j = 0; j < 8; ++j)
+    EncodeDecode16<F, false, true>(v[j], r, 0xFFFF, out + 16 * j, dst + 16 * j, &risky);
+  if (risky) {
+    const __m512 vs = _mm512_set1_ps(s);
+    for (int j = 0; j < 8; ++j)
+      EncodeDecode16<F, true, true>(v[j], vs, 0xFFFF, out + 16 * j, dst + 16 * j, &risky);
+  }
+  return true;
 }
 
 // ScaleEncode for tiles known to be finite: the multiply-by-reciprocal path, exact on a miss.
@@ -455,6 +500,16 @@ namespace fp8 {
 // When the tile is finite and AVX-512 runs, dst also gets the decoded codes (*decoded = true).
 float QuantizeRowTile(const float* x, int64_t n, int fmt, bool pow2, float floor, uint8_t* codes,
                       float* dst, bool* decoded, int64_t* bad) {
+#if FP8_HAS_AVX512
+  if (n == 128 && UseAvx512()) {
+    float s;
+    if (fmt == 0 ? QuantizeTile128Avx512<0>(x, pow2, floor, codes, dst, &s)
+                 : QuantizeTile128Avx512<1>(x, pow2, floor, codes, dst, &s)) {
+      *decoded = true;
+      return s;
+    }
+  }
+#endif
   const int64_t bad_before = *bad;
   const float amax = std::max(0.0f, Amax(x, n, bad));
   const float s = ScaleOf(amax, floor, kFormats[fmt], pow2);
