@@ -48,32 +48,53 @@ export function routeTokens(
   const per = E / G;
   const indices = new Int32Array(n * k);
   const biased = new Float32Array(n * E);
-  const gs = new Float64Array(G);
-  const order: number[] = [];
+  // Float32 storage rounds exactly as DeepSeek's float32 tensors do, with no Math.fround.
+  const gs = new Float32Array(G);
+  const keptGroup = new Uint8Array(G);
+  const taken = new Uint8Array(E);
   for (let t = 0; t < n; t++) {
-    const row = biased.subarray(t * E, (t + 1) * E);
-    for (let e = 0; e < E; e++)
-      row[e] = bias ? Math.fround(scores[t * E + e] + bias[e]) : scores[t * E + e];
+    const o = t * E; // this token's row of `biased` (no subarray views: they cost an allocation each)
+    if (bias) for (let e = 0; e < E; e++) biased[o + e] = scores[o + e] + bias[e];
+    else for (let e = 0; e < E; e++) biased[o + e] = scores[o + e];
     if (G > 1) {
       for (let g = 0; g < G; g++) {
         let m1 = -Infinity;
         let m2 = -Infinity;
-        for (let j = g * per; j < (g + 1) * per; j++) {
-          const v = row[j];
+        for (let j = o + g * per, end = j + per; j < end; j++) {
+          const v = biased[j];
           if (v > m1) {
             m2 = m1;
             m1 = v;
           } else if (v > m2) m2 = v;
         }
-        gs[g] = bias ? Math.fround(m1 + m2) : m1;
+        gs[g] = bias ? m1 + m2 : m1;
       }
-      const groups = [...Array(G).keys()].sort((x, y) => gs[y] - gs[x] || x - y);
-      for (const g of groups.slice(a.n_limited_groups)) row.fill(-Infinity, g * per, (g + 1) * per);
+      // Keep the n_limited_groups best groups (ties: lower index), mask the others to -inf.
+      keptGroup.fill(0);
+      for (let j = 0; j < a.n_limited_groups; j++) {
+        let best = -1;
+        for (let g = 0; g < G; g++)
+          if (keptGroup[g] === 0 && (best < 0 || gs[g] > gs[best])) best = g;
+        keptGroup[best] = 1;
+      }
+      for (let g = 0; g < G; g++)
+        if (keptGroup[g] === 0)
+          for (let j = o + g * per, end = j + per; j < end; j++) biased[j] = -Infinity;
     }
-    order.length = 0;
-    for (let e = 0; e < E; e++) order.push(e);
-    order.sort((x, y) => row[y] - row[x] || x - y);
-    for (let j = 0; j < k; j++) indices[t * k + j] = order[j];
+    // Top-k by repeated scans (k is small): descending score, ties to the lower expert index,
+    // the order a stable sort gives, without sorting all E experts per token.
+    for (let j = 0; j < k; j++) {
+      let best = -1;
+      let bv = -Infinity;
+      for (let e = 0; e < E; e++)
+        if (taken[e] === 0 && (best < 0 || biased[o + e] > bv)) {
+          best = e;
+          bv = biased[o + e];
+        }
+      taken[best] = 1;
+      indices[t * k + j] = best;
+    }
+    for (let j = 0; j < k; j++) taken[indices[t * k + j]] = 0;
   }
   return { indices, biased };
 }
@@ -202,8 +223,9 @@ export class MoE extends Module {
     }
     const ys = outs.length === 1 ? outs[0] : T.cat(outs, 0);
     const ws = T.indexSelect(weights.reshape(n * k), 0, T.tensor(pos, { shape: [n * k] }));
-    let y = T.indexAdd(T.zeros([n, D]), 0, tokT, ys.mul(ws.unsqueeze(1)));
-    if (this.shared_experts) y = y.add(this.shared_experts.forward(xf));
+    // Routed outputs are added straight into the shared experts' output (no zeros + add).
+    const base = this.shared_experts ? this.shared_experts.forward(xf) : T.zeros([n, D]);
+    const y = T.indexAdd(base, 0, tokT, ys.mul(ws.unsqueeze(1)));
     return y.reshape(B, Tq, D);
   }
 
