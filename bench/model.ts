@@ -378,7 +378,7 @@ function moeShare(B: number, Tq: number): string[] {
     "|---|---|---|",
     `| routing (gate linear, sigmoid, group-limited top-k, weights) | ${p.gate.toFixed(3)} | ${pct(p.gate, sum)} |`,
     `| - of which gate scores (linear + ${a.score_func}) | ${median(sc).toFixed(3)} | ${pct(median(sc), sum)} |`,
-    `| - of which group-limited top-k selection (routeTokens, JS) | ${median(se).toFixed(3)} | ${pct(median(se), sum)} |`,
+    `| - of which group-limited top-k selection (routeTokens: native router) | ${median(se).toFixed(3)} | ${pct(median(se), sum)} |`,
     `| grouping (counting sort by expert, gather rows) | ${p.group.toFixed(3)} | ${pct(p.group, sum)} |`,
     `| routed expert SwiGLU GEMMs | ${p.experts.toFixed(3)} | ${pct(p.experts, sum)} |`,
     `| shared expert SwiGLU | ${p.shared.toFixed(3)} | ${pct(p.shared, sum)} |`,

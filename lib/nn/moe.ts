@@ -19,6 +19,21 @@ import * as T from "../tensor/index.js";
 import type { ModelArgs } from "../model/config.js";
 import { Init, MLP } from "./layers.js";
 import { Module, type ModelContext } from "./module.js";
+import { loadAddon } from "../tensor/addon.js";
+
+type MoeRoute = (
+  scores: Float32Array,
+  bias: Float32Array | null,
+  n: number,
+  E: number,
+  k: number,
+  groups: number,
+  limitedGroups: number,
+  indices: Int32Array,
+  biased: Float32Array,
+) => void;
+/** The native router (native/src/ops_moe.cc): the same rules, without JavaScript's per-element cost. */
+const nativeRoute = (loadAddon()?.moeRoute as MoeRoute | undefined) ?? null;
 
 /** A numbered list of modules ("0", "1", ...), as PyTorch's ModuleList. */
 export class ModuleList<M extends Module> extends Module {
@@ -45,9 +60,32 @@ export function routeTokens(
   const E = a.n_routed_experts;
   const k = a.n_activated_experts;
   const G = a.n_expert_groups;
-  const per = E / G;
   const indices = new Int32Array(n * k);
   const biased = new Float32Array(n * E);
+  if (nativeRoute !== null) {
+    nativeRoute(scores, bias, n, E, k, G, a.n_limited_groups, indices, biased);
+    return { indices, biased };
+  }
+  routeTokensJs(scores, bias, n, a, indices, biased);
+  return { indices, biased };
+}
+
+/** The TypeScript router (the reference the native one is tested against); fills indices, biased. */
+export function routeTokensJs(
+  scores: Float32Array,
+  bias: Float32Array | null,
+  n: number,
+  a: Pick<
+    ModelArgs,
+    "n_routed_experts" | "n_activated_experts" | "n_expert_groups" | "n_limited_groups"
+  >,
+  indices: Int32Array,
+  biased: Float32Array,
+): void {
+  const E = a.n_routed_experts;
+  const k = a.n_activated_experts;
+  const G = a.n_expert_groups;
+  const per = E / G;
   // Float32 storage rounds exactly as DeepSeek's float32 tensors do, with no Math.fround.
   const gs = new Float32Array(G);
   const keptGroup = new Uint8Array(G);
@@ -96,7 +134,6 @@ export function routeTokens(
     }
     for (let j = 0; j < k; j++) taken[indices[t * k + j]] = 0;
   }
-  return { indices, biased };
 }
 
 export class Gate extends Module {

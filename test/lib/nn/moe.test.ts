@@ -3,6 +3,8 @@ import { strict as assert } from "node:assert";
 import * as T from "../../../lib/tensor/index.js";
 import { modelArgs, type ModelArgs } from "../../../lib/model/index.js";
 import { Gate, Init, MoE, ModelContext, routeTokens } from "../../../lib/nn/index.js";
+import { routeTokensJs } from "../../../lib/nn/moe.js";
+import { loadAddon } from "../../../lib/tensor/addon.js";
 
 function args(f: Partial<ModelArgs>): ModelArgs {
   return modelArgs({
@@ -146,4 +148,58 @@ describe("nn/MoE", () => {
       );
     });
   }
+});
+
+describe("nn/MoE native router", () => {
+  const addon = loadAddon();
+
+  it("chooses exactly what the TypeScript router chooses, ties and dropped groups included", function () {
+    if (!addon || typeof addon.moeRoute !== "function") this.skip();
+    const configs = [
+      { n_routed_experts: 16, n_activated_experts: 2, n_expert_groups: 4, n_limited_groups: 2 },
+      { n_routed_experts: 8, n_activated_experts: 3, n_expert_groups: 1, n_limited_groups: 1 },
+      { n_routed_experts: 64, n_activated_experts: 6, n_expert_groups: 8, n_limited_groups: 3 },
+    ];
+    let seed = 7;
+    const rand = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    for (const a of configs) {
+      const E = a.n_routed_experts;
+      const n = 300;
+      // Coarse values make exact ties (scores and group sums) frequent.
+      const scores = Float32Array.from({ length: n * E }, () => Math.round(rand() * 8) / 8);
+      for (const bias of [
+        null,
+        Float32Array.from({ length: E }, () => Math.round(rand() * 4) / 16),
+      ]) {
+        const native = routeTokens(scores, bias, n, a);
+        const idx = new Int32Array(n * a.n_activated_experts);
+        const biased = new Float32Array(n * E);
+        routeTokensJs(scores, bias, n, a, idx, biased);
+        assert.deepEqual(
+          Array.from(native.indices),
+          Array.from(idx),
+          `indices, E=${E}, bias ${!!bias}`,
+        );
+        assert.deepEqual(Array.from(native.biased), Array.from(biased), `biased scores, E=${E}`);
+      }
+    }
+  });
+
+  it("rejects inconsistent sizes and wrong arrays with a clear error", function () {
+    if (!addon || typeof addon.moeRoute !== "function") this.skip();
+    const route = addon.moeRoute as (...args: unknown[]) => void;
+    const s = new Float32Array(32);
+    assert.throws(
+      () => route(s, null, 2, 16, 2, 3, 1, new Int32Array(4), new Float32Array(32)),
+      /groups dividing E/,
+    );
+    assert.throws(
+      () => route(s, null, 4, 16, 2, 1, 1, new Int32Array(8), new Float32Array(64)),
+      /scores/,
+    );
+    assert.throws(
+      () => route(s, null, 2, 16, 2, 1, 1, new Float32Array(4), new Float32Array(32)),
+      /indices must be an Int32Array/,
+    );
+  });
 });
