@@ -35,6 +35,104 @@ type MoeRoute = (
 /** The native router (native/src/ops_moe.cc): the same rules, without JavaScript's per-element cost. */
 const nativeRoute = (loadAddon()?.moeRoute as MoeRoute | undefined) ?? null;
 
+type MoeCombine = (
+  out: Float32Array,
+  D: number,
+  ys: Float32Array,
+  rows: number,
+  tok: Int32Array,
+  pos: Int32Array,
+  w: Float32Array,
+) => void;
+type MoeCombineGrad = (
+  grad: Float32Array,
+  D: number,
+  ys: Float32Array,
+  rows: number,
+  tok: Int32Array,
+  pos: Int32Array,
+  w: Float32Array,
+  dys: Float32Array,
+  dw: Float32Array,
+) => void;
+const nativeCombine = (loadAddon()?.moeCombine as MoeCombine | undefined) ?? null;
+const nativeCombineGrad = (loadAddon()?.moeCombineGrad as MoeCombineGrad | undefined) ?? null;
+
+/** The float32 elements of t in order: its storage itself when contiguous (read only!). */
+const view = (t: T.Tensor): Float32Array => t._contiguousData() as Float32Array;
+
+/**
+ * The MoE combine as one op: y = base + Σ_r w[pos[r]] · ys_e[r] added at row tok[r], over the
+ * experts' outputs in grouped order (no concatenation, no separate weighting pass).
+ * Inputs: base [n, D], w [n·k] (the routing weights, flat), tok and pos int32 [n·k] (grouped row
+ * -> token, -> flat slot), then each expert's output [cnt_e, D] in expert order.
+ */
+export const moeCombine = T.defineOp({
+  name: "moeCombine",
+  forward(_ctx, base, w, tok, pos, ...outs) {
+    const D = base.shape[1];
+    // Pooled buffers: a fresh 1 MB array costs more than the whole scatter (zeroing, page faults).
+    const out = T.clone(base);
+    const od = view(out);
+    const wd = view(w);
+    const td = view(tok) as unknown as Int32Array;
+    const pd = view(pos) as unknown as Int32Array;
+    let start = 0;
+    for (const o of outs) {
+      const y = view(o);
+      const rows = o.shape[0];
+      const tt = td.subarray(start, start + rows);
+      const pp = pd.subarray(start, start + rows);
+      if (nativeCombine !== null) nativeCombine(od, D, y, rows, tt, pp, wd);
+      else
+        for (let r = 0; r < rows; r++) {
+          const row = tt[r] * D;
+          const wr = wd[pp[r]];
+          for (let j = 0; j < D; j++) od[row + j] += wr * y[r * D + j];
+        }
+      start += rows;
+    }
+    return out;
+  },
+  backward(ctx, g) {
+    // Inputs are re-read here (not saved views): autograd guarantees they are not disposed.
+    const [base, w, tok, pos, ...outs] = ctx.inputs;
+    const D = base.shape[1];
+    const gd = view(g);
+    const wd = view(w);
+    const td = view(tok) as unknown as Int32Array;
+    const pd = view(pos) as unknown as Int32Array;
+    const dwT = T.Tensor._empty("float32", [...w.shape], true);
+    const dw = view(dwT);
+    const grads: (T.Tensor | null)[] = [g, null, null, null];
+    let start = 0;
+    for (const o of outs) {
+      const y = view(o);
+      const rows = o.shape[0];
+      const tt = td.subarray(start, start + rows);
+      const pp = pd.subarray(start, start + rows);
+      const dyT = T.Tensor._empty("float32", [rows, D]);
+      const dy = view(dyT);
+      if (nativeCombineGrad !== null) nativeCombineGrad(gd, D, y, rows, tt, pp, wd, dy, dw);
+      else
+        for (let r = 0; r < rows; r++) {
+          const row = tt[r] * D;
+          const wr = wd[pp[r]];
+          let acc = 0;
+          for (let j = 0; j < D; j++) {
+            dy[r * D + j] = wr * gd[row + j];
+            acc += y[r * D + j] * gd[row + j];
+          }
+          dw[pp[r]] = acc;
+        }
+      grads.push(dyT);
+      start += rows;
+    }
+    grads[1] = dwT;
+    return grads;
+  },
+});
+
 /** A numbered list of modules ("0", "1", ...), as PyTorch's ModuleList. */
 export class ModuleList<M extends Module> extends Module {
   readonly items: M[] = [];
@@ -258,11 +356,10 @@ export class MoE extends Module {
       const cnt = counts[e + 1] - counts[e];
       if (cnt > 0) outs.push(this.experts.items[e].forward(xs.narrow(0, counts[e], cnt)));
     }
-    const ys = outs.length === 1 ? outs[0] : T.cat(outs, 0);
-    const ws = T.indexSelect(weights.reshape(n * k), 0, T.tensor(pos, { shape: [n * k] }));
-    // Routed outputs are added straight into the shared experts' output (no zeros + add).
+    // Routed outputs, weighted, are added straight into the shared experts' output in one op.
     const base = this.shared_experts ? this.shared_experts.forward(xf) : T.zeros([n, D]);
-    const y = T.indexAdd(base, 0, tokT, ys.mul(ws.unsqueeze(1)));
+    const posT = T.tensor(pos, { shape: [n * k] });
+    const y = moeCombine(base, weights.reshape(n * k), tokT, posT, ...outs);
     return y.reshape(B, Tq, D);
   }
 

@@ -77,8 +77,85 @@ Napi::Value RouteNapi(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+
+// One expert's rows of the MoE combine: out[tok[r], :] += w[pos[r]] * ys[r, :] for r < rows.
+// A token picks distinct experts, so the rows of one call never share an output row.
+// moeCombine(out f32[nOut*D], D, ys f32[rows*D], rows, tok i32, pos i32, w f32)
+Napi::Value CombineNapi(const Napi::CallbackInfo& info) {
+  Args g(info, "moeCombine", 7);
+  int64_t D = g.Int(1, "D"), rows = g.Int(3, "rows");
+  float* ys = g.F32(2, "ys", rows * D);
+  int32_t* tok = g.I32(4, "tok", rows);
+  int32_t* pos = g.I32(5, "pos", rows);
+  if (!g.ok) return info.Env().Undefined();
+  float* out = g.F32(0, "out", 0);
+  float* w = g.F32(6, "w", 0);
+  if (!g.ok) return info.Env().Undefined();
+  auto outArr = info[0].As<Napi::TypedArray>();
+  auto wArr = info[6].As<Napi::TypedArray>();
+  const int64_t nOut = D > 0 ? static_cast<int64_t>(outArr.ElementLength()) / D : 0;
+  const int64_t nW = static_cast<int64_t>(wArr.ElementLength());
+  for (int64_t r = 0; r < rows; r++)
+    if (tok[r] < 0 || tok[r] >= nOut || pos[r] < 0 || pos[r] >= nW) {
+      g.Fail("row " + std::to_string(r) + ": token " + std::to_string(tok[r]) + " or slot " +
+             std::to_string(pos[r]) + " out of range");
+      return info.Env().Undefined();
+    }
+  ParallelFor(rows, 64, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; r++) {
+      float* o = out + static_cast<int64_t>(tok[r]) * D;
+      const float* y = ys + r * D;
+      const float wr = w[pos[r]];
+      for (int64_t j = 0; j < D; j++) o[j] += wr * y[j];
+    }
+  });
+  return info.Env().Undefined();
+}
+
+// Its gradient for one expert's rows: dys[r, :] = w[pos[r]] * grad[tok[r], :] and
+// dw[pos[r]] = <ys[r, :], grad[tok[r], :]>.
+// moeCombineGrad(grad f32[nOut*D], D, ys f32[rows*D], rows, tok i32, pos i32, w f32, dys f32, dw f32)
+Napi::Value CombineGradNapi(const Napi::CallbackInfo& info) {
+  Args g(info, "moeCombineGrad", 9);
+  int64_t D = g.Int(1, "D"), rows = g.Int(3, "rows");
+  float* ys = g.F32(2, "ys", rows * D);
+  int32_t* tok = g.I32(4, "tok", rows);
+  int32_t* pos = g.I32(5, "pos", rows);
+  float* dys = g.F32(7, "dys", rows * D);
+  float* grad = g.F32(0, "grad", 0);
+  float* w = g.F32(6, "w", 0);
+  float* dw = g.F32(8, "dw", 0);
+  if (!g.ok) return info.Env().Undefined();
+  const int64_t nOut = D > 0 ? static_cast<int64_t>(info[0].As<Napi::TypedArray>().ElementLength()) / D : 0;
+  const int64_t nW = static_cast<int64_t>(info[6].As<Napi::TypedArray>().ElementLength());
+  const int64_t nDw = static_cast<int64_t>(info[8].As<Napi::TypedArray>().ElementLength());
+  for (int64_t r = 0; r < rows; r++)
+    if (tok[r] < 0 || tok[r] >= nOut || pos[r] < 0 || pos[r] >= nW || pos[r] >= nDw) {
+      g.Fail("row " + std::to_string(r) + ": token " + std::to_string(tok[r]) + " or slot " +
+             std::to_string(pos[r]) + " out of range");
+      return info.Env().Undefined();
+    }
+  ParallelFor(rows, 64, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; r++) {
+      const float* gr = grad + static_cast<int64_t>(tok[r]) * D;
+      const float* y = ys + r * D;
+      float* dy = dys + r * D;
+      const float wr = w[pos[r]];
+      float acc = 0.0f;
+      for (int64_t j = 0; j < D; j++) {
+        dy[j] = wr * gr[j];
+        acc += y[j] * gr[j];
+      }
+      dw[pos[r]] = acc;
+    }
+  });
+  return info.Env().Undefined();
+}
+
 void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("moeRoute", Napi::Function::New(env, RouteNapi, "moeRoute"));
+  exports.Set("moeCombine", Napi::Function::New(env, CombineNapi, "moeCombine"));
+  exports.Set("moeCombineGrad", Napi::Function::New(env, CombineGradNapi, "moeCombineGrad"));
 }
 
 Registrar reg("ops_moe", Init);
