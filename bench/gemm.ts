@@ -11,30 +11,10 @@ import { spawn, ChildProcessWithoutNullStreams } from "node:child_process";
 import { createInterface, Interface } from "node:readline";
 import * as os from "node:os";
 import * as path from "node:path";
+import type { Sgemm } from "../lib/tensor/native.js";
 
 interface GemmAddon {
-  sgemm(
-    transA: boolean,
-    transB: boolean,
-    M: number,
-    N: number,
-    K: number,
-    alpha: number,
-    A: Float32Array,
-    aOffset: number,
-    lda: number,
-    B: Float32Array,
-    bOffset: number,
-    ldb: number,
-    beta: number,
-    C: Float32Array,
-    cOffset: number,
-    ldc: number,
-    batch?: number,
-    strideA?: number,
-    strideB?: number,
-    strideC?: number,
-  ): void;
+  sgemm: Sgemm;
   sgemmInfo(): { kernel: string; threads: number };
   setNumThreads(n: number): void;
 }

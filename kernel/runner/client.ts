@@ -2,12 +2,15 @@
  * A small Jupyter client over zeromq: enough to run notebooks (`moelab run`) and benchmarks.
  * It connects shell and control (DEALER), iopub (SUB) and stdin (DEALER) to a kernel's
  * connection file, signs what it sends and verifies what it receives (HMAC-SHA256 over the four
- * JSON frames, constant-time compare). Runner-local on purpose: it must work against any kernel,
- * including ipykernel, so it shares no code with the kernel's own wire layer.
+ * JSON frames, constant-time compare) with the kernel's wire layer, which is the protocol's and
+ * nothing moelab-specific, so the client works against any kernel, ipykernel included.
  */
-import { createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { createServer, type AddressInfo } from "node:net";
 import * as zmq from "zeromq";
+import { parseMessage, serializeMessage } from "../wire/framing.js";
+import type { Header as WireHeader } from "../wire/messages.js";
+import { Signer } from "../wire/signing.js";
 
 /** The fields of a connection file (the kernel side binds, this client connects). */
 export interface ConnectionInfo {
@@ -43,8 +46,6 @@ export interface Message {
 
 export type Channel = "shell" | "control" | "stdin";
 
-const DELIMITER = "<IDS|MSG>";
-
 /** Finds `count` TCP ports that are free on `ip` right now (the kernel binds them next). */
 export async function freePorts(count: number, ip = "127.0.0.1"): Promise<number[]> {
   const servers = await Promise.all(
@@ -79,44 +80,34 @@ export async function newConnectionInfo(ip = "127.0.0.1"): Promise<ConnectionInf
   };
 }
 
-/** HMAC-SHA256 hex of the four serialized dict frames; "" when the key is empty (no signing). */
-export function sign(key: string, parts: Buffer[]): string {
-  if (!key) return "";
-  const h = createHmac("sha256", key);
-  for (const p of parts) h.update(p);
-  return h.digest("hex");
-}
-
-/** Constant-time check of a received signature against the received bytes. */
-export function verify(key: string, signature: Buffer, parts: Buffer[]): boolean {
-  if (!key) return true;
-  const expected = Buffer.from(sign(key, parts), "ascii");
-  return signature.length === expected.length && timingSafeEqual(signature, expected);
-}
-
 /** Encodes a message into wire frames (no identity prefix: DEALER adds none). */
 export function encode(
-  key: string,
+  signer: Signer,
   msg: Omit<Message, "buffers"> & { buffers?: Buffer[] },
 ): Buffer[] {
-  const parts = [msg.header, msg.parent_header, msg.metadata, msg.content].map((p) =>
-    Buffer.from(JSON.stringify(p), "utf8"),
+  return serializeMessage(
+    {
+      identities: [],
+      header: msg.header as WireHeader,
+      parent_header: msg.parent_header as WireHeader,
+      metadata: msg.metadata,
+      content: msg.content,
+      buffers: msg.buffers,
+    },
+    signer,
   );
-  return [Buffer.from(DELIMITER), Buffer.from(sign(key, parts)), ...parts, ...(msg.buffers ?? [])];
 }
 
 /** Decodes wire frames; throws with a reason when the message is malformed or wrongly signed. */
-export function decode(key: string, frames: Buffer[]): Message {
-  const at = frames.findIndex((f) => f.length === DELIMITER.length && f.toString() === DELIMITER);
-  if (at < 0) throw new Error("no <IDS|MSG> delimiter");
-  if (frames.length < at + 6)
-    throw new Error(`only ${frames.length - at - 1} frames after the delimiter`);
-  const parts = frames.slice(at + 2, at + 6);
-  if (!verify(key, frames[at + 1], parts)) throw new Error("bad signature");
-  const [header, parent_header, metadata, content] = parts.map((p) =>
-    JSON.parse(p.toString("utf8")),
-  );
-  return { header, parent_header, metadata, content, buffers: frames.slice(at + 6) };
+export function decode(signer: Signer, frames: Buffer[]): Message {
+  const m = parseMessage(frames, signer);
+  return {
+    header: m.header as Header,
+    parent_header: m.parent_header as Partial<Header>,
+    metadata: m.metadata,
+    content: m.content,
+    buffers: m.buffers,
+  };
 }
 
 type Listener = (msg: Message) => void;
@@ -143,6 +134,7 @@ export class KernelClient {
   private readonly iopubListeners = new Set<Listener>();
   private readonly stdinListeners = new Set<Listener>();
   private closed = false;
+  private readonly signer: Signer;
   /** Messages dropped because they were malformed or wrongly signed, with the reason. */
   readonly dropped: string[] = [];
 
@@ -151,6 +143,7 @@ export class KernelClient {
     private readonly info: ConnectionInfo,
     options: { reconnectIntervalMs?: number } = {},
   ) {
+    this.signer = new Signer(info.key, info.signature_scheme);
     const url = (port: number) => `${info.transport}://${info.ip}:${port}`;
     if (options.reconnectIntervalMs !== undefined) {
       for (const s of [this.shell, this.control, this.stdin, this.iopub]) {
@@ -178,7 +171,7 @@ export class KernelClient {
       for await (const frames of socket) {
         let msg: Message;
         try {
-          msg = decode(this.info.key, frames);
+          msg = decode(this.signer, frames);
         } catch (e) {
           this.dropped.push((e as Error).message);
           continue;
@@ -231,7 +224,7 @@ export class KernelClient {
     parent: Partial<Header> = {},
   ): Promise<string> {
     const header = this.newHeader(msgType);
-    const frames = encode(this.info.key, { header, parent_header: parent, metadata: {}, content });
+    const frames = encode(this.signer, { header, parent_header: parent, metadata: {}, content });
     await this.queues[channel].send(frames);
     return header.msg_id;
   }
@@ -259,7 +252,7 @@ export class KernelClient {
           reject(new Error(`no ${msgType.replace("_request", "_reply")} within ${timeoutMs} ms`));
         }, timeoutMs);
       }
-      const frames = encode(this.info.key, { header, parent_header: {}, metadata: {}, content });
+      const frames = encode(this.signer, { header, parent_header: {}, metadata: {}, content });
       this.queues[channel].send(frames).catch((e: Error) => {
         this.waiting.delete(header.msg_id);
         if (timer) clearTimeout(timer);

@@ -2,7 +2,7 @@
  * The FP8 entry points of the native addon (native/src/fp8_*.cc), when it is built. Everything
  * here has a TypeScript twin, so moelab works (slower) without the addon.
  */
-import * as path from "node:path";
+import { loadAddon } from "../tensor/addon.js";
 
 /** Format ids shared with native/src/fp8_common.h. */
 export const FORMAT_ID = { e4m3: 0, e5m2: 1 } as const;
@@ -85,29 +85,15 @@ let cached: Fp8Native | null | undefined;
 /** The addon's FP8 functions, or null when the addon is missing or predates them. */
 export function fp8Native(): Fp8Native | null {
   if (cached !== undefined) return cached;
-  cached = null;
-  if (process.env.MOELAB_NO_NATIVE === "1") return cached;
-  // dist/lib/fp8/native.js -> <root>/build/Release
-  const file = path.join(__dirname, "..", "..", "..", "build", "Release", "moelab_native.node");
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const addon = require(file) as Partial<Fp8Native>;
-    if (typeof addon.fp8Gemm === "function" && typeof addon.fp8Quantize === "function") {
-      cached = addon as Fp8Native;
-    }
-  } catch {
-    cached = null;
-  }
+  const addon = loadAddon() as Partial<Fp8Native> | null;
+  cached =
+    addon && typeof addon.fp8Gemm === "function" && typeof addon.fp8Quantize === "function"
+      ? (addon as Fp8Native)
+      : null;
   return cached;
 }
 
 /** The whole addon object (for benchmarks that look for `sgemm`), or null. */
 export function addonObject(): Record<string, unknown> | null {
-  const file = path.join(__dirname, "..", "..", "..", "build", "Release", "moelab_native.node");
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require(file) as Record<string, unknown>;
-  } catch {
-    return null;
-  }
+  return loadAddon();
 }

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "fp8_common.h"
 #include "registry.h"
 #include "threadpool.h"
 
@@ -34,10 +35,7 @@
 namespace moelab {
 namespace {
 
-[[maybe_unused]] bool GenericForced() {
-  const char* k = std::getenv("MOELAB_FP8_KERNEL");
-  return k != nullptr && std::strcmp(k, "generic") == 0;
-}
+using fp8::GenericForced;
 
 constexpr int kMr = 14;   // rows of C per micro-kernel call
 constexpr int kNr = 32;   // columns of C per micro-kernel call (two zmm)
@@ -307,18 +305,6 @@ inline void CpuRelax() {
 inline float ScaleAt(const Operand& o, int64_t i, int64_t kb) {
   return o.scales[(i / o.tile_rows) * o.scale_cols + (kb * kBk) / o.tile_cols];
 }
-
-}  // namespace
-
-namespace fp8 {
-// In fp8_quant.cc: quantizes one tile of n consecutive values exactly as fp8Quantize does
-// (amax over finite values, scale with the floor, encode); returns the scale, counts NaN/Inf.
-// When *decoded comes back true, dst holds the tile's decoded values too.
-float QuantizeRowTile(const float* x, int64_t n, int fmt, bool pow2, float floor, uint8_t* codes,
-                      float* dst, bool* decoded, int64_t* bad);
-}  // namespace fp8
-
-namespace {
 
 // C = A * B^T; A comes as codes (a) or, when fused is set, as floats quantized on the way
 // (format a.fmt). Returns the number of non-finite inputs the fused quantization saw.

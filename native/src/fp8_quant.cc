@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "fp8_common.h"
 #include "registry.h"
 #include "threadpool.h"
 
@@ -29,10 +30,7 @@
 namespace moelab {
 namespace {
 
-[[maybe_unused]] bool GenericForced() {
-  const char* k = std::getenv("MOELAB_FP8_KERNEL");
-  return k != nullptr && std::strcmp(k, "generic") == 0;
-}
+using fp8::GenericForced;
 
 // Float32-bit thresholds of one format (see lib/fp8/format.ts for their derivation).
 struct Fmt {

@@ -10,28 +10,7 @@ import { Worker } from "node:worker_threads";
 
 const ADDON_PATH = path.resolve(__dirname, "../../../build/Release/moelab_native.node");
 
-type Sgemm = (
-  transA: boolean,
-  transB: boolean,
-  M: number,
-  N: number,
-  K: number,
-  alpha: number,
-  A: Float32Array,
-  aOffset: number,
-  lda: number,
-  B: Float32Array,
-  bOffset: number,
-  ldb: number,
-  beta: number,
-  C: Float32Array,
-  cOffset: number,
-  ldc: number,
-  batch?: number,
-  strideA?: number,
-  strideB?: number,
-  strideC?: number,
-) => void;
+import type { Sgemm } from "../../lib/tensor/native";
 
 interface GemmAddon {
   sgemm: Sgemm;
