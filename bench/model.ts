@@ -18,7 +18,7 @@ import * as T from "../lib/tensor/index.js";
 import { readSafetensors } from "../lib/io/index.js";
 import { generate, generateSpeculative } from "../lib/model/generate.js";
 import { Transformer } from "../lib/model/transformer.js";
-import { MoE, moeCombine, routeTokens } from "../lib/nn/moe.js";
+import { MoE, groupByExpert, moeCombine, routeTokens } from "../lib/nn/moe.js";
 
 const quick = process.env.MOELAB_QUICK === "1";
 /** Threads for both sides (2, as the issue asks). */
@@ -227,7 +227,7 @@ interface Phases {
 
 /**
  * MoE.forward split into its phases with the module's public pieces (the gate, the experts, the
- * shared experts); the grouping and combining steps mirror lib/nn/moe.ts's, op for op.
+ * shared experts, groupByExpert, moeCombine), in the order MoE.forward calls them.
  */
 function moePhases(moe: MoE, x: T.Tensor): Phases {
   const a = moe.args;
@@ -239,38 +239,30 @@ function moePhases(moe: MoE, x: T.Tensor): Phases {
   return T.noGrad(() =>
     T.tidy(() => {
       const t0 = now();
-      const { weights, indices } = moe.gate.forward(x, (_name, t) => t);
+      const { weights, indices } = moe.gate.forward(x);
       const t1 = now();
-      const idx = indices.toArray() as Int32Array;
-      const counts = new Int32Array(E + 1);
-      for (let i = 0; i < idx.length; i++) counts[idx[i] + 1]++;
-      for (let e = 0; e < E; e++) counts[e + 1] += counts[e];
-      const tok = new Int32Array(n * k);
-      const pos = new Int32Array(n * k);
-      const fill = counts.slice(0, E);
-      for (let i = 0; i < idx.length; i++) {
-        const p = fill[idx[i]]++;
-        tok[p] = Math.floor(i / k);
-        pos[p] = i;
-      }
+      const idx = indices._contiguousData() as Int32Array;
+      const g = groupByExpert(idx, n, k, E, moe.hookPath);
       const xf = x.reshape(n, D);
-      const tokT = T.tensor(tok, { shape: [n * k] });
-      const xs = T.indexSelect(xf, 0, tokT);
+      const xs = T.indexSelect(xf, 0, g.tok);
       const t2 = now();
       const outs: T.Tensor[] = [];
       for (let e = 0; e < E; e++) {
-        const cnt = counts[e + 1] - counts[e];
-        if (cnt > 0) outs.push(moe.experts.items[e].forward(xs.narrow(0, counts[e], cnt)));
+        const cnt = g.counts[e + 1] - g.counts[e];
+        if (cnt > 0) outs.push(moe.experts.items[e].forward(xs.narrow(0, g.counts[e], cnt)));
       }
       const t3 = now();
       const sh = moe.shared_experts ? moe.shared_experts.forward(xf) : null;
       const t4 = now();
       // Ops run synchronously, so the result exists here without reading it back.
-      const posT = T.tensor(pos, { shape: [n * k] });
-      moeCombine(sh ?? T.zeros([n, D]), weights.reshape(n * k), tokT, posT, ...outs).reshape(
-        B,
-        Tq,
-        D,
+      moeCombine(
+        sh ?? T.zeros([n, D]),
+        weights.reshape(n * k),
+        g.tok,
+        g.pos,
+        g.inv,
+        g.starts,
+        ...outs,
       );
       const t5 = now();
       return { gate: t1 - t0, group: t2 - t1, experts: t3 - t2, shared: t4 - t3, combine: t5 - t4 };
@@ -295,7 +287,7 @@ function moeShare(B: number, Tq: number): string[] {
   const whole = (): void => T.noGrad(() => T.tidy(() => void moe.forward(x).toArray()));
   // Forward+backward: the whole layer vs its expert MLPs alone on pre-grouped rows.
   const grouped = T.noGrad(() => {
-    const { indices } = moe.gate.forward(x, (_n, t) => t);
+    const { indices } = moe.gate.forward(x);
     const idx = indices.toArray() as Int32Array;
     const k = moe.args.n_activated_experts;
     const rows: (T.Tensor | null)[] = [];

@@ -64,6 +64,16 @@ export class ModelContext {
     this.recorded = null;
   }
 
+  /**
+   * Whether firing `name` would do anything (a hook on it, or a cache run recording it), so a
+   * module can skip building an activation that only exists to be observed.
+   */
+  listening(name: string): boolean {
+    if (this.hooks.has(name)) return true;
+    const r = this.recording;
+    return r !== null && (r.has("*") || r.has(name));
+  }
+
   /** Runs the hooks of `name` on `t` and records it when asked; returns the (possibly replaced) activation. */
   fire(name: string, t: T.Tensor): T.Tensor {
     const list = this.hooks.get(name);
@@ -145,6 +155,11 @@ export class Module {
     this.hookPath = hookPath;
     for (const [name, m] of this.children)
       m.setPaths(join(path, name), join(hookPath, this.childHookNames.get(name) ?? name));
+  }
+
+  /** Whether hook point `local` has a hook or is being recorded (see ModelContext.listening). */
+  protected listening(local: string): boolean {
+    return this.ctx.listening(join(this.hookPath, local));
   }
 
   /** Fires hook point `local` (e.g. "hook_q") of this module. */

@@ -12,7 +12,7 @@
  * so each expert runs one GEMM on its gathered rows (indexSelect); results return by indexAdd.
  *
  * Hook points (under `blocks.{L}.moe`): hook_router_scores [B, T, E] (s), hook_router_biased_scores
- * [B, T, E] (sel after group limiting; -inf for dropped groups; read-only: selection is done), hook_expert_indices int32
+ * [B, T, E] (sel after group limiting; -inf for dropped groups and NaN scores; read-only: selection is done), hook_expert_indices int32
  * [B, T, k], hook_expert_weights [B, T, k]; shared_experts.hook_post [B, T, n_shared·moe_inter].
  */
 import * as T from "../tensor/index.js";
@@ -30,18 +30,20 @@ type MoeRoute = (
   groups: number,
   limitedGroups: number,
   indices: Int32Array,
-  biased: Float32Array,
+  biased: Float32Array | null,
 ) => void;
 /** The native router (native/src/ops_moe.cc): the same rules, without JavaScript's per-element cost. */
 const nativeRoute = (loadAddon()?.moeRoute as MoeRoute | undefined) ?? null;
 
 type MoeCombine = (
   out: Float32Array,
+  base: Float32Array,
+  n: number,
+  k: number,
   D: number,
-  ys: Float32Array,
-  rows: number,
-  tok: Int32Array,
-  pos: Int32Array,
+  chunks: Float32Array[],
+  starts: Int32Array,
+  inv: Int32Array,
   w: Float32Array,
 ) => void;
 type MoeCombineGrad = (
@@ -62,41 +64,48 @@ const nativeCombineGrad = (loadAddon()?.moeCombineGrad as MoeCombineGrad | undef
 const view = (t: T.Tensor): Float32Array => t._contiguousData() as Float32Array;
 
 /**
- * The MoE combine as one op: y = base + Σ_r w[pos[r]] · ys_e[r] added at row tok[r], over the
- * experts' outputs in grouped order (no concatenation, no separate weighting pass).
- * Inputs: base [n, D], w [n·k] (the routing weights, flat), tok and pos int32 [n·k] (grouped row
- * -> token, -> flat slot), then each expert's output [cnt_e, D] in expert order.
+ * The MoE combine as one op: out[t] = base[t] + Σ_j w[t·k + j] · ys[inv[t·k + j]], over the
+ * experts' outputs in grouped order (no concatenation, no separate weighting pass). Each output
+ * row is written once, gathered per token, so the forward needs neither a copy of base nor a
+ * scatter. Inputs: base [n, D]; w [n·k] (the routing weights, flat); tok and pos int32 [n·k]
+ * (grouped row -> token, -> flat slot); inv int32 [n·k] (flat slot -> grouped row); starts int32
+ * [C + 1] (first grouped row of each chunk); then the C non-empty experts' outputs [cnt, D].
  */
 export const moeCombine = T.defineOp({
   name: "moeCombine",
-  forward(_ctx, base, w, tok, pos, ...outs) {
-    const D = base.shape[1];
-    // Pooled buffers: a fresh 1 MB array costs more than the whole scatter (zeroing, page faults).
-    const out = T.clone(base);
+  forward(_ctx, base, w, _tok, _pos, inv, starts, ...outs) {
+    const [n, D] = base.shape;
+    const k = n > 0 ? w.size / n : 0;
+    const out = T.Tensor._empty("float32", [n, D]);
     const od = view(out);
+    const bd = view(base);
     const wd = view(w);
-    const td = view(tok) as unknown as Int32Array;
-    const pd = view(pos) as unknown as Int32Array;
-    let start = 0;
-    for (const o of outs) {
-      const y = view(o);
-      const rows = o.shape[0];
-      const tt = td.subarray(start, start + rows);
-      const pp = pd.subarray(start, start + rows);
-      if (nativeCombine !== null) nativeCombine(od, D, y, rows, tt, pp, wd);
-      else
-        for (let r = 0; r < rows; r++) {
-          const row = tt[r] * D;
-          const wr = wd[pp[r]];
-          for (let j = 0; j < D; j++) od[row + j] += wr * y[r * D + j];
+    const id = view(inv) as unknown as Int32Array;
+    const sd = view(starts) as unknown as Int32Array;
+    const chunks = outs.map(view);
+    if (nativeCombine !== null) nativeCombine(od, bd, n, k, D, chunks, sd, id, wd);
+    else {
+      // Grouped row p -> (chunk, row): chunks are in grouped order, so one pass builds the map.
+      const chunkOf = new Int32Array(n * k);
+      for (let c = 0; c < chunks.length; c++) chunkOf.fill(c, sd[c], sd[c + 1]);
+      for (let t = 0; t < n; t++) {
+        const o = t * D;
+        for (let j = 0; j < D; j++) od[o + j] = bd[o + j];
+        for (let j = 0; j < k; j++) {
+          const p = id[t * k + j];
+          const c = chunkOf[p];
+          const y = chunks[c];
+          const r = (p - sd[c]) * D;
+          const wr = wd[t * k + j];
+          for (let q = 0; q < D; q++) od[o + q] += wr * y[r + q];
         }
-      start += rows;
+      }
     }
     return out;
   },
   backward(ctx, g) {
     // Inputs are re-read here (not saved views): autograd guarantees they are not disposed.
-    const [base, w, tok, pos, ...outs] = ctx.inputs;
+    const [base, w, tok, pos, , , ...outs] = ctx.inputs;
     const D = base.shape[1];
     const gd = view(g);
     const wd = view(w);
@@ -104,7 +113,7 @@ export const moeCombine = T.defineOp({
     const pd = view(pos) as unknown as Int32Array;
     const dwT = T.Tensor._empty("float32", [...w.shape], true);
     const dw = view(dwT);
-    const grads: (T.Tensor | null)[] = [g, null, null, null];
+    const grads: (T.Tensor | null)[] = [g, null, null, null, null, null];
     let start = 0;
     for (const o of outs) {
       const y = view(o);
@@ -133,6 +142,125 @@ export const moeCombine = T.defineOp({
   },
 });
 
+/**
+ * The routing weights as one op: w[t, j] = s[t, idx[t, j]] (÷ Σ_j of them when `normalize`)
+ * × scale, DeepSeek's gather, normalise and route_scale in its float32 order, and the gradient to
+ * the scores. s [..., E] float32, idx int32 [..., k] -> [..., k].
+ */
+function gateWeightsOp(normalize: boolean, scale: number, where: string) {
+  return T.defineOp({
+    name: "gateWeights",
+    forward(_ctx, s, idx) {
+      const E = s.shape[s.ndim - 1];
+      const k = idx.shape[idx.ndim - 1];
+      const n = k > 0 ? idx.size / k : 0;
+      const sd = view(s);
+      const id = view(idx) as unknown as Int32Array;
+      const out = T.Tensor._empty("float32", [...idx.shape]);
+      const od = view(out);
+      for (let t = 0; t < n; t++) {
+        let sum = 0;
+        for (let j = t * k; j < (t + 1) * k; j++) {
+          const e = id[j];
+          if (!(e >= 0 && e < E))
+            throw new RangeError(`expert index ${e} out of range [0, ${E}) in ${where}`);
+          od[j] = sd[t * E + e];
+          sum = Math.fround(sum + od[j]);
+        }
+        for (let j = t * k; j < (t + 1) * k; j++) {
+          if (normalize) od[j] = od[j] / sum;
+          if (scale !== 1) od[j] = od[j] * scale;
+        }
+      }
+      return out;
+    },
+    backward(ctx, g) {
+      const [s, idx] = ctx.inputs;
+      const E = s.shape[s.ndim - 1];
+      const k = idx.shape[idx.ndim - 1];
+      const n = k > 0 ? idx.size / k : 0;
+      const sd = view(s);
+      const id = view(idx) as unknown as Int32Array;
+      const gd = view(g);
+      const dsT = T.Tensor._empty("float32", [...s.shape], true);
+      const ds = view(dsT);
+      for (let t = 0; t < n; t++) {
+        if (!normalize) {
+          for (let j = t * k; j < (t + 1) * k; j++) ds[t * E + id[j]] += scale * gd[j];
+          continue;
+        }
+        // w_j = c s_j / S: dL/ds_j = c (g_j / S - Σ_i g_i s_i / S²)
+        let S = 0;
+        let dot = 0;
+        for (let j = t * k; j < (t + 1) * k; j++) {
+          const v = sd[t * E + id[j]];
+          S += v;
+          dot += gd[j] * v;
+        }
+        for (let j = t * k; j < (t + 1) * k; j++)
+          ds[t * E + id[j]] += scale * (gd[j] / S - dot / (S * S));
+      }
+      return [dsT, null];
+    },
+  });
+}
+
+/** Tokens grouped by expert: what MoE.forward and moeCombine need. */
+export interface ExpertGroups {
+  /** counts[e] .. counts[e + 1]: expert e's grouped rows (length E + 1). */
+  counts: Int32Array;
+  /** int32 [n·k]: grouped row -> token, -> flat slot (t·k + j), and flat slot -> grouped row. */
+  tok: T.Tensor;
+  pos: T.Tensor;
+  inv: T.Tensor;
+  /** int32 [C + 1]: the first grouped row of each non-empty expert, then n·k. */
+  starts: T.Tensor;
+}
+
+/**
+ * Counting sort of the n·k (token, slot) pairs by expert, stable in token order, so each expert's
+ * tokens are one contiguous block of rows. Indices outside [0, E) (a hook's replacement) throw.
+ */
+export function groupByExpert(
+  idx: Int32Array,
+  n: number,
+  k: number,
+  E: number,
+  where: string,
+): ExpertGroups {
+  const m = n * k;
+  const counts = new Int32Array(E + 1);
+  for (let i = 0; i < m; i++) {
+    const e = idx[i];
+    if (!(e >= 0 && e < E))
+      throw new RangeError(`expert index ${e} out of range [0, ${E}) in ${where || "moe"}`);
+    counts[e + 1]++;
+  }
+  let C = 0;
+  for (let e = 0; e < E; e++) {
+    if (counts[e + 1] > 0) C++;
+    counts[e + 1] += counts[e];
+  }
+  const tok = T.Tensor._empty("int32", [m]);
+  const pos = T.Tensor._empty("int32", [m]);
+  const inv = T.Tensor._empty("int32", [m]);
+  const starts = T.Tensor._empty("int32", [C + 1]);
+  const td = view(tok) as unknown as Int32Array;
+  const pd = view(pos) as unknown as Int32Array;
+  const id = view(inv) as unknown as Int32Array;
+  const sd = view(starts) as unknown as Int32Array;
+  const fill = counts.slice(0, E);
+  for (let i = 0; i < m; i++) {
+    const p = fill[idx[i]]++;
+    td[p] = (i / k) | 0;
+    pd[p] = i;
+    id[i] = p;
+  }
+  for (let e = 0, c = 0; e < E; e++) if (counts[e + 1] > counts[e]) sd[c++] = counts[e];
+  sd[C] = m;
+  return { counts, tok, pos, inv, starts };
+}
+
 /** A numbered list of modules ("0", "1", ...), as PyTorch's ModuleList. */
 export class ModuleList<M extends Module> extends Module {
   readonly items: M[] = [];
@@ -155,17 +283,38 @@ export function routeTokens(
     "n_routed_experts" | "n_activated_experts" | "n_expert_groups" | "n_limited_groups"
   >,
 ): { indices: Int32Array; biased: Float32Array } {
-  const E = a.n_routed_experts;
-  const k = a.n_activated_experts;
-  const G = a.n_expert_groups;
-  const indices = new Int32Array(n * k);
-  const biased = new Float32Array(n * E);
-  if (nativeRoute !== null) {
-    nativeRoute(scores, bias, n, E, k, G, a.n_limited_groups, indices, biased);
-    return { indices, biased };
-  }
-  routeTokensJs(scores, bias, n, a, indices, biased);
+  const indices = new Int32Array(n * a.n_activated_experts);
+  const biased = new Float32Array(n * a.n_routed_experts);
+  routeInto(scores, bias, n, a, indices, biased);
   return { indices, biased };
+}
+
+/** routeTokens into given arrays; `biased` null skips writing the biased scores out. */
+function routeInto(
+  scores: Float32Array,
+  bias: Float32Array | null,
+  n: number,
+  a: Pick<
+    ModelArgs,
+    "n_routed_experts" | "n_activated_experts" | "n_expert_groups" | "n_limited_groups"
+  >,
+  indices: Int32Array,
+  biased: Float32Array | null,
+): void {
+  const E = a.n_routed_experts;
+  if (nativeRoute !== null)
+    nativeRoute(
+      scores,
+      bias,
+      n,
+      E,
+      a.n_activated_experts,
+      a.n_expert_groups,
+      a.n_limited_groups,
+      indices,
+      biased,
+    );
+  else routeTokensJs(scores, bias, n, a, indices, biased ?? new Float32Array(n * E));
 }
 
 /** The TypeScript router (the reference the native one is tested against); fills indices, biased. */
@@ -190,8 +339,11 @@ export function routeTokensJs(
   const taken = new Uint8Array(E);
   for (let t = 0; t < n; t++) {
     const o = t * E; // this token's row of `biased` (no subarray views: they cost an allocation each)
-    if (bias) for (let e = 0; e < E; e++) biased[o + e] = scores[o + e] + bias[e];
-    else for (let e = 0; e < E; e++) biased[o + e] = scores[o + e];
+    // NaN ranks below every number: it is routed as -inf.
+    for (let e = 0; e < E; e++) {
+      const v = bias ? scores[o + e] + bias[e] : scores[o + e];
+      biased[o + e] = v !== v ? -Infinity : v;
+    }
     if (G > 1) {
       for (let g = 0; g < G; g++) {
         let m1 = -Infinity;
@@ -203,7 +355,8 @@ export function routeTokensJs(
             m1 = v;
           } else if (v > m2) m2 = v;
         }
-        gs[g] = bias ? m1 + m2 : m1;
+        const v = bias ? m1 + m2 : m1;
+        gs[g] = v !== v ? -Infinity : v; // -inf + inf, in a row of infinities
       }
       // Keep the n_limited_groups best groups (ties: lower index), mask the others to -inf.
       keptGroup.fill(0);
@@ -234,6 +387,14 @@ export function routeTokensJs(
   }
 }
 
+/** How a Gate fires its owner's hook points. */
+export interface GateHooks {
+  fire(name: string, t: T.Tensor): T.Tensor;
+  /** Whether anything observes `name` (so optional activations can be skipped). */
+  listening(name: string): boolean;
+}
+const noHooks: GateHooks = { fire: (_name, t) => t, listening: () => false };
+
 export class Gate extends Module {
   readonly weight: T.Tensor;
   /** Selection bias [E] (routing "noaux_tc"), updated by the balancing rule, not by gradients. */
@@ -253,37 +414,50 @@ export class Gate extends Module {
   }
 
   /**
-   * x [B, T, dim] -> weights [B, T, k], indices int32 [B, T, k]. The hooks fire on the owning MoE's
-   * path (`fire` is the MoE's hook function).
+   * x [B, T, dim] -> weights [B, T, k], indices int32 [B, T, k]. The hook points belong to the
+   * owning MoE (`hooks` fires them on its path); without `hooks` none fire.
    */
-  forward(
-    x: T.Tensor,
-    fire: (name: string, t: T.Tensor) => T.Tensor,
-  ): { weights: T.Tensor; indices: T.Tensor } {
+  forward(x: T.Tensor, hooks: GateHooks = noHooks): { weights: T.Tensor; indices: T.Tensor } {
     const a = this.args;
     const [B, Tq] = x.shape;
     const E = a.n_routed_experts;
     const k = a.n_activated_experts;
     const logits = T.linear(x, this.weight); // gating stays fp32 (DeepSeek-V3's FP8 recipe)
     let s = a.score_func === "softmax" ? T.softmax(logits, -1) : T.sigmoid(logits);
-    s = fire("hook_router_scores", s);
-    const n = B * Tq;
-    const { indices, biased } = routeTokens(
-      s.toArray() as Float32Array,
-      this.bias ? (this.bias.toArray() as Float32Array) : null,
-      n,
+    s = hooks.fire("hook_router_scores", s);
+    if (s.dtype !== "float32") s = s.float();
+    // The router reads the scores in place and writes the indices straight into their tensor;
+    // the biased scores are only materialised when a hook or a cache asks for them.
+    const idxT = T.Tensor._empty("int32", [B, Tq, k]);
+    const biasedT = hooks.listening("hook_router_biased_scores")
+      ? T.Tensor._empty("float32", [B, Tq, E])
+      : null;
+    routeInto(
+      view(s),
+      this.bias ? view(this.bias) : null,
+      B * Tq,
       a,
+      view(idxT) as unknown as Int32Array,
+      biasedT ? view(biasedT) : null,
     );
-    fire("hook_router_biased_scores", T.tensor(biased, { shape: [B, Tq, E] }));
-    const idx = fire("hook_expert_indices", T.tensor(indices, { shape: [B, Tq, k] }));
+    if (biasedT) hooks.fire("hook_router_biased_scores", biasedT);
+    const idx = hooks.fire("hook_expert_indices", idxT);
     if (idx.dtype !== "int32")
       throw new TypeError("hook_expert_indices: a replacement must be int32");
-    let w = T.gather(s, 2, idx);
-    if (a.score_func === "sigmoid") w = w.div(w.sum(-1, true));
-    if (a.route_scale !== 1) w = w.mul(a.route_scale);
-    w = fire("hook_expert_weights", w);
+    const w = hooks.fire("hook_expert_weights", this.weightsOf(s, idx));
     return { weights: w, indices: idx };
   }
+
+  /** The routing weights of the chosen experts (differentiable in the scores). */
+  private weightsOf(s: T.Tensor, idx: T.Tensor): T.Tensor {
+    this.weightsOp ??= gateWeightsOp(
+      this.args.score_func === "sigmoid",
+      this.args.route_scale,
+      this.hookPath || "gate",
+    );
+    return this.weightsOp(s, idx);
+  }
+  private weightsOp: ((...inputs: T.Tensor[]) => T.Tensor) | null = null;
 
   override describe(): string {
     const a = this.args;
@@ -324,6 +498,12 @@ export class MoE extends Module {
     );
   }
 
+  /** The gate's view of this module's hook points. */
+  private readonly gateHooks: GateHooks = {
+    fire: (name, t) => this.hook(name, t),
+    listening: (name) => this.listening(name),
+  };
+
   /** x [B, T, dim] -> [B, T, dim] */
   forward(x: T.Tensor): T.Tensor {
     const a = this.args;
@@ -331,35 +511,18 @@ export class MoE extends Module {
     const n = B * Tq;
     const k = a.n_activated_experts;
     const E = a.n_routed_experts;
-    const { weights, indices } = this.gate.forward(x, (name, t) => this.hook(name, t));
-    const idx = indices.toArray() as Int32Array;
-    for (let i = 0; i < idx.length; i++)
-      if (idx[i] < 0 || idx[i] >= E)
-        throw new RangeError(`expert index ${idx[i]} out of range [0, ${E}) in ${this.hookPath}`);
-    // Counting sort of the n*k (token, slot) pairs by expert, stable in token order.
-    const counts = new Int32Array(E + 1);
-    for (let i = 0; i < idx.length; i++) counts[idx[i] + 1]++;
-    for (let e = 0; e < E; e++) counts[e + 1] += counts[e];
-    const tok = new Int32Array(n * k);
-    const pos = new Int32Array(n * k);
-    const fill = counts.slice(0, E);
-    for (let i = 0; i < idx.length; i++) {
-      const p = fill[idx[i]]++;
-      tok[p] = Math.floor(i / k);
-      pos[p] = i;
-    }
+    const { weights, indices } = this.gate.forward(x, this.gateHooks);
+    const g = groupByExpert(view(indices) as unknown as Int32Array, n, k, E, this.hookPath);
     const xf = x.reshape(n, D);
-    const tokT = T.tensor(tok, { shape: [n * k] });
-    const xs = T.indexSelect(xf, 0, tokT); // [n*k, D], grouped by expert
+    const xs = T.indexSelect(xf, 0, g.tok); // [n*k, D], grouped by expert
     const outs: T.Tensor[] = [];
     for (let e = 0; e < E; e++) {
-      const cnt = counts[e + 1] - counts[e];
-      if (cnt > 0) outs.push(this.experts.items[e].forward(xs.narrow(0, counts[e], cnt)));
+      const cnt = g.counts[e + 1] - g.counts[e];
+      if (cnt > 0) outs.push(this.experts.items[e].forward(xs.narrow(0, g.counts[e], cnt)));
     }
-    // Routed outputs, weighted, are added straight into the shared experts' output in one op.
+    // Routed outputs, weighted, are added to the shared experts' output in one op.
     const base = this.shared_experts ? this.shared_experts.forward(xf) : T.zeros([n, D]);
-    const posT = T.tensor(pos, { shape: [n * k] });
-    const y = moeCombine(base, weights.reshape(n * k), tokT, posT, ...outs);
+    const y = moeCombine(base, weights.reshape(n * k), g.tok, g.pos, g.inv, g.starts, ...outs);
     return y.reshape(B, Tq, D);
   }
 
@@ -369,7 +532,7 @@ export class MoE extends Module {
     const [B, Tq, D] = x.shape;
     const n = B * Tq;
     const k = a.n_activated_experts;
-    const { weights, indices } = this.gate.forward(x, (name, t) => this.hook(name, t));
+    const { weights, indices } = this.gate.forward(x, this.gateHooks);
     const idx = indices.toArray() as Int32Array;
     const xf = x.reshape(n, D);
     const wf = weights.reshape(n, k);

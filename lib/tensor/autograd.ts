@@ -196,11 +196,14 @@ export function runBackward(
 
 function backwardPass(root: Tensor, gradient: Tensor | undefined, retainGraph: boolean): void {
   const id = ++pass;
-  // Reverse topological order by iterative DFS (post-order); marks live on the tensors.
+  // Topological order by iterative DFS post-order: a tensor enters `order` after every tensor it
+  // was computed from; the pass below walks it backwards. A tensor is marked when it is expanded,
+  // not when it is pushed: one reached again through a longer path while an earlier stack entry
+  // still waits is finished under that path, and the stale entry is skipped. (Marking on push
+  // ordered x before f(x) in x + f(x), and f's share of x's gradient was lost.)
   const order: Tensor[] = [];
   const stack: Tensor[] = [root];
   const expanded: boolean[] = [false];
-  root._mark = id;
   while (stack.length > 0) {
     const top = stack.length - 1;
     const t = stack[top];
@@ -210,6 +213,13 @@ function backwardPass(root: Tensor, gradient: Tensor | undefined, retainGraph: b
       order.push(t);
       continue;
     }
+    if (t._mark === id) {
+      // Already expanded through another path.
+      stack.pop();
+      expanded.pop();
+      continue;
+    }
+    t._mark = id;
     expanded[top] = true;
     const node = t._node;
     if (node !== null) {
@@ -221,7 +231,6 @@ function backwardPass(root: Tensor, gradient: Tensor | undefined, retainGraph: b
       for (let i = 0; i < ins.length; i++) {
         const x = ins[i];
         if (x.requiresGrad && x._mark !== id) {
-          x._mark = id;
           stack.push(x);
           expanded.push(false);
         }

@@ -37,9 +37,11 @@ model0-mp1.safetensors (strict load_state_dict) for configs without the gate bia
 
 Usage:
   deepseek_ref.py --ckpt DIR --tokens TOKENS.json --out OUT.safetensors [--attn naive|absorb] [--trace]
+                  [--grad TARGETS.json [--mtp-weight W]]
 TOKENS.json is [[int, ...], ...] (equal lengths). OUT holds F32 "logits" [B, T, V] and
 "mtp_logits.{k}" [B, T-k, V] for k = 1..mtp_depth; with --trace also intermediates named
-"trace.layers.{L}.*" (see --help). From Python: Oracle(DIR).forward(tokens, "absorb").
+"trace.layers.{L}.*" (see --help); with --grad also moelab's training loss "loss" [1] and "grad.{name}"
+for every weight (the training path: moelab's backward is checked against torch's autograd). From Python: Oracle(DIR).forward(tokens, "absorb").
 """
 
 import argparse
@@ -393,9 +395,38 @@ class Oracle:
     def causal(T):
         return torch.full((T, T), float("-inf")).triu_(1) if T > 1 else None
 
+    def loss_and_grads(self, tokens, targets, attn="absorb", mtp_weight=0.3, ignore_index=-100):
+        """moelab's training loss and its gradient for every weight (float32 autograd):
+        CE(logits, targets) + mtp_weight / D * sum_k CE(mtp_logits_k, targets[:, k:]), each CE the
+        mean over targets != ignore_index. Returns (loss, {name: grad}); the gate bias only
+        chooses experts, so it has no gradient and is left out."""
+        for t in self.w.values():
+            t.requires_grad_(True)
+        try:
+            with torch.enable_grad():
+                logits, mtp = self.run(tokens, attn)
+                V = logits.shape[-1]
+                loss = F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), ignore_index=ignore_index)
+                if mtp and mtp_weight != 0:
+                    extra = sum(F.cross_entropy(m.reshape(-1, V), targets[:, k:k + m.shape[1]].reshape(-1),
+                                                ignore_index=ignore_index)
+                                for k, m in enumerate(mtp, 1))
+                    loss = loss + extra * (mtp_weight / self.mtp_depth)
+                names = [n for n in self.w if not n.endswith("gate.bias")]
+                grads = torch.autograd.grad(loss, [self.w[n] for n in names], allow_unused=True)
+        finally:
+            for t in self.w.values():
+                t.requires_grad_(False)
+        out = {n: (g if g is not None else torch.zeros_like(self.w[n])) for n, g in zip(names, grads)}
+        return loss.detach(), out
+
     @torch.no_grad()
     def forward(self, tokens, attn="absorb"):
         """tokens [B, T] int64 -> (logits [B, T, V], [mtp logits [B, T-k, V] for k = 1..D])."""
+        return self.run(tokens, attn)
+
+    def run(self, tokens, attn="absorb"):
+        """forward, recording autograd's graph when grad mode is on."""
         a = self.a
         B, T = tokens.shape
         if T > a["max_seq_len"]:
@@ -439,6 +470,11 @@ def main(argv=None):
                     help="also write intermediates as trace.layers.{L}.*: attn.kv_norm [B,T,c], attn.k_pe "
                          "[B,T,r] (rotated), attn.pattern [B,H,T,T], ffn.gate.indices (I32) and "
                          "ffn.gate.weights [B,T,k] (MoE layers), resid_post [B,T,D]")
+    ap.add_argument("--grad", metavar="TARGETS.json",
+                    help="also write the loss against these targets ([[int, ...], ...], -100 ignored) as "
+                         "'loss' [1] and the gradient of every weight as 'grad.{name}' (MTP weight "
+                         "--mtp-weight)")
+    ap.add_argument("--mtp-weight", type=float, default=0.3)
     ns = ap.parse_args(argv)
     if ns.threads > 0:
         torch.set_num_threads(ns.threads)
@@ -455,6 +491,16 @@ def main(argv=None):
         out["trace." + k] = v
     for k, m in enumerate(mtp, 1):
         out[f"mtp_logits.{k}"] = m
+    if ns.grad:
+        with open(ns.grad) as f:
+            tg = torch.tensor(json.load(f), dtype=torch.int64)
+        if tg.shape != toks.shape:
+            raise ValueError(f"targets shape {list(tg.shape)} must equal tokens shape {list(toks.shape)}")
+        model.trace = None
+        loss, grads = model.loss_and_grads(toks, tg, ns.attn, ns.mtp_weight)
+        out["loss"] = loss.reshape(1)
+        for n, g in grads.items():
+            out["grad." + n] = g
     write_safetensors(ns.out, out)
 
 

@@ -81,7 +81,8 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
   const K = a.shape[a.ndim - 1];
   const N = b.shape[b.ndim - 1];
   const batch = broadcastShapes("matmul", a.shape.slice(0, -2), b.shape.slice(0, -2));
-  const out = Tensor._empty("float32", [...batch, M, N], true);
+  // Every output is written by the GEMM (beta 0 does not read C); only K = 0 needs the zeros.
+  const out = Tensor._empty("float32", [...batch, M, N], K === 0);
   if (out.size === 0) return out;
   const A = operand(a);
   const B = operand(b);

@@ -167,6 +167,88 @@ describe("model/transformer: equivalence with DeepSeek's reference (PyTorch orac
       }
     });
   });
+  // The training path: moelab's loss and every parameter's gradient against torch's autograd
+  // through the same model. (This is how a gradient lost in x + f(x) was found.)
+  (
+    [
+      ["sigmoid + bias + groups, q_lora_rank > 0", "naive"],
+      ["softmax, no bias, q_lora_rank 0", "absorb"],
+    ] as const
+  ).forEach(([label, impl], vi) => {
+    it(`loss and the gradient of every parameter agree with torch's autograd (${label}, ${impl})`, async () => {
+      const cfg = VARIANTS[label];
+      const m = Transformer.create(cfg, { seed: 20 + vi });
+      randomize(m, 30 + vi);
+      m.attnImpl = impl;
+      const ck = join(dir, `grad${vi}`);
+      await m.save(ck);
+      const toks = randomTokens(2, 10, cfg.vocab_size!, 40 + vi);
+      const targets = randomTokens(2, 10, cfg.vocab_size!, 50 + vi);
+      targets[1][3] = -100; // an ignored position
+      writeFileSync(join(ck, "tokens.json"), JSON.stringify(toks));
+      writeFileSync(join(ck, "targets.json"), JSON.stringify(targets));
+      const out = join(ck, "grad.safetensors");
+      const r = spawnSync(
+        DEBIAN_PYTHON,
+        [
+          ORACLE,
+          "--ckpt",
+          ck,
+          "--tokens",
+          join(ck, "tokens.json"),
+          "--out",
+          out,
+          "--attn",
+          impl,
+          "--threads",
+          "1",
+          "--grad",
+          join(ck, "targets.json"),
+        ],
+        { encoding: "utf8" },
+      );
+      assert.equal(r.status, 0, `oracle failed: ${r.stderr}`);
+      const ref = (await readSafetensors(out)).tensors;
+      const loss = m.loss(toks, targets);
+      const want = (ref.get("loss")!.data as Float32Array)[0];
+      assert.ok(
+        Math.abs(loss.item() - want) <= 1e-5 * Math.abs(want),
+        `loss ${loss.item()} vs ${want}`,
+      );
+      loss.backward();
+      let checked = 0;
+      for (const [name, p] of m.namedParameters()) {
+        if (name.endsWith("gate.bias")) {
+          assert.equal(p.grad, null, "the gate bias gets no gradient");
+          continue;
+        }
+        const g = ref.get(`grad.${name}`);
+        assert.ok(g, `the oracle has a gradient for ${name}`);
+        const want = g.data as Float32Array;
+        if (p.grad === null) {
+          // No token reached this expert: no gradient, as in torch (where it is zero).
+          assert.ok(
+            want.every((v) => v === 0),
+            `${name} has no gradient, the oracle's is not zero`,
+          );
+        } else {
+          const mine = p.grad.toArray() as Float32Array;
+          const e = want.every((v) => v === 0)
+            ? mine.every((v) => v === 0)
+              ? 0
+              : Infinity
+            : relErr(mine, want);
+          assert.ok(
+            e <= 1e-4,
+            `${name}: gradient relative error ${e} (norms ${Math.hypot(...mine)} vs ${Math.hypot(...want)})`,
+          );
+        }
+        checked++;
+      }
+      assert.equal(checked, [...ref.keys()].filter((k) => k.startsWith("grad.")).length);
+    });
+  });
+
   it("FP8 checkpoints (E4M3 + 128x128 block scales): the loaded model agrees with the oracle", async () => {
     const cfg: ConfigFields = {
       ...VARIANTS["sigmoid + bias + groups, q_lora_rank > 0"],

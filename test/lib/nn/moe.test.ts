@@ -3,7 +3,7 @@ import { strict as assert } from "node:assert";
 import * as T from "../../../lib/tensor/index.js";
 import { modelArgs, type ModelArgs } from "../../../lib/model/index.js";
 import { Gate, Init, MoE, ModelContext, routeTokens } from "../../../lib/nn/index.js";
-import { routeTokensJs } from "../../../lib/nn/moe.js";
+import { groupByExpert, moeCombine, routeTokensJs } from "../../../lib/nn/moe.js";
 import { loadAddon } from "../../../lib/tensor/addon.js";
 
 function args(f: Partial<ModelArgs>): ModelArgs {
@@ -34,10 +34,13 @@ function route(
   const g = new Gate(new ModelContext(), new Init(0, 0.1), a, bias !== null);
   if (bias) T.noGrad(() => g.bias!.copy_(T.tensor(bias)));
   let biased: number[] = [];
-  const { weights, indices } = g.forward(T.zeros([1, 1, a.dim]), (name, t) => {
-    if (name === "hook_router_scores") return T.tensor(scores).reshape(1, 1, scores.length);
-    if (name === "hook_router_biased_scores") biased = Array.from(t.toArray());
-    return t;
+  const { weights, indices } = g.forward(T.zeros([1, 1, a.dim]), {
+    fire: (name, t) => {
+      if (name === "hook_router_scores") return T.tensor(scores).reshape(1, 1, scores.length);
+      if (name === "hook_router_biased_scores") biased = Array.from(t.toArray());
+      return t;
+    },
+    listening: () => true,
   });
   return { indices: Array.from(indices.toArray()), weights: Array.from(weights.toArray()), biased };
 }
@@ -148,6 +151,124 @@ describe("nn/MoE", () => {
       );
     });
   }
+
+  for (const f of [
+    { score_func: "sigmoid", route_scale: 2.5 },
+    { score_func: "softmax", route_scale: 1.5 },
+  ] as const)
+    it(`the routing weights and their gradient equal gather / normalise / scale by tensor ops (${f.score_func})`, () => {
+      const a = args({ n_routed_experts: 6, n_activated_experts: 3, ...f });
+      const gate = new Gate(new ModelContext(), new Init(5, 0.5), a, false);
+      const x = T.randn([2, 5, 8], { seed: 6 });
+      const up = T.randn([2, 5, 3], { seed: 8 });
+      const { weights, indices } = gate.forward(x);
+      weights.mul(up).sum().backward();
+      const gFused = gate.weight.grad!.toArray();
+      gate.zeroGrad();
+      // The same weights from autograd's own ops, on the indices the gate chose.
+      const l = T.linear(x, gate.weight);
+      const sc = f.score_func === "softmax" ? T.softmax(l, -1) : T.sigmoid(l);
+      let w = T.gather(sc, 2, indices);
+      if (f.score_func === "sigmoid") w = w.div(w.sum(-1, true));
+      w = w.mul(a.route_scale);
+      w.mul(up).sum().backward();
+      const gRef = gate.weight.grad!.toArray();
+      const wf = weights.toArray();
+      const wr = w.toArray();
+      for (let i = 0; i < wf.length; i++) assert.ok(Math.abs(wf[i] - wr[i]) < 1e-6, `w[${i}]`);
+      for (let i = 0; i < gFused.length; i++)
+        assert.ok(Math.abs(gFused[i] - gRef[i]) < 1e-5, `grad[${i}] ${gFused[i]} vs ${gRef[i]}`);
+      assert.ok(gRef.some((v) => v !== 0));
+    });
+
+  it("builds the biased scores only when a hook or a cache run asks for them", () => {
+    const a = args({ n_routed_experts: 4, n_activated_experts: 2 });
+    const ctx = new ModelContext();
+    const moe = new MoE(ctx, new Init(3, 0.3), a, true);
+    moe.setPaths("layers.1.ffn", "blocks.1.moe");
+    const fired: string[] = [];
+    const off = ["hook_router_scores", "hook_expert_indices", "hook_router_biased_scores"].map(
+      (h) => ctx.addHook(`blocks.1.moe.${h}`, (_t, name) => void fired.push(name)),
+    );
+    const x = T.randn([1, 3, 8], { seed: 2 });
+    moe.forward(x);
+    assert.deepEqual(fired, [
+      "blocks.1.moe.hook_router_scores",
+      "blocks.1.moe.hook_router_biased_scores",
+      "blocks.1.moe.hook_expert_indices",
+    ]);
+    off[2]();
+    fired.length = 0;
+    moe.forward(x);
+    assert.deepEqual(fired, [
+      "blocks.1.moe.hook_router_scores",
+      "blocks.1.moe.hook_expert_indices",
+    ]);
+    assert.equal(ctx.listening("blocks.1.moe.hook_router_biased_scores"), false);
+    const rec = ctx.startRecording(["blocks.1.moe.hook_router_biased_scores"]);
+    assert.equal(ctx.listening("blocks.1.moe.hook_router_biased_scores"), true);
+    moe.forward(x);
+    ctx.stopRecording();
+    assert.deepEqual(rec.get("blocks.1.moe.hook_router_biased_scores")!.shape, [1, 3, 4]);
+  });
+
+  it("a hook's out-of-range expert index is a clear error naming the hook point", () => {
+    const a = args({ n_routed_experts: 4, n_activated_experts: 2 });
+    const ctx = new ModelContext();
+    const moe = new MoE(ctx, new Init(3, 0.3), a, true);
+    moe.setPaths("layers.1.ffn", "blocks.1.moe");
+    ctx.addHook("blocks.1.moe.hook_expert_indices", (t) =>
+      T.full([...t.shape], 4, { dtype: "int32" }),
+    );
+    assert.throws(
+      () => moe.forward(T.randn([1, 3, 8], { seed: 2 })),
+      /expert index 4 out of range \[0, 4\) in blocks\.1\.moe/,
+    );
+  });
+
+  it("groupByExpert sorts (token, slot) pairs by expert, stably, with the inverse map", () => {
+    // 3 tokens, k = 2, 4 experts; expert 1 unused.
+    const g = groupByExpert(Int32Array.from([2, 0, 0, 3, 2, 3]), 3, 2, 4, "test");
+    assert.deepEqual(Array.from(g.counts), [0, 2, 2, 4, 6]);
+    assert.deepEqual(Array.from(g.tok.toArray()), [0, 1, 0, 2, 1, 2]);
+    assert.deepEqual(Array.from(g.pos.toArray()), [1, 2, 0, 4, 3, 5]);
+    assert.deepEqual(Array.from(g.inv.toArray()), [2, 0, 1, 4, 3, 5]);
+    assert.deepEqual(Array.from(g.starts.toArray()), [0, 2, 4, 6]);
+    assert.throws(
+      () => groupByExpert(Int32Array.from([0, -1]), 1, 2, 4, "blocks.0.moe"),
+      /-1 out of range/,
+    );
+  });
+
+  it("moeCombine equals base + the weighted routed rows, with its gradient", () => {
+    const idx = Int32Array.from([2, 0, 0, 3, 2, 3]);
+    const g = groupByExpert(idx, 3, 2, 4, "test");
+    const D = 5;
+    const base = T.randn([3, D], { seed: 1, requiresGrad: true });
+    const w = T.randn([6], { seed: 2, requiresGrad: true });
+    const ys = [0, 2, 3].map((e, i) =>
+      T.randn([g.counts[e + 1] - g.counts[e], D], { seed: 10 + i, requiresGrad: true }),
+    );
+    const out = moeCombine(base, w, g.tok, g.pos, g.inv, g.starts, ...ys);
+    // Reference: for each slot i = t*k + j, row inv[i] of the concatenated expert outputs.
+    const all = T.cat(ys, 0);
+    const rows = T.indexSelect(all, 0, g.inv).mul(w.reshape(6, 1)).reshape(3, 2, D).sum(1);
+    const ref = base.add(rows);
+    const o = out.toArray();
+    const r = ref.toArray();
+    for (let i = 0; i < o.length; i++) assert.ok(Math.abs(o[i] - r[i]) < 1e-6, `out[${i}]`);
+    const up = T.randn([3, D], { seed: 3 });
+    const grads = (y: T.Tensor): number[][] => {
+      for (const t of [base, w, ...ys]) t.grad = null;
+      y.mul(up).sum().backward();
+      return [base, w, ...ys].map((t) => Array.from(t.grad!.toArray()));
+    };
+    const gOut = grads(out);
+    const gRef = grads(ref);
+    gOut.forEach((gs, j) =>
+      gs.forEach((v, i) => assert.ok(Math.abs(v - gRef[j][i]) < 1e-5, `grad ${j}[${i}]`)),
+    );
+  });
 });
 
 describe("nn/MoE native router", () => {
@@ -181,8 +302,53 @@ describe("nn/MoE native router", () => {
           `indices, E=${E}, bias ${!!bias}`,
         );
         assert.deepEqual(Array.from(native.biased), Array.from(biased), `biased scores, E=${E}`);
+        // Without the biased scores written out, the same choice.
+        const idx2 = new Int32Array(n * a.n_activated_experts);
+        const k = a.n_activated_experts;
+        const G = a.n_expert_groups;
+        (addon!.moeRoute as (...x: unknown[]) => void)(
+          scores,
+          bias,
+          n,
+          E,
+          k,
+          G,
+          a.n_limited_groups,
+          idx2,
+          null,
+        );
+        assert.deepEqual(Array.from(idx2), Array.from(idx), `indices without biased, E=${E}`);
       }
     }
+  });
+
+  it("routes NaN scores as -inf, the same in both routers", function () {
+    if (!addon || typeof addon.moeRoute !== "function") this.skip();
+    const a = {
+      n_routed_experts: 8,
+      n_activated_experts: 2,
+      n_expert_groups: 2,
+      n_limited_groups: 1,
+    };
+    const rows = [
+      [NaN, 0.1, 0.2, 0.3, 0.9, NaN, 0.5, 0.4],
+      [NaN, NaN, NaN, NaN, NaN, NaN, NaN, NaN],
+      [0.5, NaN, -Infinity, 0.5, NaN, Infinity, 0.1, 0.2],
+    ];
+    const scores = Float32Array.from(rows.flat());
+    for (const bias of [null, Float32Array.from([0, 0.1, 0, 0, 0, 0, 0.2, 0])]) {
+      const nat = routeTokens(scores, bias, 3, a);
+      const idx = new Int32Array(6);
+      const biased = new Float32Array(24);
+      routeTokensJs(scores, bias, 3, a, idx, biased);
+      assert.deepEqual(Array.from(nat.indices), Array.from(idx));
+      assert.deepEqual(Array.from(nat.biased), Array.from(biased));
+      assert.ok(!Array.from(biased).some(Number.isNaN), "no NaN in the biased scores");
+    }
+    const { indices } = routeTokens(scores, null, 3, a);
+    // Token 0: group 1 (0.9) wins, its NaN ranks last. Token 1: all -inf: the lowest indices.
+    // Token 2: group 1 holds +inf, so it wins; then 0.2 beats 0.1 and the NaN.
+    assert.deepEqual(Array.from(indices), [4, 6, 0, 1, 5, 7]);
   });
 
   it("rejects inconsistent sizes and wrong arrays with a clear error", function () {

@@ -150,6 +150,54 @@ describe("autograd", () => {
         assert.ok(Math.abs(g[i * 4 + j] - (2 * xs[i * 4 + j] + 2 * cs[j])) < 1e-5);
   });
 
+  it("a tensor used directly and through a longer path gets both shares, in either input order", () => {
+    // The residual pattern x + f(x): the direct use comes first, the longer path second.
+    const c = T.tensor([0.9, 0.5], { requiresGrad: true });
+    c.add(c.sum())
+      .mul(T.tensor([1, -2]))
+      .sum()
+      .backward();
+    assert.deepEqual(c.grad!.tolist(), [0, -3]); // g + Σg
+    const d = T.tensor([[0.9, 0.5]], { requiresGrad: true });
+    d.div(d.sum(-1, true))
+      .mul(T.tensor([[1, -2]]))
+      .sum()
+      .backward();
+    // w = d / S: dL/dd_j = g_j / S - Σ g_i d_i / S²
+    const S = 1.4;
+    const dot = 0.9 - 1.0;
+    const want = [1 / S - dot / S ** 2, -2 / S - dot / S ** 2];
+    d.grad!.toArray().forEach((v, i) =>
+      assert.ok(Math.abs(v - want[i]) < 1e-6, `${v} vs ${want[i]}`),
+    );
+  });
+
+  it("a deep residual stack (non-leaf x + f(x), 12 times) matches finite differences", () => {
+    const W = T.randn([4, 4], { seed: 3, std: 0.3 });
+    const f = (x0: T.Tensor): T.Tensor => {
+      let h = x0.mul(1.5); // a non-leaf start, so every residual input is an op's output
+      for (let l = 0; l < 12; l++) h = h.add(T.tanh(T.matmul(h, W)));
+      return h.square().sum();
+    };
+    const x = T.randn([2, 4], { seed: 4, requiresGrad: true });
+    f(x).backward();
+    const g = x.grad!.toArray();
+    const xv = x.toArray();
+    const eps = 1e-2;
+    for (let i = 0; i < xv.length; i++) {
+      const p = Float32Array.from(xv);
+      const m = Float32Array.from(xv);
+      p[i] += eps;
+      m[i] -= eps;
+      const fd = T.noGrad(
+        () =>
+          (f(T.tensor(p, { shape: [2, 4] })).item() - f(T.tensor(m, { shape: [2, 4] })).item()) /
+          (2 * eps),
+      );
+      assert.ok(Math.abs(g[i] - fd) <= 2e-2 * Math.max(1, Math.abs(fd)), `[${i}] ${g[i]} vs ${fd}`);
+    }
+  });
+
   it("in-place updates refuse tensors that require grad outside noGrad", () => {
     const p = T.ones([2], { requiresGrad: true });
     assert.throws(() => p.add_(1), /in-place update of a tensor that requires grad/);
