@@ -5,7 +5,7 @@
  * batched with left padding and an attention mask.
  */
 import * as T from "../tensor/index.js";
-import type { LatentKV } from "../nn/attention.js";
+import { LatentKV } from "../nn/attention.js";
 import { kvCacheSizes, type KvCacheSizes } from "./params.js";
 import type { Transformer } from "./transformer.js";
 
@@ -139,12 +139,19 @@ export function generate(
   const rand = rng(opts.seed ?? 0);
   const useCache = opts.useCache ?? true;
   const cache: LatentKV[] | undefined = useCache
-    ? model.layers.map(() => ({ kv: null, pe: null }))
+    ? model.layers.map(() => new LatentKV())
     : undefined;
   const out: number[][] = prompts.map(() => []);
   const done = new Array(B).fill(false);
   const V = model.args.vocab_size;
-  T.noGrad(() => {
+  try {
+    T.noGrad(decodeLoop);
+    return result(cache ? cache[0].length : 0);
+  } finally {
+    // The buffers are freed now, not whenever the garbage collector gets to them.
+    for (const c of cache ?? []) c.dispose();
+  }
+  function decodeLoop(): void {
     let next: number[][] = rows;
     let start = 0;
     for (let step = 0; step < opts.maxNewTokens; step++) {
@@ -156,11 +163,6 @@ export function generate(
               attentionMask: padded ? mask : undefined,
             })
           : model.forward(rows, { attentionMask: padded ? mask : undefined });
-        // The cache outlives this scope.
-        for (const c of cache ?? []) {
-          if (c.kv) T.keep(c.kv);
-          if (c.pe) T.keep(c.pe);
-        }
         const Tn = l.shape[1];
         return l
           .narrow(1, Tn - 1, 1)
@@ -186,15 +188,16 @@ export function generate(
       mask.forEach((m) => m.push(1));
       next = fed.map((t) => [t]);
     }
-  });
-  const a = model.args;
-  const cached = cache && cache[0].kv ? cache[0].kv.shape[1] : 0;
-  const sizes = kvCacheSizes(a);
-  const per = a.n_layers * B * cached;
-  const cacheReport =
-    `latent KV cache: ${per * sizes.mla} elements (${a.n_layers} layers x ${B} rows x ${cached} positions x ${sizes.mla}); ` +
-    `MHA would hold ${per * sizes.mha}, GQA-${sizes.groups} ${per * sizes.gqa}`;
-  return { tokens: out, cacheElements: per * sizes.mla, cacheSizes: sizes, cacheReport };
+  }
+  function result(cached: number): GenerateResult {
+    const a = model.args;
+    const sizes = kvCacheSizes(a);
+    const per = a.n_layers * B * cached;
+    const cacheReport =
+      `latent KV cache: ${per * sizes.mla} elements (${a.n_layers} layers x ${B} rows x ${cached} positions x ${sizes.mla}); ` +
+      `MHA would hold ${per * sizes.mha}, GQA-${sizes.groups} ${per * sizes.gqa}`;
+    return { tokens: out, cacheElements: per * sizes.mla, cacheSizes: sizes, cacheReport };
+  }
 }
 
 export interface SpeculativeOptions {
@@ -243,18 +246,12 @@ export function generateSpeculative(
   const V = model.args.vocab_size;
   const mtp = model.mtp[0];
   const stop = new Set(opts.stopTokens ?? []);
-  const main: LatentKV[] = model.layers.map(() => ({ kv: null, pe: null }));
-  const draftKV: LatentKV = { kv: null, pe: null };
+  const main: LatentKV[] = model.layers.map(() => new LatentKV());
+  const draftKV = new LatentKV();
   const out: number[] = [];
   let drafted = 0;
   let accepted = 0;
   let mainCalls = 0;
-  const keepCaches = (): void => {
-    for (const c of [...main, draftKV]) {
-      if (c.kv) T.keep(c.kv);
-      if (c.pe) T.keep(c.pe);
-    }
-  };
   /** Runs the main model on `toks` at `start`; returns greedy picks per position and norm(h). */
   const mainStep = (toks: number[], start: number): { picks: number[]; hidden: T.Tensor } => {
     mainCalls++;
@@ -272,52 +269,51 @@ export function generateSpeculative(
     const l = model.head.forward(normed.narrow(1, n - 1, 1)).toArray() as Float32Array;
     return argmaxRow(l, 0, V);
   };
-  T.noGrad(() => {
-    let pos = prompt.length;
-    let draft = -1;
-    let cur = -1;
-    const emit = (t: number): boolean => {
-      out.push(t);
-      opts.onToken?.(t, out.length - 1);
-      return stop.has(t) || out.length >= opts.maxNewTokens;
-    };
-    T.tidy(() => {
-      const r = mainStep(prompt, 0);
-      cur = r.picks[prompt.length - 1];
-      draft = draftStep(r.hidden, [...prompt.slice(1), cur], 0);
-      keepCaches();
-    });
-    if (emit(cur)) return;
-    for (;;) {
-      // cur sits at position pos (not yet fed to the main model); draft guesses position pos + 1.
-      drafted++;
-      let finished = false;
+  try {
+    T.noGrad(() => {
+      let pos = prompt.length;
+      let draft = -1;
+      let cur = -1;
+      const emit = (t: number): boolean => {
+        out.push(t);
+        opts.onToken?.(t, out.length - 1);
+        return stop.has(t) || out.length >= opts.maxNewTokens;
+      };
       T.tidy(() => {
-        const r = mainStep([cur, draft], pos);
-        const truth = r.picks[0];
-        if (truth === draft) {
-          accepted++;
-          const bonus = r.picks[1];
-          finished = emit(draft) || emit(bonus);
-          if (!finished) draft = draftStep(r.hidden, [draft, bonus], pos);
-          cur = bonus;
-          pos += 2;
-        } else {
-          // Drop the rejected draft's entry from every layer's cache.
-          for (const c of main) {
-            c.kv = c.kv!.narrow(1, 0, pos + 1);
-            c.pe = c.pe!.narrow(1, 0, pos + 1);
-          }
-          finished = emit(truth);
-          if (!finished) draft = draftStep(r.hidden.narrow(1, 0, 1), [truth], pos);
-          cur = truth;
-          pos += 1;
-        }
-        keepCaches();
+        const r = mainStep(prompt, 0);
+        cur = r.picks[prompt.length - 1];
+        draft = draftStep(r.hidden, [...prompt.slice(1), cur], 0);
       });
-      if (finished) return;
-    }
-  });
+      if (emit(cur)) return;
+      for (;;) {
+        // cur sits at position pos (not yet fed to the main model); draft guesses position pos + 1.
+        drafted++;
+        let finished = false;
+        T.tidy(() => {
+          const r = mainStep([cur, draft], pos);
+          const truth = r.picks[0];
+          if (truth === draft) {
+            accepted++;
+            const bonus = r.picks[1];
+            finished = emit(draft) || emit(bonus);
+            if (!finished) draft = draftStep(r.hidden, [draft, bonus], pos);
+            cur = bonus;
+            pos += 2;
+          } else {
+            // Drop the rejected draft's entry from every layer's cache.
+            for (const c of main) c.truncate(pos + 1);
+            finished = emit(truth);
+            if (!finished) draft = draftStep(r.hidden.narrow(1, 0, 1), [truth], pos);
+            cur = truth;
+            pos += 1;
+          }
+        });
+        if (finished) return;
+      }
+    });
+  } finally {
+    for (const c of [...main, draftKV]) c.dispose();
+  }
   return {
     tokens: out,
     drafted,

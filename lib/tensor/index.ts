@@ -27,7 +27,13 @@ export {
 } from "./creation";
 export type { CreateOptions, RandomOptions } from "./creation";
 export { manualSeed } from "./random";
-export { noGrad, enableGrad, setAnomalyDetection, detectAnomaly } from "./autograd";
+export {
+  noGrad,
+  enableGrad,
+  gradEnabled as isGradEnabled,
+  setAnomalyDetection,
+  detectAnomaly,
+} from "./autograd";
 export type { BackwardOptions } from "./autograd";
 export { defineOp, customOp, OpContext } from "./custom";
 export type { OpDefinition } from "./custom";

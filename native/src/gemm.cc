@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <vector>
 #include <thread>
 #include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -43,7 +44,7 @@ void KernelScalar(int64_t kc, const float* ap, const float* bp, float* c, int64_
 
 const KernelDesc kScalarDesc = {
     "scalar", kScalarMr, kScalarNr, /*mc=*/kScalarMr * 64, /*kc=*/256, KernelScalar, nullptr,
-    PackAPortable<kScalarMr>, PackBPortable<kScalarNr>,
+    PackAPortable<kScalarMr>, PackBPortable<kScalarNr>, nullptr,
 };
 
 }  // namespace
@@ -231,10 +232,52 @@ void ComputeBlock(const KernelDesc& kd, const Problem& p, const float* bpacked, 
   }
 }
 
+// ---- a few rows (decoding: M = batch <= 4) ------------------------------------------------------
+// Packing B costs more than the whole product when A has a few rows: the kernel's small_m runs
+// straight from the operands (rows of op(A) copied first when A is transposed).
+void GemmSmallM(const KernelDesc& kd, const Problem& p, bool parallel) {
+  std::vector<float> arows;
+  const float* rows[kSmallM];
+  if (p.ta) {
+    arows.resize(static_cast<size_t>(p.m * p.k));
+    for (int64_t i = 0; i < p.m; i++)
+      for (int64_t kk = 0; kk < p.k; kk++) arows[i * p.k + kk] = p.a[kk * p.lda + i];
+    for (int64_t i = 0; i < p.m; i++) rows[i] = arows.data() + i * p.k;
+  } else {
+    for (int64_t i = 0; i < p.m; i++) rows[i] = p.a + i * p.lda;
+  }
+  constexpr int64_t kCols = 256;
+  auto run = [&](int64_t j0, int64_t j1) {
+    float tmp[kSmallM * kCols];
+    for (int64_t c0 = j0; c0 < j1; c0 += kCols) {
+      const int64_t c1 = std::min(j1, c0 + kCols), cw = c1 - c0;
+      kd.small_m(p.tb, rows, static_cast<int>(p.m), p.b, p.ldb, p.k, c0, c1, tmp);
+      for (int64_t i = 0; i < p.m; i++) {
+        float* crow = p.c + i * p.ldc + c0;
+        const float* t = tmp + i * cw;
+        if (p.beta == 0.f)
+          for (int64_t j = 0; j < cw; j++) crow[j] = p.alpha * t[j];
+        else
+          for (int64_t j = 0; j < cw; j++) crow[j] = p.alpha * t[j] + p.beta * crow[j];
+      }
+    }
+  };
+  // Columns are split over threads only for large products (waking a thread costs more than a
+  // decode-sized product); a column's sum is the same whichever thread computes it.
+  if (parallel && double(p.m) * p.n * p.k >= kParallelMacs && NumThreads() > 1)
+    ParallelFor(p.n, 64, run);
+  else
+    run(0, p.n);
+}
+
 void GemmOne(const KernelDesc& kd, const Problem& p, bool parallel) {
   if (p.m <= 0 || p.n <= 0) return;
   if (p.k <= 0 || p.alpha == 0.f) {
     ScaleC(p);
+    return;
+  }
+  if (p.m <= kSmallM && kd.small_m != nullptr) {
+    GemmSmallM(kd, p, parallel);
     return;
   }
   const int64_t mpanels = (p.m + kd.mr - 1) / kd.mr;

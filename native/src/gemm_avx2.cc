@@ -150,6 +150,7 @@ __attribute__((target("avx2"))) void PackBAvx2(bool trans, const float* b, int64
 
 const KernelDesc kDesc = {
     "avx2", kMr, kNr, /*mc=*/kMr * 32, /*kc=*/256, KernelAvx2, nullptr, PackAAvx2, PackBAvx2,
+    nullptr,
 };
 
 }  // namespace

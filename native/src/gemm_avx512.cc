@@ -3,6 +3,8 @@
 // of the addon still runs on CPUs without it.
 #include "gemm_kernels.h"
 
+#include <algorithm>
+
 #if defined(__x86_64__)
 // GCC 12 flags the undefined pass-through operand inside AVX-512 shuffle intrinsics.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -199,9 +201,101 @@ __attribute__((target("avx512f"))) void PackBAvx512(bool trans, const float* b, 
   }
 }
 
+// ---- a few rows of A (decoding) ----------------------------------------------------------------
+
+// op(B) = B^T: four rows of B at a time against the M rows of A, 4M zmm accumulators along K.
+template <int M>
+__attribute__((target("avx512f,fma"))) void SmallDotAvx512(const float* const* a, const float* b,
+                                                           int64_t ldb, int64_t k, int64_t j0,
+                                                           int64_t j1, float* out) {
+  const int64_t kv = k / 16 * 16;
+  const __mmask16 tail = static_cast<__mmask16>((1u << (k - kv)) - 1);
+  const int64_t w = j1 - j0;
+  int64_t j = j0;
+  for (; j + 4 <= j1; j += 4) {
+    const float* b0 = b + j * ldb;
+    __m512 acc[M][4];
+    for (int i = 0; i < M; i++)
+      for (int q = 0; q < 4; q++) acc[i][q] = _mm512_setzero_ps();
+    for (int64_t kk = 0; kk < kv; kk += 16) {
+      __m512 x[4];
+      for (int q = 0; q < 4; q++) x[q] = _mm512_loadu_ps(b0 + q * ldb + kk);
+      for (int i = 0; i < M; i++) {
+        const __m512 av = _mm512_loadu_ps(a[i] + kk);
+        for (int q = 0; q < 4; q++) acc[i][q] = _mm512_fmadd_ps(av, x[q], acc[i][q]);
+      }
+    }
+    if (tail) {
+      __m512 x[4];
+      for (int q = 0; q < 4; q++) x[q] = _mm512_maskz_loadu_ps(tail, b0 + q * ldb + kv);
+      for (int i = 0; i < M; i++) {
+        const __m512 av = _mm512_maskz_loadu_ps(tail, a[i] + kv);
+        for (int q = 0; q < 4; q++) acc[i][q] = _mm512_fmadd_ps(av, x[q], acc[i][q]);
+      }
+    }
+    for (int i = 0; i < M; i++)
+      for (int q = 0; q < 4; q++) out[i * w + (j + q - j0)] = _mm512_reduce_add_ps(acc[i][q]);
+  }
+  for (; j < j1; j++) {
+    const float* b0 = b + j * ldb;
+    for (int i = 0; i < M; i++) {
+      __m512 acc = _mm512_setzero_ps();
+      for (int64_t kk = 0; kk < kv; kk += 16)
+        acc = _mm512_fmadd_ps(_mm512_loadu_ps(a[i] + kk), _mm512_loadu_ps(b0 + kk), acc);
+      if (tail)
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, a[i] + kv),
+                              _mm512_maskz_loadu_ps(tail, b0 + kv), acc);
+      out[i * w + (j - j0)] = _mm512_reduce_add_ps(acc);
+    }
+  }
+}
+
+// op(B) = B: each row of A scales rows of B into its output row, 16 columns per zmm.
+__attribute__((target("avx512f,fma"))) void SmallAxpyAvx512(const float* const* a, int m,
+                                                            const float* b, int64_t ldb, int64_t k,
+                                                            int64_t j0, int64_t j1, float* out) {
+  const int64_t w = j1 - j0;
+  for (int i = 0; i < m; i++) {
+    float* o = out + i * w;
+    for (int64_t j = 0; j < w; j += 64) {
+      const int64_t left = w - j;
+      __mmask16 mk[4];
+      __m512 acc[4];
+      for (int q = 0; q < 4; q++) {
+        const int64_t n = std::min<int64_t>(16, std::max<int64_t>(0, left - 16 * q));
+        mk[q] = static_cast<__mmask16>((1u << n) - 1);
+        acc[q] = _mm512_setzero_ps();
+      }
+      for (int64_t kk = 0; kk < k; kk++) {
+        const __m512 s = _mm512_set1_ps(a[i][kk]);
+        const float* br = b + kk * ldb + j0 + j;
+        for (int q = 0; q < 4; q++)
+          if (mk[q]) acc[q] = _mm512_fmadd_ps(s, _mm512_maskz_loadu_ps(mk[q], br + 16 * q), acc[q]);
+      }
+      for (int q = 0; q < 4; q++)
+        if (mk[q]) _mm512_mask_storeu_ps(o + j + 16 * q, mk[q], acc[q]);
+    }
+  }
+}
+
+void SmallMAvx512(bool trans_b, const float* const* a, int m, const float* b, int64_t ldb,
+                  int64_t k, int64_t j0, int64_t j1, float* out) {
+  if (!trans_b) return SmallAxpyAvx512(a, m, b, ldb, k, j0, j1, out);
+  switch (m) {
+    case 1:
+      return SmallDotAvx512<1>(a, b, ldb, k, j0, j1, out);
+    case 2:
+      return SmallDotAvx512<2>(a, b, ldb, k, j0, j1, out);
+    case 3:
+      return SmallDotAvx512<3>(a, b, ldb, k, j0, j1, out);
+    default:
+      return SmallDotAvx512<4>(a, b, ldb, k, j0, j1, out);
+  }
+}
+
 const KernelDesc kDesc = {
-    "avx512", kMr, kNr, /*mc=*/kMr * 24, /*kc=*/256, KernelAvx512, EdgeKernelAvx512, PackAAvx512,
-    PackBAvx512,
+    "avx512",    kMr,         kNr,        /*mc=*/kMr * 24, /*kc=*/256, KernelAvx512,
+    EdgeKernelAvx512, PackAAvx512, PackBAvx512, SmallMAvx512,
 };
 
 }  // namespace

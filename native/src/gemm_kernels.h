@@ -25,6 +25,14 @@ using PackAFn = void (*)(bool trans, const float* a, int64_t lda, int64_t i0, in
 using PackBFn = void (*)(bool trans, const float* b, int64_t ldb, int64_t p0, int64_t kc,
                          int64_t j0, int64_t nc, float* out);
 
+// A few rows of op(A) (m <= kSmallM, each contiguous, k long) times op(B), columns [j0, j1):
+// out[i * (j1 - j0) + (j - j0)] = sum_k a[i][k] * op(B)[k][j]. With trans_b, op(B)[k][j] =
+// b[j * ldb + k] (rows of B are dot products); without, b[k * ldb + j]. For decoding, where
+// packing B costs more than the product. Sums run in another order than the tiled kernel's.
+constexpr int kSmallM = 4;
+using SmallMFn = void (*)(bool trans_b, const float* const* a, int m, const float* b, int64_t ldb,
+                          int64_t k, int64_t j0, int64_t j1, float* out);
+
 struct KernelDesc {
   const char* name;
   int mr, nr;     // micro-tile
@@ -34,6 +42,7 @@ struct KernelDesc {
   EdgeKernelFn edge_kernel;  // may be nullptr
   PackAFn pack_a;
   PackBFn pack_b;
+  SmallMFn small_m;  // may be nullptr: small M goes through the tiled path
 };
 
 const KernelDesc* Avx512Kernel();  // nullptr when not compiled for this architecture

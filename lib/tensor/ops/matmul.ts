@@ -86,7 +86,8 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
   if (out.size === 0) return out;
   const A = operand(a);
   const B = operand(b);
-  const gemm = M * N * K < 4096 ? jsSgemm : sgemm();
+  // The native call costs ~0.5 us; the JS loop ~3 ns per multiply-add: native from 128 of them.
+  const gemm = M * N * K < 128 ? jsSgemm : sgemm();
   const ad = A.t._storage.data as Float32Array;
   const bd = B.t._storage.data as Float32Array;
   const cd = out._storage.data as Float32Array;

@@ -69,6 +69,26 @@ describe("model/generate", function () {
     assert.match(a.cacheReport, /latent KV cache: 1800 elements .* MHA would hold 2880/);
   });
 
+  it("frees its cache: repeated calls hold no more tensors than one call", () => {
+    const m = model(1);
+    generate(m, prompts, { maxNewTokens: 5 });
+    const live = T.memory().liveTensors;
+    for (let i = 0; i < 3; i++) generate(m, prompts, { maxNewTokens: 5 });
+    assert.equal(T.memory().liveTensors, live);
+    // Also when a step fails (a streaming callback that throws).
+    assert.throws(
+      () =>
+        generate(m, prompts, {
+          maxNewTokens: 5,
+          onToken: () => {
+            throw new Error("stop here");
+          },
+        }),
+      /stop here/,
+    );
+    assert.equal(T.memory().liveTensors, live);
+  });
+
   it("a batched prompt generates what it generates alone", () => {
     const m = model(2);
     const batch = generate(m, prompts, { maxNewTokens: 6 });
