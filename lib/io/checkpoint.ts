@@ -119,7 +119,13 @@ function hfFiles(dir: string): string[] {
     throw new CheckpointError(`${dir}: no ${DEEPSEEK_FILE}, ${HF_FILE} or ${HF_INDEX}`);
   const map = (readJSON(idx) as { weight_map?: Record<string, string> }).weight_map;
   if (!map || typeof map !== "object") throw new CheckpointError(`${idx}: no "weight_map"`);
-  return [...new Set(Object.values(map))].sort().map((f) => join(dir, f));
+  const files = [...new Set(Object.values(map))].sort();
+  for (const f of files)
+    if (typeof f !== "string" || f === "" || /[\\/]/.test(f) || f === "." || f === "..")
+      throw new CheckpointError(
+        `${idx}: shard ${JSON.stringify(f)} must be a file name in the checkpoint directory`,
+      );
+  return files.map((f) => join(dir, f));
 }
 
 function sameBytes(a: TensorEntry, b: TensorEntry): boolean {

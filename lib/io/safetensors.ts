@@ -382,7 +382,8 @@ function layout(tensors: TensorInput, metadata?: Record<string, string>): Layout
     (a, b) =>
       DTYPE_SIZE[b[1].dtype] - DTYPE_SIZE[a[1].dtype] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0),
   );
-  const head: Record<string, unknown> = {};
+  // No prototype: a tensor named "__proto__" is an own key like any other.
+  const head: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   if (metadata && Object.keys(metadata).length > 0) {
     for (const [k, v] of Object.entries(metadata))
       if (typeof v !== "string")

@@ -94,7 +94,7 @@ export function sampleToken(
 function checkOptions(
   model: Transformer,
   prompts: number[][],
-  o: Pick<GenerateOptions, "maxNewTokens" | "temperature" | "topK" | "topP">,
+  o: Pick<GenerateOptions, "maxNewTokens" | "temperature" | "topK" | "topP" | "padId">,
 ): void {
   if (
     !Array.isArray(prompts) ||
@@ -117,6 +117,17 @@ function checkOptions(
     throw new RangeError(`generate: topK must be a non-negative integer, got ${o.topK}`);
   if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1))
     throw new RangeError(`generate: topP must be in (0, 1], got ${o.topP}`);
+  const V = model.args.vocab_size;
+  if (o.padId !== undefined && !(Number.isInteger(o.padId) && o.padId >= 0 && o.padId < V))
+    throw new RangeError(`generate: padId must be a token id in [0, ${V}), got ${o.padId}`);
+  prompts.forEach((p, b) =>
+    p.forEach((t, i) => {
+      if (!(Number.isInteger(t) && t >= 0 && t < V))
+        throw new RangeError(
+          `generate: prompt ${b} token ${i} is ${t}, not a token id in [0, ${V})`,
+        );
+    }),
+  );
 }
 
 /** Continues each prompt; see GenerateOptions. */
@@ -236,11 +247,9 @@ export function generateSpeculative(
   opts: SpeculativeOptions,
 ): SpeculativeResult {
   checkOptions(model, [prompt], opts);
-  // Verification looks one position past the last token kept.
-  if (prompt.length + opts.maxNewTokens + 1 > model.args.max_seq_len)
-    throw new RangeError(
-      `generateSpeculative: prompt length ${prompt.length} + maxNewTokens ${opts.maxNewTokens} + 1 exceeds max_seq_len ${model.args.max_seq_len}`,
-    );
+  // A step feeds positions pos and pos + 1 only while fewer than maxNewTokens are out, and the
+  // token at pos is the (pos - P + 1)-th: the last position fed is P + maxNewTokens - 1, as in
+  // plain decoding (checkOptions).
   if (model.mtp.length === 0)
     throw new Error("generateSpeculative: the model has no MTP module (mtp_depth 0) to draft with");
   const V = model.args.vocab_size;

@@ -40,7 +40,7 @@ import { Block, MTPModule } from "../nn/block.js";
 import { Embedding, Init, Linear, RMSNorm } from "../nn/layers.js";
 import { Module, ModelContext, humanCount, type HookFn } from "../nn/module.js";
 import { RopeTables } from "../nn/rope.js";
-import type { LatentKV } from "../nn/attention.js";
+import { LatentKV } from "../nn/attention.js";
 import type { ModelArgs } from "./config.js";
 import { ModelConfig, resolveConfig, type ConfigFields, type PresetName } from "./presets.js";
 
@@ -273,8 +273,46 @@ export class Transformer extends Module {
       throw new RangeError(
         `sequence length ${startPos + Tq} exceeds max_seq_len ${this.args.max_seq_len}`,
       );
-    if (opts.cache && opts.cache.length !== this.layers.length)
-      throw new RangeError(`cache must have one entry per layer (${this.layers.length})`);
+    const cache = opts.cache;
+    if (cache) {
+      if (!Array.isArray(cache) || cache.length !== this.layers.length)
+        throw new RangeError(`cache must have one entry per layer (${this.layers.length})`);
+      if (!cache.every((c) => c instanceof LatentKV))
+        throw new TypeError(
+          "cache entries must be LatentKV objects (model.layers.map(() => new LatentKV()))",
+        );
+      const held = cache[0].length;
+      if (cache.some((c) => c.length !== held))
+        throw new RangeError(
+          `cache layers hold different numbers of positions (${cache.map((c) => c.length).join(", ")})`,
+        );
+      if (startPos !== held)
+        throw new RangeError(
+          `startPos ${startPos} must equal the positions the cache holds (${held}): the new tokens follow them`,
+        );
+    } else if (startPos !== 0)
+      throw new RangeError(
+        `startPos ${startPos} needs a cache holding the ${startPos} earlier positions (without one, start at 0)`,
+      );
+    if (opts.withMtp && this.mtp.length > 0 && cache)
+      throw new Error("MTP logits need a full sequence (no cache, startPos 0)");
+    const lengths = cache?.map((c) => c.length) ?? [];
+    try {
+      return this.runLayers(ids, B, Tq, startPos, opts);
+    } catch (e) {
+      // A step that fails part-way (a hook's error, say) leaves the cache as it found it.
+      cache?.forEach((c, L) => c.truncate(Math.min(lengths[L], c.length)));
+      throw e;
+    }
+  }
+
+  private runLayers(
+    ids: T.Tensor,
+    B: number,
+    Tq: number,
+    startPos: number,
+    opts: ForwardOptions & { withMtp?: boolean },
+  ): { logits: T.Tensor; mtpLogits: T.Tensor[]; hidden: T.Tensor } {
     const pad = opts.attentionMask
       ? this.tokensToTensor(opts.attentionMask, "attentionMask", false)
       : null;
@@ -289,8 +327,6 @@ export class Transformer extends Module {
     const logits = this.hook("hook_logits", this.head.forward(hn));
     const mtpLogits: T.Tensor[] = [];
     if (opts.withMtp && this.mtp.length > 0) {
-      if (startPos !== 0 || opts.cache)
-        throw new Error("MTP logits need a full sequence (no cache, startPos 0)");
       let prev = hn;
       for (let k = 0; k < this.mtp.length; k++) {
         const n = Tq - k - 1;
@@ -319,6 +355,8 @@ export class Transformer extends Module {
    * MTP module k's logits at position i are scored against targets[i + k + 1].
    */
   loss(inputs: Tokens, targets: Tokens, opts: LossOptions & ForwardOptions = {}): T.Tensor {
+    if (opts.cache || opts.startPos)
+      throw new Error("loss needs a full sequence: no cache, startPos 0");
     const ids = this.tokensToTensor(inputs, "inputs");
     const tg = this.tokensToTensor(targets, "targets", false);
     if (tg.shape[0] !== ids.shape[0] || tg.shape[1] !== ids.shape[1])
@@ -336,12 +374,18 @@ export class Transformer extends Module {
     if (mtpLogits.length > 0 && lambda !== 0) {
       const D = this.mtp.length;
       let sum: T.Tensor | null = null;
+      const [Bt, Tt] = tg.shape;
       mtpLogits.forEach((ml, k) => {
         const n = ml.shape[1];
+        // A depth whose shifted targets are all ignored adds nothing (its mean would be 0/0).
+        let any = false;
+        for (let b = 0; b < Bt && !any; b++)
+          for (let t = k + 1; t < k + 1 + n && !any; t++) any = td[b * Tt + t] !== ignoreIndex;
+        if (!any) return;
         const l = T.crossEntropy(ml, tg.narrow(1, k + 1, n).contiguous(), { ignoreIndex });
         sum = sum === null ? l : sum.add(l);
       });
-      loss = loss.add((sum as unknown as T.Tensor).mul(lambda / D));
+      if (sum !== null) loss = loss.add((sum as T.Tensor).mul(lambda / D));
     }
     return loss;
   }
@@ -386,7 +430,9 @@ export class Transformer extends Module {
     if (names) for (const n of names) this.checkHookName(n);
     const rec = this.ctx.startRecording(names ?? "all");
     try {
-      const { logits } = T.noGrad(() => this.run(tokens, { ...opts, withMtp: true }));
+      // The MTP modules run (and record) only on a full sequence, not on cached steps.
+      const withMtp = !opts.cache;
+      const { logits } = T.noGrad(() => this.run(tokens, { ...opts, withMtp }));
       return { logits, cache: new ActivationCache(new Map(rec)) };
     } finally {
       this.ctx.stopRecording();
@@ -410,15 +456,19 @@ export class Transformer extends Module {
       throw new CheckpointError(
         `state dict does not match the model: ${missing.length ? `missing ${missing.slice(0, 10).join(", ")}` : ""}${missing.length && extra.length ? "; " : ""}${extra.length ? `unexpected ${extra.slice(0, 10).join(", ")}` : ""}`,
       );
+    // Every tensor is checked and decoded before any weight changes: a bad file leaves the
+    // model as it was.
+    const values = new Map<string, Float32Array>();
+    for (const [n, p] of params) {
+      const e = tensors.get(n)!;
+      if (e.shape.length !== p.shape.length || e.shape.some((d, i) => d !== p.shape[i]))
+        throw new CheckpointError(
+          `tensor "${n}": expected [${p.shape.join(", ")}], found [${e.shape.join(", ")}]`,
+        );
+      values.set(n, decode(n, e, tensors));
+    }
     T.noGrad(() => {
-      for (const [n, p] of params) {
-        const e = tensors.get(n)!;
-        if (e.shape.length !== p.shape.length || e.shape.some((d, i) => d !== p.shape[i]))
-          throw new CheckpointError(
-            `tensor "${n}": expected [${p.shape.join(", ")}], found [${e.shape.join(", ")}]`,
-          );
-        p.copy_(T.tensor(decode(n, e, tensors), { shape: [...p.shape] }));
-      }
+      for (const [n, p] of params) p.copy_(T.tensor(values.get(n)!, { shape: [...p.shape] }));
     });
   }
 
@@ -495,27 +545,66 @@ function quantizeWeight(
   return { codes, scale };
 }
 
-/** Float32 values of a checkpoint entry. */
+/** float32 value of IEEE half-precision bits. */
+function f16ToF32(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return sign * m * 2 ** -24;
+  if (e === 31) return m ? NaN : sign * Infinity;
+  return sign * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** The entry's data as `Kind`, checked to hold exactly the shape's elements. */
+function entryData<A extends ArrayLike<number>>(
+  name: string,
+  e: TensorEntry,
+  Kind: { new (...args: never[]): A; name: string },
+): A {
+  const n = e.shape.reduce((x, y) => x * y, 1);
+  if (!(e.data instanceof Kind) || e.data.length !== n)
+    throw new CheckpointError(
+      `tensor "${name}": ${e.dtype} data must be a ${Kind.name} of ${n} values, got ${e.data.constructor.name} of ${e.data.length}`,
+    );
+  return e.data as unknown as A;
+}
+
+/** Float32 values of a checkpoint entry (F32, F64, BF16, F16, or F8_E4M3 with its .scale). */
 function decode(name: string, e: TensorEntry, all: ReadonlyMap<string, TensorEntry>): Float32Array {
   switch (e.dtype) {
     case "F32":
-      return Float32Array.from(e.data as Float32Array);
+      return Float32Array.from(entryData(name, e, Float32Array));
     case "F64":
-      return Float32Array.from(e.data as Float64Array);
+      return Float32Array.from(entryData(name, e, Float64Array));
     case "BF16": {
-      const d = e.data as Uint16Array;
+      const d = entryData(name, e, Uint16Array);
       const out = new Float32Array(d.length);
       for (let i = 0; i < d.length; i++) out[i] = bf16ToF32(d[i]);
       return out;
     }
+    case "F16": {
+      const d = entryData(name, e, Uint16Array);
+      const out = new Float32Array(d.length);
+      for (let i = 0; i < d.length; i++) out[i] = f16ToF32(d[i]);
+      return out;
+    }
     case "F8_E4M3": {
+      if (e.shape.length !== 2)
+        throw new CheckpointError(
+          `FP8 tensor "${name}" must be 2-D, found [${e.shape.join(", ")}]`,
+        );
+      const q = entryData(name, e, Uint8Array);
       const sName = name.replace(/\.weight$/, ".scale");
       const s = all.get(sName);
       if (!s) throw new CheckpointError(`FP8 tensor "${name}" has no "${sName}"`);
-      const q = e.data as Uint8Array;
-      const sc = s.data as Float32Array;
       const [o, i] = e.shape;
-      const sCols = s.shape[1];
+      const want = scaleShape(o, i);
+      if (s.dtype !== "F32" || s.shape.length !== 2 || s.shape.some((d, j) => d !== want[j]))
+        throw new CheckpointError(
+          `"${sName}" must be F32 [${want.join(", ")}] (one multiplier per 128x128 block of "${name}"), found ${s.dtype} [${s.shape.join(", ")}]`,
+        );
+      const sc = entryData(sName, s, Float32Array);
+      const sCols = want[1];
       const out = new Float32Array(o * i);
       for (let r = 0; r < o; r++)
         for (let c = 0; c < i; c++)
@@ -526,7 +615,7 @@ function decode(name: string, e: TensorEntry, all: ReadonlyMap<string, TensorEnt
     }
     default:
       throw new CheckpointError(
-        `tensor "${name}": dtype ${e.dtype} is not supported (F32, BF16, F8_E4M3)`,
+        `tensor "${name}": dtype ${e.dtype} is not supported (F32, F64, BF16, F16, F8_E4M3)`,
       );
   }
 }

@@ -164,6 +164,17 @@ describe("io/checkpoint: checkpoint directories", function () {
       JSON.stringify({ metadata: {}, weight_map: weightMap }),
     );
     sameTensors(fill(c), (await loadCheckpoint(d)).tensors);
+    // A shard outside the directory is refused, not opened.
+    writeFileSync(
+      join(d, "model.safetensors.index.json"),
+      JSON.stringify({
+        weight_map: { ...weightMap, "lm_head.weight": "../elsewhere.safetensors" },
+      }),
+    );
+    await assert.rejects(
+      loadCheckpoint(d),
+      /shard "..\/elsewhere.safetensors" must be a file name in the checkpoint directory/,
+    );
   });
 
   it("names missing, extra and mis-shaped tensors, on save and on load", async () => {

@@ -287,6 +287,16 @@ describe("io/safetensors", () => {
     throwsST(() => serialize({}, { a: 1 as never }), /metadata value of "a" must be a string/);
   });
 
+  it("a tensor named __proto__ is written and read like any other", () => {
+    const m = new Map<string, TensorEntry>([
+      ["__proto__", { dtype: "F32", shape: [1], data: Float32Array.of(2.5) }],
+      ["w", { dtype: "F32", shape: [1], data: Float32Array.of(1) }],
+    ]);
+    const back = deserialize(serialize(m)).tensors;
+    assert.deepEqual([...back.keys()].sort(), ["__proto__", "w"]);
+    assert.equal((back.get("__proto__")!.data as Float32Array)[0], 2.5);
+  });
+
   it("reports the file name for a corrupt file on disk", async () => {
     const path = join(dir, "bad.safetensors");
     writeFileSync(

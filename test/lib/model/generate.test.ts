@@ -135,12 +135,27 @@ describe("model/generate", function () {
     assert.ok(counts[1] > 100 && counts[2] > 100);
   });
 
+  it("bad padding ids and prompt tokens are refused before anything runs", () => {
+    const m = model(1);
+    let calls = 0;
+    const onToken = (): void => void calls++;
+    assert.throws(
+      () => generate(m, [[1, 2]], { maxNewTokens: 3, padId: 999, onToken }),
+      /padId must be a token id in \[0, 64\), got 999/,
+    );
+    assert.throws(
+      () => generate(m, [[1, 2], [70]], { maxNewTokens: 3, onToken }),
+      /prompt 1 token 0 is 70, not a token id in \[0, 64\)/,
+    );
+    assert.equal(calls, 0);
+  });
+
   it("bad options are clear errors", () => {
     const m = model(5);
     assert.throws(() => generate(m, [[1]], { maxNewTokens: 0 }), /maxNewTokens/);
     assert.throws(() => generate(m, [[1]], { maxNewTokens: 48 }), /exceeds max_seq_len 48/);
     assert.throws(() => generate(m, [[1]], { maxNewTokens: 2, topP: 0 }), /topP/);
-    assert.throws(() => generate(m, [[99]], { maxNewTokens: 2 }), /token id 99/);
+    assert.throws(() => generate(m, [[99]], { maxNewTokens: 2 }), /token 0 is 99, not a token id/);
     assert.throws(() => generate(m, [], { maxNewTokens: 2 }), /prompts/);
   });
 });
@@ -197,6 +212,24 @@ describe("model/generateSpeculative", function () {
     const cut = plain.indexOf(plain[5]);
     assert.deepEqual(spec.tokens, plain.slice(0, cut + 1));
     assert.deepEqual(seen, spec.tokens);
+  });
+
+  it("runs up to max_seq_len exactly, as plain decoding does", () => {
+    const prompt = [1, 2, 3];
+    const n = 48 - prompt.length;
+    const agree = mtpModel(7);
+    T.noGrad(() => agree.head.weight.zero_()); // every draft accepted, up to the last position
+    for (const m of [mtpModel(3), agree]) {
+      const spec = generateSpeculative(m, prompt, { maxNewTokens: n });
+      assert.deepEqual(spec.tokens, generate(m, [prompt], { maxNewTokens: n }).tokens[0]);
+      const live = T.memory().liveTensors; // after the model's RoPE tables exist
+      generateSpeculative(m, prompt, { maxNewTokens: n });
+      assert.equal(T.memory().liveTensors, live, "its caches are freed");
+      assert.throws(
+        () => generateSpeculative(m, prompt, { maxNewTokens: n + 1 }),
+        /exceeds max_seq_len 48/,
+      );
+    }
   });
 
   it("needs an MTP module", () => {

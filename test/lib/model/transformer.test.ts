@@ -8,7 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as T from "../../../lib/tensor/index.js";
-import { readSafetensors } from "../../../lib/io/index.js";
+import { readSafetensors, type TensorEntry } from "../../../lib/io/index.js";
+import { LatentKV } from "../../../lib/nn/index.js";
 import { Transformer, type ConfigFields } from "../../../lib/model/index.js";
 import { DEBIAN_PYTHON, needs } from "../../helpers/env.js";
 
@@ -560,6 +561,120 @@ describe("model/transformer", function () {
     const l2 = T.tidy(() => m.loss(toks, toks).item());
     assert.ok(Number.isFinite(l1) && Math.abs(l1 - l2) < 1e-6);
     assert.ok(m.namedParameters().get("head.weight")!.grad);
+  });
+
+  it("cached steps: startPos must follow the cache; a failing step leaves the cache as it was", () => {
+    const m = Transformer.create(cfg, { seed: 4 });
+    const cache = m.layers.map(() => new LatentKV());
+    const toks = randomTokens(1, 6, 64, 3);
+    T.noGrad(() => m.forward([toks[0].slice(0, 4)], { cache }));
+    assert.deepEqual(
+      cache.map((c) => c.length),
+      [4, 4],
+    );
+    assert.throws(
+      () => T.noGrad(() => m.forward([[toks[0][4]]], { cache, startPos: 0 })),
+      /startPos 0 must equal the positions the cache holds \(4\)/,
+    );
+    assert.throws(
+      () => m.forward([[1]], { startPos: 3 }),
+      /startPos 3 needs a cache holding the 3 earlier positions/,
+    );
+    assert.throws(
+      () => m.forward([[1]], { cache: [{ kv: null, pe: null }] as never, startPos: 0 }),
+      /one entry per layer/,
+    );
+    // A hook that throws in the last layer: the first layer's cache is rolled back.
+    const off = m.addHook("blocks.1.attn.hook_q", () => {
+      throw new Error("hook failed");
+    });
+    assert.throws(
+      () => T.noGrad(() => m.forward([[toks[0][4]]], { cache, startPos: 4 })),
+      /hook failed/,
+    );
+    off();
+    assert.deepEqual(
+      cache.map((c) => c.length),
+      [4, 4],
+    );
+    // Then the step runs, and equals the full pass at that position.
+    const step = T.noGrad(() => m.forward([[toks[0][4]]], { cache, startPos: 4 })).toArray();
+    const full = T.noGrad(() => m.forward([toks[0].slice(0, 5)])).toArray();
+    const last = full.subarray(4 * 64);
+    for (let i = 0; i < 64; i++) assert.ok(Math.abs(step[i] - last[i]) < 1e-4, `${i}`);
+    // runWithCache on a model with MTP also takes a cache (the MTP modules do not run).
+    const r = m.runWithCache([[toks[0][5]]], {
+      cache,
+      startPos: 5,
+      names: ["blocks.0.attn.hook_kv_latent"],
+    });
+    assert.deepEqual(r.cache.get("blocks.0.attn.hook_kv_latent").shape, [1, 1, 16]);
+    assert.equal(cache[0].length, 6);
+    cache.forEach((c) => c.dispose());
+  });
+
+  it("loss: a depth whose MTP targets are all ignored adds nothing (not NaN)", () => {
+    const m = Transformer.create(cfg, { seed: 5 });
+    const toks = randomTokens(2, 5, 64, 4);
+    const tg = randomTokens(2, 5, 64, 5);
+    // MTP module 0 reads targets from position 1 on: ignore all of them.
+    const tgIgnored = tg.map((r) => r.map((t, i) => (i >= 1 ? -100 : t)));
+    const a = T.noGrad(() => m.loss(toks, tgIgnored).item());
+    const main = T.noGrad(() => m.loss(toks, tgIgnored, { mtpWeight: 0 }).item());
+    assert.ok(Number.isFinite(a));
+    assert.equal(a, main);
+    assert.throws(() => m.loss(toks, tg, { cache: [] }), /loss needs a full sequence/);
+  });
+
+  it("loadStateDict checks every tensor before changing any weight", () => {
+    const m = Transformer.create(cfg, { seed: 6 });
+    const src = Transformer.create(cfg, { seed: 7 }).stateDict();
+    const before = m.namedParameters().get("embed.weight")!.toArray();
+    const bad = new Map(src);
+    bad.set("head.weight", { dtype: "F32", shape: [1, 2, 3], data: new Float32Array(6) });
+    assert.throws(() => m.loadStateDict(bad), /tensor "head.weight": expected \[64, 32\]/);
+    assert.deepEqual(m.namedParameters().get("embed.weight")!.toArray(), before);
+    const raw = new Map(src);
+    const e = src.get("norm.weight")!;
+    raw.set("norm.weight", { ...e, data: new Uint8Array((e.data as Float32Array).buffer) });
+    assert.throws(
+      () => m.loadStateDict(raw),
+      /tensor "norm.weight": F32 data must be a Float32Array of 32 values, got Uint8Array of 128/,
+    );
+    // F16 weights decode (0x3c00 = 1, 0xc000 = -2, 0x0001 = 2^-24).
+    const half = new Map(src);
+    const h = new Uint16Array(32);
+    h[0] = 0x3c00;
+    h[1] = 0xc000;
+    h[2] = 0x0001;
+    half.set("norm.weight", { dtype: "F16", shape: [32], data: h });
+    m.loadStateDict(half);
+    const w = m.namedParameters().get("norm.weight")!.toArray();
+    assert.deepEqual([w[0], w[1], w[2], w[3]], [1, -2, Math.fround(2 ** -24), 0]);
+  });
+
+  it("FP8 weights need an F32 .scale of one multiplier per 128x128 block", () => {
+    const m = Transformer.create(cfg, { seed: 6 });
+    const sd = m.stateDict();
+    const w = sd.get("layers.0.attn.wo.weight")!;
+    const fp8 = (scale: TensorEntry): Map<string, TensorEntry> =>
+      new Map([
+        ...sd,
+        [
+          "layers.0.attn.wo.weight",
+          { dtype: "F8_E4M3", shape: w.shape, data: new Uint8Array(w.shape[0] * w.shape[1]) },
+        ],
+        ["layers.0.attn.wo.scale", scale],
+      ]);
+    assert.throws(
+      () => m.loadStateDict(fp8({ dtype: "BF16", shape: [1, 1], data: Uint16Array.of(0x3f00) })),
+      /"layers.0.attn.wo.scale" must be F32 \[1, 1\].*found BF16 \[1, 1\]/,
+    );
+    assert.throws(
+      () => m.loadStateDict(fp8({ dtype: "F32", shape: [0, 1], data: new Float32Array(0) })),
+      /must be F32 \[1, 1\]/,
+    );
+    m.loadStateDict(fp8({ dtype: "F32", shape: [1, 1], data: Float32Array.of(0.5) }));
   });
 
   it("displays itself as a module tree with shapes and counts", () => {
