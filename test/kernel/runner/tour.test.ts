@@ -74,6 +74,23 @@ describe("notebooks/01-tour.ipynb", function () {
     assert.ok(
       all.some((o) => o.output_type === "execute_result" && /moelab \d+\.\d+\.\d+/.test(plain(o))),
     );
+    const stdout = all
+      .filter((o) => o.output_type === "stream" && o.name === "stdout")
+      .map((o) => o.text ?? "")
+      .join("");
+    // Training lowers the loss; generation streams tokens and equals speculative decoding.
+    const losses = [...stdout.matchAll(/step (\d): loss ([\d.]+)/g)].map((m) => Number(m[2]));
+    assert.equal(losses.length, 5, stdout);
+    assert.ok(losses[4] < losses[0] - 1, `loss ${losses.join(" -> ")}`);
+    assert.match(stdout, /speculative output equals greedy: true/);
+    assert.match(stdout, /draft acceptance \d+%, [\d.]+ tokens per main-model call/);
+    assert.ok(
+      all.some(
+        (o) =>
+          o.output_type === "execute_result" &&
+          /latent KV cache: \d+ elements .* MHA would hold \d+/.test(plain(o)),
+      ),
+    );
     assert.match(readFileSync(html, "utf8"), /<h1>A tour of the moelab kernel<\/h1>/);
   });
 });
