@@ -314,7 +314,9 @@ function backwardPass(root: Tensor, gradient: Tensor | undefined, retainGraph: b
         const sum = hooks.add(prevG, gi);
         prevG._claim = 0;
         prevG.dispose();
-        free(gi);
+        // g itself was only lent here: later inputs may still need it (freed once, below).
+        if (gi === g) passed = false;
+        else free(gi);
         x._gradAcc = sum;
         sum._claim = id;
       }

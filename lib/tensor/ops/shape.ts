@@ -237,7 +237,7 @@ export function permute(t: Tensor, dims: number[]): Tensor {
 /** Swaps two dims (a view). */
 export function transpose(t: Tensor, dim0 = -2, dim1 = -1): Tensor {
   checkT(t, "transpose");
-  if (t.ndim < 2) return t.ndim === 0 ? t.detach() : permute(t, [0]);
+  if (t.ndim < 2) return permute(t, t.ndim === 0 ? [] : [0]); // a view that keeps the graph
   const a = normDim(dim0, t.ndim, "transpose");
   const b = normDim(dim1, t.ndim, "transpose");
   const p = t.shape.map((_, i) => i);

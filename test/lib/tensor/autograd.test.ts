@@ -172,6 +172,29 @@ describe("autograd", () => {
     );
   });
 
+  it("a gradient passed unchanged to two inputs survives a first input whose sum is out of place", () => {
+    // cat's backward hands p and x views; add then passes g itself to both its inputs.
+    const x = T.tensor([1, 2], { requiresGrad: true });
+    const p = x.mul(2);
+    T.cat([p, x])
+      .sum()
+      .add(p.add(x.mul(3)).sum())
+      .backward();
+    assert.deepEqual(x.grad!.tolist(), [8, 8]);
+    const y = T.tensor([1, 2], { requiresGrad: true });
+    const a = y.mul(2);
+    T.cat([y, a]).sum().add(a.add(y).sum()).backward();
+    assert.deepEqual(y.grad!.tolist(), [6, 6]);
+  });
+
+  it("transposing a scalar keeps its graph", () => {
+    const x = T.tensor([1, 2], { requiresGrad: true });
+    const t = x.sum().T.mul(3);
+    assert.equal(t.requiresGrad, true);
+    t.add(x.sum()).backward();
+    assert.deepEqual(x.grad!.tolist(), [4, 4]);
+  });
+
   it("a deep residual stack (non-leaf x + f(x), 12 times) matches finite differences", () => {
     const W = T.randn([4, 4], { seed: 3, std: 0.3 });
     const f = (x0: T.Tensor): T.Tensor => {
