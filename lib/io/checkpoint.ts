@@ -188,7 +188,36 @@ export async function loadCheckpoint(
     }
     const expected = expectedTensors(config.args, config.settings);
     const found = new Map([...where].map(([n, [f, inFile]]) => [n, f.info(inFile)]));
-    assertTensors(expected, found, layout === "deepseek" ? join(dir, DEEPSEEK_FILE) : dir);
+    const cfg = config;
+    // HF files are reported under their own names; a name with no HF form is shown as is.
+    const hfName = (n: string): string => {
+      try {
+        return toHFName(n, cfg.args);
+      } catch {
+        return n;
+      }
+    };
+    // HF repeats the embedding and head in each MTP layer; anywhere else such a copy is extra.
+    const mtpEnd = config.args.n_layers + config.settings.mtp_depth;
+    const strayCopies = tied
+      .map(([n]) => n)
+      .filter((n) => {
+        const L = Number(/^model\.layers\.(\d+)\./.exec(n)?.[1] ?? -1);
+        return L < config.args.n_layers || L >= mtpEnd;
+      });
+    if (strayCopies.length > 0)
+      throw new CheckpointError(
+        `${dir} does not match the config:\nunexpected tensors (${strayCopies.length}):\n${strayCopies
+          .slice(0, 20)
+          .map((n) => `  ${n}`)
+          .join("\n")}`,
+      );
+    assertTensors(
+      expected,
+      found,
+      layout === "deepseek" ? join(dir, DEEPSEEK_FILE) : dir,
+      layout === "deepseek" ? undefined : hfName,
+    );
     const tensors = new Map<string, TensorEntry>();
     for (const t of expected) {
       const [f, inFile] = where.get(t.name)!;

@@ -1,5 +1,6 @@
 /**
- * Hugging Face config.json (model_type "deepseek_v3") <-> DeepSeek ModelArgs + moelab settings.
+ * Hugging Face config.json (model_type "deepseek_v3"; "deepseek_v2" when routing has no bias) <->
+ * DeepSeek ModelArgs + moelab settings.
  * The field correspondence is what DeepSeek's convert.py implies for the weights, applied to the
  * config: hidden_size <-> dim, first_k_dense_replace <-> n_dense_layers, n_group <-> n_expert_groups,
  * rope_scaling (YaRN) <-> original_seq_len, rope_factor, beta_fast, beta_slow, mscale, num_nextn_predict_layers <->
@@ -108,7 +109,7 @@ export function fromHFConfig(input: string | Record<string, unknown>): FromHFRes
   const s: MoelabSettings = { ...MOELAB_SETTINGS_DEFAULTS };
   for (const [k, v] of Object.entries(hf)) {
     if (v === undefined) continue;
-    if (k in DIRECT) a[DIRECT[k]] = v;
+    if (Object.prototype.hasOwnProperty.call(DIRECT, k)) a[DIRECT[k]] = v;
     else if (!SPECIAL.has(k) && !IGNORED.has(k))
       warnings.push(`ignoring unknown HF config key "${k}"`);
   }
@@ -257,11 +258,16 @@ export function fromHFConfig(input: string | Record<string, unknown>): FromHFRes
   return { args, settings: s, warnings };
 }
 
-/** Writes a Hugging Face config.json object (DeepSeek-V3's format) for a config. */
+/**
+ * Writes a Hugging Face config.json object for a config: DeepSeek-V3's format for bias-based
+ * routing ("noaux_tc", the only routing V3's HF code runs), DeepSeek-V2's model type otherwise
+ * (greedy or group-limited routing, as V2's HF code runs it).
+ */
 export function toHFConfig(a: ModelArgs, s: MoelabSettings): Record<string, unknown> {
+  const v3 = s.routing === "noaux_tc";
   const hf: Record<string, unknown> = {
-    architectures: ["DeepseekV3ForCausalLM"],
-    model_type: "deepseek_v3",
+    architectures: [v3 ? "DeepseekV3ForCausalLM" : "DeepseekV2ForCausalLM"],
+    model_type: v3 ? "deepseek_v3" : "deepseek_v2",
     attention_bias: false,
     attention_dropout: 0.0,
     first_k_dense_replace: a.n_dense_layers,

@@ -308,8 +308,16 @@ export function assertTensors(
   expected: readonly ExpectedTensor[],
   found: ReadonlyMap<string, FoundTensor>,
   where = "checkpoint",
+  /** How a tensor is named in the file (e.g. its HF name), for the messages. */
+  fileName: (name: string) => string = (n) => n,
 ): void {
-  const r = checkTensors(expected, found);
+  const r0 = checkTensors(expected, found);
+  const r = {
+    missing: r0.missing.map(fileName),
+    extra: r0.extra.map(fileName),
+    misshaped: r0.misshaped.map((m) => ({ ...m, name: fileName(m.name) })),
+    wrongDtype: r0.wrongDtype.map((m) => ({ ...m, name: fileName(m.name) })),
+  };
   const lines: string[] = [];
   const list = (title: string, items: string[]): void => {
     if (items.length === 0) return;

@@ -263,7 +263,7 @@ export function parseModelArgs(input: unknown, opts?: ParseOptions): ModelArgs {
   const args: ModelArgs = { ...MODEL_ARGS_DEFAULTS };
   const unknown: string[] = [];
   for (const [k, v] of Object.entries(obj)) {
-    if (!(k in ARG_KINDS)) {
+    if (!Object.prototype.hasOwnProperty.call(ARG_KINDS, k)) {
       unknown.push(k);
       continue;
     }
@@ -282,7 +282,7 @@ export function parseMoelabSettings(input: unknown, opts?: ParseOptions): Moelab
   const s: MoelabSettings = { ...MOELAB_SETTINGS_DEFAULTS };
   const unknown: string[] = [];
   for (const [k, v] of Object.entries(obj)) {
-    if (!(k in SETTING_KINDS)) {
+    if (!Object.prototype.hasOwnProperty.call(SETTING_KINDS, k)) {
       unknown.push(k);
       continue;
     }
@@ -452,6 +452,25 @@ export function validateConfig(a: ModelArgs, s: MoelabSettings): void {
     throw new ConfigError(
       "mtp_depth",
       `${s.mtp_depth} must be less than max_seq_len ${a.max_seq_len}`,
+    );
+  // The MTP modules' blocks come after every main layer: MoE whenever there are routed experts,
+  // even when all the main layers are dense.
+  if (s.mtp_depth > 0 && a.n_routed_experts > 0) {
+    if (a.moe_inter_dim === 0)
+      throw new ConfigError(
+        "moe_inter_dim",
+        `must be positive: the ${s.mtp_depth} MTP module(s) have MoE blocks (n_routed_experts ${a.n_routed_experts})`,
+      );
+    if (a.dtype === "fp8" && a.moe_inter_dim % 128 !== 0)
+      throw new ConfigError(
+        "moe_inter_dim",
+        `moe_inter_dim = ${a.moe_inter_dim} must be a multiple of 128 with dtype "fp8" (the MTP modules' experts; 1x128 activation tiles)`,
+      );
+  }
+  if (s.mtp_depth > 0 && a.n_routed_experts === 0 && a.inter_dim === 0)
+    throw new ConfigError(
+      "inter_dim",
+      `must be positive: the ${s.mtp_depth} MTP module(s) have dense blocks (n_routed_experts 0)`,
     );
 }
 

@@ -4,8 +4,9 @@
  *
  * "Activated" counts the parameters a token's forward pass multiplies by: every dense weight, the
  * shared experts, n_activated_experts routed experts, the gate, norms and the output head, but not
- * the embedding table (a lookup): so V3 gives 36.63B, DeepSeek's README_WEIGHTS says 36.7B (with
- * the embedding it would be 37.55B). The gate bias counts when routing is "noaux_tc".
+ * the embedding table (a lookup): so V3 gives 36.63B, or 37.55B with the embedding. DeepSeek quotes
+ * 37B (the paper) and 36.7B (README_WEIGHTS, whose accounting of embedding and head differs from
+ * this one). The gate bias counts when routing is "noaux_tc".
  */
 import { isDenseLayer, type ModelArgs, type MoelabSettings } from "./config.js";
 

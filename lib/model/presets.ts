@@ -7,12 +7,12 @@ import {
   ConfigError,
   MODEL_ARGS_DEFAULTS,
   MODEL_ARGS_FIELDS,
-  MOELAB_SETTINGS_DEFAULTS,
   MOELAB_SETTINGS_FIELDS,
   modelArgsToJSON,
   moelabSettingsToJSON,
   parseModelArgs,
   parseMoelabSettings,
+  settingsForDeepSeek,
   softmaxScale,
   validateConfig,
   yarnActive,
@@ -69,10 +69,9 @@ export class ModelConfig {
     opts?: ParseOptions,
   ): ModelConfig {
     const args = parseModelArgs(configJson, opts);
+    // Without moelab.json the config is DeepSeek's own: settings as its reference uses them.
     const settings =
-      moelabJson === undefined
-        ? { ...MOELAB_SETTINGS_DEFAULTS }
-        : parseMoelabSettings(moelabJson, opts);
+      moelabJson === undefined ? settingsForDeepSeek(args) : parseMoelabSettings(moelabJson, opts);
     return new ModelConfig(args, settings);
   }
 
@@ -322,10 +321,12 @@ const SMALL: ConfigFields = {
   seed: 0,
 };
 
-/** DeepSeek's own configs; V2 and V2-Lite route without a bias (as DeepSeek's reference does for them). */
-// moelab trains every size with V3's auxiliary-loss-free routing (the gate bias), although
-// DeepSeek's reference creates that bias only for its 671B config; configs read from DeepSeek's
-// own JSON files (settingsForDeepSeek) keep the reference's choice.
+/**
+ * moelab's settings for DeepSeek's own configs (whose ModelArgs are exactly its JSON files).
+ * moelab's presets use V3's auxiliary-loss-free routing (the gate bias) at every size, V2 and
+ * V2-Lite included, although DeepSeek's reference creates that bias only for its 671B config;
+ * configs read from DeepSeek's own JSON files (settingsForDeepSeek) keep the reference's choice.
+ */
 const DEEPSEEK_SETTINGS: Record<"16B" | "236B" | "671B" | "v3.1", Partial<MoelabSettings>> = {
   "16B": { mtp_depth: 0, init_std: 0.006, routing: "noaux_tc", precision: "bf16" },
   "236B": { mtp_depth: 0, init_std: 0.006, routing: "noaux_tc", precision: "bf16" },

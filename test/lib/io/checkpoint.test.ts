@@ -207,6 +207,40 @@ describe("io/checkpoint: checkpoint directories", function () {
     await assert.rejects(loadCheckpoint(join(dir, "nowhere")), /no config\.json/);
   });
 
+  it("names an HF checkpoint's missing, extra and mis-shaped tensors by their HF names", async () => {
+    const c = presets.tiny.with({ n_layers: 2, mtp_depth: 0 });
+    const d = join(dir, "hfbad");
+    await saveCheckpoint(d, c, fill(c), { layout: "hf" });
+    const all = (await readSafetensors(join(d, "model.safetensors"))).tensors;
+    all.delete("model.layers.0.self_attn.q_a_proj.weight");
+    all.set("model.layers.1.self_attn.o_proj.weight", {
+      dtype: "F32",
+      shape: [3, 3],
+      data: new Float32Array(9),
+    });
+    await writeSafetensors(join(d, "model.safetensors"), all);
+    await assert.rejects(loadCheckpoint(d), (e: Error) => {
+      assert.match(
+        e.message,
+        /missing tensors \(1\):\n {2}model\.layers\.0\.self_attn\.q_a_proj\.weight/,
+      );
+      assert.match(
+        e.message,
+        /model\.layers\.1\.self_attn\.o_proj\.weight: expected \[128, 128\], found \[3, 3\]/,
+      );
+      return true;
+    });
+    // A copy of the embedding or head outside the MTP layers is extra, not a tied copy.
+    await saveCheckpoint(d, c, fill(c), { layout: "hf" });
+    const again = (await readSafetensors(join(d, "model.safetensors"))).tensors;
+    again.set("model.layers.9.shared_head.head.weight", again.get("lm_head.weight")!);
+    await writeSafetensors(join(d, "model.safetensors"), again);
+    await assert.rejects(
+      loadCheckpoint(d),
+      /unexpected tensors \(1\):\n {2}model\.layers\.9\.shared_head\.head\.weight/,
+    );
+  });
+
   it("refuses an HF checkpoint whose MTP copy of the head differs from lm_head", async () => {
     const c = presets.tiny.with({ n_layers: 2 });
     const d = join(dir, "tied");

@@ -168,6 +168,26 @@ describe("io/hfconfig: Hugging Face config.json <-> ModelArgs", () => {
     }
   });
 
+  it("writes DeepSeek-V2's model type for routing without a bias (V3's HF code runs only noaux_tc)", () => {
+    const plain = toHFConfig(presets["236B"].args, {
+      ...presets["236B"].settings,
+      routing: "plain",
+    });
+    assert.equal(plain.model_type, "deepseek_v2");
+    assert.deepEqual(plain.architectures, ["DeepseekV2ForCausalLM"]);
+    assert.equal(plain.topk_method, "group_limited_greedy");
+    const back = fromHFConfig(plain);
+    assert.equal(back.settings.routing, "plain");
+    assert.deepEqual(back.args, {
+      ...presets["236B"].args,
+      max_batch_size: back.args.max_batch_size,
+    });
+    assert.equal(
+      toHFConfig(presets["671B"].args, presets["671B"].settings).model_type,
+      "deepseek_v3",
+    );
+  });
+
   it("writes DeepSeek-V3's HF field names and values", () => {
     const hf = toHFConfig(presets["671B"].args, presets["671B"].settings);
     const v3 = JSON.parse(HF_V3) as Record<string, unknown>;

@@ -301,6 +301,21 @@ describe("model/config: moelab settings and ModelConfig", () => {
       () => validateConfig(presets.tiny.args, { ...presets.tiny.settings, mtp_depth: 256 }),
       "mtp_depth",
     );
+    // The MTP modules' blocks are MoE whenever there are routed experts, even when every main
+    // layer is dense.
+    const dense = modelArgs({ ...presets.tiny.args, n_dense_layers: 4, moe_inter_dim: 0 });
+    throwsField(
+      () => validateConfig(dense, presets.tiny.settings),
+      "moe_inter_dim",
+      /MTP module\(s\) have MoE blocks/,
+    );
+    validateConfig(dense, { ...presets.tiny.settings, mtp_depth: 0 });
+  });
+
+  it("names keys that are also Object.prototype's (constructor, __proto__, toString)", () => {
+    for (const k of ["constructor", "toString", "__proto__"])
+      throwsField(() => parseModelArgs(JSON.stringify({ [k]: 1 })), k, /unknown ModelArgs key/);
+    throwsField(() => parseMoelabSettings({ valueOf: 1 }), "valueOf");
   });
 
   it("builds from flat fields, rejects unknown keys, and varies with .with()", () => {
@@ -335,6 +350,11 @@ describe("model/config: moelab settings and ModelConfig", () => {
   });
 
   it("infers what DeepSeek's reference does for a bare config.json", () => {
+    // fromJSON without moelab.json: DeepSeek's own config, as its reference runs it.
+    const v2 = ModelConfig.fromJSON(CONFIG_236B);
+    assert.equal(v2.settings.routing, "plain");
+    assert.equal(v2.settings.mtp_depth, 0);
+    assert.equal(ModelConfig.fromJSON(CONFIG_671B).settings.routing, "noaux_tc");
     assert.equal(settingsForDeepSeek(parseModelArgs(CONFIG_671B)).routing, "noaux_tc");
     assert.equal(settingsForDeepSeek(parseModelArgs(CONFIG_236B)).routing, "plain");
     assert.equal(settingsForDeepSeek(parseModelArgs(CONFIG_16B)).mtp_depth, 0);
