@@ -234,7 +234,6 @@ export class Transformer extends Module {
     return t;
   }
 
-  /** Additive mask [B|1, 1, T, S]: causal (query t sees keys <= startPos + t) and padding. */
   /** Additive attention mask (see ForwardOptions); null when nothing is masked. */
   buildMask(B: number, Tq: number, startPos: number, pad: T.Tensor | null): T.Tensor | null {
     const S = startPos + Tq;

@@ -197,6 +197,9 @@ const EDGE_SHAPES: [number, number, number][] = [
   [6, 16, 1],
   [29, 47, 300],
   [2, 3, 600],
+  // A few rows (decoding): the AVX-512 kernel's unpacked path, with K tails and column groups.
+  [3, 300, 100],
+  [4, 70, 35],
 ];
 
 function kernelSuite(kernel: "avx512" | "avx2" | "scalar"): void {
@@ -253,6 +256,9 @@ function kernelSuite(kernel: "avx512" | "avx2" | "scalar"): void {
       }
       // Deep enough for several k blocks (beta applies once, then accumulation).
       check({ ...base, m: 40, n: 90, k: 1100, alpha: 1, beta: -1 }, seed);
+      // A few rows but enough work to split the columns over threads.
+      for (const [ta, tb] of TRANSPOSES)
+        check({ ...base, ta, tb, m: 4, n: 2100, k: 150, alpha: 1, beta: 0.5, pad: 2 }, seed++);
     });
 
     it("matches batched products with strides and gaps between batches", () => {
@@ -317,37 +323,42 @@ describe("native sgemm", function () {
       for (const [[ta, tb], batch] of TRANSPOSES.flatMap((t) =>
         [1, 2].map((b) => [t, b] as const),
       )) {
-        const c: Case = { ...base, ta, tb, m: 301, n: 157, k: 290, alpha: 0.5, beta: 0.25, batch };
-        const results: Float32Array[] = [];
-        for (const threads of [1, 2]) {
-          addon.setNumThreads(threads);
-          assert.equal(addon.sgemmInfo().threads, threads);
-          const o = operands(c, 99);
-          addon.sgemm(
-            ta,
-            tb,
-            c.m,
-            c.n,
-            c.k,
-            c.alpha,
-            o.A,
-            0,
-            o.lda,
-            o.B,
-            0,
-            o.ldb,
-            c.beta,
-            o.C,
-            0,
-            o.ldc,
-            batch,
-            o.strideA,
-            o.strideB,
-            o.strideC,
-          );
-          results.push(o.C);
+        for (const c of [
+          { ...base, ta, tb, m: 301, n: 157, k: 290, alpha: 0.5, beta: 0.25, batch },
+          // A few rows: the unpacked path splits columns instead.
+          { ...base, ta, tb, m: 3, n: 2400, k: 160, alpha: 0.5, beta: 0.25, batch },
+        ] as Case[]) {
+          const results: Float32Array[] = [];
+          for (const threads of [1, 2]) {
+            addon.setNumThreads(threads);
+            assert.equal(addon.sgemmInfo().threads, threads);
+            const o = operands(c, 99);
+            addon.sgemm(
+              ta,
+              tb,
+              c.m,
+              c.n,
+              c.k,
+              c.alpha,
+              o.A,
+              0,
+              o.lda,
+              o.B,
+              0,
+              o.ldb,
+              c.beta,
+              o.C,
+              0,
+              o.ldc,
+              batch,
+              o.strideA,
+              o.strideB,
+              o.strideC,
+            );
+            results.push(o.C);
+          }
+          assert.deepEqual(results[0], results[1]);
         }
-        assert.deepEqual(results[0], results[1]);
       }
       assert.throws(() => addon.setNumThreads(0), TypeError);
     } finally {
