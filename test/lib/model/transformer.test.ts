@@ -677,6 +677,37 @@ describe("model/transformer", function () {
     m.loadStateDict(fp8({ dtype: "F32", shape: [1, 1], data: Float32Array.of(0.5) }));
   });
 
+  for (const [precision, tol] of [
+    ["bf16", 5e-2],
+    ["fp8", 0.25],
+  ] as const)
+    it(`trains in ${precision}: logits near fp32's, finite gradients, the loss falls`, () => {
+      const ref = Transformer.create(cfg, { seed: 9 });
+      const m = Transformer.create(cfg, { seed: 9, precision });
+      assert.equal(m.precision, precision);
+      const toks = randomTokens(2, 12, 64, 8);
+      const tg = toks.map((r) => [...r.slice(1), r[0]]);
+      const a = T.noGrad(() => m.forward(toks)).toArray() as Float32Array;
+      const b = T.noGrad(() => ref.forward(toks)).toArray() as Float32Array;
+      const e = relErr(a, b);
+      assert.ok(e > 0 && e < tol, `${precision} logits vs fp32: relative error ${e}`);
+      const losses: number[] = [];
+      for (let step = 0; step < 6; step++) {
+        const loss = m.loss(toks, tg);
+        loss.backward();
+        losses.push(loss.item());
+        T.noGrad(() => {
+          for (const p of m.parameters()) {
+            if (!p.grad) continue;
+            assert.ok(p.grad.toArray().every(Number.isFinite), "finite gradients");
+            p.sub_(p.grad.mul(0.5));
+            p.grad = null;
+          }
+        });
+      }
+      assert.ok(losses[5] < losses[0] - 0.1, `${precision} losses ${losses.join(", ")}`);
+    });
+
   it("displays itself as a module tree with shapes and counts", () => {
     const m = Transformer.create("tiny", { seed: 0 });
     const show = (m as unknown as Record<symbol, () => Record<string, string>>)[
