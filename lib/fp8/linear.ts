@@ -13,7 +13,6 @@
  *   and Q_128x1 the transposed tile scaling; the quantized x for Wgrad is made in the forward pass.
  */
 import * as T from "../tensor/index.js";
-import { bf16ToF32, f32ToBf16 } from "../tensor/index.js";
 import type { Fp8Format } from "./format.js";
 import type { Fp8Matrix } from "./fp8matrix.js";
 import { gemm, gemmQuantized } from "./gemm.js";
@@ -100,50 +99,52 @@ export function linearFp8(x: T.Tensor, w: T.Tensor, opts: LinearFp8Options = {})
 
 /** Rounds float32 values to bfloat16 and back (round-to-nearest-even; NaN stays NaN). */
 export function roundBf16(v: Float32Array): Float32Array {
-  const out = new Float32Array(v.length);
-  for (let i = 0; i < v.length; i++) out[i] = bf16ToF32(f32ToBf16(v[i]));
-  return out;
+  return roundBf16InPlace(Float32Array.from(v));
 }
 
-/** C = A · Bᵀ in FP32 for A [m, k], B [n, k] as typed arrays (through the tensor runtime's matmul). */
-function mmT(a: Float32Array, m: number, k: number, b: Float32Array, n: number): Float32Array {
-  return T.noGrad(() => {
-    const at = T.tensor(a, { shape: [m, k] });
-    const bt = T.tensor(b, { shape: [n, k] });
-    return T.matmul(at, bt.transpose(0, 1)).toArray() as Float32Array;
-  });
+/**
+ * Rounds float32 values to bfloat16 (nearest, ties to even; NaN stays NaN) in place, on their
+ * bits: f32ToBf16 then bf16ToF32 without a call per element.
+ */
+function roundBf16InPlace(v: Float32Array): Float32Array {
+  const u = new Uint32Array(v.buffer, v.byteOffset, v.length);
+  for (let i = 0; i < u.length; i++) {
+    const b = u[i];
+    u[i] =
+      (b & 0x7fffffff) > 0x7f800000
+        ? (b | 0x400000) & 0xffff0000 // quiet NaN, payload's top bits kept
+        : ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) << 16;
+  }
+  return v;
 }
 
-function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(a.length);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = a[i * cols + j];
-  return out;
-}
+/** A float32 tensor of x's values rounded to bfloat16, [rows, cols]. */
+const bf16Matrix = (x: T.Tensor, rows: number, cols: number): T.Tensor =>
+  T.tensor(roundBf16InPlace(f32(x)), { shape: [rows, cols] });
 
+// The GEMMs run in float32 on bfloat16-rounded operands (products of bf16 values are exact in
+// float32; sums accumulate in float32, as bf16 tensor cores do). Transposes are views.
 const linearBf16Op = T.defineOp({
   name: "linearBf16",
   forward(ctx, x, w) {
     const { m, k, n } = dims("linearBf16", x, w);
-    const xb = roundBf16(f32(x));
-    const wb = roundBf16(f32(w));
-    ctx.data.xb = xb;
-    ctx.data.wb = wb;
+    const xb = bf16Matrix(x, m, k);
+    const wb = bf16Matrix(w, n, k);
+    // Kept as arrays: tensors made here would not outlive a tidy() around the forward pass.
+    ctx.data.xb = xb.toArray();
+    ctx.data.wb = wb.toArray();
     ctx.data.dims = { m, k, n };
-    return T.tensor(mmT(xb, m, k, wb, n), { shape: [...x.shape.slice(0, -1), n] });
+    return T.matmul(xb, wb.transpose(0, 1)).reshape(...x.shape.slice(0, -1), n);
   },
   backward(ctx, g) {
     const { m, k, n } = ctx.data.dims as { m: number; k: number; n: number };
     const [x, w] = ctx.inputs;
-    const dyb = roundBf16(f32(g));
+    const gb = bf16Matrix(g, m, n);
     const dx = x.requiresGrad
-      ? T.tensor(mmT(dyb, m, n, transpose(ctx.data.wb as Float32Array, n, k), k), {
-          shape: [...x.shape],
-        })
+      ? T.matmul(gb, T.tensor(ctx.data.wb as Float32Array, { shape: [n, k] })).reshape(...x.shape)
       : null;
     const dw = w.requiresGrad
-      ? T.tensor(mmT(transpose(dyb, m, n), n, m, transpose(ctx.data.xb as Float32Array, m, k), k), {
-          shape: [n, k],
-        })
+      ? T.matmul(gb.transpose(0, 1), T.tensor(ctx.data.xb as Float32Array, { shape: [m, k] }))
       : null;
     return [dx, dw];
   },
