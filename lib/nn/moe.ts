@@ -9,11 +9,14 @@
  *   idx = topk(sel, n_activated_experts),  w = s[idx] (unbiased), / Σ w for sigmoid, × route_scale
  *
  * MoE: y = Σ_i w_i Expert_idx_i(x) + Shared(x). No token is dropped. Tokens are sorted by expert
- * so each expert runs one GEMM on its gathered rows (indexSelect); results return by indexAdd.
+ * (groupByExpert) so each expert runs one GEMM on its gathered rows (indexSelect); moeCombine adds
+ * the weighted rows back into the shared experts' output, gathered per token.
  *
- * Hook points (under `blocks.{L}.moe`): hook_router_scores [B, T, E] (s), hook_router_biased_scores
- * [B, T, E] (sel after group limiting; -inf for dropped groups and NaN scores; read-only: selection is done), hook_expert_indices int32
- * [B, T, k], hook_expert_weights [B, T, k]; shared_experts.hook_post [B, T, n_shared·moe_inter].
+ * Hook points (under `blocks.{L}.moe`): hook_router_scores [B, T, E] (s);
+ * hook_router_biased_scores [B, T, E] (sel after group limiting, -inf for dropped groups and NaN
+ * scores; read-only, as selection is done; built only when a hook or a cache asks for it);
+ * hook_expert_indices int32 [B, T, k]; hook_expert_weights [B, T, k];
+ * shared_experts.hook_post [B, T, n_shared·moe_inter].
  */
 import * as T from "../tensor/index.js";
 import type { ModelArgs } from "../model/config.js";
