@@ -53,8 +53,24 @@ export function checkBundle(bundle: unknown, origin: string): MimeBundle {
   const out: MimeBundle = {};
   for (const [mime, data] of Object.entries(bundle)) {
     if (data === undefined) continue;
+    if (!/^[\w.+-]+\/[\w.+-]+$/.test(mime))
+      throw new TypeError(
+        `${origin} returned the key ${JSON.stringify(mime)}: MIME bundle keys are MIME types like "text/html"`,
+      );
     if (isJsonType(mime)) {
-      out[mime] = data;
+      // Serialised here, in the cell, so a value JSON cannot carry (a BigInt, a cycle) is the
+      // cell's own error instead of a message the kernel cannot send.
+      let json: string | undefined;
+      try {
+        json = JSON.stringify(data);
+      } catch (e) {
+        throw new TypeError(
+          `${origin} returned ${JSON.stringify(mime)} data that JSON cannot represent: ${(e as Error).message}`,
+        );
+      }
+      if (json === undefined)
+        throw new TypeError(`${origin} returned ${JSON.stringify(mime)} data with no JSON form`);
+      out[mime] = JSON.parse(json) as unknown;
     } else if (typeof data === "string") {
       out[mime] = data;
     } else {

@@ -80,7 +80,13 @@ function excerpt(maps: SourceMaps, file: string, line: number, column: number): 
   ];
 }
 
-export function reportError(e: unknown, maps: SourceMaps, executorDir: string): ErrorReport {
+export function reportError(
+  e: unknown,
+  maps: SourceMaps,
+  executorDir: string,
+  seen: Set<unknown> = new Set(),
+): ErrorReport {
+  seen.add(e);
   if (!(e instanceof Error) && !(typeof e === "object" && e !== null && "stack" in e)) {
     const evalue = inspect(e, { depth: 2, colors: false });
     return { ename: "Uncaught", evalue, traceback: [`Uncaught ${evalue}`] };
@@ -98,8 +104,12 @@ export function reportError(e: unknown, maps: SourceMaps, executorDir: string): 
   traceback.push(...frames);
   const cause = (err as { cause?: unknown }).cause;
   if (cause !== undefined) {
-    const c = reportError(cause, maps, executorDir);
-    traceback.push(`Caused by: ${c.traceback[0]}`, ...c.traceback.slice(1));
+    if (seen.has(cause))
+      traceback.push("Caused by: (an error already shown above: the chain loops)");
+    else {
+      const c = reportError(cause, maps, executorDir, seen);
+      traceback.push(`Caused by: ${c.traceback[0]}`, ...c.traceback.slice(1));
+    }
   }
   return { ename, evalue, traceback };
 }

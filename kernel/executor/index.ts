@@ -59,6 +59,9 @@ class WorkerExecutor implements Executor {
     const worker = new Worker(path.join(__dirname, "worker.js"), {
       workerData,
       resourceLimits: { maxOldGenerationSizeMb: heapMb },
+      // Terminating JavaScript inside a timer or immediate callback (an interrupt) leaves Node's
+      // async-hooks stack unbalanced; with the checks on, Node then aborts the whole process.
+      execArgv: [...process.execArgv, "--no-force-async-hooks-checks"],
     });
     this.worker = worker;
     let readyResolve!: () => void;

@@ -3,6 +3,7 @@
  * JSON object per line, either a session start `{"session":n,"start":date}` or a cell
  * `{"session":n,"line":n,"source":...,"output":...}`. Each kernel start opens a new session.
  */
+import { randomUUID } from "node:crypto";
 import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -38,12 +39,15 @@ export function globToRegExp(pattern: string): RegExp {
     if (ch === "*") re += "[\\s\\S]*";
     else if (ch === "?") re += "[\\s\\S]";
     else if (ch === "[") {
-      const end = pattern.indexOf("]", i + 2);
+      // A "]" right after "[" (or "[!" / "[^") is a member of the set, as in sqlite's GLOB.
+      const neg = pattern[i + 1] === "!" || pattern[i + 1] === "^";
+      const first = i + 1 + (neg ? 1 : 0);
+      const end = pattern.indexOf("]", first + 1);
       if (end < 0) re += "\\[";
       else {
-        let body = pattern.slice(i + 1, end).replace(/\\/g, "\\\\");
-        if (body.startsWith("!")) body = "^" + body.slice(1);
-        re += `[${body}]`;
+        // Every character of the set is literal except "-" between two (a range).
+        const body = pattern.slice(first, end).replace(/[\\\]\[^]/g, "\\$&");
+        re += `[${neg ? "^" : ""}${body}]`;
         i = end;
       }
     } else re += ch.replace(/[.+^${}()|\\\]]/g, "\\$&");
@@ -98,8 +102,42 @@ export class HistoryStore {
     }
     if (bad > 0) this.log(`skipped ${bad} unreadable line(s) in ${this.file}`);
     this.records.sort((a, b) => a.session - b.session || a.line - b.line);
-    this.session = maxSession + 1;
-    this.append({ session: this.session, start: new Date().toISOString() });
+    this.session = await this.claimSession(maxSession + 1);
+  }
+
+  /**
+   * Writes this kernel's session start and checks, by reading the file back, that no kernel
+   * started at the same moment claimed the same number first; if one did, takes the next.
+   */
+  private async claimSession(want: number): Promise<number> {
+    const kernel = randomUUID();
+    let session = want;
+    try {
+      await mkdir(join(this.file, ".."), { recursive: true });
+      for (let attempt = 0; attempt < 50; attempt++) {
+        const start = { session, start: new Date().toISOString(), kernel };
+        await appendFile(this.file, JSON.stringify(start) + "\n", "utf8");
+        let owner: unknown;
+        let max = session;
+        for (const line of (await readFile(this.file, "utf8")).split("\n")) {
+          if (line.trim() === "") continue;
+          try {
+            const r = JSON.parse(line) as { session?: unknown; start?: unknown; kernel?: unknown };
+            if (typeof r.session !== "number") continue;
+            max = Math.max(max, r.session);
+            if (r.session === session && r.start !== undefined && owner === undefined)
+              owner = r.kernel;
+          } catch {
+            // unreadable lines were reported when the file was loaded
+          }
+        }
+        if (owner === kernel) return session;
+        session = max + 1;
+      }
+    } catch (e) {
+      this.log(`cannot write history ${this.file}: ${(e as Error).message}`);
+    }
+    return session;
   }
 
   /** Starts the next session (an in-place restart). */

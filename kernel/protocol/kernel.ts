@@ -238,25 +238,43 @@ export class Kernel {
 
   private async runShell(): Promise<void> {
     this.shellRunning = true;
-    while (this.shellQueue.length > 0) {
-      const { channel, msg } = this.shellQueue.shift() as { channel: RequestChannel; msg: Message };
-      await this.serve(channel, msg);
+    try {
+      while (this.shellQueue.length > 0) {
+        const { channel, msg } = this.shellQueue.shift() as {
+          channel: RequestChannel;
+          msg: Message;
+        };
+        await this.serve(channel, msg);
+      }
+    } finally {
+      this.shellRunning = false;
     }
-    this.shellRunning = false;
   }
 
   private async runControl(): Promise<void> {
     this.controlRunning = true;
-    while (this.controlQueue.length > 0) {
-      await this.serve("control", this.controlQueue.shift() as Message);
+    try {
+      while (this.controlQueue.length > 0)
+        await this.serve("control", this.controlQueue.shift() as Message);
+    } finally {
+      this.controlRunning = false;
     }
-    this.controlRunning = false;
   }
 
-  /** busy, the handler, idle; a handler failure becomes an error reply, never a crash. */
+  /**
+   * busy, the handler, idle; a handler failure becomes an error reply, never a crash, and
+   * nothing a message holds (a header that cannot be echoed back, say) stops its channel.
+   */
   private async serve(channel: RequestChannel, msg: Message): Promise<void> {
     const type = msg.header.msg_type;
-    this.publishStatus("busy", msg.header);
+    const guard = (what: string, f: () => void): void => {
+      try {
+        f();
+      } catch (e) {
+        this.parts.log(`${type}: could not send ${what}: ${errorText(e)}`);
+      }
+    };
+    guard("busy", () => this.publishStatus("busy", msg.header));
     try {
       await this.dispatch(channel, msg);
     } catch (e) {
@@ -264,16 +282,17 @@ export class Kernel {
       if (!(e instanceof BadRequest)) {
         this.parts.log(`${type} failed: ${e instanceof Error ? (e.stack ?? e.message) : e}`);
       } else if (!isRequest) this.parts.log(`dropped ${errorText(e)}`);
-      if (isRequest) {
-        this.replyError(
-          channel,
-          msg,
-          e instanceof BadRequest ? "BadRequest" : "KernelError",
-          errorText(e),
+      if (isRequest)
+        guard("its error reply", () =>
+          this.replyError(
+            channel,
+            msg,
+            e instanceof BadRequest ? "BadRequest" : "KernelError",
+            errorText(e),
+          ),
         );
-      }
     }
-    this.publishStatus("idle", msg.header);
+    guard("idle", () => this.publishStatus("idle", msg.header));
   }
 
   private async dispatch(channel: RequestChannel, msg: Message): Promise<void> {
@@ -299,8 +318,12 @@ export class Kernel {
         }
         case "shutdown_request":
           return this.shutdown(channel, msg);
+        case "execute_request":
+          // Cells run on shell, in order; control must stay free to interrupt them.
+          throw new BadRequest("execute_request belongs on the shell channel");
         default:
-          return this.unknown(channel, msg);
+          // Control serves every other shell request too (as the spec says, and ipykernel does).
+          break;
       }
     }
     switch (type) {
@@ -558,7 +581,8 @@ export class Kernel {
         evalue,
         traceback,
       });
-      if (stopOnError) this.abortQueuedExecutes();
+      // A silent execute (a frontend's own probe) never aborts the user's queued cells.
+      if (stopOnError && !silent) this.abortQueuedExecutes();
     }
   }
 

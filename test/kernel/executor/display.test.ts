@@ -47,6 +47,31 @@ describe("executor: display", function () {
     ]);
   });
 
+  it("a bundle JSON cannot carry, or with a key that is no MIME type, is the cell's own error", async () => {
+    for (const [code, re] of [
+      [
+        "display({ [Symbol.for('Jupyter.display')]() { return { 'application/json': { n: 1n } }; } })",
+        /JSON cannot represent/,
+      ],
+      [
+        "const o: any = {}; o.o = o;\n({ [Symbol.for('Jupyter.display')]() { return { 'application/json': o }; } })",
+        /JSON cannot represent/,
+      ],
+      [
+        "display({ [Symbol.for('Jupyter.display')]() { return { 'bad mime': 'x' }; } })",
+        /MIME bundle keys are MIME types/,
+      ],
+    ] as const) {
+      const r = await run(ex, code);
+      assert.equal(r.outcome.status, "error", code);
+      if (r.outcome.status === "error") assert.match(r.outcome.evalue, re);
+    }
+    // JSON data goes out as JSON gives it (a Date as its string).
+    assert.deepEqual(checkBundle({ "application/json": { d: new Date(0) } }, "t"), {
+      "application/json": { d: "1970-01-01T00:00:00.000Z" },
+    });
+  });
+
   it("uses [Symbol.for('Jupyter.display')]() for display and for the result", async () => {
     const r = await run(
       ex,

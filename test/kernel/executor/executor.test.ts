@@ -168,6 +168,16 @@ describe("executor: cells", function () {
     }
   });
 
+  it("reports an error whose cause chain loops (e.cause = e) as itself", async () => {
+    const r = await run(ex, "const e = new Error('cyc');\n(e as any).cause = e;\nthrow e;");
+    assert.equal(r.outcome.status, "error");
+    if (r.outcome.status === "error") {
+      assert.equal(r.outcome.ename, "Error");
+      assert.equal(r.outcome.evalue, "cyc");
+      assert.ok(r.outcome.traceback.some((l) => /the chain loops/.test(l)));
+    }
+  });
+
   it("reports thrown non-errors", async () => {
     const r = await run(ex, "throw { code: 7 }");
     assert.equal(r.outcome.status, "error");

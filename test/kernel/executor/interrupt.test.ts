@@ -53,6 +53,19 @@ describe("executor: interrupt", function () {
     assert.equal(await value(ex, "kept"), "41");
   });
 
+  for (const [where, schedule] of [
+    ["a setTimeout callback", "setTimeout"],
+    ["a setImmediate callback", "setImmediate"],
+  ] as const)
+    it(`stops a loop inside ${where} (the process survives, variables kept)`, async () => {
+      const r = await interruptAfterStart(
+        ex,
+        `await new Promise<void>(() => ${schedule}(() => { console.log('started'); while (true) {} }));`,
+      );
+      assertInterrupted(r);
+      assert.equal(await value(ex, "kept"), "41");
+    });
+
   it("stops an await that never resolves", async () => {
     const r = await interruptAfterStart(
       ex,

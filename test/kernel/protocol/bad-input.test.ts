@@ -111,6 +111,18 @@ describe("protocol: bad input over the wire", function () {
     assert.match(k.logs.join("\n"), /replayed signature/);
   });
 
+  for (const channel of ["shell", "control"] as const)
+    it(`a header that cannot be echoed back (nested 200k deep) does not stop ${channel}`, async () => {
+      const h = makeHeader("kernel_info_request", c.session, "test");
+      const deep = "[".repeat(200_000) + "]".repeat(200_000);
+      const header = JSON.stringify(h).replace(/}$/, `,"x":${deep}}`);
+      const dicts = [header, "{}", "{}", "{}"].map((x) => Buffer.from(x));
+      c.sendFrames(channel, [Buffer.from(DELIMITER), Buffer.from(c.signer.sign(dicts)), ...dicts]);
+      await stillServing(c);
+      const info = await c.request(channel, "kernel_info_request", {});
+      assert.equal(info.reply.content.status, "ok");
+    });
+
   it("drops frames without the delimiter, and messages with missing frames", async () => {
     c.sendFrames("shell", [Buffer.from("just garbage")]);
     const m = frames(c, "kernel_info_request", {});

@@ -29,6 +29,19 @@ describe("protocol/history", () => {
     assert.ok(globToRegExp("a[bc]d").test("acd"));
     assert.ok(!globToRegExp("a[!bc]d").test("abd"));
     assert.ok(globToRegExp("(x).+").test("(x).+"));
+    // "]" first in a set is a member (sqlite's GLOB); "^" and "!" negate.
+    assert.ok(globToRegExp("a[]]b").test("a]b"));
+    assert.ok(!globToRegExp("a[!]]b").test("a]b"));
+    assert.ok(globToRegExp("a[^x]b").test("a]b"));
+    assert.ok(globToRegExp("[a-c]").test("b"));
+  });
+
+  it("gives kernels started at the same moment different sessions", async () => {
+    const file = store().file;
+    const kernels = Array.from({ length: 4 }, () => new HistoryStore(file));
+    await Promise.all(kernels.map((h) => h.open()));
+    const sessions = kernels.map((h) => h.session);
+    assert.equal(new Set(sessions).size, 4, `sessions ${sessions.join(", ")}`);
   });
 
   it("answers tail, range and search (with output, unique and n)", async () => {

@@ -182,6 +182,14 @@ describe("protocol/kernel over the wire (fake executor)", function () {
     assert.equal(streamText(c.iopubFor(b.msg_id), "stdout"), "");
     await c.iopubUntilIdle(d.msg_id);
 
+    // A silent execute's error (a frontend's probe) aborts nothing.
+    const sil = c.sendExecute("sleep 100\nthrow Error silent", { silent: true });
+    const after = c.sendExecute("print after silent");
+    const [rs, ra2] = await Promise.all([c.reply(sil.msg_id), c.reply(after.msg_id)]);
+    assert.equal(rs.content.status, "error");
+    assert.equal(ra2.content.status, "ok");
+    await c.iopubUntilIdle(after.msg_id);
+
     const e = c.sendExecute("sleep 300\nthrow Error second", { stop_on_error: false });
     const f = c.sendExecute("print runs");
     const [re, rf] = await Promise.all([c.reply(e.msg_id), c.reply(f.msg_id)]);
@@ -551,6 +559,12 @@ describe("protocol/kernel over the wire (fake executor)", function () {
     const ctl = await c.request("control", "debug_request", {});
     assert.equal(ctl.reply.header.msg_type, "debug_reply");
     assert.equal(ctl.reply.content.status, "error");
+    // Control serves shell's other requests too (the spec: "identical to Shell"), not execute.
+    const comp = await c.request("control", "complete_request", { code: "Math.a", cursor_pos: 6 });
+    assert.deepEqual(comp.reply.content.matches, ["abs", "acos"]);
+    const ex = await c.request("control", "execute_request", { code: "1", silent: false });
+    assert.equal(ex.reply.content.status, "error");
+    assert.match(String(ex.reply.content.evalue), /execute_request belongs on the shell channel/);
     const drop = c.send("shell", "mystery_event", {});
     assert.deepEqual(types(await c.iopubUntilIdle(drop.msg_id)), ["status:busy", "status:idle"]);
     assert.match(s.k.logs.join("\n"), /dropped unknown message type "mystery_event"/);
