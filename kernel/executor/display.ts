@@ -66,6 +66,7 @@ export function checkBundle(bundle: unknown, origin: string): MimeBundle {
       } catch (e) {
         throw new TypeError(
           `${origin} returned ${JSON.stringify(mime)} data that JSON cannot represent: ${(e as Error).message}`,
+          { cause: e },
         );
       }
       if (json === undefined)

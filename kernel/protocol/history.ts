@@ -46,7 +46,7 @@ export function globToRegExp(pattern: string): RegExp {
       if (end < 0) re += "\\[";
       else {
         // Every character of the set is literal except "-" between two (a range).
-        const body = pattern.slice(first, end).replace(/[\\\]\[^]/g, "\\$&");
+        const body = pattern.slice(first, end).replace(/[\\\][^]/g, "\\$&");
         re += `[${neg ? "^" : ""}${body}]`;
         i = end;
       }
