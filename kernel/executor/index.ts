@@ -19,6 +19,8 @@ export interface ExecutorOptions {
   interruptGraceMs?: number;
 }
 
+/** How long an idle worker gets to answer a ping before an interrupt terminates its JavaScript. */
+const IDLE_PING_MS = 300;
 /** Time a cell gets to notice the interrupt flag (or its pending await) before termination. */
 const DEFAULT_GRACE_MS = 200;
 
@@ -233,8 +235,15 @@ class WorkerExecutor implements Executor {
 
   interrupt(): Promise<void> {
     const cell = this.current;
-    if (!cell || this.disposed) return Promise.resolve();
+    if (this.disposed) return Promise.resolve();
     if (this.interrupting) return this.interrupting;
+    if (!cell) {
+      const p = this.interruptIdle().finally(() => {
+        if (this.interrupting === p) this.interrupting = null;
+      });
+      this.interrupting = p;
+      return p;
+    }
     const worker = this.worker;
     const grace = this.opts.interruptGraceMs ?? DEFAULT_GRACE_MS;
     const settledWithin = (ms: number) =>
@@ -267,6 +276,37 @@ class WorkerExecutor implements Executor {
     });
     this.interrupting = p;
     return p;
+  }
+
+  /**
+   * No cell runs, but JavaScript may still hold the worker: a comm handler or a timer callback
+   * that loops. When the worker does not answer a ping at once, its JavaScript is terminated
+   * and the requests waiting on it (comm messages) are settled, so the shell queue moves on.
+   */
+  private async interruptIdle(): Promise<void> {
+    await this.ready.catch(() => undefined);
+    const answered = await Promise.race([
+      this.request({ t: "ping", req: ++this.reqSeq }).then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), IDLE_PING_MS).unref()),
+    ]);
+    if (answered || this.disposed) return;
+    try {
+      await Promise.race([
+        workerInspector.terminate(this.worker.threadId),
+        new Promise((r) => setTimeout(r, 5000).unref()),
+      ]);
+    } catch {
+      // Not attached: nothing more can be done from here.
+    }
+    // Whatever was waiting on the terminated JavaScript gets no answer from it.
+    const waiting = [...this.replies.values()];
+    this.replies.clear();
+    for (const r of waiting) r(false);
+    this.emitBackground({
+      type: "stream",
+      name: "stderr",
+      text: "Interrupted JavaScript that held the kernel outside a cell (a comm handler or a timer callback).\n",
+    });
   }
 
   onBackgroundEvent(listener: (event: ExecutorEvent) => void): void {

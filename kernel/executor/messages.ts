@@ -29,6 +29,7 @@ export type ToWorker =
       buffers: Uint8Array[];
     }
   | { t: "comm_close"; req: number; commId: string; data: Record<string, unknown> }
+  | { t: "ping"; req: number }
   | { t: "dispose" };
 
 export type FromWorker =

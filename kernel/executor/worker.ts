@@ -521,6 +521,10 @@ function handle(m: ToWorker): void {
     case "comm_close":
       reply(m.req, comms.handleClose(m.commId, { data: m.data, metadata: {}, buffers: [] }));
       break;
+    case "ping":
+      // Answered at once unless JavaScript (a comm handler, a timer callback) holds the thread.
+      reply(m.req, true);
+      break;
     case "dispose":
       void shutdown();
       break;

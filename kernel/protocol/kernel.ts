@@ -57,6 +57,9 @@ interface PendingInput {
 const NO_PARENT: Record<string, never> = {};
 /** Longest an interrupt_reply waits for Executor.interrupt() (the executor promises under 1 s). */
 const INTERRUPT_REPLY_WAIT_MS = 2000;
+/** Stream output is joined for this long (or up to this size) before it is published. */
+const STREAM_FLUSH_MS = 25;
+const STREAM_FLUSH_BYTES = 1 << 20;
 /** Default bound on complete/inspect/is_complete (the first TypeScript program takes ~1 s). */
 const LANGUAGE_TIMEOUT_MS = 20000;
 
@@ -811,7 +814,46 @@ export class Kernel {
     this.publish("status", { execution_state: state }, parent);
   }
 
+  /**
+   * Stream text waiting to go out: joined for up to STREAM_FLUSH_MS (or STREAM_FLUSH_BYTES), so a
+   * cell printing in a tight loop sends tens of messages a second, not thousands, and a slow
+   * subscriber's queue never overflows (a PUB socket drops what exceeds it: idle included).
+   * Anything else published sends it first, so the order of outputs is kept.
+   */
+  private pendingStream: { name: string; text: string; parent: Parent } | null = null;
+  private streamTimer: NodeJS.Timeout | null = null;
+
+  private flushStream(): void {
+    if (this.streamTimer) clearTimeout(this.streamTimer);
+    this.streamTimer = null;
+    const p = this.pendingStream;
+    if (!p) return;
+    this.pendingStream = null;
+    this.send("stream", { name: p.name, text: p.text }, p.parent);
+  }
+
   private publish(
+    type: string,
+    content: object,
+    parent: Parent,
+    metadata: Record<string, unknown> = {},
+    buffers?: Uint8Array[],
+  ): void {
+    if (type === "stream") {
+      const { name, text } = content as { name: string; text: string };
+      const p = this.pendingStream;
+      if (p && (p.name !== name || p.parent !== parent)) this.flushStream();
+      if (this.pendingStream) this.pendingStream.text += text;
+      else this.pendingStream = { name, text, parent };
+      if (this.pendingStream.text.length >= STREAM_FLUSH_BYTES) this.flushStream();
+      else this.streamTimer ??= setTimeout(() => this.flushStream(), STREAM_FLUSH_MS);
+      return;
+    }
+    this.flushStream();
+    this.send(type, content, parent, metadata, buffers);
+  }
+
+  private send(
     type: string,
     content: object,
     parent: Parent,

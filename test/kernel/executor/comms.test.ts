@@ -93,4 +93,20 @@ describe("executor: comms", function () {
       "true",
     );
   });
+
+  it("an interrupt frees the worker from a comm handler that never returns", async () => {
+    await value(
+      ex,
+      "const hangKept = 5;\ncomms.registerTarget('hang', (comm) => { comm.onMsg(() => { while (true) {} }); });",
+    );
+    assert.equal(await ex.commOpen("h1", "hang", {}, {}, []), true);
+    const stuck = ex.commMsg("h1", { x: 1 }, {}, []);
+    await new Promise((r) => setTimeout(r, 100));
+    await ex.interrupt();
+    await stuck; // settled, not left waiting
+    assert.equal(await value(ex, "hangKept + 1"), "6");
+    // And with nothing running, an interrupt is a no-op.
+    await ex.interrupt();
+    assert.equal(await value(ex, "hangKept"), "5");
+  });
 });

@@ -143,6 +143,15 @@ describe("protocol: the real `moelab kernel` process", function () {
     );
     const out = await c.execute('console.log("hello, world")');
     assert.match(streamText(out.iopub, "stdout"), /hello, world/);
+    // A tight print loop arrives whole, in a few joined messages (not one per line).
+    const flood = await c.execute("for (let i = 0; i < 20000; i++) console.log(i);", {
+      timeoutMs: 30000,
+    });
+    const lines = streamText(flood.iopub, "stdout").split("\n");
+    assert.equal(lines.length, 20001);
+    assert.equal(lines[19999], "19999");
+    const n = outputsOf(flood.iopub, "stream").length;
+    assert.ok(n < 100, `${n} stream messages for 20000 lines`);
     const err = await c.execute('throw new Error("boom")');
     assert.equal(err.reply.content.status, "error");
     assert.equal(outputsOf(err.iopub, "error").length, 1);
