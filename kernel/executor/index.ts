@@ -44,6 +44,8 @@ class WorkerExecutor implements Executor {
   private cellSeq = 0;
   /** Open comms (mirror of the worker's registry, so commInfo answers while a cell runs). */
   private comms = new Map<string, string>();
+  /** Comms a target closed inside its own open handler (reported before the open returned). */
+  private readonly closedWhileOpening = new Set<string>();
   private disposed = false;
   private exited: Promise<void> = Promise.resolve();
 
@@ -134,7 +136,8 @@ class WorkerExecutor implements Executor {
       case "ev": {
         const ev = m.ev;
         if (ev.type === "comm_open") this.comms.set(ev.comm_id, ev.target_name ?? "");
-        else if (ev.type === "comm_close") this.comms.delete(ev.comm_id);
+        else if (ev.type === "comm_close" && !this.comms.delete(ev.comm_id))
+          this.closedWhileOpening.add(ev.comm_id); // a target that closes the comm it is opening
         const cell = this.current;
         if (cell) {
           try {
@@ -331,7 +334,7 @@ class WorkerExecutor implements Executor {
       metadata: metadata ?? {},
       buffers: buffers ?? [],
     });
-    if (ok === true) this.comms.set(commId, targetName);
+    if (ok === true && !this.closedWhileOpening.delete(commId)) this.comms.set(commId, targetName);
     return ok === true;
   }
 

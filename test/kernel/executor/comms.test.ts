@@ -94,6 +94,13 @@ describe("executor: comms", function () {
     );
   });
 
+  it("a target that closes the comm it is opening leaves no comm listed", async () => {
+    await value(ex, "comms.registerTarget('closer', (comm) => { comm.close(); });");
+    assert.equal(await ex.commOpen("z1", "closer", {}, {}, []), true);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(await ex.commInfo("closer"), {});
+  });
+
   it("an interrupt frees the worker from a comm handler that never returns", async () => {
     await value(
       ex,
