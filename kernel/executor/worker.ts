@@ -274,6 +274,10 @@ async function exec(m: Extract<ToWorker, { t: "exec" }>): Promise<void> {
     return settle(cell, errorOutcome(e));
   }
   if (cell.settled) return;
+  // Node reports a rejection nobody handled once this tick's microtasks are done: one macrotask
+  // lets it surface while this cell is still current, as part of its own output.
+  await new Promise<void>((r) => setImmediate(r));
+  if (cell.settled) return;
   // execute_reply payloads ride on the outcome (an addition to the contracts' ok outcome).
   const ok = (): ExecuteOutcome =>
     (cell.payload.length

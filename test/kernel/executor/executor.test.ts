@@ -203,6 +203,13 @@ describe("executor: cells", function () {
     assert.equal(await value(ex, "40 + 2"), "42");
   });
 
+  it("a rejection the cell leaves unhandled is part of that cell's own output", async () => {
+    const r = await run(ex, "Promise.reject(new Error('mine, not the next cell'));\n2");
+    assert.equal(r.outcome.status, "ok");
+    const text = r.events.map((e) => (e.type === "stream" ? e.text : "")).join("");
+    assert.match(text, /Unhandled promise rejection:\nError: mine, not the next cell/);
+  });
+
   it("input() asks through requestInput, with password flag, and fails clearly without stdin", async () => {
     const asked: [string, boolean][] = [];
     const r = await run(
