@@ -276,15 +276,18 @@ export class ModuleList<M extends Module> extends Module {
   }
 }
 
+/** The config fields routing reads. */
+export type RouteArgs = Pick<
+  ModelArgs,
+  "n_routed_experts" | "n_activated_experts" | "n_expert_groups" | "n_limited_groups"
+>;
+
 /** Pure routing on plain arrays: which experts each token picks (for the Gate and for tests). */
 export function routeTokens(
   scores: Float32Array,
   bias: Float32Array | null,
   n: number,
-  a: Pick<
-    ModelArgs,
-    "n_routed_experts" | "n_activated_experts" | "n_expert_groups" | "n_limited_groups"
-  >,
+  a: RouteArgs,
 ): { indices: Int32Array; biased: Float32Array } {
   const indices = new Int32Array(n * a.n_activated_experts);
   const biased = new Float32Array(n * a.n_routed_experts);
@@ -297,10 +300,7 @@ function routeInto(
   scores: Float32Array,
   bias: Float32Array | null,
   n: number,
-  a: Pick<
-    ModelArgs,
-    "n_routed_experts" | "n_activated_experts" | "n_expert_groups" | "n_limited_groups"
-  >,
+  a: RouteArgs,
   indices: Int32Array,
   biased: Float32Array | null,
 ): void {
@@ -325,10 +325,7 @@ export function routeTokensJs(
   scores: Float32Array,
   bias: Float32Array | null,
   n: number,
-  a: Pick<
-    ModelArgs,
-    "n_routed_experts" | "n_activated_experts" | "n_expert_groups" | "n_limited_groups"
-  >,
+  a: RouteArgs,
   indices: Int32Array,
   biased: Float32Array,
 ): void {

@@ -15,6 +15,21 @@ import { DEBIAN_PYTHON, needs } from "../../helpers/env.js";
 
 const ORACLE = resolve(__dirname, "..", "..", "..", "..", "test", "oracle", "deepseek_ref.py");
 
+/** Runs the oracle on checkpoint dir `ck` with ck/tokens.json; returns what it wrote to `out`. */
+async function runOracle(
+  ck: string,
+  out: string,
+  extra: string[] = [],
+): Promise<Map<string, TensorEntry>> {
+  const r = spawnSync(
+    DEBIAN_PYTHON,
+    [ORACLE, "--ckpt", ck, "--tokens", join(ck, "tokens.json"), "--out", out, ...extra],
+    { encoding: "utf8" },
+  );
+  assert.equal(r.status, 0, `oracle failed: ${r.stderr}`);
+  return (await readSafetensors(out)).tensors;
+}
+
 /** A small config with YaRN active, one dense layer and MTP. */
 const BASE: ConfigFields = {
   max_batch_size: 4,
@@ -129,25 +144,7 @@ describe("model/transformer: equivalence with DeepSeek's reference (PyTorch orac
         m.attnImpl = impl;
         const { logits, mtpLogits } = T.noGrad(() => m.run(toks, { withMtp: true }));
         const out = join(ck, `out-${impl}.safetensors`);
-        const r = spawnSync(
-          DEBIAN_PYTHON,
-          [
-            ORACLE,
-            "--ckpt",
-            ck,
-            "--tokens",
-            join(ck, "tokens.json"),
-            "--out",
-            out,
-            "--attn",
-            impl,
-            "--threads",
-            "1",
-          ],
-          { encoding: "utf8" },
-        );
-        assert.equal(r.status, 0, `oracle failed: ${r.stderr}`);
-        const ref = (await readSafetensors(out)).tensors;
+        const ref = await runOracle(ck, out, ["--attn", impl, "--threads", "1"]);
         const want = ref.get("logits")!;
         assert.deepEqual(want.shape, [2, 12, V]);
         const err = worstPositionErr(
@@ -189,27 +186,14 @@ describe("model/transformer: equivalence with DeepSeek's reference (PyTorch orac
       writeFileSync(join(ck, "tokens.json"), JSON.stringify(toks));
       writeFileSync(join(ck, "targets.json"), JSON.stringify(targets));
       const out = join(ck, "grad.safetensors");
-      const r = spawnSync(
-        DEBIAN_PYTHON,
-        [
-          ORACLE,
-          "--ckpt",
-          ck,
-          "--tokens",
-          join(ck, "tokens.json"),
-          "--out",
-          out,
-          "--attn",
-          impl,
-          "--threads",
-          "1",
-          "--grad",
-          join(ck, "targets.json"),
-        ],
-        { encoding: "utf8" },
-      );
-      assert.equal(r.status, 0, `oracle failed: ${r.stderr}`);
-      const ref = (await readSafetensors(out)).tensors;
+      const ref = await runOracle(ck, out, [
+        "--attn",
+        impl,
+        "--threads",
+        "1",
+        "--grad",
+        join(ck, "targets.json"),
+      ]);
       const loss = m.loss(toks, targets);
       const want = (ref.get("loss")!.data as Float32Array)[0];
       assert.ok(
@@ -278,15 +262,7 @@ describe("model/transformer: equivalence with DeepSeek's reference (PyTorch orac
     const toks = randomTokens(2, 8, 64, 9);
     writeFileSync(join(ck, "tokens.json"), JSON.stringify(toks));
     const out = join(ck, "out.safetensors");
-    const r = spawnSync(
-      DEBIAN_PYTHON,
-      [ORACLE, "--ckpt", ck, "--tokens", join(ck, "tokens.json"), "--out", out],
-      {
-        encoding: "utf8",
-      },
-    );
-    assert.equal(r.status, 0, `oracle failed: ${r.stderr}`);
-    const want = (await readSafetensors(out)).tensors.get("logits")!;
+    const want = (await runOracle(ck, out)).get("logits")!;
     const got = T.noGrad(() => l.forward(toks)).toArray() as Float32Array;
     const err = worstPositionErr(got, want.data as Float32Array, 64);
     assert.ok(err <= 1e-4, `relative error ${err}`);
