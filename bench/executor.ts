@@ -9,8 +9,8 @@
 import * as repl from "node:repl";
 import { PassThrough } from "node:stream";
 import { tmpdir } from "node:os";
-import { createExecutor } from "../kernel/executor";
-import type { Executor } from "../kernel/contracts";
+import { createExecutor } from "../kernel/executor/index.js";
+import type { Executor } from "../kernel/contracts.js";
 
 const quick = process.env.MOELAB_QUICK === "1";
 

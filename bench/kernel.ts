@@ -10,8 +10,8 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { KernelClient, newConnectionInfo } from "../kernel/runner/client";
-import { RunningKernel, moelabKernelCommand } from "../kernel/runner/kernel-process";
+import { KernelClient, newConnectionInfo } from "../kernel/runner/client.js";
+import { RunningKernel, moelabKernelCommand } from "../kernel/runner/kernel-process.js";
 
 const DEBIAN_PYTHON = "/usr/bin/python3";
 

@@ -18,13 +18,16 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import * as readline from "node:readline";
 import * as T from "../lib/tensor/index.js";
+import { relErr } from "../test/helpers/numeric.js";
 import { readSafetensors } from "../lib/io/index.js";
 import { generate, generateSpeculative } from "../lib/model/generate.js";
 import { Transformer } from "../lib/model/transformer.js";
-import { MoE, groupByExpert, moeCombine, routeTokens } from "../lib/nn/moe.js";
+import { MoE } from "../lib/nn/moe.js";
+import { routeTokens } from "../lib/nn/router.js";
+import { groupByExpert, moeCombine } from "../lib/tensor/ops/moe.js";
 
 const quick = process.env.MOELAB_QUICK === "1";
-/** Threads for both sides (2, as the issue asks). */
+/** Threads for both sides (2: this machine's cores). */
 const THREADS = Number(process.env.BENCH_THREADS ?? 2);
 const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? "speed,moe,decode,train").split(","));
 /** Wall-clock budget of the training section, seconds. */
@@ -50,18 +53,6 @@ function timeMs(fn: () => void, iters: number): number {
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < iters; i++) fn();
   return Number(process.hrtime.bigint() - t0) / 1e6 / iters;
-}
-
-/** Norm-wise relative error ||a - b|| / ||b||. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new RangeError(`length ${a.length} vs ${b.length}`);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
 }
 
 /** Seeded token ids (mulberry32), [rows][cols] in [0, V). */

@@ -8,10 +8,10 @@
 import { spawn } from "node:child_process";
 import * as path from "node:path";
 import * as readline from "node:readline";
-import * as T from "../lib/tensor";
+import * as T from "../lib/tensor/index.js";
 
 const quick = process.env.MOELAB_QUICK === "1";
-/** Threads for both sides (default 2, as the issue asks; BENCH_THREADS=1 isolates per-core speed under load). */
+/** Threads for both sides (default 2, the machine's cores; BENCH_THREADS=1 isolates per-core speed under load). */
 const THREADS = Number(process.env.BENCH_THREADS ?? 2);
 
 function median(xs: number[]): number {

@@ -8,7 +8,9 @@ export const version = "0.1.0";
 export * from "./tensor/index.js";
 /** FP8 formats, scaling and the block-scaled GEMM, as a namespace: `fp8.encode(...)`. */
 export * as fp8 from "./fp8/index.js";
-/** DeepSeek ModelArgs, moelab settings, presets, parameter counts and the Transformer (lib/model). */
+/** DeepSeek ModelArgs, moelab settings, presets and parameter counts (lib/config). */
+export * from "./config/index.js";
+/** The Transformer and generation (lib/model). */
 export * from "./model/index.js";
 // Both layers name an options type CreateOptions; at the top level it is the tensor one, and the
 // model's is TransformerCreateOptions.

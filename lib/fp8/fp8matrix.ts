@@ -9,6 +9,7 @@
  * - `tensor`: one scale for the whole matrix (the baseline fine-grained scaling is compared with).
  * Partial tiles at the edges (sizes that are not multiples of the tile) have their own scale.
  */
+import { escapeHtml } from "../tensor/index.js";
 import { DISPLAY, decodeTable, describe, spec, type Fp8Format } from "./format.js";
 
 export type LayoutKind = "tile" | "block" | "tensor";
@@ -211,8 +212,4 @@ export class Fp8Matrix {
       `<tbody>${body}</tbody></table></div>`;
     return { "text/plain": text, "text/html": html };
   }
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }

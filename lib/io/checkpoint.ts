@@ -16,9 +16,9 @@ import {
   parseModelArgs,
   parseMoelabSettings,
   settingsForDeepSeek,
+  ModelConfig,
   type MoelabSettings,
-} from "../model/config.js";
-import { ModelConfig } from "../model/presets.js";
+} from "../config/index.js";
 import { fromHFConfig, toHFConfig } from "./hfconfig.js";
 import {
   CheckpointError,

@@ -15,7 +15,7 @@ import {
   yarnActive,
   type ModelArgs,
   type MoelabSettings,
-} from "../model/config.js";
+} from "../config/index.js";
 
 /** HF -> ModelArgs field for the plain one-to-one renames. */
 const DIRECT: Record<string, keyof ModelArgs> = {

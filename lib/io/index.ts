@@ -38,3 +38,4 @@ export { fromHFConfig, toHFConfig } from "./hfconfig.js";
 export type { FromHFResult } from "./hfconfig.js";
 export { DEEPSEEK_FILE, HF_FILE, HF_INDEX, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
 export type { LoadOptions, LoadedCheckpoint, SaveOptions } from "./checkpoint.js";
+export { decodeWeight, decodeWeights, f16ToF32, quantizeFp8Weights } from "./weights.js";

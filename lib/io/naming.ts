@@ -14,7 +14,7 @@
  * in the reference layout and `<module>.weight_scale_inv` in HF's. Embedding, norms, gate, head and
  * eh_proj stay in high precision.
  */
-import { isDenseLayer, type ModelArgs, type MoelabSettings } from "../model/config.js";
+import { isDenseLayer, type ModelArgs, type MoelabSettings } from "../config/index.js";
 import type { Dtype } from "./safetensors.js";
 
 export type Layout = "deepseek" | "hf";

@@ -5,8 +5,8 @@
  * batched with left padding and an attention mask.
  */
 import * as T from "../tensor/index.js";
-import { LatentKV } from "../nn/attention.js";
-import { kvCacheSizes, type KvCacheSizes } from "./params.js";
+import { LatentKV } from "../nn/index.js";
+import { kvCacheSizes, type KvCacheSizes } from "../config/index.js";
 import type { Transformer } from "./transformer.js";
 
 export interface GenerateOptions {

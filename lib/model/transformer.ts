@@ -31,18 +31,35 @@
  */
 import { mkdirSync } from "node:fs";
 import * as T from "../tensor/index.js";
-import { bf16ToF32, f32ToFp8, fp8ToF32 } from "../tensor/index.js";
-import type { Precision } from "../fp8/linear.js";
-import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.js";
-import { CheckpointError, expectedTensors, scaleShape } from "../io/naming.js";
-import type { TensorEntry } from "../io/safetensors.js";
-import { Block, MTPModule } from "../nn/block.js";
-import { Embedding, Init, Linear, RMSNorm } from "../nn/layers.js";
-import { Module, ModelContext, humanCount, type HookFn } from "../nn/module.js";
-import { RopeTables } from "../nn/rope.js";
-import { LatentKV } from "../nn/attention.js";
-import type { ModelArgs } from "./config.js";
-import { ModelConfig, resolveConfig, type ConfigFields, type PresetName } from "./presets.js";
+import type { Precision } from "../fp8/index.js";
+import {
+  decodeWeights,
+  loadCheckpoint,
+  quantizeFp8Weights,
+  saveCheckpoint,
+  type TensorEntry,
+} from "../io/index.js";
+import {
+  Block,
+  Embedding,
+  Init,
+  LatentKV,
+  Linear,
+  MTPModule,
+  Module,
+  ModelContext,
+  RMSNorm,
+  RopeTables,
+  type HookFn,
+} from "../nn/index.js";
+import {
+  ModelConfig,
+  humanCount,
+  resolveConfig,
+  type ConfigFields,
+  type ModelArgs,
+  type PresetName,
+} from "../config/index.js";
 
 export interface CreateOptions {
   seed?: number;
@@ -449,23 +466,9 @@ export class Transformer extends Module {
   /** Copies weights in (names and shapes must match; BF16 and FP8 + .scale are decoded). */
   loadStateDict(tensors: ReadonlyMap<string, TensorEntry>): void {
     const params = this.namedParameters();
-    const missing = [...params.keys()].filter((n) => !tensors.has(n));
-    const extra = [...tensors.keys()].filter((n) => !params.has(n) && !n.endsWith(".scale"));
-    if (missing.length || extra.length)
-      throw new CheckpointError(
-        `state dict does not match the model: ${missing.length ? `missing ${missing.slice(0, 10).join(", ")}` : ""}${missing.length && extra.length ? "; " : ""}${extra.length ? `unexpected ${extra.slice(0, 10).join(", ")}` : ""}`,
-      );
     // Every tensor is checked and decoded before any weight changes: a bad file leaves the
     // model as it was.
-    const values = new Map<string, Float32Array>();
-    for (const [n, p] of params) {
-      const e = tensors.get(n)!;
-      if (e.shape.length !== p.shape.length || e.shape.some((d, i) => d !== p.shape[i]))
-        throw new CheckpointError(
-          `tensor "${n}": expected [${p.shape.join(", ")}], found [${e.shape.join(", ")}]`,
-        );
-      values.set(n, decode(n, e, tensors));
-    }
+    const values = decodeWeights(tensors, new Map([...params].map(([n, p]) => [n, p.shape])));
     T.noGrad(() => {
       for (const [n, p] of params) p.copy_(T.tensor(values.get(n)!, { shape: [...p.shape] }));
     });
@@ -477,20 +480,8 @@ export class Transformer extends Module {
     const settings = { ...this.config.settings, precision: this.precision };
     const cfg = new ModelConfig({ ...this.args }, settings, this.config.name);
     const sd = this.stateDict();
-    if (this.args.dtype === "fp8") {
-      // DeepSeek's FP8 checkpoints: E4M3 codes with a float32 multiplier per 128x128 block.
-      for (const t of expectedTensors(cfg.args, cfg.settings))
-        if (t.fp8) {
-          const e = sd.get(t.name)!;
-          const { codes, scale } = quantizeWeight(e.data as Float32Array, e.shape[0], e.shape[1]);
-          sd.set(t.name, { dtype: "F8_E4M3", shape: e.shape, data: codes });
-          sd.set(t.name.replace(/\.weight$/, ".scale"), {
-            dtype: "F32",
-            shape: scaleShape(e.shape[0], e.shape[1]),
-            data: scale,
-          });
-        }
-    }
+    // DeepSeek's FP8 checkpoints: E4M3 codes with a float32 multiplier per 128x128 block.
+    if (this.args.dtype === "fp8") quantizeFp8Weights(sd, cfg.args, cfg.settings);
     await saveCheckpoint(dir, cfg, sd, { layout: opts.layout ?? "deepseek" });
   }
 
@@ -514,107 +505,5 @@ export class Transformer extends Module {
   override toString(): string {
     const p = this.config.params();
     return `${super.toString()}\n${humanCount(p.activated)} parameters activated per token (main model).`;
-  }
-}
-
-/** W [o, i] -> E4M3 codes and per-128x128-block multipliers s = amax / 448 (W ≈ q · s). */
-function quantizeWeight(
-  w: Float32Array,
-  o: number,
-  i: number,
-): { codes: Uint8Array; scale: Float32Array } {
-  const [so, si] = scaleShape(o, i);
-  const scale = new Float32Array(so * si);
-  const codes = new Uint8Array(o * i);
-  for (let br = 0; br < so; br++)
-    for (let bc = 0; bc < si; bc++) {
-      let amax = 0;
-      for (let r = br * 128; r < Math.min(o, br * 128 + 128); r++)
-        for (let c = bc * 128; c < Math.min(i, bc * 128 + 128); c++)
-          amax = Math.max(amax, Math.abs(w[r * i + c]));
-      const s = Math.fround(Math.max(amax, 1e-12) / 448);
-      scale[br * si + bc] = s;
-      for (let r = br * 128; r < Math.min(o, br * 128 + 128); r++)
-        for (let c = bc * 128; c < Math.min(i, bc * 128 + 128); c++)
-          codes[r * i + c] = f32ToFp8(
-            Math.min(448, Math.max(-448, w[r * i + c] / s)),
-            "float8_e4m3fn",
-          );
-    }
-  return { codes, scale };
-}
-
-/** float32 value of IEEE half-precision bits. */
-function f16ToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return sign * m * 2 ** -24;
-  if (e === 31) return m ? NaN : sign * Infinity;
-  return sign * (1 + m / 1024) * 2 ** (e - 15);
-}
-
-/** The entry's data as `Kind`, checked to hold exactly the shape's elements. */
-function entryData<A extends ArrayLike<number>>(
-  name: string,
-  e: TensorEntry,
-  Kind: { new (...args: never[]): A; name: string },
-): A {
-  const n = e.shape.reduce((x, y) => x * y, 1);
-  if (!(e.data instanceof Kind) || e.data.length !== n)
-    throw new CheckpointError(
-      `tensor "${name}": ${e.dtype} data must be a ${Kind.name} of ${n} values, got ${e.data.constructor.name} of ${e.data.length}`,
-    );
-  return e.data as unknown as A;
-}
-
-/** Float32 values of a checkpoint entry (F32, F64, BF16, F16, or F8_E4M3 with its .scale). */
-function decode(name: string, e: TensorEntry, all: ReadonlyMap<string, TensorEntry>): Float32Array {
-  switch (e.dtype) {
-    case "F32":
-      return Float32Array.from(entryData(name, e, Float32Array));
-    case "F64":
-      return Float32Array.from(entryData(name, e, Float64Array));
-    case "BF16": {
-      const d = entryData(name, e, Uint16Array);
-      const out = new Float32Array(d.length);
-      for (let i = 0; i < d.length; i++) out[i] = bf16ToF32(d[i]);
-      return out;
-    }
-    case "F16": {
-      const d = entryData(name, e, Uint16Array);
-      const out = new Float32Array(d.length);
-      for (let i = 0; i < d.length; i++) out[i] = f16ToF32(d[i]);
-      return out;
-    }
-    case "F8_E4M3": {
-      if (e.shape.length !== 2)
-        throw new CheckpointError(
-          `FP8 tensor "${name}" must be 2-D, found [${e.shape.join(", ")}]`,
-        );
-      const q = entryData(name, e, Uint8Array);
-      const sName = name.replace(/\.weight$/, ".scale");
-      const s = all.get(sName);
-      if (!s) throw new CheckpointError(`FP8 tensor "${name}" has no "${sName}"`);
-      const [o, i] = e.shape;
-      const want = scaleShape(o, i);
-      if (s.dtype !== "F32" || s.shape.length !== 2 || s.shape.some((d, j) => d !== want[j]))
-        throw new CheckpointError(
-          `"${sName}" must be F32 [${want.join(", ")}] (one multiplier per 128x128 block of "${name}"), found ${s.dtype} [${s.shape.join(", ")}]`,
-        );
-      const sc = entryData(sName, s, Float32Array);
-      const sCols = want[1];
-      const out = new Float32Array(o * i);
-      for (let r = 0; r < o; r++)
-        for (let c = 0; c < i; c++)
-          out[r * i + c] =
-            fp8ToF32(q[r * i + c], "float8_e4m3fn") *
-            sc[Math.floor(r / 128) * sCols + Math.floor(c / 128)];
-      return out;
-    }
-    default:
-      throw new CheckpointError(
-        `tensor "${name}": dtype ${e.dtype} is not supported (F32, F64, BF16, F16, F8_E4M3)`,
-      );
   }
 }

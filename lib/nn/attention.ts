@@ -13,95 +13,10 @@
  * [B, H, T, S] (scaled, masked), hook_pattern [B, H, T, S], hook_z [B, T, H, v_head_dim].
  */
 import * as T from "../tensor/index.js";
-import { softmaxScale, type ModelArgs } from "../model/config.js";
+import { softmaxScale, type ModelArgs } from "../config/index.js";
 import { Init, Linear, RMSNorm } from "./layers.js";
+import type { LatentKV } from "./latent-kv.js";
 import { Module, type ModelContext } from "./module.js";
-
-/**
- * One layer's latent KV cache: kv_norm(c_kv) [B, S, c] and the rotated k_pe [B, S, rope] of every
- * position so far, in buffers that grow by doubling (appending copies only the new positions).
- * The buffers are its own: they survive `tidy` scopes and are freed by `dispose()` (or when the
- * cache is garbage-collected). For inference: appending runs without autograd.
- */
-export class LatentKV {
-  private kvBuf: T.Tensor | null = null;
-  private peBuf: T.Tensor | null = null;
-  private len = 0;
-
-  /** Positions held. */
-  get length(): number {
-    return this.len;
-  }
-  /** Capacity in positions before the buffers grow. */
-  get capacity(): number {
-    return this.kvBuf ? this.kvBuf.shape[1] : 0;
-  }
-  /** kv_norm(c_kv) of the positions held [B, S, c] (a view; valid until the next change), or null. */
-  get kv(): T.Tensor | null {
-    return this.kvBuf && this.len > 0 ? this.kvBuf.narrow(1, 0, this.len) : null;
-  }
-  /** Rotated k_pe of the positions held [B, S, rope] (a view), or null. */
-  get pe(): T.Tensor | null {
-    return this.peBuf && this.len > 0 ? this.peBuf.narrow(1, 0, this.len) : null;
-  }
-  /** Elements held (B x S x (c + rope)). */
-  get elements(): number {
-    if (!this.kvBuf || !this.peBuf) return 0;
-    return this.kvBuf.shape[0] * this.len * (this.kvBuf.shape[2] + this.peBuf.shape[2]);
-  }
-
-  /** Appends kv [B, n, c] and pe [B, n, rope]; returns views of everything held. */
-  append(kv: T.Tensor, pe: T.Tensor): { kv: T.Tensor; pe: T.Tensor } {
-    const [B, n, c] = kv.shape;
-    const r = pe.shape[2];
-    if (pe.shape[0] !== B || pe.shape[1] !== n)
-      throw new RangeError(
-        `latent cache: k_pe [${pe.shape.join(", ")}] does not match c_kv [${kv.shape.join(", ")}]`,
-      );
-    if (this.kvBuf && this.peBuf) {
-      const [B0, , c0] = this.kvBuf.shape;
-      if (B !== B0 || c !== c0 || r !== this.peBuf.shape[2])
-        throw new RangeError(
-          `latent cache holds [${B0}, ${this.len}, ${c0}] + rope ${this.peBuf.shape[2]}; cannot append [${B}, ${n}, ${c}] + rope ${r}`,
-        );
-    }
-    T.noGrad(() => {
-      if (this.len + n > this.capacity) {
-        const cap = Math.max(16, this.len + n, 2 * this.capacity);
-        const grow = (old: T.Tensor | null, width: number): T.Tensor => {
-          const buf = T.keep(T.zeros([B, cap, width]));
-          if (old) {
-            if (this.len > 0) buf.narrow(1, 0, this.len).copy_(old.narrow(1, 0, this.len));
-            old.dispose();
-          }
-          return buf;
-        };
-        this.kvBuf = grow(this.kvBuf, c);
-        this.peBuf = grow(this.peBuf, r);
-      }
-      this.kvBuf!.narrow(1, this.len, n).copy_(kv);
-      this.peBuf!.narrow(1, this.len, n).copy_(pe);
-    });
-    this.len += n;
-    return { kv: this.kv!, pe: this.pe! };
-  }
-
-  /** Keeps the first n positions (drops the rest, e.g. a rejected draft). */
-  truncate(n: number): void {
-    if (!Number.isInteger(n) || n < 0 || n > this.len)
-      throw new RangeError(`latent cache: cannot truncate ${this.len} positions to ${n}`);
-    this.len = n;
-  }
-
-  /** Frees the buffers; the cache is empty and usable again. */
-  dispose(): void {
-    this.kvBuf?.dispose();
-    this.peBuf?.dispose();
-    this.kvBuf = null;
-    this.peBuf = null;
-    this.len = 0;
-  }
-}
 
 export interface AttnInputs {
   /** cos, sin [T, rope/2] for the query positions. */
@@ -113,6 +28,14 @@ export interface AttnInputs {
   cache?: LatentKV;
 }
 
+/**
+ * Multi-head Latent Attention, as DeepSeek's `MLA`.
+ *
+ * Attributes: `wq` [H·(nope + rope), dim] when q_lora_rank is 0, else `wq_a` [q_lora_rank, dim],
+ * `q_norm` and `wq_b` [H·(nope + rope), q_lora_rank]; `wkv_a` [kv_lora_rank + rope, dim] (c_kv and
+ * the shared k_pe), `kv_norm`, `wkv_b` [H·(nope + v), kv_lora_rank] (W_UK and W_UV per head),
+ * `wo` [dim, H·v]; `scale`, the softmax scale (YaRN's mscale² included when active).
+ */
 export class MLA extends Module {
   readonly wq: Linear | null = null;
   readonly wq_a: Linear | null = null;
@@ -179,8 +102,8 @@ export class MLA extends Module {
     const [qNope, qPeRaw] = q.split([nope, rope], -1);
     const qPe = T.rope(qPeRaw.contiguous(), inp.cos, inp.sin);
     const kv = this.wkv_a.forward(x);
-    const [cRaw, kPeRaw] = kv.split([c, rope], -1);
-    let cKv = this.hook("hook_kv_latent", this.kv_norm.forward(cRaw.contiguous()));
+    const [cKvRaw, kPeRaw] = kv.split([c, rope], -1);
+    let cKv = this.hook("hook_kv_latent", this.kv_norm.forward(cKvRaw.contiguous()));
     let kPe = this.hook("hook_k_pe", T.rope(kPeRaw.contiguous(), inp.cos, inp.sin));
     if (inp.cache) {
       impl = "absorb";
@@ -191,30 +114,30 @@ export class MLA extends Module {
       ({ kv: cKv, pe: kPe } = inp.cache.append(cKv, kPe));
     }
     const S = cKv.shape[1];
-    const qN = qNope.permute(0, 2, 1, 3); // [B, H, T, nope]
-    const qP = qPe.permute(0, 2, 1, 3); // [B, H, T, rope]
-    const scorePe = qP.matmul(kPe.unsqueeze(1).transpose(-2, -1)); // [B, H, T, S]
-    let scoreN: T.Tensor;
-    let v: T.Tensor | null = null;
-    const wb = this.wkv_b.weight.reshape(H, nope + dv, c);
+    const qNopeH = qNope.permute(0, 2, 1, 3); // [B, H, T, nope]
+    const qPeH = qPe.permute(0, 2, 1, 3); // [B, H, T, rope]
+    const scorePe = qPeH.matmul(kPe.unsqueeze(1).transpose(-2, -1)); // [B, H, T, S]
+    let scoreNope: T.Tensor;
+    let vH: T.Tensor | null = null;
+    const wkvB = this.wkv_b.weight.reshape(H, nope + dv, c); // per head: [W_UK; W_UV]
     if (impl === "naive") {
-      const kvb = this.wkv_b.forward(cKv).reshape(B, S, H, nope + dv);
-      const [kN, vv] = kvb.split([nope, dv], -1);
-      scoreN = qN.matmul(kN.permute(0, 2, 3, 1)); // [B, H, nope, S]
-      v = vv.permute(0, 2, 1, 3); // [B, H, S, dv]
+      const kvB = this.wkv_b.forward(cKv).reshape(B, S, H, nope + dv);
+      const [kNope, v] = kvB.split([nope, dv], -1);
+      scoreNope = qNopeH.matmul(kNope.permute(0, 2, 3, 1)); // [B, H, T, S]
+      vH = v.permute(0, 2, 1, 3); // [B, H, S, dv]
     } else {
-      const qLat = qN.matmul(wb.narrow(1, 0, nope)); // [B, H, T, c]
-      scoreN = qLat.matmul(cKv.unsqueeze(1).transpose(-2, -1));
+      const qLatent = qNopeH.matmul(wkvB.narrow(1, 0, nope)); // W_UKᵀ q_nope: [B, H, T, c]
+      scoreNope = qLatent.matmul(cKv.unsqueeze(1).transpose(-2, -1)); // [B, H, T, S]
     }
-    let scores = scoreN.add(scorePe).mul(this.scale);
+    let scores = scoreNope.add(scorePe).mul(this.scale);
     if (inp.mask) scores = scores.add(inp.mask);
     scores = this.hook("hook_attn_scores", scores);
     const probs = this.hook("hook_pattern", T.softmax(scores, -1));
     let z: T.Tensor;
-    if (v !== null) z = probs.matmul(v);
+    if (vH !== null) z = probs.matmul(vH);
     else {
-      const oLat = probs.matmul(cKv.unsqueeze(1)); // [B, H, T, c]
-      z = oLat.matmul(wb.narrow(1, nope, dv).transpose(-2, -1)); // [B, H, T, dv]
+      const oLatent = probs.matmul(cKv.unsqueeze(1)); // [B, H, T, c]
+      z = oLatent.matmul(wkvB.narrow(1, nope, dv).transpose(-2, -1)); // W_UV o: [B, H, T, dv]
     }
     z = this.hook("hook_z", z.permute(0, 2, 1, 3));
     return this.wo.forward(z.reshape(B, Tq, H * dv));

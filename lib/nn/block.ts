@@ -7,12 +7,19 @@
  * the FFN's under `.mlp` (dense) or `.moe`.
  */
 import * as T from "../tensor/index.js";
-import { isDenseLayer, type ModelArgs } from "../model/config.js";
+import { isDenseLayer, type ModelArgs } from "../config/index.js";
 import { MLA, type AttnInputs } from "./attention.js";
 import { Init, Linear, MLP, RMSNorm } from "./layers.js";
 import { Module, type ModelContext } from "./module.js";
 import { MoE } from "./moe.js";
 
+/**
+ * One pre-norm Transformer block, as DeepSeek's `Block`.
+ *
+ * Attributes: `attn_norm`, `attn` (MLA), `ffn_norm`, `ffn` (a dense SwiGLU MLP of width inter_dim
+ * in the first n_dense_layers, an MoE after), `layer` (its index in DeepSeek's numbering; the MTP
+ * modules continue after the main layers).
+ */
 export class Block extends Module {
   readonly attn_norm: RMSNorm;
   readonly attn: MLA;
@@ -67,9 +74,14 @@ export class SharedHead extends Module {
 }
 
 /**
- * MTP module: h' = eh_proj([enorm(emb(t_{i+k})) ; hnorm(h_prev_i)]) (embedding first, as DeepSeek's
- * released eh_proj expects), then its own Block; shared_head.norm before the shared head.
- * Extra hook points: hook_in [B, T-k, dim] (eh_proj's output), hook_logits [B, T-k, V].
+ * A Multi-Token Prediction module (DeepSeek-V3 §2.2): module k predicts token i + k + 2 from the
+ * previous depth's hidden state at i and the embedding of token i + k + 1:
+ *   h' = eh_proj([enorm(emb(t_{i+k+1})) ; hnorm(h_prev_i)])   (embedding first, as DeepSeek's
+ *        released eh_proj expects), then its own Block; shared_head.norm before the shared head.
+ *
+ * Attributes (beside the Block's): `enorm`, `hnorm`, `eh_proj` [dim, 2·dim] (fp32),
+ * `shared_head` (its norm; the embedding and output head are the main model's).
+ * Extra hook points: hook_in [B, T-k-1, dim] (eh_proj's output), hook_logits [B, T-k-1, V].
  */
 export class MTPModule extends Block {
   readonly enorm: RMSNorm;

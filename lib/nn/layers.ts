@@ -3,7 +3,7 @@
  * RMSNorm (eps 1e-6), Embedding, and the SwiGLU MLP (w1 gate, w3 up, w2 down).
  */
 import * as T from "../tensor/index.js";
-import { linear } from "../fp8/linear.js";
+import { linear } from "../fp8/index.js";
 import { Module, type ModelContext } from "./module.js";
 
 /** Seeded weight initialisation: each call draws from its own Philox stream. */

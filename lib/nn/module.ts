@@ -7,7 +7,9 @@
  * both when they register a child.
  */
 import * as T from "../tensor/index.js";
-import type { Precision } from "../fp8/linear.js";
+import { escapeHtml } from "../tensor/index.js";
+import type { Precision } from "../fp8/index.js";
+import { humanCount } from "../config/index.js";
 
 /** Reads an activation; returning a Tensor replaces it (the replacement must keep its shape). */
 export type HookFn = (activation: T.Tensor, name: string) => T.Tensor | void;
@@ -137,7 +139,10 @@ export class Module {
     return t;
   }
 
-  /** Registers a child; `hookName` (default: `name`) is its segment of the hook path. */
+  /**
+   * Registers a child; `hookName` (default: `name`) is its segment of the hook path ("" puts the
+   * child's hook points on this module's path).
+   */
   protected registerModule<M extends Module>(name: string, m: M, hookName: string = name): M {
     this.children.set(name, m);
     this.childHookNames.set(name, hookName);
@@ -249,11 +254,11 @@ export class Module {
     const params = [...this.params]
       .map(
         ([n, t]) =>
-          `<li><code>${esc(n)}</code> [${t.shape.join(", ")}] ${t.size.toLocaleString("en-US")}</li>`,
+          `<li><code>${escapeHtml(n)}</code> [${t.shape.join(", ")}] ${t.size.toLocaleString("en-US")}</li>`,
       )
       .join("");
     const kids = [...this.children].map(([n, m]) => `<li>${m.treeHTML(n)}</li>`).join("");
-    const title = `${label ? `<code>${esc(label)}</code>: ` : ""}<b>${esc(this.describe())}</b> <small>${esc(humanCount(this.numParams()))} params</small>`;
+    const title = `${label ? `<code>${escapeHtml(label)}</code>: ` : ""}<b>${escapeHtml(this.describe())}</b> <small>${escapeHtml(humanCount(this.numParams()))} params</small>`;
     if (!params && !kids) return title;
     return `<details${label ? "" : " open"}><summary>${title}</summary><ul style="margin:0">${params}${kids}</ul></details>`;
   }
@@ -267,18 +272,19 @@ export class Module {
   }
 }
 
+/** A numbered list of modules ("0", "1", ...), as PyTorch's ModuleList. */
+export class ModuleList<M extends Module> extends Module {
+  readonly items: M[] = [];
+  constructor(ctx: ModelContext, items: M[]) {
+    super(ctx);
+    items.forEach((m, i) => this.items.push(this.registerModule(String(i), m)));
+  }
+  override describe(): string {
+    return `ModuleList(${this.items.length} x ${this.items[0]?.describe() ?? "-"})`;
+  }
+}
+
+/** A dotted path: "blocks.1" + "attn"; an empty segment adds nothing. */
 export function join(prefix: string, name: string): string {
-  return prefix ? `${prefix}.${name}` : name;
-}
-
-function esc(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-}
-
-/** 1234567 -> "1.23M". */
-export function humanCount(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}B`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}K`;
-  return String(n);
+  return prefix && name ? `${prefix}.${name}` : prefix || name;
 }

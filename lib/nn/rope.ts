@@ -3,7 +3,7 @@
  * correction when max_seq_len exceeds original_seq_len (as the reference's precompute_freqs_cis).
  */
 import * as T from "../tensor/index.js";
-import type { ModelArgs } from "../model/config.js";
+import type { ModelArgs } from "../config/index.js";
 
 /** The per-pair frequencies [qk_rope_head_dim / 2], YaRN-corrected when active. */
 export function ropeFrequencies(a: Readonly<ModelArgs>): Float64Array {

@@ -3,7 +3,7 @@
  * Node on its output; backward() walks the nodes in reverse topological order. Backward functions
  * are module-level functions (no closure per op), and they run with gradient recording off.
  */
-import type { Tensor } from "./tensor";
+import type { Tensor } from "./tensor.js";
 
 /** Gradients for each input (null where the input needs none). */
 export type BackwardFn = (grad: Tensor, node: Node) => (Tensor | null)[];
@@ -19,7 +19,7 @@ export class Node {
     public readonly inputs: Tensor[],
     public readonly backward: BackwardFn,
     /** Saved tensors and values; cleared after backward unless retainGraph. */
-    public saved: any,
+    public saved: unknown,
   ) {}
 }
 
@@ -113,7 +113,7 @@ export function record(
   out: Tensor,
   inputs: Tensor[],
   backward: BackwardFn,
-  saved: any,
+  saved: unknown,
   owned?: (Tensor | null)[],
 ): Tensor {
   if (state.anomaly) checkForward(op, out, inputs);

@@ -1,9 +1,9 @@
 /** Creating tensors: from JS data, constant fills, ranges, and seeded random draws. */
-import { Tensor, NestedArray, Shape } from "./tensor";
-import { DType, TypedArray, checkDType, encode, isStorageOnly } from "./dtype";
-import { wrapStorage } from "./memory";
-import { fillInt, fillNormal, fillUniform, streamFor } from "./random";
-import { shapeStr } from "./ops/iter";
+import { Tensor, NestedArray, Shape } from "./tensor.js";
+import { DType, TypedArray, checkDType, encode, isStorageOnly } from "./dtype.js";
+import { wrapStorage } from "./memory.js";
+import { fillInt, fillNormal, fillUniform, streamFor } from "./random.js";
+import { shapeStr } from "./ops/iter.js";
 
 export interface CreateOptions {
   dtype?: DType;

@@ -1,6 +1,6 @@
 /** User-defined differentiable ops (like torch.autograd.Function). */
-import { Tensor } from "./tensor";
-import { Node, gradEnabled, noGrad, record } from "./autograd";
+import { Tensor } from "./tensor.js";
+import { Node, gradEnabled, noGrad, record } from "./autograd.js";
 
 /** Passed to forward and backward: save what backward needs. */
 export class OpContext {

@@ -1,5 +1,5 @@
 /** How tensors show in a notebook cell: PyTorch-like text, and a small HTML table. */
-import type { Tensor } from "./tensor";
+import type { Tensor } from "./tensor.js";
 
 const EDGE = 3;
 const THRESHOLD = 1000;
@@ -76,13 +76,23 @@ export function formatTensor(t: Tensor): string {
   return `tensor(${rec(0, 0, "       ")}, ${header(t)})`;
 }
 
-function esc(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+const HTML_ENTITIES: Record<string, string> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&#39;",
+};
+
+/** Text made safe for HTML content and quoted attribute values (the library's one escaper). */
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => HTML_ENTITIES[c]);
 }
 
 /** A small HTML table (first 20 x 20 of the last two dims of the first matrix). */
 export function formatHtml(t: Tensor): string {
-  if (t.isDisposed || t.ndim === 0 || t.size === 0) return `<pre>${esc(formatTensor(t))}</pre>`;
+  if (t.isDisposed || t.ndim === 0 || t.size === 0)
+    return `<pre>${escapeHtml(formatTensor(t))}</pre>`;
   const vals = t.toArray();
   const isInt = t.dtype === "int32";
   const rows = t.ndim === 1 ? 1 : t.shape[t.ndim - 2];
@@ -91,7 +101,7 @@ export function formatHtml(t: Tensor): string {
   const C = Math.min(cols, 20);
   const lines: string[] = [];
   lines.push(
-    `<div class="moelab-tensor"><div style="font-family:monospace;font-size:12px">Tensor ${esc(header(t))}${t.ndim > 2 ? " (first matrix)" : ""}</div>`,
+    `<div class="moelab-tensor"><div style="font-family:monospace;font-size:12px">Tensor ${escapeHtml(header(t))}${t.ndim > 2 ? " (first matrix)" : ""}</div>`,
   );
   lines.push('<table style="font-family:monospace;font-size:12px;border-collapse:collapse">');
   lines.push(

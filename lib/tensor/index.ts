@@ -2,12 +2,12 @@
  * moelab's tensor runtime: Tensor, creation, ops (methods and free functions), autograd,
  * memory scopes. See README.md in this folder for the API list.
  */
-export { Tensor, isTensor } from "./tensor";
-export type { Shape, NestedArray, TfLike, TfTensorLike } from "./tensor";
-export type { DType, TypedArray } from "./dtype";
-export { bf16ToF32, f32ToBf16, f32ToFp8, fp8ToF32, DTYPES } from "./dtype";
-export type { Device } from "./device";
-export { cpu, device } from "./device";
+export { Tensor, isTensor } from "./tensor.js";
+export type { Shape, NestedArray, TfLike, TfTensorLike } from "./tensor.js";
+export type { DType, TypedArray } from "./dtype.js";
+export { bf16ToF32, f32ToBf16, f32ToFp8, fp8ToF32, DTYPES } from "./dtype.js";
+export type { Device } from "./device.js";
+export { cpu, device } from "./device.js";
 export {
   tensor,
   fromArray,
@@ -24,21 +24,22 @@ export {
   randn,
   rand,
   randint,
-} from "./creation";
-export type { CreateOptions, RandomOptions } from "./creation";
-export { manualSeed } from "./random";
+} from "./creation.js";
+export type { CreateOptions, RandomOptions } from "./creation.js";
+export { manualSeed } from "./random.js";
 export {
   noGrad,
   enableGrad,
   gradEnabled as isGradEnabled,
   setAnomalyDetection,
   detectAnomaly,
-} from "./autograd";
-export type { BackwardOptions } from "./autograd";
-export { defineOp, customOp, OpContext } from "./custom";
-export type { OpDefinition } from "./custom";
-export { tidy, keep, memory, emptyPool, setPoolLimit } from "./memory";
-export type { MemoryInfo } from "./memory";
+} from "./autograd.js";
+export type { BackwardOptions } from "./autograd.js";
+export { defineOp, customOp, OpContext } from "./custom.js";
+export type { OpDefinition } from "./custom.js";
+export { escapeHtml } from "./display.js";
+export { tidy, keep, memory, emptyPool, setPoolLimit } from "./memory.js";
+export type { MemoryInfo } from "./memory.js";
 export {
   add,
   sub,
@@ -65,7 +66,7 @@ export {
   relu,
   clamp,
   cast,
-} from "./ops/elementwise";
+} from "./ops/elementwise.js";
 export {
   sum,
   mean,
@@ -78,7 +79,7 @@ export {
   argsort,
   cumsum,
   bincount,
-} from "./ops/reduce";
+} from "./ops/reduce.js";
 export {
   reshape,
   view,
@@ -99,7 +100,7 @@ export {
   triu,
   clone,
   contiguous,
-} from "./ops/shape";
+} from "./ops/shape.js";
 export {
   gather,
   indexSelect,
@@ -109,8 +110,10 @@ export {
   where,
   maskedFill,
   oneHot,
-} from "./ops/indexing";
-export { matmul, bmm, linear, jsSgemm, sgemm } from "./ops/matmul";
-export { softmax, logSoftmax, crossEntropy, rmsNorm, rope, swiglu, attention } from "./ops/nn";
-export type { CrossEntropyOptions, AttentionOptions } from "./ops/nn";
-export { getNumThreads, setNumThreads } from "./threads";
+} from "./ops/indexing.js";
+export { matmul, bmm, linear, jsSgemm, sgemm } from "./ops/matmul.js";
+export { softmax, logSoftmax, crossEntropy, rmsNorm, rope, swiglu } from "./ops/nn.js";
+export type { CrossEntropyOptions } from "./ops/nn.js";
+export { attention } from "./ops/attention.js";
+export type { AttentionOptions } from "./ops/attention.js";
+export { getNumThreads, setNumThreads } from "./threads.js";

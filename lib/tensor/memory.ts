@@ -2,7 +2,7 @@
  * Storage lifetime: reference-counted storages, a buffer pool keyed by dtype and length, `tidy`
  * scopes, and a FinalizationRegistry that reclaims what was never disposed.
  */
-import { DType, TypedArray, bytesPer, newArray } from "./dtype";
+import { DType, TypedArray, bytesPer, newArray } from "./dtype.js";
 
 /** A buffer shared by a tensor and its views; returned to the pool when the last one goes. */
 export class Storage {

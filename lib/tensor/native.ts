@@ -1,8 +1,8 @@
 /**
- * The addon's kernels as lib/tensor sees them. Loaded once; kernels another engineer has not
- * built yet are undefined and the TypeScript paths take over.
+ * The addon's kernels as lib/tensor sees them. Loaded once; a kernel the loaded addon lacks
+ * is undefined and the TypeScript path takes over.
  */
-import { loadAddon } from "./addon";
+import { loadAddon } from "./addon.js";
 
 export type Sgemm = (
   transA: boolean,
@@ -169,6 +169,42 @@ export interface NativeOps {
     n: number,
     m: number,
     inner: number,
+  ) => void;
+  /** Group-limited top-k routing (ops_moe.cc); `biased` null skips writing the biased scores. */
+  moeRoute?: (
+    scores: Float32Array,
+    bias: Float32Array | null,
+    n: number,
+    E: number,
+    k: number,
+    groups: number,
+    limitedGroups: number,
+    indices: Int32Array,
+    biased: Float32Array | null,
+  ) => void;
+  /** out[t] = base[t] + Σ_j w[t·k + j] · chunk row inv[t·k + j] (see tensor/ops/moe.ts). */
+  moeCombine?: (
+    out: Float32Array,
+    base: Float32Array,
+    n: number,
+    k: number,
+    D: number,
+    chunks: Float32Array[],
+    starts: Int32Array,
+    inv: Int32Array,
+    w: Float32Array,
+  ) => void;
+  /** The combine's backward for one expert's rows: dys = w · g[tok], dw[pos] = ys · g[tok]. */
+  moeCombineGrad?: (
+    grad: Float32Array,
+    D: number,
+    ys: Float32Array,
+    rows: number,
+    tok: Int32Array,
+    pos: Int32Array,
+    w: Float32Array,
+    dys: Float32Array,
+    dw: Float32Array,
   ) => void;
   getNumThreads?: () => number;
   setNumThreads?: (n: number) => void;

@@ -2,7 +2,7 @@
  * The Tensor: a typed storage plus shape, strides and offset (views share storage), a dtype, a
  * device, and autograd state. Ops live in ops/*.ts; the methods here forward to them.
  */
-import { DType, TypedArray, bytesPer, decode, isStorageOnly } from "./dtype";
+import { DType, TypedArray, bytesPer, decode, isStorageOnly } from "./dtype.js";
 import {
   Storage,
   adopt,
@@ -12,16 +12,16 @@ import {
   tensorCreated,
   tensorReleased,
   unregister,
-} from "./memory";
-import { Node, runBackward, BackwardOptions } from "./autograd";
-import { Device, cpu } from "./device";
-import * as E from "./ops/elementwise";
-import * as R from "./ops/reduce";
-import * as S from "./ops/shape";
-import * as I from "./ops/indexing";
-import * as M from "./ops/matmul";
-import * as N from "./ops/nn";
-import * as D from "./display";
+} from "./memory.js";
+import { Node, runBackward, BackwardOptions } from "./autograd.js";
+import { Device, cpu } from "./device.js";
+import * as E from "./ops/elementwise.js";
+import * as R from "./ops/reduce.js";
+import * as S from "./ops/shape.js";
+import * as I from "./ops/indexing.js";
+import * as M from "./ops/matmul.js";
+import * as N from "./ops/nn.js";
+import * as D from "./display.js";
 
 export type Shape = readonly number[];
 export type Scalar = number;

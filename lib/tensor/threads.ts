@@ -1,5 +1,5 @@
 /** The addon's thread count (kernels and SGEMM). */
-import { native } from "./native";
+import { native } from "./native.js";
 
 export function getNumThreads(): number {
   return native.getNumThreads ? native.getNumThreads() : 1;

@@ -10,14 +10,14 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as zmq from "zeromq";
-import { RunningKernel, StartKernelOptions, startKernel } from "../../kernel/main";
-import type { ConnectionInfo } from "../../kernel/protocol/transport";
-import { makeHeader, parseMessage, serializeMessage } from "../../kernel/wire/framing";
-import { Header, Message } from "../../kernel/wire/messages";
-import { Signer } from "../../kernel/wire/signing";
+import { RunningKernel, StartKernelOptions, startKernel } from "../../kernel/main.js";
+import type { ConnectionInfo } from "../../kernel/protocol/transport.js";
+import { makeHeader, parseMessage, serializeMessage } from "../../kernel/wire/framing.js";
+import { Header, Message } from "../../kernel/wire/messages.js";
+import { Signer } from "../../kernel/wire/signing.js";
 
-export type { ConnectionInfo } from "../../kernel/protocol/transport";
-export type { Message } from "../../kernel/wire/messages";
+export type { ConnectionInfo } from "../../kernel/protocol/transport.js";
+export type { Message } from "../../kernel/wire/messages.js";
 
 export type ClientChannel = "shell" | "control" | "stdin";
 

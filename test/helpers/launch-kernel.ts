@@ -2,8 +2,8 @@
  * Test-only kernel launcher: `node dist/test/helpers/launch-kernel.js FILE [--fake]` starts the
  * kernel on connection file FILE in its own process, with fake parts when --fake is given.
  */
-import { startKernel } from "../../kernel/main";
-import { FakeExecutor, FakeLanguage } from "../kernel/protocol/fakes";
+import { startKernel } from "../../kernel/main.js";
+import { FakeExecutor, FakeLanguage } from "../kernel/protocol/fakes.js";
 
 const [file, ...flags] = process.argv.slice(2);
 const fake = flags.includes("--fake");

@@ -10,7 +10,7 @@ import { Worker } from "node:worker_threads";
 
 const ADDON_PATH = path.resolve(__dirname, "../../../build/Release/moelab_native.node");
 
-import type { Sgemm } from "../../lib/tensor/native";
+import type { Sgemm } from "../../lib/tensor/native.js";
 
 interface GemmAddon {
   sgemm: Sgemm;

@@ -5,6 +5,7 @@
  * decode to the same model as the equivalent F32 checkpoint.
  */
 import { strict as assert } from "node:assert";
+import { relErr as relErrOf } from "../helpers/numeric.js";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,7 +17,7 @@ import {
   writeSafetensors,
   type TensorEntry,
 } from "../../lib/io/index.js";
-import { ModelConfig, presets } from "../../lib/model/index.js";
+import { ModelConfig, presets } from "../../lib/config/index.js";
 
 const ORACLE = resolve(__dirname, "..", "..", "..", "test", "oracle", "deepseek_ref.py");
 
@@ -112,20 +113,12 @@ async function logits(
   return (await readSafetensors(r.out)).tensors;
 }
 
+/** float32 -> bfloat16 bits, round to nearest even. */
+/** relErr of two checkpoint tensors' values. */
 function relErr(a: TensorEntry, b: TensorEntry): number {
-  const x = a.data as Float32Array;
-  const y = b.data as Float32Array;
-  assert.equal(x.length, y.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < x.length; i++) {
-    num += (x[i] - y[i]) ** 2;
-    den += y[i] ** 2;
-  }
-  return Math.sqrt(num / den);
+  return relErrOf(a.data as Float32Array, b.data as Float32Array);
 }
 
-/** float32 -> bfloat16 bits, round to nearest even. */
 function toBF16(x: Float32Array): Uint16Array {
   const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
   const out = new Uint16Array(x.length);

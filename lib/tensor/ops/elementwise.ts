@@ -2,8 +2,8 @@
  * Elementwise ops with broadcasting: binary arithmetic and comparisons, unary math, casts, and
  * the in-place updates optimizers use. Small tensors run JS loops; large float32 ones the addon.
  */
-import { Tensor } from "../tensor";
-import { DType, TypedArray, decode, encode, isStorageOnly, promote } from "../dtype";
+import { Tensor } from "../tensor.js";
+import { DType, TypedArray, decode, encode, isStorageOnly, promote } from "../dtype.js";
 import {
   record,
   gradEnabled,
@@ -12,12 +12,12 @@ import {
   anomalyEnabled,
   checkForward,
   checkSaved,
-} from "../autograd";
-import { native, NATIVE_MIN } from "../native";
-import { broadcastShapes, broadcastStrides, collapse, forEachBlock, shapeStr } from "./iter";
-import { sumTo } from "./reduce";
-import { copyRaw } from "./shape";
-import { scoped } from "../memory";
+} from "../autograd.js";
+import { native, NATIVE_MIN } from "../native.js";
+import { broadcastShapes, broadcastStrides, collapse, forEachBlock, shapeStr } from "./iter.js";
+import { sumTo } from "./reduce.js";
+import { copyRaw } from "./shape.js";
+import { scoped } from "../memory.js";
 
 // Binary op codes (shared with native/src/ops_elementwise.cc).
 export const ADD = 0,
@@ -270,7 +270,7 @@ function bSub(g: Tensor, n: Node): (Tensor | null)[] {
 }
 function bMul(g: Tensor, n: Node): (Tensor | null)[] {
   const a = n.inputs[0];
-  const b: Tensor | number = n.saved;
+  const b = n.saved as Tensor | number;
   if (typeof b === "number") return [binaryRaw("mul", MUL, g, b)];
   return [
     a.requiresGrad ? binaryRaw("mul", MUL, g, b) : null,
@@ -279,7 +279,7 @@ function bMul(g: Tensor, n: Node): (Tensor | null)[] {
 }
 function bDiv(g: Tensor, n: Node): (Tensor | null)[] {
   const a = n.inputs[0];
-  const b: Tensor | number = n.saved;
+  const b = n.saved as Tensor | number;
   if (typeof b === "number") return [binaryRaw("div", MUL, g, 1 / b)];
   const ga = a.requiresGrad ? binaryRaw("div", DIV, g, b) : null;
   let gb: Tensor | null = null;
@@ -296,8 +296,7 @@ function bDiv(g: Tensor, n: Node): (Tensor | null)[] {
 }
 function bPow(g: Tensor, n: Node): (Tensor | null)[] {
   const a = n.inputs[0];
-  const p: Tensor | number = n.saved[0];
-  const out: Tensor = n.saved[1];
+  const [p, out] = n.saved as [Tensor | number, Tensor];
   checkSaved(n.op, out);
   if (typeof p === "number") return [unaryGradRaw(POWS, a, out, g, p, 0)];
   let ga: Tensor | null = null;
@@ -392,8 +391,7 @@ export function minimum(a: Tensor, b: Tensor | number): Tensor {
 }
 function bMaxMinFixed(g: Tensor, n: Node): (Tensor | null)[] {
   const a = n.inputs[0];
-  const isMax: boolean = n.saved[0];
-  const bb: Tensor | number = n.saved[1];
+  const [isMax, bb] = n.saved as [boolean, Tensor | number];
   const maskA = binaryRaw("maximum", isMax ? GE : LE, a, bb);
   const ga = binaryRaw("maximum", MUL, g, maskA);
   let gb: Tensor | null = null;

@@ -1,11 +1,11 @@
 /** Index ops: gather, indexSelect, scatterAdd, embedding, where, maskedFill, oneHot. */
-import { Tensor } from "../tensor";
-import { record, Node, gradEnabled, BackwardFn } from "../autograd";
-import { broadcastShapes, normDim, shapeStr } from "./iter";
-import { copyRaw, expand, reshape } from "./shape";
-import { cast } from "./elementwise";
-import { isStorageOnly } from "../dtype";
-import { native, NATIVE_MIN } from "../native";
+import { Tensor } from "../tensor.js";
+import { record, Node, gradEnabled, BackwardFn } from "../autograd.js";
+import { broadcastShapes, normDim, shapeStr } from "./iter.js";
+import { copyRaw, expand, reshape } from "./shape.js";
+import { cast } from "./elementwise.js";
+import { isStorageOnly } from "../dtype.js";
+import { native, NATIVE_MIN } from "../native.js";
 
 function checkT(t: unknown, op: string, what = "input"): Tensor {
   if (!(t instanceof Tensor)) throw new TypeError(`${op}: expected a Tensor as ${what}`);

@@ -3,12 +3,12 @@
  * broadcast batch dims become stride 0, so no operand is copied unless its last two dims are
  * not row- or column-contiguous.
  */
-import { Tensor } from "../tensor";
-import { record, Node, gradEnabled } from "../autograd";
-import { native, Sgemm } from "../native";
-import { broadcastShapes, broadcastStrides, collapse, forEachBlock, shapeStr } from "./iter";
-import { copyRaw, reshape, squeeze, transpose, unsqueeze } from "./shape";
-import { add, cast } from "./elementwise";
+import { Tensor } from "../tensor.js";
+import { record, Node, gradEnabled } from "../autograd.js";
+import { native, Sgemm } from "../native.js";
+import { broadcastShapes, broadcastStrides, collapse, forEachBlock, shapeStr } from "./iter.js";
+import { copyRaw, reshape, squeeze, transpose, unsqueeze } from "./shape.js";
+import { add, cast } from "./elementwise.js";
 
 /** Reference SGEMM in JS (row-major, same contract as the addon's sgemm). */
 export const jsSgemm: Sgemm = (

@@ -1,12 +1,12 @@
 /** Reductions (sum, mean, max, min, arg*), sorting (topk, sort, argsort), cumsum, bincount. */
-import { Tensor } from "../tensor";
-import { record, Node, gradEnabled } from "../autograd";
-import { native, NATIVE_MIN } from "../native";
-import { normDim, shapeStr } from "./iter";
-import { cast, div, neg } from "./elementwise";
-import { contiguous, copyRaw, reshape, squeeze, transpose } from "./shape";
-import { gather } from "./indexing";
-import { isStorageOnly } from "../dtype";
+import { Tensor } from "../tensor.js";
+import { record, Node, gradEnabled } from "../autograd.js";
+import { native, NATIVE_MIN } from "../native.js";
+import { normDim, shapeStr } from "./iter.js";
+import { cast, div, neg } from "./elementwise.js";
+import { contiguous, copyRaw, reshape, squeeze, transpose } from "./shape.js";
+import { gather } from "./indexing.js";
+import { isStorageOnly } from "../dtype.js";
 
 const SUM = 0,
   MAXR = 1,

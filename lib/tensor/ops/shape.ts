@@ -1,10 +1,10 @@
 /** Shape ops: views (reshape, transpose, permute, expand, slice, ...) and copies (cat, stack, tril). */
-import { Tensor, contiguousStrides } from "../tensor";
-import { record, Node, gradEnabled } from "../autograd";
-import { native, NATIVE_MIN } from "../native";
-import { collapse, forEachBlock, normDim, shapeStr } from "./iter";
-import { inplace, mul } from "./elementwise";
-import { isStorageOnly } from "../dtype";
+import { Tensor, contiguousStrides } from "../tensor.js";
+import { record, Node, gradEnabled } from "../autograd.js";
+import { native, NATIVE_MIN } from "../native.js";
+import { collapse, forEachBlock, normDim, shapeStr } from "./iter.js";
+import { inplace, mul } from "./elementwise.js";
+import { isStorageOnly } from "../dtype.js";
 
 /** Accepts f(2, 3), f([2, 3]). */
 export function shapeArg(args: (number | number[])[]): number[] {
@@ -211,7 +211,7 @@ export function expand(t: Tensor, shape: number[]): Tensor {
 }
 
 function bPermute(g: Tensor, n: Node): (Tensor | null)[] {
-  const perm: number[] = n.saved;
+  const perm = n.saved as number[];
   const inv = new Array<number>(perm.length);
   for (let i = 0; i < perm.length; i++) inv[perm[i]] = i;
   return [permute(g, inv)];

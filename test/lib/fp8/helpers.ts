@@ -97,13 +97,4 @@ export function nextDown(x: number): number {
   return -nextUp(-x);
 }
 
-/** Norm-wise relative error ||x - ref|| / ||ref||. */
-export function relErr(x: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    num += (x[i] - ref[i]) ** 2;
-    den += ref[i] ** 2;
-  }
-  return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
-}
+export { relErr } from "../../helpers/numeric.js";

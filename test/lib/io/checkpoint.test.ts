@@ -12,7 +12,7 @@ import {
   writeSafetensors,
   type TensorEntry,
 } from "../../../lib/io/index.js";
-import { ModelConfig, presets } from "../../../lib/model/index.js";
+import { ModelConfig, presets } from "../../../lib/config/index.js";
 
 /** Every expected tensor filled with distinct bit patterns (FP8 codes for FP8 weights). */
 function fill(c: ModelConfig): Map<string, TensorEntry> {

@@ -5,7 +5,7 @@ import {
   MODEL_ARGS_FIELDS,
   presets,
   type ModelArgs,
-} from "../../../lib/model/index.js";
+} from "../../../lib/config/index.js";
 
 // DeepSeek-V3's Hugging Face config.json (deepseek-ai/DeepSeek-V3), verbatim.
 const HF_V3 = `{

@@ -10,7 +10,7 @@ import {
   type Dtype,
   type FoundTensor,
 } from "../../../lib/io/index.js";
-import { presets, type ModelConfig } from "../../../lib/model/index.js";
+import { presets, type ModelConfig } from "../../../lib/config/index.js";
 
 /**
  * DeepSeek's convert.py renaming (HF -> reference), restated independently for names outside

@@ -5,8 +5,8 @@ import {
   generate,
   generateSpeculative,
   sampleToken,
-  type ConfigFields,
 } from "../../../lib/model/index.js";
+import { type ConfigFields } from "../../../lib/config/index.js";
 import * as T from "../../../lib/tensor/index.js";
 
 const CFG: ConfigFields = {

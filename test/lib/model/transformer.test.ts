@@ -3,6 +3,7 @@
  * equivalence with the PyTorch oracle of DeepSeek's reference (test/oracle/deepseek_ref.py).
  */
 import { strict as assert } from "node:assert";
+import { relErr } from "../../helpers/numeric.js";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,7 +11,8 @@ import { join, resolve } from "node:path";
 import * as T from "../../../lib/tensor/index.js";
 import { readSafetensors, type TensorEntry } from "../../../lib/io/index.js";
 import { LatentKV } from "../../../lib/nn/index.js";
-import { Transformer, type ConfigFields } from "../../../lib/model/index.js";
+import { Transformer } from "../../../lib/model/index.js";
+import { type ConfigFields } from "../../../lib/config/index.js";
 import { DEBIAN_PYTHON, needs } from "../../helpers/env.js";
 
 const ORACLE = resolve(__dirname, "..", "..", "..", "..", "test", "oracle", "deepseek_ref.py");
@@ -99,17 +101,6 @@ export function randomize(m: Transformer, seed: number): void {
 function randomTokens(B: number, Tn: number, V: number, seed: number): number[][] {
   const d = T.randint(0, V, [B, Tn], { seed }).toArray();
   return Array.from({ length: B }, (_, b) => Array.from(d.subarray(b * Tn, (b + 1) * Tn)));
-}
-
-function relErr(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let d = 0;
-  let n = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += (a[i] - b[i]) ** 2;
-    n += b[i] ** 2;
-  }
-  return Math.sqrt(d / n);
 }
 
 /** Worst norm-wise relative error over positions of [B, T, V] logits. */

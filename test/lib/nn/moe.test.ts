@@ -1,10 +1,8 @@
 /** Gate routing rules on hand-made scores, and MoE's grouped dispatch against a per-token loop. */
 import { strict as assert } from "node:assert";
 import * as T from "../../../lib/tensor/index.js";
-import { modelArgs, type ModelArgs } from "../../../lib/model/index.js";
+import { modelArgs, type ModelArgs } from "../../../lib/config/index.js";
 import { Gate, Init, MoE, ModelContext, routeTokens } from "../../../lib/nn/index.js";
-import { groupByExpert, moeCombine, routeTokensJs } from "../../../lib/nn/moe.js";
-import { loadAddon } from "../../../lib/tensor/addon.js";
 
 function args(f: Partial<ModelArgs>): ModelArgs {
   return modelArgs({
@@ -31,17 +29,14 @@ function route(
   scores: number[],
   bias: number[] | null,
 ): { indices: number[]; weights: number[]; biased: number[] } {
-  const g = new Gate(new ModelContext(), new Init(0, 0.1), a, bias !== null);
+  const ctx = new ModelContext();
+  const g = new Gate(ctx, new Init(0, 0.1), a, bias !== null);
   if (bias) T.noGrad(() => g.bias!.copy_(T.tensor(bias)));
   let biased: number[] = [];
-  const { weights, indices } = g.forward(T.zeros([1, 1, a.dim]), {
-    fire: (name, t) => {
-      if (name === "hook_router_scores") return T.tensor(scores).reshape(1, 1, scores.length);
-      if (name === "hook_router_biased_scores") biased = Array.from(t.toArray());
-      return t;
-    },
-    listening: () => true,
-  });
+  // A Gate on its own has its hook points at the root ("hook_router_scores").
+  ctx.addHook("hook_router_scores", () => T.tensor(scores).reshape(1, 1, scores.length));
+  ctx.addHook("hook_router_biased_scores", (t) => void (biased = Array.from(t.toArray())));
+  const { weights, indices } = g.forward(T.zeros([1, 1, a.dim]));
   return { indices: Array.from(indices.toArray()), weights: Array.from(weights.toArray()), biased };
 }
 
@@ -223,149 +218,6 @@ describe("nn/MoE", () => {
     assert.throws(
       () => moe.forward(T.randn([1, 3, 8], { seed: 2 })),
       /expert index 4 out of range \[0, 4\) in blocks\.1\.moe/,
-    );
-  });
-
-  it("groupByExpert sorts (token, slot) pairs by expert, stably, with the inverse map", () => {
-    // 3 tokens, k = 2, 4 experts; expert 1 unused.
-    const g = groupByExpert(Int32Array.from([2, 0, 0, 3, 2, 3]), 3, 2, 4, "test");
-    assert.deepEqual(Array.from(g.counts), [0, 2, 2, 4, 6]);
-    assert.deepEqual(Array.from(g.tok.toArray()), [0, 1, 0, 2, 1, 2]);
-    assert.deepEqual(Array.from(g.pos.toArray()), [1, 2, 0, 4, 3, 5]);
-    assert.deepEqual(Array.from(g.inv.toArray()), [2, 0, 1, 4, 3, 5]);
-    assert.deepEqual(Array.from(g.starts.toArray()), [0, 2, 4, 6]);
-    assert.throws(
-      () => groupByExpert(Int32Array.from([0, -1]), 1, 2, 4, "blocks.0.moe"),
-      /-1 out of range/,
-    );
-  });
-
-  it("moeCombine equals base + the weighted routed rows, with its gradient", () => {
-    const idx = Int32Array.from([2, 0, 0, 3, 2, 3]);
-    const g = groupByExpert(idx, 3, 2, 4, "test");
-    const D = 5;
-    const base = T.randn([3, D], { seed: 1, requiresGrad: true });
-    const w = T.randn([6], { seed: 2, requiresGrad: true });
-    const ys = [0, 2, 3].map((e, i) =>
-      T.randn([g.counts[e + 1] - g.counts[e], D], { seed: 10 + i, requiresGrad: true }),
-    );
-    const out = moeCombine(base, w, g.tok, g.pos, g.inv, g.starts, ...ys);
-    // Reference: for each slot i = t*k + j, row inv[i] of the concatenated expert outputs.
-    const all = T.cat(ys, 0);
-    const rows = T.indexSelect(all, 0, g.inv).mul(w.reshape(6, 1)).reshape(3, 2, D).sum(1);
-    const ref = base.add(rows);
-    const o = out.toArray();
-    const r = ref.toArray();
-    for (let i = 0; i < o.length; i++) assert.ok(Math.abs(o[i] - r[i]) < 1e-6, `out[${i}]`);
-    const up = T.randn([3, D], { seed: 3 });
-    const grads = (y: T.Tensor): number[][] => {
-      for (const t of [base, w, ...ys]) t.grad = null;
-      y.mul(up).sum().backward();
-      return [base, w, ...ys].map((t) => Array.from(t.grad!.toArray()));
-    };
-    const gOut = grads(out);
-    const gRef = grads(ref);
-    gOut.forEach((gs, j) =>
-      gs.forEach((v, i) => assert.ok(Math.abs(v - gRef[j][i]) < 1e-5, `grad ${j}[${i}]`)),
-    );
-  });
-});
-
-describe("nn/MoE native router", () => {
-  const addon = loadAddon();
-
-  it("chooses exactly what the TypeScript router chooses, ties and dropped groups included", function () {
-    if (!addon || typeof addon.moeRoute !== "function") this.skip();
-    const configs = [
-      { n_routed_experts: 16, n_activated_experts: 2, n_expert_groups: 4, n_limited_groups: 2 },
-      { n_routed_experts: 8, n_activated_experts: 3, n_expert_groups: 1, n_limited_groups: 1 },
-      { n_routed_experts: 64, n_activated_experts: 6, n_expert_groups: 8, n_limited_groups: 3 },
-    ];
-    let seed = 7;
-    const rand = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
-    for (const a of configs) {
-      const E = a.n_routed_experts;
-      const n = 300;
-      // Coarse values make exact ties (scores and group sums) frequent.
-      const scores = Float32Array.from({ length: n * E }, () => Math.round(rand() * 8) / 8);
-      for (const bias of [
-        null,
-        Float32Array.from({ length: E }, () => Math.round(rand() * 4) / 16),
-      ]) {
-        const native = routeTokens(scores, bias, n, a);
-        const idx = new Int32Array(n * a.n_activated_experts);
-        const biased = new Float32Array(n * E);
-        routeTokensJs(scores, bias, n, a, idx, biased);
-        assert.deepEqual(
-          Array.from(native.indices),
-          Array.from(idx),
-          `indices, E=${E}, bias ${!!bias}`,
-        );
-        assert.deepEqual(Array.from(native.biased), Array.from(biased), `biased scores, E=${E}`);
-        // Without the biased scores written out, the same choice.
-        const idx2 = new Int32Array(n * a.n_activated_experts);
-        const k = a.n_activated_experts;
-        const G = a.n_expert_groups;
-        (addon!.moeRoute as (...x: unknown[]) => void)(
-          scores,
-          bias,
-          n,
-          E,
-          k,
-          G,
-          a.n_limited_groups,
-          idx2,
-          null,
-        );
-        assert.deepEqual(Array.from(idx2), Array.from(idx), `indices without biased, E=${E}`);
-      }
-    }
-  });
-
-  it("routes NaN scores as -inf, the same in both routers", function () {
-    if (!addon || typeof addon.moeRoute !== "function") this.skip();
-    const a = {
-      n_routed_experts: 8,
-      n_activated_experts: 2,
-      n_expert_groups: 2,
-      n_limited_groups: 1,
-    };
-    const rows = [
-      [NaN, 0.1, 0.2, 0.3, 0.9, NaN, 0.5, 0.4],
-      [NaN, NaN, NaN, NaN, NaN, NaN, NaN, NaN],
-      [0.5, NaN, -Infinity, 0.5, NaN, Infinity, 0.1, 0.2],
-    ];
-    const scores = Float32Array.from(rows.flat());
-    for (const bias of [null, Float32Array.from([0, 0.1, 0, 0, 0, 0, 0.2, 0])]) {
-      const nat = routeTokens(scores, bias, 3, a);
-      const idx = new Int32Array(6);
-      const biased = new Float32Array(24);
-      routeTokensJs(scores, bias, 3, a, idx, biased);
-      assert.deepEqual(Array.from(nat.indices), Array.from(idx));
-      assert.deepEqual(Array.from(nat.biased), Array.from(biased));
-      assert.ok(!Array.from(biased).some(Number.isNaN), "no NaN in the biased scores");
-    }
-    const { indices } = routeTokens(scores, null, 3, a);
-    // Token 0: group 1 (0.9) wins, its NaN ranks last. Token 1: all -inf: the lowest indices.
-    // Token 2: group 1 holds +inf, so it wins; then 0.2 beats 0.1 and the NaN.
-    assert.deepEqual(Array.from(indices), [4, 6, 0, 1, 5, 7]);
-  });
-
-  it("rejects inconsistent sizes and wrong arrays with a clear error", function () {
-    if (!addon || typeof addon.moeRoute !== "function") this.skip();
-    const route = addon.moeRoute as (...args: unknown[]) => void;
-    const s = new Float32Array(32);
-    assert.throws(
-      () => route(s, null, 2, 16, 2, 3, 1, new Int32Array(4), new Float32Array(32)),
-      /groups dividing E/,
-    );
-    assert.throws(
-      () => route(s, null, 4, 16, 2, 1, 1, new Int32Array(8), new Float32Array(64)),
-      /scores/,
-    );
-    assert.throws(
-      () => route(s, null, 2, 16, 2, 1, 1, new Float32Array(4), new Float32Array(32)),
-      /indices must be an Int32Array/,
     );
   });
 });

@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { addonCandidates, addonSource, loadAddon } from "../../../lib/tensor/addon";
+import { addonCandidates, addonSource, loadAddon } from "../../../lib/tensor/addon.js";
 
 const ROOT = join(__dirname, "..", "..", "..", "..");
 const BUILT = join(ROOT, "build", "Release", "moelab_native.node");

@@ -1,6 +1,6 @@
 /** Autograd: accumulation, noGrad, detach, retainGraph, custom ops, anomaly mode. */
 import * as assert from "node:assert/strict";
-import * as T from "../../../lib/tensor";
+import * as T from "../../../lib/tensor/index.js";
 
 describe("autograd", () => {
   it("accumulates gradients across uses and backward calls", () => {

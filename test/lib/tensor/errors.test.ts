@@ -1,7 +1,7 @@
 /** Bad input gives clear errors naming the op and what was wrong; nothing crashes. */
 import * as assert from "node:assert/strict";
-import * as T from "../../../lib/tensor";
-import { native } from "../../../lib/tensor/native";
+import * as T from "../../../lib/tensor/index.js";
+import { native } from "../../../lib/tensor/native.js";
 
 describe("tensor errors", () => {
   it("shape mismatches name the op and both shapes", () => {

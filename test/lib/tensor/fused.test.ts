@@ -4,9 +4,9 @@
  */
 import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import * as T from "../../../lib/tensor";
-import { compareWithTf, finiteDiff, tf, TfT, assertClose, relErr } from "./oracle";
-import { needs, DEBIAN_PYTHON } from "../../helpers/env";
+import * as T from "../../../lib/tensor/index.js";
+import { compareWithTf, finiteDiff, tf, TfT, assertClose, relErr } from "./oracle.js";
+import { needs, DEBIAN_PYTHON } from "../../helpers/env.js";
 
 function ropeTables(
   Tn: number,

@@ -2,7 +2,7 @@
 import * as assert from "node:assert/strict";
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
-import * as T from "../../../lib/tensor";
+import * as T from "../../../lib/tensor/index.js";
 
 /** A gc() even without --expose-gc (the flag can be set at run time for new contexts). */
 function getGc(): () => void {

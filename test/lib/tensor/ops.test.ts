@@ -1,7 +1,7 @@
 /** Every op's forward and gradient against TensorFlow.js on random shapes (incl. broadcasting, odd sizes, transposes). */
 import * as assert from "node:assert/strict";
-import * as T from "../../../lib/tensor";
-import { compareWithTf, rng, randInt, tf, TfT, assertClose } from "./oracle";
+import * as T from "../../../lib/tensor/index.js";
+import { compareWithTf, rng, randInt, tf, TfT, assertClose } from "./oracle.js";
 
 const quick = process.env.MOELAB_QUICK === "1";
 

@@ -3,7 +3,8 @@
  * relative error, and a seeded generator for random shapes.
  */
 import * as assert from "node:assert/strict";
-import * as T from "../../../lib/tensor";
+import { relErr } from "../../helpers/numeric.js";
+import * as T from "../../../lib/tensor/index.js";
 
 // tfjs prints a hint about tfjs-node on load; the oracle does not need speed.
 const origWarn = console.warn;
@@ -18,17 +19,7 @@ tf.setBackend("cpu");
 
 export type TfT = import("@tensorflow/tfjs").Tensor;
 
-/** ‖a − b‖ / ‖b‖ (absolute when ‖b‖ is 0). */
-export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, `lengths differ: ${a.length} vs ${b.length}`);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
-}
+export { relErr };
 
 export function assertClose(
   a: ArrayLike<number>,

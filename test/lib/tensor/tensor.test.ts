@@ -1,8 +1,8 @@
 /** Tensor basics: creation, dtypes and storage codes, views, reading values, determinism, display, interop. */
 import * as assert from "node:assert/strict";
 import { inspect } from "node:util";
-import * as T from "../../../lib/tensor";
-import { tf } from "./oracle";
+import * as T from "../../../lib/tensor/index.js";
+import { tf } from "./oracle.js";
 
 describe("Tensor", () => {
   it("creates from nested arrays, typed arrays and scalars", () => {

@@ -2,7 +2,7 @@
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import { Worker } from "node:worker_threads";
-import * as T from "../../../lib/tensor";
+import * as T from "../../../lib/tensor/index.js";
 
 describe("tensor runtime in a worker thread", () => {
   it("computes the same values in a worker as on the main thread (native paths included)", async () => {

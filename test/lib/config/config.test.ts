@@ -17,7 +17,7 @@ import {
   validateConfig,
   yarnActive,
   type ModelArgs,
-} from "../../../lib/model/index.js";
+} from "../../../lib/config/index.js";
 
 // DeepSeek-V3's inference/configs/*.json (commit 9b4e978), verbatim: facts the parser must accept.
 const CONFIG_16B = `{

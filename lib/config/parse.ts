@@ -1,9 +1,13 @@
 /**
- * Model configuration: DeepSeek-V3's `ModelArgs` (every field, its snake_case name and default, so
- * `config.json` is read and written exactly as DeepSeek's reference inference code expects) and
- * moelab's own settings (kept apart, saved as `moelab.json`), with parsing and validation that
- * name the offending field.
+ * Parsing and validation of ModelArgs and moelab settings, with errors that name the offending
+ * field, and their JSON forms (config.json, moelab.json).
  */
+import { MODEL_ARGS_DEFAULTS, MODEL_ARGS_FIELDS, type ModelArgs } from "./args.js";
+import {
+  MOELAB_SETTINGS_DEFAULTS,
+  MOELAB_SETTINGS_FIELDS,
+  type MoelabSettings,
+} from "./settings.js";
 
 /** Thrown for an invalid or inconsistent config; `field` names the offending field. */
 export class ConfigError extends Error {
@@ -15,131 +19,6 @@ export class ConfigError extends Error {
     this.name = "ConfigError";
   }
 }
-
-/**
- * DeepSeek-V3's `ModelArgs` (inference/model.py), field for field. The architecture defaults are
- * those of its 16B (DeepSeek-V2-Lite) config.
- */
-export interface ModelArgs {
-  /** Maximum batch size (sizes the reference's KV cache). */
-  max_batch_size: number;
-  /** Maximum sequence length; YaRN is active when it exceeds `original_seq_len`. */
-  max_seq_len: number;
-  /** Checkpoint dtype of the Linear weights: "bf16", or "fp8" (E4M3 with 128x128 block scales). */
-  dtype: "bf16" | "fp8";
-  /** Scale format of FP8 activation quantisation: null, or "ue8m0" (power-of-two scales, V3.1). */
-  scale_fmt: string | null;
-  vocab_size: number;
-  /** Model width d. */
-  dim: number;
-  /** Hidden width of the dense SwiGLU MLP (the first `n_dense_layers` layers). */
-  inter_dim: number;
-  /** Hidden width of each routed and shared expert. */
-  moe_inter_dim: number;
-  n_layers: number;
-  /** The first n_dense_layers use a dense MLP, the rest MoE. */
-  n_dense_layers: number;
-  n_heads: number;
-  n_routed_experts: number;
-  /** Shared experts, fused into one MLP of width n_shared_experts * moe_inter_dim. */
-  n_shared_experts: number;
-  /** Routed experts per token (top-k). */
-  n_activated_experts: number;
-  n_expert_groups: number;
-  /** Groups kept per token in group-limited routing. */
-  n_limited_groups: number;
-  score_func: "softmax" | "sigmoid";
-  /** Multiplies the routing weights. */
-  route_scale: number;
-  /** Query compression rank; 0 means a plain `wq` (no compression). */
-  q_lora_rank: number;
-  /** Key/value latent width (c_kv). */
-  kv_lora_rank: number;
-  qk_nope_head_dim: number;
-  /** Width of the decoupled RoPE part of q and of the shared k_pe (rotated in adjacent pairs). */
-  qk_rope_head_dim: number;
-  v_head_dim: number;
-  /** YaRN: the context length the model was pre-trained for. */
-  original_seq_len: number;
-  rope_theta: number;
-  /** YaRN: scale factor s. */
-  rope_factor: number;
-  beta_fast: number;
-  beta_slow: number;
-  /** YaRN: softmax scale is multiplied by (0.1 * mscale * ln(rope_factor) + 1)^2. */
-  mscale: number;
-}
-
-/** The reference's defaults, in its field order (the order config.json is written in). */
-export const MODEL_ARGS_DEFAULTS: Readonly<ModelArgs> = Object.freeze({
-  max_batch_size: 8,
-  max_seq_len: 4096 * 4,
-  dtype: "bf16",
-  scale_fmt: null,
-  vocab_size: 102400,
-  dim: 2048,
-  inter_dim: 10944,
-  moe_inter_dim: 1408,
-  n_layers: 27,
-  n_dense_layers: 1,
-  n_heads: 16,
-  n_routed_experts: 64,
-  n_shared_experts: 2,
-  n_activated_experts: 6,
-  n_expert_groups: 1,
-  n_limited_groups: 1,
-  score_func: "softmax",
-  route_scale: 1.0,
-  q_lora_rank: 0,
-  kv_lora_rank: 512,
-  qk_nope_head_dim: 128,
-  qk_rope_head_dim: 64,
-  v_head_dim: 128,
-  original_seq_len: 4096,
-  rope_theta: 10000.0,
-  rope_factor: 40,
-  beta_fast: 32,
-  beta_slow: 1,
-  mscale: 1.0,
-} as ModelArgs);
-
-/** Every ModelArgs field name, in the reference's order. */
-export const MODEL_ARGS_FIELDS: readonly (keyof ModelArgs)[] = Object.freeze(
-  Object.keys(MODEL_ARGS_DEFAULTS) as (keyof ModelArgs)[],
-);
-
-/** moelab's own settings, which DeepSeek's ModelArgs has no field for (saved as moelab.json). */
-export interface MoelabSettings {
-  /** Number of MTP modules D (0: none). DeepSeek-V3 uses 1. */
-  mtp_depth: number;
-  /** Standard deviation of the normal initialisation of Linear and embedding weights. */
-  init_std: number;
-  /**
-   * "noaux_tc": auxiliary-loss-free balancing (a per-expert bias added to the scores for selection
-   * only, updated after each step; group score = sum of the top-2 biased scores), as V3.
-   * "plain": no bias (group score = max score), as DeepSeek-V2.
-   */
-  routing: "noaux_tc" | "plain";
-  /** Bias update speed u (gamma) of auxiliary-loss-free balancing: b_i += u * sign(mean load - load_i). */
-  bias_update_speed: number;
-  /** GEMM precision of the Linear layers in moelab: fp32 (reference), bf16 inputs, or the FP8 recipe. */
-  precision: "fp32" | "bf16" | "fp8";
-  /** Seed of weight initialisation. */
-  seed: number;
-}
-
-export const MOELAB_SETTINGS_DEFAULTS: Readonly<MoelabSettings> = Object.freeze({
-  mtp_depth: 1,
-  init_std: 0.02,
-  routing: "noaux_tc",
-  bias_update_speed: 0.001,
-  precision: "fp32",
-  seed: 0,
-} as MoelabSettings);
-
-export const MOELAB_SETTINGS_FIELDS: readonly (keyof MoelabSettings)[] = Object.freeze(
-  Object.keys(MOELAB_SETTINGS_DEFAULTS) as (keyof MoelabSettings)[],
-);
 
 type FieldKind = "int" | "number" | { oneOf: readonly (string | null)[] };
 
@@ -474,18 +353,6 @@ export function validateConfig(a: ModelArgs, s: MoelabSettings): void {
     );
 }
 
-/** Settings for a DeepSeek config read without a moelab.json: what DeepSeek's reference would do. */
-export function settingsForDeepSeek(a: ModelArgs): MoelabSettings {
-  // The reference creates the gate bias only for dim 7168 (V3), and has no MTP module.
-  return {
-    ...MOELAB_SETTINGS_DEFAULTS,
-    mtp_depth: 0,
-    init_std: 0.006,
-    routing: a.dim === 7168 ? "noaux_tc" : "plain",
-    precision: "fp32",
-  };
-}
-
 /** config.json text: exactly the ModelArgs fields, in the reference's order. */
 export function modelArgsToJSON(a: ModelArgs): string {
   const o: Record<string, unknown> = {};
@@ -497,28 +364,4 @@ export function moelabSettingsToJSON(s: MoelabSettings): string {
   const o: Record<string, unknown> = {};
   for (const f of MOELAB_SETTINGS_FIELDS) o[f] = s[f];
   return JSON.stringify(o, null, 2) + "\n";
-}
-
-/** True when max_seq_len exceeds original_seq_len, i.e. YaRN correction and mscale are active. */
-export function yarnActive(a: ModelArgs): boolean {
-  return a.max_seq_len > a.original_seq_len;
-}
-
-/** The attention softmax scale of the reference (with YaRN's mscale^2 when active). */
-export function softmaxScale(a: ModelArgs): number {
-  let s = Math.pow(a.qk_nope_head_dim + a.qk_rope_head_dim, -0.5);
-  if (yarnActive(a)) {
-    const m = 0.1 * a.mscale * Math.log(a.rope_factor) + 1.0;
-    s *= m * m;
-  }
-  return s;
-}
-
-/**
- * Whether layer L (main layers 0..n_layers-1, then MTP module k at n_layers + k) has a dense MLP:
- * the first n_dense_layers do, as in the reference; every later one is MoE unless there are no
- * routed experts at all.
- */
-export function isDenseLayer(a: ModelArgs, layer: number): boolean {
-  return layer < a.n_dense_layers || a.n_routed_experts === 0;
 }

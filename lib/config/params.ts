@@ -8,7 +8,8 @@
  * 37B (the paper) and 36.7B (README_WEIGHTS, whose accounting of embedding and head differs from
  * this one). The gate bias counts when routing is "noaux_tc".
  */
-import { isDenseLayer, type ModelArgs, type MoelabSettings } from "./config.js";
+import { isDenseLayer, type ModelArgs } from "./args.js";
+import type { MoelabSettings } from "./settings.js";
 
 /** One row of the breakdown: a module kind, its count per instance and how many instances. */
 export interface ParamRow {

@@ -4,22 +4,22 @@
  * ModelArgs with moelab's settings, counts parameters without allocating, and displays itself.
  */
 import {
-  ConfigError,
   MODEL_ARGS_DEFAULTS,
   MODEL_ARGS_FIELDS,
-  MOELAB_SETTINGS_FIELDS,
+  softmaxScale,
+  yarnActive,
+  type ModelArgs,
+} from "./args.js";
+import {
+  ConfigError,
   modelArgsToJSON,
   moelabSettingsToJSON,
   parseModelArgs,
   parseMoelabSettings,
-  settingsForDeepSeek,
-  softmaxScale,
   validateConfig,
-  yarnActive,
-  type ModelArgs,
-  type MoelabSettings,
   type ParseOptions,
-} from "./config.js";
+} from "./parse.js";
+import { MOELAB_SETTINGS_FIELDS, settingsForDeepSeek, type MoelabSettings } from "./settings.js";
 import { countParams, humanCount, kvCacheSizes, paramTable, type ParamCounts } from "./params.js";
 
 /** A flat object of ModelArgs fields and moelab settings (the names do not overlap). */

@@ -5,7 +5,7 @@ import {
   kvCacheSizes,
   presets,
   type ModelConfig,
-} from "../../../lib/model/index.js";
+} from "../../../lib/config/index.js";
 import { expectedTensors } from "../../../lib/io/index.js";
 
 function near(actual: number, expected: number, relTol: number, what: string): void {
