@@ -33,6 +33,8 @@ export interface GenerateOptions {
 export interface GenerateResult {
   /** The generated tokens of each prompt (prompt not included). */
   tokens: number[][];
+  /** The generated text of each prompt, when the model has a tokenizer. */
+  text?: string[];
   /** Elements the latent cache held at the end (layers x batch x positions x (kv_lora_rank + rope)). */
   cacheElements: number;
   /** Per token and layer: MLA's latent cache next to the naive path's, MHA's and GQA's for this config. */
@@ -131,11 +133,31 @@ function checkOptions(
 }
 
 /** Continues each prompt; see GenerateOptions. */
+/** Prompts as token ids, or as text when the model carries a tokenizer. */
+export type Prompts = number[][] | string | string[];
+
+/** Token ids of the prompts (text encoded with the model's tokenizer). */
+function promptIds(model: Transformer, prompts: Prompts, where: string): number[][] {
+  if (typeof prompts !== "string" && !(Array.isArray(prompts) && typeof prompts[0] === "string"))
+    return prompts as number[][];
+  const tok = model.tokenizer;
+  if (!tok)
+    throw new TypeError(
+      `${where}: text prompts need a tokenizer (model.tokenizer = new ByteTokenizer(), or pass token ids)`,
+    );
+  const texts = typeof prompts === "string" ? [prompts] : (prompts as string[]);
+  return texts.map((t) => {
+    if (typeof t !== "string") throw new TypeError(`${where}: prompts mix text and token ids`);
+    return Array.from(tok.encode(t));
+  });
+}
+
 export function generate(
   model: Transformer,
-  prompts: number[][],
+  promptsIn: Prompts,
   opts: GenerateOptions,
 ): GenerateResult {
+  const prompts = promptIds(model, promptsIn, "generate");
   checkOptions(model, prompts, opts);
   const B = prompts.length;
   const P = Math.max(...prompts.map((p) => p.length));
@@ -207,7 +229,14 @@ export function generate(
     const cacheReport =
       `latent KV cache: ${per * sizes.mla} elements (${a.n_layers} layers x ${B} rows x ${cached} positions x ${sizes.mla}); ` +
       `MHA would hold ${per * sizes.mha}, GQA-${sizes.groups} ${per * sizes.gqa}`;
-    return { tokens: out, cacheElements: per * sizes.mla, cacheSizes: sizes, cacheReport };
+    const tok = model.tokenizer;
+    return {
+      tokens: out,
+      ...(tok ? { text: out.map((t) => tok.decode(t.filter((id) => id >= 0))) } : {}),
+      cacheElements: per * sizes.mla,
+      cacheSizes: sizes,
+      cacheReport,
+    };
   }
 }
 
@@ -219,6 +248,8 @@ export interface SpeculativeOptions {
 
 export interface SpeculativeResult {
   tokens: number[];
+  /** The generated text, when the model has a tokenizer. */
+  text?: string;
   /** Drafts proposed by the MTP module, and how many the main model accepted. */
   drafted: number;
   accepted: number;
@@ -243,9 +274,11 @@ function argmaxRow(d: Float32Array, row: number, V: number): number {
  */
 export function generateSpeculative(
   model: Transformer,
-  prompt: number[],
+  promptIn: number[] | string,
   opts: SpeculativeOptions,
 ): SpeculativeResult {
+  const prompt =
+    typeof promptIn === "string" ? promptIds(model, promptIn, "generateSpeculative")[0] : promptIn;
   checkOptions(model, [prompt], opts);
   // A step feeds positions pos and pos + 1 only while fewer than maxNewTokens are out, and the
   // token at pos is the (pos - P + 1)-th: the last position fed is P + maxNewTokens - 1, as in
@@ -323,8 +356,10 @@ export function generateSpeculative(
   } finally {
     for (const c of [...main, draftKV]) c.dispose();
   }
+  const tok = model.tokenizer;
   return {
     tokens: out,
+    ...(tok ? { text: tok.decode(out) } : {}),
     drafted,
     accepted,
     acceptanceRate: drafted > 0 ? accepted / drafted : 0,

@@ -29,7 +29,8 @@
  *   mtp.{k}.hook_logits                       [B, T-k-1, V]    predicts token i + k + 2
  * A hook can read an activation or replace it (same shape) by returning a Tensor.
  */
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import * as T from "../tensor/index.js";
 import type { Precision } from "../fp8/index.js";
 import {
@@ -52,6 +53,12 @@ import {
   RopeTables,
   type HookFn,
 } from "../nn/index.js";
+import {
+  TOKENIZER_FILE,
+  checkTokenizer,
+  tokenizerFromJSON,
+  type TextTokenizer,
+} from "./tokenizer.js";
 import {
   ModelConfig,
   humanCount,
@@ -143,6 +150,7 @@ export class Transformer extends Module {
   readonly norm: RMSNorm;
   readonly head: Linear;
   private ropeTables: RopeTables | null = null;
+  private tok: TextTokenizer | null = null;
 
   private constructor(config: ModelConfig) {
     super(new ModelContext(config.settings.precision));
@@ -183,6 +191,17 @@ export class Transformer extends Module {
         `Transformer.create: ${cfg.name ? `"${cfg.name}" has ` : ""}${humanCount(n)} parameters, more than maxParams ${humanCount(max)}; inspect the config (presets["${cfg.name ?? "..."}"]) without allocating, or raise maxParams`,
       );
     return new Transformer(cfg);
+  }
+
+  /**
+   * The tokenizer this model reads and writes text with (saved as tokenizer.json by save()), or
+   * null. Its ids must fit the vocabulary.
+   */
+  get tokenizer(): TextTokenizer | null {
+    return this.tok;
+  }
+  set tokenizer(t: TextTokenizer | null) {
+    this.tok = t === null ? null : checkTokenizer(t, this.args.vocab_size);
   }
 
   /** GEMM precision of the Linear layers (switchable between runs). */
@@ -371,6 +390,19 @@ export class Transformer extends Module {
    * MTP module k's logits at position i are scored against targets[i + k + 1].
    */
   loss(inputs: Tokens, targets: Tokens, opts: LossOptions & ForwardOptions = {}): T.Tensor {
+    return this.lossParts(inputs, targets, opts).loss;
+  }
+
+  /**
+   * The training loss and its parts: `main` (the main head's cross-entropy), `mtp` (the mean of
+   * the MTP modules' cross-entropies, unweighted; null without MTP or when every depth's targets
+   * are ignored) and `loss` = main + mtpWeight · mtp.
+   */
+  lossParts(
+    inputs: Tokens,
+    targets: Tokens,
+    opts: LossOptions & ForwardOptions = {},
+  ): { loss: T.Tensor; main: T.Tensor; mtp: T.Tensor | null } {
     if (opts.cache || opts.startPos)
       throw new Error("loss needs a full sequence: no cache, startPos 0");
     const ids = this.tokensToTensor(inputs, "inputs");
@@ -384,26 +416,27 @@ export class Transformer extends Module {
     for (let i = 0; i < td.length; i++)
       if (td[i] !== ignoreIndex && (td[i] < 0 || td[i] >= this.args.vocab_size))
         throw new RangeError(`targets: id ${td[i]} is out of range [0, ${this.args.vocab_size})`);
-    const { logits, mtpLogits } = this.run(ids, { ...opts, withMtp: true });
-    let loss = T.crossEntropy(logits, tg, { ignoreIndex });
     const lambda = opts.mtpWeight ?? 0.3;
-    if (mtpLogits.length > 0 && lambda !== 0) {
-      const D = this.mtp.length;
-      let sum: T.Tensor | null = null;
-      const [Bt, Tt] = tg.shape;
-      mtpLogits.forEach((ml, k) => {
-        const n = ml.shape[1];
-        // A depth whose shifted targets are all ignored adds nothing (its mean would be 0/0).
-        let any = false;
-        for (let b = 0; b < Bt && !any; b++)
-          for (let t = k + 1; t < k + 1 + n && !any; t++) any = td[b * Tt + t] !== ignoreIndex;
-        if (!any) return;
-        const l = T.crossEntropy(ml, tg.narrow(1, k + 1, n).contiguous(), { ignoreIndex });
-        sum = sum === null ? l : sum.add(l);
-      });
-      if (sum !== null) loss = loss.add((sum as T.Tensor).mul(lambda / D));
-    }
-    return loss;
+    const withMtp = this.mtp.length > 0 && lambda !== 0;
+    const { logits, mtpLogits } = this.run(ids, { ...opts, withMtp });
+    const main = T.crossEntropy(logits, tg, { ignoreIndex });
+    if (mtpLogits.length === 0) return { loss: main, main, mtp: null };
+    const D = this.mtp.length;
+    let sum: T.Tensor | null = null;
+    const [Bt, Tt] = tg.shape;
+    mtpLogits.forEach((ml, k) => {
+      const n = ml.shape[1];
+      // A depth whose shifted targets are all ignored adds nothing (its mean would be 0/0).
+      let any = false;
+      for (let b = 0; b < Bt && !any; b++)
+        for (let t = k + 1; t < k + 1 + n && !any; t++) any = td[b * Tt + t] !== ignoreIndex;
+      if (!any) return;
+      const l = T.crossEntropy(ml, tg.narrow(1, k + 1, n).contiguous(), { ignoreIndex });
+      sum = sum === null ? l : sum.add(l);
+    });
+    if (sum === null) return { loss: main, main, mtp: null };
+    const mtpSum: T.Tensor = sum;
+    return { loss: main.add(mtpSum.mul(lambda / D)), main, mtp: mtpSum.div(D) };
   }
 
   /** Every hook point name of this model (see the list at the top of this file). */
@@ -483,6 +516,9 @@ export class Transformer extends Module {
     // DeepSeek's FP8 checkpoints: E4M3 codes with a float32 multiplier per 128x128 block.
     if (this.args.dtype === "fp8") quantizeFp8Weights(sd, cfg.args, cfg.settings);
     await saveCheckpoint(dir, cfg, sd, { layout: opts.layout ?? "deepseek" });
+    const tokPath = join(dir, TOKENIZER_FILE);
+    if (this.tok) writeFileSync(tokPath, JSON.stringify(this.tok.toJSON()) + "\n");
+    else if (existsSync(tokPath)) unlinkSync(tokPath); // an earlier save's, no longer this model's
   }
 
   /**
@@ -491,8 +527,20 @@ export class Transformer extends Module {
    */
   static async load(dir: string): Promise<Transformer> {
     const ck = await loadCheckpoint(dir);
+    const tokPath = join(dir, TOKENIZER_FILE);
+    let tok: TextTokenizer | null = null;
+    if (existsSync(tokPath)) {
+      let json: unknown;
+      try {
+        json = JSON.parse(readFileSync(tokPath, "utf8"));
+      } catch (e) {
+        throw new Error(`${tokPath}: not valid JSON: ${(e as Error).message}`, { cause: e });
+      }
+      tok = tokenizerFromJSON(json, tokPath);
+    }
     const m = new Transformer(ck.config);
     m.loadStateDict(ck.tensors);
+    if (tok) m.tokenizer = tok;
     return m;
   }
 

@@ -15,6 +15,19 @@ import { humanCount } from "../config/index.js";
 export type HookFn = (activation: T.Tensor, name: string) => T.Tensor | void;
 
 /**
+ * What a Gate reports after routing a batch, to the one observer a model may have (the trainer's
+ * load balancing): which gate, its scores s [B, T, E] (in the autograd graph, valid in the
+ * caller's tidy scope) and its chosen experts int32 [B, T, k].
+ */
+export interface RouteEvent {
+  gate: Module;
+  /** The gate's selection bias [E] (routing "noaux_tc"), or null. */
+  bias: T.Tensor | null;
+  scores: T.Tensor;
+  indices: T.Tensor;
+}
+
+/**
  * What all modules of one model share: the Linear precision and the hook registry. The registry
  * keeps hooks by full hook name and, while a cache run is active, the activations asked for.
  */
@@ -22,6 +35,8 @@ export class ModelContext {
   precision: Precision;
   /** MLA path for full-sequence passes; cached decoding always uses "absorb". */
   attnImpl: "naive" | "absorb" = "naive";
+  /** Receives every Gate's routing (set by a trainer; null when nobody observes). */
+  onRoute: ((e: RouteEvent) => void) | null = null;
   private readonly hooks = new Map<string, HookFn[]>();
   /** Names to record during a cache run (null: none; a Set with "*" records all). */
   private recording: Set<string> | null = null;

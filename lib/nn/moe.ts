@@ -85,6 +85,7 @@ export class Gate extends Module {
     if (indices.dtype !== "int32")
       throw new TypeError("hook_expert_indices: a replacement must be int32");
     const weights = this.hook("hook_expert_weights", this.weightsOf(s, indices));
+    this.ctx.onRoute?.({ gate: this, bias: this.bias, scores: s, indices });
     return { weights, indices };
   }
 
