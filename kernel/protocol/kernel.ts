@@ -5,8 +5,14 @@
  * control channel and the heartbeat stay responsive while a cell runs.
  */
 import { randomUUID } from "node:crypto";
-import type { Diagnostic, ExecuteOutcome, Executor, ExecutorEvent, Language } from "../contracts";
-import { OutgoingMessage, WireError, makeHeader } from "../wire/framing";
+import type {
+  Diagnostic,
+  ExecuteOutcome,
+  Executor,
+  ExecutorEvent,
+  Language,
+} from "../contracts.js";
+import { OutgoingMessage, WireError, makeHeader } from "../wire/framing.js";
 import {
   CommInfoRequest,
   CompleteRequest,
@@ -18,9 +24,9 @@ import {
   KernelInfoReply,
   Message,
   PROTOCOL_VERSION,
-} from "../wire/messages";
-import { HistoryStore } from "./history";
-import type { ConnectionInfo, RequestChannel } from "./transport";
+} from "../wire/messages.js";
+import { HistoryStore } from "./history.js";
+import type { ConnectionInfo, RequestChannel } from "./transport.js";
 
 /** Where the kernel's messages go (the Transport, or a fake in tests). */
 export interface Outbox {

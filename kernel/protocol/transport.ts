@@ -5,9 +5,9 @@
  * queue, because zeromq.js allows only one pending send per socket.
  */
 import * as zmq from "zeromq";
-import { Message } from "../wire/messages";
-import { OutgoingMessage, WireError, parseMessage, serializeMessage } from "../wire/framing";
-import { ReplayGuard, Signer } from "../wire/signing";
+import { Message } from "../wire/messages.js";
+import { OutgoingMessage, WireError, parseMessage, serializeMessage } from "../wire/framing.js";
+import { ReplayGuard, Signer } from "../wire/signing.js";
 
 /** The connection file's fields (https://jupyter-client.readthedocs.io, "connection files"). */
 export interface ConnectionInfo {
