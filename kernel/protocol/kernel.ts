@@ -27,6 +27,7 @@ import {
 } from "../wire/messages.js";
 import { HistoryStore } from "./history.js";
 import type { ConnectionInfo, RequestChannel } from "./transport.js";
+import { BadRequest, dict, int, str } from "./validate.js";
 
 /** Where the kernel's messages go (the Transport, or a fake in tests). */
 export interface Outbox {
@@ -69,34 +70,8 @@ const STREAM_FLUSH_BYTES = 1 << 20;
 /** Default bound on complete/inspect/is_complete (the first TypeScript program takes ~1 s). */
 const LANGUAGE_TIMEOUT_MS = 20000;
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-/** A request whose content failed validation; answered with an error reply naming the field. */
-class BadRequest extends Error {}
-
-function str(content: Record<string, unknown>, field: string, type: string): string {
-  const v = content[field];
-  if (typeof v !== "string") throw new BadRequest(`${type}: content.${field} must be a string`);
-  return v;
-}
-
-function int(content: Record<string, unknown>, field: string, type: string): number {
-  const v = content[field];
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
-    throw new BadRequest(`${type}: content.${field} must be a non-negative integer`);
-  }
-  return v;
-}
-
-function dict(content: Record<string, unknown>, field: string): Record<string, unknown> {
-  const v = content[field];
-  return isObject(v) ? v : {};
 }
 
 /** A cell's type-check diagnostics as the text of a stderr stream. */
