@@ -24,8 +24,11 @@ import {
   KernelInfoReply,
   Message,
   PROTOCOL_VERSION,
+  ParentHeader,
+  Stream,
 } from "../wire/messages.js";
 import { HistoryStore } from "./history.js";
+import { StreamBatcher } from "./stream.js";
 import type { ConnectionInfo, RequestChannel } from "./transport.js";
 import { BadRequest, dict, int, str } from "./validate.js";
 
@@ -53,8 +56,6 @@ export interface KernelParts {
   log(line: string): void;
 }
 
-type Parent = Header | Record<string, never>;
-
 interface PendingInput {
   msgId: string;
   resolve(value: string): void;
@@ -64,9 +65,6 @@ interface PendingInput {
 const NO_PARENT: Record<string, never> = {};
 /** Longest an interrupt_reply waits for Executor.interrupt() (the executor promises under 1 s). */
 const INTERRUPT_REPLY_WAIT_MS = 2000;
-/** Stream output is joined for this long (or up to this size) before it is published. */
-const STREAM_FLUSH_MS = 25;
-const STREAM_FLUSH_BYTES = 1 << 20;
 /** Default bound on complete/inspect/is_complete (the first TypeScript program takes ~1 s). */
 const LANGUAGE_TIMEOUT_MS = 20000;
 
@@ -101,10 +99,14 @@ export class Kernel {
   private controlQueue: Message[] = [];
   private controlRunning = false;
   /** Outputs with no running cell go to the newest non-silent execute (minrk's rule). */
-  private lastExecuteParent: Parent = NO_PARENT;
+  private lastExecuteParent: ParentHeader = NO_PARENT;
   /** While a comm message is handled, its outputs belong to it. */
   private commParent: Header | null = null;
   private pendingInput: PendingInput | null = null;
+  /** Stream text joined before it goes out on iopub; anything else published flushes it first. */
+  private readonly streams = new StreamBatcher((content, parent) =>
+    this.sendIopub("stream", content, parent),
+  );
   private shuttingDown = false;
   private readonly kernelInfo: KernelInfoReply;
   private readonly languageTimeoutMs: number;
@@ -468,7 +470,7 @@ export class Kernel {
         (d) => {
           check.diagnostics = d;
           if (check.cellDone && d.length > 0) {
-            this.publish("stream", { name: "stderr", text: formatDiagnostics(d) }, parent);
+            this.publishStream({ name: "stderr", text: formatDiagnostics(d) }, parent);
           }
         },
         (e: unknown) => this.parts.log(`type check failed: ${errorText(e)}`),
@@ -500,11 +502,7 @@ export class Kernel {
     check.cellDone = true;
     if (this.pendingInput) this.cancelInput("the cell ended");
     if (check.diagnostics && check.diagnostics.length > 0) {
-      this.publish(
-        "stream",
-        { name: "stderr", text: formatDiagnostics(check.diagnostics) },
-        parent,
-      );
+      this.publishStream({ name: "stderr", text: formatDiagnostics(check.diagnostics) }, parent);
     }
 
     let output: string | null = null;
@@ -593,10 +591,10 @@ export class Kernel {
     }
   }
 
-  private publishEvent(ev: ExecutorEvent, parent: Parent): void {
+  private publishEvent(ev: ExecutorEvent, parent: ParentHeader): void {
     switch (ev.type) {
       case "stream":
-        return this.publish("stream", { name: ev.name, text: ev.text }, parent);
+        return this.publishStream({ name: ev.name, text: ev.text }, parent);
       case "display_data":
       case "update_display_data":
         return this.publish(
@@ -620,7 +618,7 @@ export class Kernel {
     }
   }
 
-  private backgroundParent(): Parent {
+  private backgroundParent(): ParentHeader {
     return this.commParent ?? this.lastExecuteParent;
   }
 
@@ -795,49 +793,26 @@ export class Kernel {
     this.publish("status", { execution_state: state }, parent);
   }
 
-  /**
-   * Stream text waiting to go out: joined for up to STREAM_FLUSH_MS (or STREAM_FLUSH_BYTES), so a
-   * cell printing in a tight loop sends tens of messages a second, not thousands, and a slow
-   * subscriber's queue never overflows (a PUB socket drops what exceeds it: idle included).
-   * Anything else published sends it first, so the order of outputs is kept.
-   */
-  private pendingStream: { name: string; text: string; parent: Parent } | null = null;
-  private streamTimer: NodeJS.Timeout | null = null;
-
-  private flushStream(): void {
-    if (this.streamTimer) clearTimeout(this.streamTimer);
-    this.streamTimer = null;
-    const p = this.pendingStream;
-    if (!p) return;
-    this.pendingStream = null;
-    this.send("stream", { name: p.name, text: p.text }, p.parent);
+  private publishStream(content: Stream, parent: ParentHeader): void {
+    this.streams.write(content, parent);
   }
 
+  /** Publishes on iopub after any pending stream text, so the order of outputs is kept. */
   private publish(
     type: string,
     content: object,
-    parent: Parent,
+    parent: ParentHeader,
     metadata: Record<string, unknown> = {},
     buffers?: Uint8Array[],
   ): void {
-    if (type === "stream") {
-      const { name, text } = content as { name: string; text: string };
-      const p = this.pendingStream;
-      if (p && (p.name !== name || p.parent !== parent)) this.flushStream();
-      if (this.pendingStream) this.pendingStream.text += text;
-      else this.pendingStream = { name, text, parent };
-      if (this.pendingStream.text.length >= STREAM_FLUSH_BYTES) this.flushStream();
-      else this.streamTimer ??= setTimeout(() => this.flushStream(), STREAM_FLUSH_MS);
-      return;
-    }
-    this.flushStream();
-    this.send(type, content, parent, metadata, buffers);
+    this.streams.flush();
+    this.sendIopub(type, content, parent, metadata, buffers);
   }
 
-  private send(
+  private sendIopub(
     type: string,
     content: object,
-    parent: Parent,
+    parent: ParentHeader,
     metadata: Record<string, unknown> = {},
     buffers?: Uint8Array[],
   ): void {

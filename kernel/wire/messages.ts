@@ -25,12 +25,15 @@ export interface Header {
   subshell_id?: string | null;
 }
 
+/** The header of the message being answered, or {} when there is none. */
+export type ParentHeader = Header | Record<string, never>;
+
 /** A decoded message. `parent_header` is {} when there is no parent. */
 export interface Message<C = Record<string, unknown>> {
   /** Routing prefix: zero or more arbitrary binary frames (a topic on iopub). */
   identities: Buffer[];
   header: Header;
-  parent_header: Header | Record<string, never>;
+  parent_header: ParentHeader;
   metadata: Record<string, unknown>;
   content: C;
   /** Optional binary buffers: not signed, not JSON. */
