@@ -28,6 +28,7 @@ import {
   Stream,
 } from "../wire/messages.js";
 import { HistoryStore } from "./history.js";
+import { Stdin } from "./stdin.js";
 import { StreamBatcher } from "./stream.js";
 import type { ConnectionInfo, RequestChannel } from "./transport.js";
 import { BadRequest, dict, int, str } from "./validate.js";
@@ -54,12 +55,6 @@ export interface KernelParts {
   implementationVersion: string;
   typescriptVersion: string;
   log(line: string): void;
-}
-
-interface PendingInput {
-  msgId: string;
-  resolve(value: string): void;
-  reject(error: Error): void;
 }
 
 const NO_PARENT: Record<string, never> = {};
@@ -102,7 +97,12 @@ export class Kernel {
   private lastExecuteParent: ParentHeader = NO_PARENT;
   /** While a comm message is handled, its outputs belong to it. */
   private commParent: Header | null = null;
-  private pendingInput: PendingInput | null = null;
+  /** input_request / input_reply for the running cell. */
+  private readonly stdin = new Stdin({
+    send: (msg, onError) => this.parts.outbox.send("stdin", msg, onError),
+    session: () => this.session,
+    log: (line) => this.parts.log(line),
+  });
   /** Stream text joined before it goes out on iopub; anything else published flushes it first. */
   private readonly streams = new StreamBatcher((content, parent) =>
     this.sendIopub("stream", content, parent),
@@ -188,7 +188,7 @@ export class Kernel {
 
   /** A verified message arrived on shell, control or stdin. */
   receive(channel: RequestChannel, msg: Message): void {
-    if (channel === "stdin") return this.receiveStdin(msg);
+    if (channel === "stdin") return this.stdin.receive(msg);
     if (channel === "control") {
       this.controlQueue.push(msg);
       if (!this.controlRunning) void this.runControl();
@@ -489,7 +489,7 @@ export class Kernel {
           silent,
           allowStdin,
           onEvent: (ev) => this.publishEvent(ev, parent),
-          requestInput: (prompt, password) => this.requestInput(msg, prompt, password, allowStdin),
+          requestInput: (prompt, password) => this.stdin.request(msg, prompt, password, allowStdin),
         })
       : Promise.resolve({
           status: "error",
@@ -500,7 +500,7 @@ export class Kernel {
     startCheck();
     const outcome = await Promise.race([running, this.executorGone]);
     check.cellDone = true;
-    if (this.pendingInput) this.cancelInput("the cell ended");
+    this.stdin.cancel("the cell ended");
     if (check.diagnostics && check.diagnostics.length > 0) {
       this.publishStream({ name: "stderr", text: formatDiagnostics(check.diagnostics) }, parent);
     }
@@ -622,65 +622,6 @@ export class Kernel {
     return this.commParent ?? this.lastExecuteParent;
   }
 
-  // ---- stdin ----
-
-  private requestInput(
-    req: Message,
-    prompt: string,
-    password: boolean,
-    allowStdin: boolean,
-  ): Promise<string> {
-    if (!allowStdin) {
-      return Promise.reject(
-        new Error(
-          "input is not available: this frontend does not support stdin (allow_stdin is false)",
-        ),
-      );
-    }
-    if (this.pendingInput)
-      return Promise.reject(new Error("another input request is already waiting for an answer"));
-    return new Promise<string>((resolve, reject) => {
-      const header = makeHeader("input_request", this.session);
-      this.pendingInput = { msgId: header.msg_id, resolve, reject };
-      // input_request goes to the identities of the shell request that ran the cell.
-      this.parts.outbox.send(
-        "stdin",
-        {
-          identities: req.identities,
-          header,
-          parent_header: req.header,
-          metadata: {},
-          content: { prompt: String(prompt), password: Boolean(password) },
-        },
-        (e) => this.cancelInput(`no frontend is connected to stdin (${e.message})`, header.msg_id),
-      );
-    });
-  }
-
-  private cancelInput(reason: string, msgId?: string): void {
-    const p = this.pendingInput;
-    if (!p || (msgId !== undefined && p.msgId !== msgId)) return;
-    this.pendingInput = null;
-    p.reject(new Error(`input cancelled: ${reason}`));
-  }
-
-  private receiveStdin(msg: Message): void {
-    const type = msg.header.msg_type;
-    if (type !== "input_reply") {
-      this.parts.log(`dropped ${type} on stdin (only input_reply is expected there)`);
-      return;
-    }
-    const p = this.pendingInput;
-    const parentId = (msg.parent_header as Partial<Header>).msg_id;
-    if (!p || (parentId !== undefined && parentId !== p.msgId)) {
-      this.parts.log("dropped an input_reply that answers no pending input_request");
-      return;
-    }
-    this.pendingInput = null;
-    const value = msg.content.value;
-    p.resolve(typeof value === "string" ? value : String(value ?? ""));
-  }
-
   // ---- comms ----
 
   private async comm(msg: Message): Promise<void> {
@@ -712,7 +653,7 @@ export class Kernel {
   // ---- interrupt, shutdown, restart ----
 
   private async interrupt(): Promise<void> {
-    if (this.pendingInput) this.cancelInput("interrupted");
+    this.stdin.cancel("interrupted");
     const ex = await this.executor;
     if (ex) await ex.interrupt();
   }
@@ -732,7 +673,7 @@ export class Kernel {
     const oldLanguage = this.language;
     this.markExecutorGone("the kernel restarted while the cell was running");
     this.executorNow = undefined;
-    if (this.pendingInput) this.cancelInput("the kernel restarted");
+    this.stdin.cancel("the kernel restarted");
     this.session = randomUUID();
     this.executionCount = 0;
     this.lastExecuteParent = NO_PARENT;
@@ -751,7 +692,7 @@ export class Kernel {
   async dispose(): Promise<void> {
     this.shuttingDown = true;
     this.markExecutorGone("the kernel shut down while the cell was running");
-    if (this.pendingInput) this.cancelInput("the kernel shut down");
+    this.stdin.cancel("the kernel shut down");
     const ex = await this.executor;
     await Promise.all([
       ex ? this.disposeQuietly("executor", () => ex.dispose()) : undefined,
