@@ -14,17 +14,26 @@ import type {
 } from "../contracts.js";
 import { OutgoingMessage, WireError, makeHeader } from "../wire/framing.js";
 import {
+  Channel,
   CommInfoRequest,
   CompleteRequest,
+  ErrorReply,
+  ExecuteReply,
   ExecuteRequest,
   Header,
   HistoryRequest,
   InspectRequest,
+  IopubContent,
+  IopubType,
+  IsCompleteReply,
   IsCompleteRequest,
   KernelInfoReply,
   Message,
   PROTOCOL_VERSION,
   ParentHeader,
+  ReplyContent,
+  ReplyType,
+  ShutdownRequest,
   Stream,
 } from "../wire/messages.js";
 import { HistoryStore } from "./history.js";
@@ -35,7 +44,7 @@ import { BadRequest, dict, int, str } from "./validate.js";
 
 /** Where the kernel's messages go (the Transport, or a fake in tests). */
 export interface Outbox {
-  send(channel: RequestChannel | "iopub", msg: OutgoingMessage, onError?: (e: Error) => void): void;
+  send(channel: Channel, msg: OutgoingMessage, onError?: (e: Error) => void): void;
   drain(): Promise<void>;
 }
 
@@ -350,8 +359,10 @@ export class Kernel {
       case "is_complete_request": {
         const code = str(c as unknown as IsCompleteRequest & Record<string, unknown>, "code", type);
         const res = await this.ask("is_complete", (l) => l.isComplete(code));
-        const content: Record<string, unknown> = { status: res.status };
-        if (res.status === "incomplete") content.indent = res.indent ?? "";
+        const content: IsCompleteReply =
+          res.status === "incomplete"
+            ? { status: res.status, indent: res.indent ?? "" }
+            : { status: res.status };
         return this.reply(channel, msg, "is_complete_reply", content);
       }
       case "history_request": {
@@ -604,13 +615,19 @@ export class Kernel {
         );
       case "clear_output":
         return this.publish("clear_output", { wait: ev.wait }, parent);
-      case "comm_open":
-      case "comm_msg":
-      case "comm_close": {
-        const content: Record<string, unknown> = { comm_id: ev.comm_id, data: ev.data };
-        if (ev.type === "comm_open") content.target_name = ev.target_name ?? "";
-        return this.publish(ev.type, content, parent, ev.metadata, ev.buffers);
+      case "comm_open": {
+        const content = { comm_id: ev.comm_id, data: ev.data, target_name: ev.target_name ?? "" };
+        return this.publish("comm_open", content, parent, ev.metadata, ev.buffers);
       }
+      case "comm_msg":
+      case "comm_close":
+        return this.publish(
+          ev.type,
+          { comm_id: ev.comm_id, data: ev.data },
+          parent,
+          ev.metadata,
+          ev.buffers,
+        );
       default:
         this.parts.log(
           `ignored an unknown executor event ${JSON.stringify((ev as { type: unknown }).type)}`,
@@ -659,7 +676,7 @@ export class Kernel {
   }
 
   private async shutdown(channel: RequestChannel, msg: Message): Promise<void> {
-    const restart = msg.content.restart === true;
+    const restart = (msg.content as ShutdownRequest).restart === true;
     this.reply(channel, msg, "shutdown_reply", { status: "ok", restart });
     if (this.shuttingDown) return;
     if (!restart) this.shuttingDown = true;
@@ -713,7 +730,31 @@ export class Kernel {
 
   // ---- sending ----
 
-  private reply(channel: RequestChannel, req: Message, type: string, content: object): void {
+  private reply<T extends ReplyType>(
+    channel: RequestChannel,
+    req: Message,
+    type: T,
+    content: ReplyContent<T>,
+  ): void {
+    this.sendReply(channel, req, type, content);
+  }
+
+  /** The error reply to any request, known or not: its type is the request's, with _reply. */
+  private replyError(channel: RequestChannel, req: Message, ename: string, evalue: string): void {
+    const type = req.header.msg_type.replace(/_request$/, "_reply");
+    const error: ErrorReply = { status: "error", ename, evalue, traceback: [] };
+    // execute_reply carries execution_count even on error.
+    const content: ErrorReply | ExecuteReply =
+      type === "execute_reply" ? { ...error, execution_count: this.executionCount } : error;
+    this.sendReply(channel, req, type, content);
+  }
+
+  private sendReply(
+    channel: RequestChannel,
+    req: Message,
+    type: string,
+    content: ReplyContent<ReplyType> | ErrorReply,
+  ): void {
     this.parts.outbox.send(channel, {
       identities: req.identities,
       header: makeHeader(type, this.session),
@@ -721,13 +762,6 @@ export class Kernel {
       metadata: {},
       content,
     });
-  }
-
-  private replyError(channel: RequestChannel, req: Message, ename: string, evalue: string): void {
-    const type = req.header.msg_type.replace(/_request$/, "_reply");
-    const content: Record<string, unknown> = { status: "error", ename, evalue, traceback: [] };
-    if (type === "execute_reply") content.execution_count = this.executionCount;
-    this.reply(channel, req, type, content);
   }
 
   private publishStatus(state: "busy" | "idle", parent: Header): void {
@@ -739,9 +773,9 @@ export class Kernel {
   }
 
   /** Publishes on iopub after any pending stream text, so the order of outputs is kept. */
-  private publish(
-    type: string,
-    content: object,
+  private publish<T extends Exclude<IopubType, "stream">>(
+    type: T,
+    content: IopubContent<T>,
     parent: ParentHeader,
     metadata: Record<string, unknown> = {},
     buffers?: Uint8Array[],
@@ -750,9 +784,9 @@ export class Kernel {
     this.sendIopub(type, content, parent, metadata, buffers);
   }
 
-  private sendIopub(
-    type: string,
-    content: object,
+  private sendIopub<T extends IopubType>(
+    type: T,
+    content: IopubContent<T>,
     parent: ParentHeader,
     metadata: Record<string, unknown> = {},
     buffers?: Uint8Array[],
