@@ -29,7 +29,6 @@ import {
   IsCompleteRequest,
   KernelInfoReply,
   Message,
-  PROTOCOL_VERSION,
   ParentHeader,
   ReplyContent,
   ReplyType,
@@ -37,6 +36,7 @@ import {
   Stream,
 } from "../wire/messages.js";
 import { HistoryStore } from "./history.js";
+import { kernelInfoReply } from "./kernel-info.js";
 import { Stdin } from "./stdin.js";
 import { StreamBatcher } from "./stream.js";
 import type { ConnectionInfo, RequestChannel } from "./transport.js";
@@ -124,31 +124,7 @@ export class Kernel {
     this.executor = this.startExecutor();
     this.language = this.startLanguage();
     this.languageTimeoutMs = parts.languageTimeoutMs ?? LANGUAGE_TIMEOUT_MS;
-    this.kernelInfo = {
-      status: "ok",
-      protocol_version: PROTOCOL_VERSION,
-      implementation: "moelab",
-      implementation_version: parts.implementationVersion,
-      language_info: {
-        name: "typescript",
-        version: parts.typescriptVersion,
-        mimetype: "text/typescript",
-        file_extension: ".ts",
-        pygments_lexer: "typescript",
-        codemirror_mode: "typescript",
-        nbconvert_exporter: "script",
-      },
-      banner:
-        `moelab ${parts.implementationVersion}: TypeScript ${parts.typescriptVersion} on Node ${process.version}\n` +
-        `Cells are TypeScript; import { Transformer } from "moelab" to build a model.`,
-      help_links: [
-        {
-          text: "TypeScript Handbook",
-          url: "https://www.typescriptlang.org/docs/handbook/intro.html",
-        },
-        { text: "Node.js API", url: "https://nodejs.org/api/" },
-      ],
-    };
+    this.kernelInfo = kernelInfoReply(parts.implementationVersion, parts.typescriptVersion);
   }
 
   private startExecutor(): Promise<Executor | null> {
