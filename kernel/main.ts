@@ -4,13 +4,13 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import type { Executor, Language } from "./contracts";
-import { HistoryStore, historyFile, jupyterDataDir } from "./protocol/history";
-import { Kernel } from "./protocol/kernel";
-import { ConnectionInfo, Transport } from "./protocol/transport";
-import { Signer } from "./wire/signing";
+import type { Executor, Language } from "./contracts.js";
+import { HistoryStore, historyFile, jupyterDataDir } from "./protocol/history.js";
+import { Kernel } from "./protocol/kernel.js";
+import { ConnectionInfo, Transport } from "./protocol/transport.js";
+import { Signer } from "./wire/signing.js";
 
-export type { ConnectionInfo } from "./protocol/transport";
+export type { ConnectionInfo } from "./protocol/transport.js";
 
 export interface StartKernelOptions {
   /** Folder cells run in (relative imports); default process.cwd(). */

@@ -3,9 +3,9 @@
  * the kernel (absent elsewhere, e.g. in a plain `node` script). The library must not import
  * kernel internals: it copies this shape (or a part of it) and looks the object up by symbol.
  */
-import type { MimeBundle } from "../contracts";
-import type { CommRegistry } from "./comms";
-import type { Displayable, DisplayOptions } from "./display";
+import type { MimeBundle } from "../contracts.js";
+import type { CommRegistry } from "./comms.js";
+import type { Displayable, DisplayOptions } from "./display.js";
 
 export const KERNEL_SYMBOL = Symbol.for("moelab.kernel");
 export const INTERRUPT_SYMBOL = Symbol.for("moelab.interrupt");

@@ -4,7 +4,7 @@
  * `globalThis[Symbol.for("moelab.kernel")].comms`.
  */
 import { randomUUID } from "node:crypto";
-import type { ExecutorEvent } from "../contracts";
+import type { ExecutorEvent } from "../contracts.js";
 
 export interface CommMessage {
   data: Record<string, unknown>;

@@ -4,7 +4,7 @@
  * other values get a readable text/plain, plus application/json for plain JSON data.
  */
 import { inspect } from "node:util";
-import type { MimeBundle } from "../contracts";
+import type { MimeBundle } from "../contracts.js";
 
 export const JUPYTER_DISPLAY = Symbol.for("Jupyter.display");
 

@@ -4,7 +4,7 @@
  */
 import * as path from "node:path";
 import { inspect } from "node:util";
-import { SourceMaps } from "./sourcemap";
+import { SourceMaps } from "./sourcemap.js";
 
 export interface ErrorReport {
   ename: string;

@@ -5,12 +5,12 @@
 import * as os from "node:os";
 import * as path from "node:path";
 import { Worker } from "node:worker_threads";
-import type { ExecuteOptions, ExecuteOutcome, Executor, ExecutorEvent } from "../contracts";
-import type { FromWorker, ToWorker, WorkerData } from "./messages";
-import { workerInspector } from "./inspector";
+import type { ExecuteOptions, ExecuteOutcome, Executor, ExecutorEvent } from "../contracts.js";
+import type { FromWorker, ToWorker, WorkerData } from "./messages.js";
+import { workerInspector } from "./inspector.js";
 
-export type { KernelApi } from "./api";
-export { KERNEL_SYMBOL, INTERRUPT_SYMBOL } from "./api";
+export type { KernelApi } from "./api.js";
+export { KERNEL_SYMBOL, INTERRUPT_SYMBOL } from "./api.js";
 
 export interface ExecutorOptions {
   /** The notebook's folder: imports of local files and packages resolve from here. */

@@ -1,5 +1,5 @@
 /** Messages between the executor (main thread) and its worker. */
-import type { ExecuteOutcome, ExecutorEvent } from "../contracts";
+import type { ExecuteOutcome, ExecutorEvent } from "../contracts.js";
 
 export interface WorkerData {
   cwd: string;

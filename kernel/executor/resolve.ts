@@ -11,8 +11,8 @@ import * as path from "node:path";
 import { createRequire, isBuiltin } from "node:module";
 import Module from "node:module";
 import { pathToFileURL } from "node:url";
-import { emitCommonJs } from "./transpile";
-import type { SourceMaps } from "./sourcemap";
+import { emitCommonJs } from "./transpile.js";
+import type { SourceMaps } from "./sourcemap.js";
 
 /** The package's own entry: dist/lib/index.js next to dist/kernel/executor. */
 export const MOELAB_ENTRY = path.resolve(__dirname, "../../lib/index.js");

@@ -17,7 +17,7 @@
  * the output depends on nothing but the text, so the executor can reuse it when a cell re-runs.
  */
 import * as ts from "typescript";
-import { emit, EmitOutput } from "./transpile";
+import { emit, EmitOutput } from "./transpile.js";
 
 /** The global object the generated code calls (set up by the worker). */
 export const HELPER = "__moelab";

@@ -4,7 +4,7 @@
  * Nothing here may end the thread except "dispose": user errors are reported, never fatal.
  */
 // First: loads "typescript" through V8's code cache before ./transform requires it.
-import { saveTypeScriptCache } from "./ts-cache";
+import { saveTypeScriptCache } from "./ts-cache.js";
 import { parentPort, workerData } from "node:worker_threads";
 import * as vm from "node:vm";
 import { Console } from "node:console";
@@ -12,15 +12,15 @@ import { StringDecoder } from "node:string_decoder";
 import { randomUUID } from "node:crypto";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
-import type { ExecuteOutcome, ExecutorEvent, MimeBundle } from "../contracts";
-import type { FromWorker, ToWorker, WorkerData } from "./messages";
-import { transformCell, HELPER, CellOutput } from "./transform";
-import { SourceMaps } from "./sourcemap";
-import { Interrupted, isInterrupted, reportError, reportSyntaxError } from "./errors";
-import { bundleOf, html, md, svg, DisplayOptions, Bundle } from "./display";
-import { CommManager } from "./comms";
-import { createImporter } from "./resolve";
-import { KERNEL_SYMBOL, INTERRUPT_SYMBOL, KernelApi } from "./api";
+import type { ExecuteOutcome, ExecutorEvent, MimeBundle } from "../contracts.js";
+import type { FromWorker, ToWorker, WorkerData } from "./messages.js";
+import { transformCell, HELPER, CellOutput } from "./transform.js";
+import { SourceMaps } from "./sourcemap.js";
+import { Interrupted, isInterrupted, reportError, reportSyntaxError } from "./errors.js";
+import { bundleOf, html, md, svg, DisplayOptions, Bundle } from "./display.js";
+import { CommManager } from "./comms.js";
+import { createImporter } from "./resolve.js";
+import { KERNEL_SYMBOL, INTERRUPT_SYMBOL, KernelApi } from "./api.js";
 
 const port = parentPort!;
 const data = workerData as WorkerData;

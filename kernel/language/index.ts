@@ -12,12 +12,12 @@ import type {
   InspectResult,
   IsCompleteResult,
   Language,
-} from "../contracts";
-import type { FromWorker, Request, Results, ToWorker, WorkerOptions } from "./messages";
-import type { ServiceStats } from "./service";
-import { codePointLength } from "./positions";
+} from "../contracts.js";
+import type { FromWorker, Request, Results, ToWorker, WorkerOptions } from "./messages.js";
+import type { ServiceStats } from "./service.js";
+import { codePointLength } from "./positions.js";
 
-export type { ServiceStats } from "./service";
+export type { ServiceStats } from "./service.js";
 
 export interface LanguageOptions {
   /** The notebook's folder: relative imports and node_modules resolve from here. */

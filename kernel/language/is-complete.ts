@@ -4,7 +4,7 @@
  * decides, and an error sitting at the end of the input means more lines could still fix it.
  */
 import type * as TS from "typescript";
-import type { IsCompleteResult } from "../contracts";
+import type { IsCompleteResult } from "../contracts.js";
 
 type Opener = "(" | "[" | "{" | "${";
 

@@ -1,6 +1,6 @@
 /** Messages between createLanguage's client (main thread) and the language worker. */
-import type { CompleteResult, Diagnostic, InspectResult, IsCompleteResult } from "../contracts";
-import type { ServiceStats } from "./service";
+import type { CompleteResult, Diagnostic, InspectResult, IsCompleteResult } from "../contracts.js";
+import type { ServiceStats } from "./service.js";
 
 export interface WorkerOptions {
   cwd: string;

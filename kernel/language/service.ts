@@ -6,11 +6,11 @@
 import * as path from "node:path";
 import * as fs from "node:fs";
 import type * as TS from "typescript";
-import type { CompleteResult, Diagnostic, InspectResult, IsCompleteResult } from "../contracts";
-import { GLOBALS_DTS } from "./globals";
-import { isCompleteCode } from "./is-complete";
-import { Prelude, originalOffset } from "./prelude";
-import { codePointLength, codePointToUtf16, utf16ToCodePoint } from "./positions";
+import type { CompleteResult, Diagnostic, InspectResult, IsCompleteResult } from "../contracts.js";
+import { GLOBALS_DTS } from "./globals.js";
+import { isCompleteCode } from "./is-complete.js";
+import { Prelude, originalOffset } from "./prelude.js";
+import { codePointLength, codePointToUtf16, utf16ToCodePoint } from "./positions.js";
 
 export interface ServiceOptions {
   cwd: string;

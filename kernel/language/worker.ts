@@ -3,8 +3,8 @@
  * the protocol thread nor the cell worker ever waits on TypeScript.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import type { FromWorker, Request, Results, ToWorker, WorkerOptions } from "./messages";
-import { CellService } from "./service";
+import type { FromWorker, Request, Results, ToWorker, WorkerOptions } from "./messages.js";
+import { CellService } from "./service.js";
 
 const options = workerData as WorkerOptions;
 let service: CellService | undefined;

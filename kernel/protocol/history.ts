@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { HistoryEntry, HistoryRequest } from "../wire/messages";
+import { HistoryEntry, HistoryRequest } from "../wire/messages.js";
 
 export interface HistoryRecord {
   session: number;

@@ -5,26 +5,46 @@
  * control channel and the heartbeat stay responsive while a cell runs.
  */
 import { randomUUID } from "node:crypto";
-import type { Diagnostic, ExecuteOutcome, Executor, ExecutorEvent, Language } from "../contracts";
-import { OutgoingMessage, WireError, makeHeader } from "../wire/framing";
+import type {
+  Diagnostic,
+  ExecuteOutcome,
+  Executor,
+  ExecutorEvent,
+  Language,
+} from "../contracts.js";
+import { OutgoingMessage, WireError, makeHeader } from "../wire/framing.js";
 import {
+  Channel,
   CommInfoRequest,
   CompleteRequest,
+  ErrorReply,
+  ExecuteReply,
   ExecuteRequest,
   Header,
   HistoryRequest,
   InspectRequest,
+  IopubContent,
+  IopubType,
+  IsCompleteReply,
   IsCompleteRequest,
   KernelInfoReply,
   Message,
-  PROTOCOL_VERSION,
-} from "../wire/messages";
-import { HistoryStore } from "./history";
-import type { ConnectionInfo, RequestChannel } from "./transport";
+  ParentHeader,
+  ReplyContent,
+  ReplyType,
+  ShutdownRequest,
+  Stream,
+} from "../wire/messages.js";
+import { HistoryStore } from "./history.js";
+import { kernelInfoReply } from "./kernel-info.js";
+import { Stdin } from "./stdin.js";
+import { StreamBatcher } from "./stream.js";
+import type { ConnectionInfo, RequestChannel } from "./transport.js";
+import { BadRequest, dict, int, str } from "./validate.js";
 
 /** Where the kernel's messages go (the Transport, or a fake in tests). */
 export interface Outbox {
-  send(channel: RequestChannel | "iopub", msg: OutgoingMessage, onError?: (e: Error) => void): void;
+  send(channel: Channel, msg: OutgoingMessage, onError?: (e: Error) => void): void;
   drain(): Promise<void>;
 }
 
@@ -46,51 +66,14 @@ export interface KernelParts {
   log(line: string): void;
 }
 
-type Parent = Header | Record<string, never>;
-
-interface PendingInput {
-  msgId: string;
-  resolve(value: string): void;
-  reject(error: Error): void;
-}
-
 const NO_PARENT: Record<string, never> = {};
 /** Longest an interrupt_reply waits for Executor.interrupt() (the executor promises under 1 s). */
 const INTERRUPT_REPLY_WAIT_MS = 2000;
-/** Stream output is joined for this long (or up to this size) before it is published. */
-const STREAM_FLUSH_MS = 25;
-const STREAM_FLUSH_BYTES = 1 << 20;
 /** Default bound on complete/inspect/is_complete (the first TypeScript program takes ~1 s). */
 const LANGUAGE_TIMEOUT_MS = 20000;
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-/** A request whose content failed validation; answered with an error reply naming the field. */
-class BadRequest extends Error {}
-
-function str(content: Record<string, unknown>, field: string, type: string): string {
-  const v = content[field];
-  if (typeof v !== "string") throw new BadRequest(`${type}: content.${field} must be a string`);
-  return v;
-}
-
-function int(content: Record<string, unknown>, field: string, type: string): number {
-  const v = content[field];
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
-    throw new BadRequest(`${type}: content.${field} must be a non-negative integer`);
-  }
-  return v;
-}
-
-function dict(content: Record<string, unknown>, field: string): Record<string, unknown> {
-  const v = content[field];
-  return isObject(v) ? v : {};
 }
 
 /** A cell's type-check diagnostics as the text of a stderr stream. */
@@ -120,10 +103,19 @@ export class Kernel {
   private controlQueue: Message[] = [];
   private controlRunning = false;
   /** Outputs with no running cell go to the newest non-silent execute (minrk's rule). */
-  private lastExecuteParent: Parent = NO_PARENT;
+  private lastExecuteParent: ParentHeader = NO_PARENT;
   /** While a comm message is handled, its outputs belong to it. */
   private commParent: Header | null = null;
-  private pendingInput: PendingInput | null = null;
+  /** input_request / input_reply for the running cell. */
+  private readonly stdin = new Stdin({
+    send: (msg, onError) => this.parts.outbox.send("stdin", msg, onError),
+    session: () => this.session,
+    log: (line) => this.parts.log(line),
+  });
+  /** Stream text joined before it goes out on iopub; anything else published flushes it first. */
+  private readonly streams = new StreamBatcher((content, parent) =>
+    this.sendIopub("stream", content, parent),
+  );
   private shuttingDown = false;
   private readonly kernelInfo: KernelInfoReply;
   private readonly languageTimeoutMs: number;
@@ -132,31 +124,7 @@ export class Kernel {
     this.executor = this.startExecutor();
     this.language = this.startLanguage();
     this.languageTimeoutMs = parts.languageTimeoutMs ?? LANGUAGE_TIMEOUT_MS;
-    this.kernelInfo = {
-      status: "ok",
-      protocol_version: PROTOCOL_VERSION,
-      implementation: "moelab",
-      implementation_version: parts.implementationVersion,
-      language_info: {
-        name: "typescript",
-        version: parts.typescriptVersion,
-        mimetype: "text/typescript",
-        file_extension: ".ts",
-        pygments_lexer: "typescript",
-        codemirror_mode: "typescript",
-        nbconvert_exporter: "script",
-      },
-      banner:
-        `moelab ${parts.implementationVersion}: TypeScript ${parts.typescriptVersion} on Node ${process.version}\n` +
-        `Cells are TypeScript; import { Transformer } from "moelab" to build a model.`,
-      help_links: [
-        {
-          text: "TypeScript Handbook",
-          url: "https://www.typescriptlang.org/docs/handbook/intro.html",
-        },
-        { text: "Node.js API", url: "https://nodejs.org/api/" },
-      ],
-    };
+    this.kernelInfo = kernelInfoReply(parts.implementationVersion, parts.typescriptVersion);
   }
 
   private startExecutor(): Promise<Executor | null> {
@@ -205,7 +173,7 @@ export class Kernel {
 
   /** A verified message arrived on shell, control or stdin. */
   receive(channel: RequestChannel, msg: Message): void {
-    if (channel === "stdin") return this.receiveStdin(msg);
+    if (channel === "stdin") return this.stdin.receive(msg);
     if (channel === "control") {
       this.controlQueue.push(msg);
       if (!this.controlRunning) void this.runControl();
@@ -367,8 +335,10 @@ export class Kernel {
       case "is_complete_request": {
         const code = str(c as unknown as IsCompleteRequest & Record<string, unknown>, "code", type);
         const res = await this.ask("is_complete", (l) => l.isComplete(code));
-        const content: Record<string, unknown> = { status: res.status };
-        if (res.status === "incomplete") content.indent = res.indent ?? "";
+        const content: IsCompleteReply =
+          res.status === "incomplete"
+            ? { status: res.status, indent: res.indent ?? "" }
+            : { status: res.status };
         return this.reply(channel, msg, "is_complete_reply", content);
       }
       case "history_request": {
@@ -487,7 +457,7 @@ export class Kernel {
         (d) => {
           check.diagnostics = d;
           if (check.cellDone && d.length > 0) {
-            this.publish("stream", { name: "stderr", text: formatDiagnostics(d) }, parent);
+            this.publishStream({ name: "stderr", text: formatDiagnostics(d) }, parent);
           }
         },
         (e: unknown) => this.parts.log(`type check failed: ${errorText(e)}`),
@@ -506,7 +476,7 @@ export class Kernel {
           silent,
           allowStdin,
           onEvent: (ev) => this.publishEvent(ev, parent),
-          requestInput: (prompt, password) => this.requestInput(msg, prompt, password, allowStdin),
+          requestInput: (prompt, password) => this.stdin.request(msg, prompt, password, allowStdin),
         })
       : Promise.resolve({
           status: "error",
@@ -517,13 +487,9 @@ export class Kernel {
     startCheck();
     const outcome = await Promise.race([running, this.executorGone]);
     check.cellDone = true;
-    if (this.pendingInput) this.cancelInput("the cell ended");
+    this.stdin.cancel("the cell ended");
     if (check.diagnostics && check.diagnostics.length > 0) {
-      this.publish(
-        "stream",
-        { name: "stderr", text: formatDiagnostics(check.diagnostics) },
-        parent,
-      );
+      this.publishStream({ name: "stderr", text: formatDiagnostics(check.diagnostics) }, parent);
     }
 
     let output: string | null = null;
@@ -612,10 +578,10 @@ export class Kernel {
     }
   }
 
-  private publishEvent(ev: ExecutorEvent, parent: Parent): void {
+  private publishEvent(ev: ExecutorEvent, parent: ParentHeader): void {
     switch (ev.type) {
       case "stream":
-        return this.publish("stream", { name: ev.name, text: ev.text }, parent);
+        return this.publishStream({ name: ev.name, text: ev.text }, parent);
       case "display_data":
       case "update_display_data":
         return this.publish(
@@ -625,13 +591,19 @@ export class Kernel {
         );
       case "clear_output":
         return this.publish("clear_output", { wait: ev.wait }, parent);
-      case "comm_open":
-      case "comm_msg":
-      case "comm_close": {
-        const content: Record<string, unknown> = { comm_id: ev.comm_id, data: ev.data };
-        if (ev.type === "comm_open") content.target_name = ev.target_name ?? "";
-        return this.publish(ev.type, content, parent, ev.metadata, ev.buffers);
+      case "comm_open": {
+        const content = { comm_id: ev.comm_id, data: ev.data, target_name: ev.target_name ?? "" };
+        return this.publish("comm_open", content, parent, ev.metadata, ev.buffers);
       }
+      case "comm_msg":
+      case "comm_close":
+        return this.publish(
+          ev.type,
+          { comm_id: ev.comm_id, data: ev.data },
+          parent,
+          ev.metadata,
+          ev.buffers,
+        );
       default:
         this.parts.log(
           `ignored an unknown executor event ${JSON.stringify((ev as { type: unknown }).type)}`,
@@ -639,67 +611,8 @@ export class Kernel {
     }
   }
 
-  private backgroundParent(): Parent {
+  private backgroundParent(): ParentHeader {
     return this.commParent ?? this.lastExecuteParent;
-  }
-
-  // ---- stdin ----
-
-  private requestInput(
-    req: Message,
-    prompt: string,
-    password: boolean,
-    allowStdin: boolean,
-  ): Promise<string> {
-    if (!allowStdin) {
-      return Promise.reject(
-        new Error(
-          "input is not available: this frontend does not support stdin (allow_stdin is false)",
-        ),
-      );
-    }
-    if (this.pendingInput)
-      return Promise.reject(new Error("another input request is already waiting for an answer"));
-    return new Promise<string>((resolve, reject) => {
-      const header = makeHeader("input_request", this.session);
-      this.pendingInput = { msgId: header.msg_id, resolve, reject };
-      // input_request goes to the identities of the shell request that ran the cell.
-      this.parts.outbox.send(
-        "stdin",
-        {
-          identities: req.identities,
-          header,
-          parent_header: req.header,
-          metadata: {},
-          content: { prompt: String(prompt), password: Boolean(password) },
-        },
-        (e) => this.cancelInput(`no frontend is connected to stdin (${e.message})`, header.msg_id),
-      );
-    });
-  }
-
-  private cancelInput(reason: string, msgId?: string): void {
-    const p = this.pendingInput;
-    if (!p || (msgId !== undefined && p.msgId !== msgId)) return;
-    this.pendingInput = null;
-    p.reject(new Error(`input cancelled: ${reason}`));
-  }
-
-  private receiveStdin(msg: Message): void {
-    const type = msg.header.msg_type;
-    if (type !== "input_reply") {
-      this.parts.log(`dropped ${type} on stdin (only input_reply is expected there)`);
-      return;
-    }
-    const p = this.pendingInput;
-    const parentId = (msg.parent_header as Partial<Header>).msg_id;
-    if (!p || (parentId !== undefined && parentId !== p.msgId)) {
-      this.parts.log("dropped an input_reply that answers no pending input_request");
-      return;
-    }
-    this.pendingInput = null;
-    const value = msg.content.value;
-    p.resolve(typeof value === "string" ? value : String(value ?? ""));
   }
 
   // ---- comms ----
@@ -733,13 +646,13 @@ export class Kernel {
   // ---- interrupt, shutdown, restart ----
 
   private async interrupt(): Promise<void> {
-    if (this.pendingInput) this.cancelInput("interrupted");
+    this.stdin.cancel("interrupted");
     const ex = await this.executor;
     if (ex) await ex.interrupt();
   }
 
   private async shutdown(channel: RequestChannel, msg: Message): Promise<void> {
-    const restart = msg.content.restart === true;
+    const restart = (msg.content as ShutdownRequest).restart === true;
     this.reply(channel, msg, "shutdown_reply", { status: "ok", restart });
     if (this.shuttingDown) return;
     if (!restart) this.shuttingDown = true;
@@ -753,7 +666,7 @@ export class Kernel {
     const oldLanguage = this.language;
     this.markExecutorGone("the kernel restarted while the cell was running");
     this.executorNow = undefined;
-    if (this.pendingInput) this.cancelInput("the kernel restarted");
+    this.stdin.cancel("the kernel restarted");
     this.session = randomUUID();
     this.executionCount = 0;
     this.lastExecuteParent = NO_PARENT;
@@ -772,7 +685,7 @@ export class Kernel {
   async dispose(): Promise<void> {
     this.shuttingDown = true;
     this.markExecutorGone("the kernel shut down while the cell was running");
-    if (this.pendingInput) this.cancelInput("the kernel shut down");
+    this.stdin.cancel("the kernel shut down");
     const ex = await this.executor;
     await Promise.all([
       ex ? this.disposeQuietly("executor", () => ex.dispose()) : undefined,
@@ -793,7 +706,31 @@ export class Kernel {
 
   // ---- sending ----
 
-  private reply(channel: RequestChannel, req: Message, type: string, content: object): void {
+  private reply<T extends ReplyType>(
+    channel: RequestChannel,
+    req: Message,
+    type: T,
+    content: ReplyContent<T>,
+  ): void {
+    this.sendReply(channel, req, type, content);
+  }
+
+  /** The error reply to any request, known or not: its type is the request's, with _reply. */
+  private replyError(channel: RequestChannel, req: Message, ename: string, evalue: string): void {
+    const type = req.header.msg_type.replace(/_request$/, "_reply");
+    const error: ErrorReply = { status: "error", ename, evalue, traceback: [] };
+    // execute_reply carries execution_count even on error.
+    const content: ErrorReply | ExecuteReply =
+      type === "execute_reply" ? { ...error, execution_count: this.executionCount } : error;
+    this.sendReply(channel, req, type, content);
+  }
+
+  private sendReply(
+    channel: RequestChannel,
+    req: Message,
+    type: string,
+    content: ReplyContent<ReplyType> | ErrorReply,
+  ): void {
     this.parts.outbox.send(channel, {
       identities: req.identities,
       header: makeHeader(type, this.session),
@@ -803,60 +740,30 @@ export class Kernel {
     });
   }
 
-  private replyError(channel: RequestChannel, req: Message, ename: string, evalue: string): void {
-    const type = req.header.msg_type.replace(/_request$/, "_reply");
-    const content: Record<string, unknown> = { status: "error", ename, evalue, traceback: [] };
-    if (type === "execute_reply") content.execution_count = this.executionCount;
-    this.reply(channel, req, type, content);
-  }
-
   private publishStatus(state: "busy" | "idle", parent: Header): void {
     this.publish("status", { execution_state: state }, parent);
   }
 
-  /**
-   * Stream text waiting to go out: joined for up to STREAM_FLUSH_MS (or STREAM_FLUSH_BYTES), so a
-   * cell printing in a tight loop sends tens of messages a second, not thousands, and a slow
-   * subscriber's queue never overflows (a PUB socket drops what exceeds it: idle included).
-   * Anything else published sends it first, so the order of outputs is kept.
-   */
-  private pendingStream: { name: string; text: string; parent: Parent } | null = null;
-  private streamTimer: NodeJS.Timeout | null = null;
-
-  private flushStream(): void {
-    if (this.streamTimer) clearTimeout(this.streamTimer);
-    this.streamTimer = null;
-    const p = this.pendingStream;
-    if (!p) return;
-    this.pendingStream = null;
-    this.send("stream", { name: p.name, text: p.text }, p.parent);
+  private publishStream(content: Stream, parent: ParentHeader): void {
+    this.streams.write(content, parent);
   }
 
-  private publish(
-    type: string,
-    content: object,
-    parent: Parent,
+  /** Publishes on iopub after any pending stream text, so the order of outputs is kept. */
+  private publish<T extends Exclude<IopubType, "stream">>(
+    type: T,
+    content: IopubContent<T>,
+    parent: ParentHeader,
     metadata: Record<string, unknown> = {},
     buffers?: Uint8Array[],
   ): void {
-    if (type === "stream") {
-      const { name, text } = content as { name: string; text: string };
-      const p = this.pendingStream;
-      if (p && (p.name !== name || p.parent !== parent)) this.flushStream();
-      if (this.pendingStream) this.pendingStream.text += text;
-      else this.pendingStream = { name, text, parent };
-      if (this.pendingStream.text.length >= STREAM_FLUSH_BYTES) this.flushStream();
-      else this.streamTimer ??= setTimeout(() => this.flushStream(), STREAM_FLUSH_MS);
-      return;
-    }
-    this.flushStream();
-    this.send(type, content, parent, metadata, buffers);
+    this.streams.flush();
+    this.sendIopub(type, content, parent, metadata, buffers);
   }
 
-  private send(
-    type: string,
-    content: object,
-    parent: Parent,
+  private sendIopub<T extends IopubType>(
+    type: T,
+    content: IopubContent<T>,
+    parent: ParentHeader,
     metadata: Record<string, unknown> = {},
     buffers?: Uint8Array[],
   ): void {

@@ -5,9 +5,9 @@
  * queue, because zeromq.js allows only one pending send per socket.
  */
 import * as zmq from "zeromq";
-import { Message } from "../wire/messages";
-import { OutgoingMessage, WireError, parseMessage, serializeMessage } from "../wire/framing";
-import { ReplayGuard, Signer } from "../wire/signing";
+import { Channel, Message } from "../wire/messages.js";
+import { OutgoingMessage, WireError, parseMessage, serializeMessage } from "../wire/framing.js";
+import { ReplayGuard, Signer } from "../wire/signing.js";
 
 /** The connection file's fields (https://jupyter-client.readthedocs.io, "connection files"). */
 export interface ConnectionInfo {
@@ -23,7 +23,8 @@ export interface ConnectionInfo {
   kernel_name?: string;
 }
 
-export type RequestChannel = "shell" | "control" | "stdin";
+/** The channels the kernel receives on: all but iopub. */
+export type RequestChannel = Exclude<Channel, "iopub">;
 
 export interface TransportHandlers {
   /** A verified, decoded message arrived. Called synchronously from the receive loop. */
@@ -94,7 +95,7 @@ export class Transport {
   readonly stdin = new zmq.Router({ mandatory: true });
   readonly iopub = new zmq.XPublisher();
   readonly heartbeat = new zmq.Reply();
-  private readonly queues: Record<RequestChannel | "iopub", SendQueue>;
+  private readonly queues: Record<Channel, SendQueue>;
   private readonly replay = new ReplayGuard();
   private closing = false;
   /** The connection with the ports actually bound (differs from the file when a port was 0). */
@@ -151,11 +152,7 @@ export class Transport {
   }
 
   /** Signs and queues a message on a channel (iopub: identities are the topic). */
-  send(
-    channel: RequestChannel | "iopub",
-    msg: OutgoingMessage,
-    onError?: (e: Error) => void,
-  ): void {
+  send(channel: Channel, msg: OutgoingMessage, onError?: (e: Error) => void): void {
     if (this.closing) return;
     this.queues[channel].push(serializeMessage(msg, this.signer), onError);
   }

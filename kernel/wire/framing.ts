@@ -4,8 +4,8 @@
  * Identities are zero or more arbitrary binary frames; everything before the delimiter is one.
  */
 import { randomUUID } from "node:crypto";
-import { DELIMITER, Header, Message, PROTOCOL_VERSION } from "./messages";
-import { ReplayGuard, Signer } from "./signing";
+import { DELIMITER, Header, Message, PROTOCOL_VERSION } from "./messages.js";
+import { ReplayGuard, Signer } from "./signing.js";
 
 const DELIMITER_BYTES = Buffer.from(DELIMITER, "latin1");
 

@@ -25,12 +25,15 @@ export interface Header {
   subshell_id?: string | null;
 }
 
+/** The header of the message being answered, or {} when there is none. */
+export type ParentHeader = Header | Record<string, never>;
+
 /** A decoded message. `parent_header` is {} when there is no parent. */
 export interface Message<C = Record<string, unknown>> {
   /** Routing prefix: zero or more arbitrary binary frames (a topic on iopub). */
   identities: Buffer[];
   header: Header;
-  parent_header: Header | Record<string, never>;
+  parent_header: ParentHeader;
   metadata: Record<string, unknown>;
   content: C;
   /** Optional binary buffers: not signed, not JSON. */
@@ -64,6 +67,9 @@ export interface ErrorContent {
   /** The traceback: a list of strings (ANSI allowed). */
   traceback: string[];
 }
+
+/** Any reply may instead report a failure: status 'error' with the exception's details. */
+export type ErrorReply = { status: "error" } & ErrorContent;
 
 export type ExecuteReply =
   | {
@@ -300,3 +306,42 @@ export interface IopubWelcome {
   /** The subscription topic that was just registered (5.5, XPUB). */
   subscription: string;
 }
+
+// ---- contents by msg_type ----
+
+/** The content of each reply the kernel sends, by msg_type. */
+export interface ReplyContents {
+  execute_reply: ExecuteReply;
+  inspect_reply: InspectReply;
+  complete_reply: CompleteReply;
+  history_reply: HistoryReply;
+  is_complete_reply: IsCompleteReply;
+  connect_reply: ConnectReply;
+  comm_info_reply: CommInfoReply;
+  kernel_info_reply: KernelInfoReply;
+  shutdown_reply: ShutdownReply;
+  interrupt_reply: InterruptReply;
+}
+
+export type ReplyType = keyof ReplyContents;
+export type ReplyContent<T extends ReplyType> = ReplyContents[T];
+
+/** The content of each message the kernel publishes on iopub, by msg_type. */
+export interface IopubContents {
+  status: Status;
+  stream: Stream;
+  display_data: DisplayData;
+  /** Same content as display_data; transient.display_id names the display to update. */
+  update_display_data: DisplayData;
+  clear_output: ClearOutput;
+  execute_input: ExecuteInput;
+  execute_result: ExecuteResult;
+  error: ErrorContent;
+  comm_open: CommOpen;
+  comm_msg: CommMsg;
+  comm_close: CommClose;
+  iopub_welcome: IopubWelcome;
+}
+
+export type IopubType = keyof IopubContents;
+export type IopubContent<T extends IopubType> = IopubContents[T];
