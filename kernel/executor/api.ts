@@ -32,6 +32,12 @@ export interface KernelApi {
   readonly interruptFlag: Int32Array;
   /** Throws the Interrupted error when an interrupt was requested: call it in long loops. */
   checkInterrupt(): void;
+  /**
+   * Lets an interrupt wait up to `ms` (instead of about 200 ms) for the running cell to stop by
+   * itself at a safe point, e.g. a training step boundary, before the kernel terminates its
+   * JavaScript. Returns the release; a new cell starts with no hold.
+   */
+  holdInterrupt(ms: number): () => void;
   /** The execution count of the cell running now (or of the last one). */
   readonly executionCount: number;
   /** Runs fn when the kernel shuts down or restarts (close sockets, files). */

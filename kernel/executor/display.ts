@@ -97,7 +97,9 @@ function isJsonData(v: unknown, budget: { nodes: number }, seen: Set<unknown>): 
   } else {
     const proto = Object.getPrototypeOf(v);
     if (proto !== Object.prototype && proto !== null) ok = false;
-    else for (const k of Object.keys(v)) if (!(ok = isJsonData((v as any)[k], budget, seen))) break;
+    else
+      for (const k of Object.keys(v))
+        if (!(ok = isJsonData((v as Record<string, unknown>)[k], budget, seen))) break;
     if (ok && Object.getOwnPropertySymbols(v).length) ok = false;
   }
   seen.delete(v);

@@ -50,7 +50,8 @@ class WorkerExecutor implements Executor {
   private exited: Promise<void> = Promise.resolve();
 
   constructor(private opts: ExecutorOptions) {
-    this.flag = new Int32Array(new SharedArrayBuffer(4));
+    // [0]: an interrupt is requested; [1]: the grace (ms) the running cell asked for (holdInterrupt).
+    this.flag = new Int32Array(new SharedArrayBuffer(8));
     this.spawn();
   }
 
@@ -248,7 +249,11 @@ class WorkerExecutor implements Executor {
       return p;
     }
     const worker = this.worker;
-    const grace = this.opts.interruptGraceMs ?? DEFAULT_GRACE_MS;
+    // A cell that stops at safe points (a training step) may ask for longer than the default.
+    const grace = Math.max(
+      this.opts.interruptGraceMs ?? DEFAULT_GRACE_MS,
+      Atomics.load(this.flag, 1),
+    );
     const settledWithin = (ms: number) =>
       new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => resolve(false), ms);

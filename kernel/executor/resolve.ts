@@ -32,7 +32,14 @@ function isFile(p: string): boolean {
   }
 }
 
-function readJson(p: string): Record<string, any> | undefined {
+/** The package.json fields resolution reads. */
+interface PackageJson {
+  main?: string;
+  type?: string;
+  exports?: unknown;
+}
+
+function readJson(p: string): PackageJson | undefined {
   try {
     return JSON.parse(fs.readFileSync(p, "utf8"));
   } catch {

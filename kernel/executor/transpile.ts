@@ -185,6 +185,9 @@ function exportContainer(node: ts.Node): ts.Node | undefined {
 }
 
 // What the transformers ask of a type checker, answered syntactically (transpile semantics).
+// The answers stand in for methods of TypeScript's internal EmitResolver, each with its own
+// parameters, so the table is typed loosely.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 const resolverAnswers: Record<string, (...args: any[]) => unknown> = {
   getEnumMemberValue(node: ts.Node) {
     const m = (ts.getParseTreeNode(node) ?? node) as ts.EnumMember;

@@ -248,6 +248,7 @@ async function exec(m: Extract<ToWorker, { t: "exec" }>): Promise<void> {
   current = cell;
   executionCount = m.count;
   Atomics.store(flag, 0, 0);
+  Atomics.store(flag, 1, 0);
   const name = scriptName(m.count);
   let fn: () => Promise<unknown>;
   try {
@@ -405,6 +406,17 @@ const api: KernelApi = {
   interruptFlag: flag,
   checkInterrupt() {
     if (Atomics.load(flag, 0) === 1) throw new Interrupted();
+  },
+  holdInterrupt(ms: number) {
+    if (!(Number.isFinite(ms) && ms >= 0))
+      throw new RangeError(`holdInterrupt: ms must be >= 0, got ${ms}`);
+    const before = Atomics.load(flag, 1);
+    Atomics.store(flag, 1, Math.min(Math.max(before, Math.ceil(ms)), 2 ** 31 - 1));
+    let held = true;
+    return () => {
+      if (held) Atomics.store(flag, 1, before);
+      held = false;
+    };
   },
   get executionCount() {
     return executionCount;

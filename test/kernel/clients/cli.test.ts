@@ -4,8 +4,8 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { RunningKernel } from "../../../kernel/runner/kernel-process";
-import { ROOT, needsKernel } from "./kernelspec";
+import { RunningKernel } from "../../../kernel/runner/kernel-process.js";
+import { ROOT, needsKernel } from "./kernelspec.js";
 
 const BIN = path.join(ROOT, "bin", "moelab.js");
 

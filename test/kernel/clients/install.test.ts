@@ -4,9 +4,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { inflateSync } from "node:zlib";
-import { crc32, jupyterDataDir, logoPng } from "../../../kernel/install";
-import { DEBIAN_PYTHON, needs } from "../../helpers/env";
-import { ROOT } from "./kernelspec";
+import { crc32, jupyterDataDir, logoPng } from "../../../kernel/install.js";
+import { DEBIAN_PYTHON, needs } from "../../helpers/env.js";
+import { ROOT } from "./kernelspec.js";
 
 const BIN = path.join(ROOT, "bin", "moelab.js");
 

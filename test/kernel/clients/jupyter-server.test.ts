@@ -5,9 +5,9 @@
 import { strict as assert } from "node:assert";
 import type { KernelMessage, Kernel } from "@jupyterlab/services";
 import WebSocket from "ws";
-import { needs } from "../../helpers/env";
-import { needsKernel, tempJupyter, type TempJupyter } from "./kernelspec";
-import { startServer, type Server } from "./jupyter-server";
+import { needs } from "../../helpers/env.js";
+import { needsKernel, tempJupyter, type TempJupyter } from "./kernelspec.js";
+import { startServer, type Server } from "./jupyter-server.js";
 
 type Services = typeof import("@jupyterlab/services");
 

@@ -4,8 +4,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { DEBIAN_PYTHON } from "../../helpers/env";
-import { freePorts } from "../../../kernel/runner/client";
+import { DEBIAN_PYTHON } from "../../helpers/env.js";
+import { freePorts } from "../../../kernel/runner/client.js";
 
 export interface Server {
   baseUrl: string;

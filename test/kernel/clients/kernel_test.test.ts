@@ -4,8 +4,8 @@
  */
 import { strict as assert } from "node:assert";
 import * as path from "node:path";
-import { DEBIAN_PYTHON, needs } from "../../helpers/env";
-import { ROOT, needsKernel, runAsync, tempJupyter, type TempJupyter } from "./kernelspec";
+import { DEBIAN_PYTHON, needs } from "../../helpers/env.js";
+import { ROOT, needsKernel, runAsync, tempJupyter, type TempJupyter } from "./kernelspec.js";
 
 /** Runs the suite with a result object that reports every test (and subtest) as JSON. */
 const RUNNER = `

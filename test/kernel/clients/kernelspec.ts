@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { installKernelSpec } from "../../../kernel/install";
+import { installKernelSpec } from "../../../kernel/install.js";
 
 export const ROOT = path.resolve(__dirname, "..", "..", "..", "..");
 

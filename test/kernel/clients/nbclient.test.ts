@@ -5,8 +5,8 @@
 import { strict as assert } from "node:assert";
 import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { DEBIAN_PYTHON, needs } from "../../helpers/env";
-import { needsKernel, runAsync, tempJupyter, type TempJupyter } from "./kernelspec";
+import { DEBIAN_PYTHON, needs } from "../../helpers/env.js";
+import { needsKernel, runAsync, tempJupyter, type TempJupyter } from "./kernelspec.js";
 
 const NBCLIENT = `
 import sys, nbformat

@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
-import { createExecutor } from "../../../kernel/executor";
-import type { Executor, ExecutorEvent } from "../../../kernel/contracts";
-import { makeNotebookDir, run, until, value } from "./helpers";
+import { createExecutor } from "../../../kernel/executor/index.js";
+import type { Executor, ExecutorEvent } from "../../../kernel/contracts.js";
+import { makeNotebookDir, run, until, value } from "./helpers.js";
 
 describe("executor: comms", function () {
   let ex: Executor;

@@ -1,8 +1,8 @@
 import { strict as assert } from "node:assert";
-import { createExecutor } from "../../../kernel/executor";
-import { bundleOf, checkBundle, html } from "../../../kernel/executor/display";
-import type { Executor } from "../../../kernel/contracts";
-import { makeNotebookDir, run, value } from "./helpers";
+import { createExecutor } from "../../../kernel/executor/index.js";
+import { bundleOf, checkBundle, html } from "../../../kernel/executor/display.js";
+import type { Executor } from "../../../kernel/contracts.js";
+import { makeNotebookDir, run, value } from "./helpers.js";
 
 describe("executor: display", function () {
   let ex: Executor;

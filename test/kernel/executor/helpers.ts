@@ -7,7 +7,7 @@ import type {
   ExecuteOutcome,
   Executor,
   ExecutorEvent,
-} from "../../../kernel/contracts";
+} from "../../../kernel/contracts.js";
 
 export interface RunResult {
   outcome: ExecuteOutcome;

@@ -1,8 +1,8 @@
 import { strict as assert } from "node:assert";
 import * as os from "node:os";
-import { createExecutor } from "../../../kernel/executor";
-import type { Executor } from "../../../kernel/contracts";
-import { makeNotebookDir, run, value } from "./helpers";
+import { createExecutor } from "../../../kernel/executor/index.js";
+import type { Executor } from "../../../kernel/contracts.js";
+import { makeNotebookDir, run, value } from "./helpers.js";
 
 describe("executor: imports from the notebook folder", function () {
   let ex: Executor;

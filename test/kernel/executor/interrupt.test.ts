@@ -1,8 +1,8 @@
 import { strict as assert } from "node:assert";
 import { Worker } from "node:worker_threads";
-import { createExecutor } from "../../../kernel/executor";
-import type { Executor, ExecutorEvent } from "../../../kernel/contracts";
-import { makeNotebookDir, run, RunResult, sleep, until, value } from "./helpers";
+import { createExecutor } from "../../../kernel/executor/index.js";
+import type { Executor, ExecutorEvent } from "../../../kernel/contracts.js";
+import { makeNotebookDir, run, RunResult, sleep, until, value } from "./helpers.js";
 
 /** Starts a cell, interrupts it once it has printed "started", returns its result. */
 async function interruptAfterStart(ex: Executor, code: string): Promise<RunResult> {
@@ -142,6 +142,46 @@ describe("executor: interrupt", function () {
       assert.ok(r.outcome.status === "ok" || r.outcome.status === "interrupted");
       assert.equal(await value(ex, `kept + ${i}`), String(41 + i));
     }
+  });
+
+  it("a cell holding the interrupt stops itself at its next safe point, past the default grace", async () => {
+    // Steps of ~400 ms (twice the default 200 ms grace); the flag is read between steps only.
+    let out = "";
+    const p = run(
+      ex,
+      [
+        "const k = (globalThis as any)[Symbol.for('moelab.kernel')];",
+        "const release = k.holdInterrupt(5000);",
+        "let steps = 0;",
+        "console.log('started');",
+        "try {",
+        "  while (Atomics.load(k.interruptFlag, 0) === 0) {",
+        "    const end = Date.now() + 400; while (Date.now() < end) {}",
+        "    steps++;",
+        "  }",
+        "  console.log('stopped at a step boundary');",
+        "} finally { release(); }",
+        "k.checkInterrupt();",
+      ].join("\n"),
+      { onEvent: (e: ExecutorEvent) => void (e.type === "stream" && (out += e.text)) },
+    );
+    await until(() => out.includes("started"));
+    await sleep(20);
+    await ex.interrupt();
+    const r = await p;
+    assertInterrupted(r);
+    assert.ok(out.includes("stopped at a step boundary"), out);
+    assert.ok(Number(await value(ex, "steps")) >= 1);
+    // The hold ended with the cell: a plain loop is stopped by the default grace again.
+    const t0 = Date.now();
+    assertInterrupted(await interruptAfterStart(ex, "console.log('started');\nwhile (true) {}"));
+    assert.ok(Date.now() - t0 < 4000);
+  });
+
+  it("refuses a negative hold", async () => {
+    const r = await run(ex, "(globalThis as any)[Symbol.for('moelab.kernel')].holdInterrupt(-1)");
+    assert.equal(r.outcome.status, "error");
+    if (r.outcome.status === "error") assert.match(r.outcome.evalue, /ms must be >= 0/);
   });
 
   it("resets the shared flag when the next cell starts", async () => {

@@ -1,8 +1,8 @@
 import { strict as assert } from "node:assert";
-import { createExecutor } from "../../../kernel/executor";
-import { transformCell } from "../../../kernel/executor/transform";
-import type { Executor } from "../../../kernel/contracts";
-import { makeNotebookDir, run, value } from "./helpers";
+import { createExecutor } from "../../../kernel/executor/index.js";
+import { transformCell } from "../../../kernel/executor/transform.js";
+import type { Executor } from "../../../kernel/contracts.js";
+import { makeNotebookDir, run, value } from "./helpers.js";
 
 const quick = process.env.MOELAB_QUICK === "1";
 

@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import * as vm from "node:vm";
-import { transformCell } from "../../../kernel/executor/transform";
-import { useTranspileModule } from "../../../kernel/executor/transpile";
+import { transformCell } from "../../../kernel/executor/transform.js";
+import { useTranspileModule } from "../../../kernel/executor/transpile.js";
 
 const opts = { fileName: "In[1]" };
 

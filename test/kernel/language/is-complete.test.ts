@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import * as ts from "typescript";
-import { isCompleteCode } from "../../../kernel/language/is-complete";
+import { isCompleteCode } from "../../../kernel/language/is-complete.js";
 
 describe("language/is-complete", () => {
   const status = (code: string): string => isCompleteCode(ts, code).status;

@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
-import { createLanguage, type LanguageServer } from "../../../kernel/language/index";
-import { makeNotebookDir, removeDir } from "./fixture";
+import { createLanguage, type LanguageServer } from "../../../kernel/language/index.js";
+import { makeNotebookDir, removeDir } from "./fixture.js";
 
 describe("language (worker client)", function () {
   this.timeout(120_000);

@@ -3,7 +3,7 @@ import {
   codePointLength,
   codePointToUtf16,
   utf16ToCodePoint,
-} from "../../../kernel/language/positions";
+} from "../../../kernel/language/positions.js";
 
 describe("language/positions", () => {
   const text = "a😀b𝔸c"; // two astral characters, each two UTF-16 units

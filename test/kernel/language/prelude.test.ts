@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import * as ts from "typescript";
-import { EXPORT_INSERT, Prelude, originalOffset } from "../../../kernel/language/prelude";
+import { EXPORT_INSERT, Prelude, originalOffset } from "../../../kernel/language/prelude.js";
 
 describe("language/prelude", () => {
   const prelude = new Prelude(ts);

@@ -1,8 +1,8 @@
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CellService } from "../../../kernel/language/service";
-import { MOELAB_TYPES, makeNotebookDir, removeDir } from "./fixture";
+import { CellService } from "../../../kernel/language/service.js";
+import { MOELAB_TYPES, makeNotebookDir, removeDir } from "./fixture.js";
 
 const codePoints = (s: string): number => [...s].length;
 
@@ -155,11 +155,11 @@ describe("language/service", function () {
     it("resolves moelab, npm packages and local files; reports missing modules", () => {
       assert.deepEqual(
         svc.check(
-          'import { version } from "moelab";\nimport { greet } from "fake-pkg";\nimport { helperValue } from "./helper";\nversion.toUpperCase(); greet("a"); helperValue().toFixed();',
+          'import { version } from "moelab";\nimport { greet } from "fake-pkg";\nimport { helperValue } from "./helper.js";\nversion.toUpperCase(); greet("a"); helperValue().toFixed();',
         ),
         [],
       );
-      const d = svc.check('import { nothing } from "./missing-file";');
+      const d = svc.check('import { nothing } from "./missing-file.js";');
       assert.equal(d.length, 1);
       assert.equal(d[0].code, 2307);
     });
@@ -167,12 +167,12 @@ describe("language/service", function () {
     it("sees edits to the notebook's own modules", () => {
       const file = path.join(dir, "editable.ts");
       fs.writeFileSync(file, "export const edited = 1;\n");
-      assert.deepEqual(svc.check('import { edited } from "./editable";\nedited.toFixed();'), []);
+      assert.deepEqual(svc.check('import { edited } from "./editable.js";\nedited.toFixed();'), []);
       fs.writeFileSync(file, "export const edited = 'now text';\n");
       const later = new Date(Date.now() + 5000);
       fs.utimesSync(file, later, later);
       assert.deepEqual(
-        svc.check('import { edited } from "./editable";\nedited.toUpperCase();'),
+        svc.check('import { edited } from "./editable.js";\nedited.toUpperCase();'),
         [],
       );
     });

@@ -9,10 +9,10 @@ import {
   outputsOf,
   startInProcessKernel,
   streamText,
-} from "../../helpers/client";
-import { makeHeader, serializeMessage } from "../../../kernel/wire/framing";
-import { DELIMITER, Header } from "../../../kernel/wire/messages";
-import { FakeExecutor, FakeLanguage } from "./fakes";
+} from "../../helpers/client.js";
+import { makeHeader, serializeMessage } from "../../../kernel/wire/framing.js";
+import { DELIMITER, Header } from "../../../kernel/wire/messages.js";
+import { FakeExecutor, FakeLanguage } from "./fakes.js";
 
 function fakes(): {
   createExecutor: () => Promise<FakeExecutor>;

@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readConnectionFile, startKernel, validateConnection } from "../../../kernel/main";
+import { readConnectionFile, startKernel, validateConnection } from "../../../kernel/main.js";
 
 const good = {
   transport: "tcp",

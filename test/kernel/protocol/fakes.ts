@@ -16,7 +16,7 @@ import type {
   InspectResult,
   IsCompleteResult,
   Language,
-} from "../../../kernel/contracts";
+} from "../../../kernel/contracts.js";
 
 export class FakeExecutor implements Executor {
   vars = new Map<string, string>();

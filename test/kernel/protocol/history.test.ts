@@ -7,7 +7,7 @@ import {
   globToRegExp,
   historyFile,
   jupyterDataDir,
-} from "../../../kernel/protocol/history";
+} from "../../../kernel/protocol/history.js";
 
 function store(): HistoryStore {
   return new HistoryStore(historyFile(mkdtempSync(join(tmpdir(), "moelab-hist-"))));

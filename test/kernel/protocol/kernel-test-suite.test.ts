@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DEBIAN_PYTHON, needs } from "../../helpers/env";
+import { DEBIAN_PYTHON, needs } from "../../helpers/env.js";
 
 const LAUNCHER = join(__dirname, "..", "..", "helpers", "launch-kernel.js");
 

@@ -10,11 +10,11 @@ import {
   outputsOf,
   startInProcessKernel,
   streamText,
-} from "../../helpers/client";
+} from "../../helpers/client.js";
 import * as zmq from "zeromq";
-import { makeHeader, parseMessage, serializeMessage } from "../../../kernel/wire/framing";
-import { Header } from "../../../kernel/wire/messages";
-import { FakeExecutor, FakeLanguage } from "./fakes";
+import { makeHeader, parseMessage, serializeMessage } from "../../../kernel/wire/framing.js";
+import type { Header, KernelInfoReply } from "../../../kernel/wire/messages.js";
+import { FakeExecutor, FakeLanguage } from "./fakes.js";
 
 const types = (ms: Message[]): string[] =>
   ms.map((m) =>
@@ -59,7 +59,7 @@ describe("protocol/kernel over the wire (fake executor)", function () {
     for (const channel of ["shell", "control"] as const) {
       const { reply, iopub } = await c.request(channel, "kernel_info_request", {});
       assert.equal(reply.header.msg_type, "kernel_info_reply");
-      const info = reply.content as Record<string, any>;
+      const info = reply.content as unknown as KernelInfoReply;
       assert.equal(info.status, "ok");
       assert.match(info.protocol_version, /^5\.\d+$/);
       assert.equal(info.implementation, "moelab");
@@ -115,7 +115,9 @@ describe("protocol/kernel over the wire (fake executor)", function () {
     assert.equal(second.reply.content.execution_count, 2);
     assert.equal(
       outputsOf(second.iopub, "execute_result")[0].content.data &&
-        (outputsOf(second.iopub, "execute_result")[0].content.data as any)["text/plain"],
+        (outputsOf(second.iopub, "execute_result")[0].content.data as Record<string, unknown>)[
+          "text/plain"
+        ],
       "2",
     );
   });
@@ -163,7 +165,10 @@ describe("protocol/kernel over the wire (fake executor)", function () {
     assert.deepEqual(reply.content.traceback, err.traceback);
     assert.equal(reply.content.execution_count, 1);
     const ue = await c.execute("1", { user_expressions: { x: "1+1" } });
-    assert.equal((ue.reply.content.user_expressions as any).x.status, "error");
+    assert.equal(
+      (ue.reply.content.user_expressions as Record<string, { status: string }>).x.status,
+      "error",
+    );
   });
 
   it("stop_on_error aborts the executes queued behind a failing cell, and only when asked", async () => {
@@ -394,7 +399,9 @@ describe("protocol/kernel over the wire (fake executor)", function () {
     assert.equal(outputsOf(io, "error").length, 1);
     const after = await c.execute("get x");
     assert.equal(
-      (outputsOf(after.iopub, "execute_result")[0].content.data as any)["text/plain"],
+      (outputsOf(after.iopub, "execute_result")[0].content.data as Record<string, unknown>)[
+        "text/plain"
+      ],
       "42",
     );
   });
@@ -609,7 +616,9 @@ describe("protocol/kernel over the wire (fake executor)", function () {
     assert.equal(after.reply.header.session, s.k.kernel.session);
     assert.equal(after.reply.content.execution_count, 1);
     assert.equal(
-      (outputsOf(after.iopub, "execute_result")[0].content.data as any)["text/plain"],
+      (outputsOf(after.iopub, "execute_result")[0].content.data as Record<string, unknown>)[
+        "text/plain"
+      ],
       "undefined",
     );
     const hist = await c.request("shell", "history_request", { hist_access_type: "tail", n: 3 });

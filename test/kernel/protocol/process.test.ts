@@ -14,8 +14,8 @@ import {
   outputsOf,
   streamText,
   writeConnectionFile,
-} from "../../helpers/client";
-import { Header } from "../../../kernel/wire/messages";
+} from "../../helpers/client.js";
+import { Header } from "../../../kernel/wire/messages.js";
 
 const LAUNCHER = join(__dirname, "..", "..", "helpers", "launch-kernel.js");
 const fakeArgv = [process.execPath, LAUNCHER, "{connection_file}", "--fake"];

@@ -1,11 +1,11 @@
 import { strict as assert } from "node:assert";
-import type { Message } from "../../../kernel/runner/client";
+import type { Message } from "../../../kernel/runner/client.js";
 import {
   DisplayRegistry,
   NotebookError,
   OutputCollector,
   parseNotebook,
-} from "../../../kernel/runner/notebook";
+} from "../../../kernel/runner/notebook.js";
 
 function msg(msg_type: string, content: Record<string, unknown>): Message {
   return {

@@ -1,12 +1,12 @@
 import { strict as assert } from "node:assert";
-import { renderInline, renderMarkdown } from "../../../kernel/runner/markdown";
+import { renderInline, renderMarkdown } from "../../../kernel/runner/markdown.js";
 import {
   ansiToHtml,
   highlightTs,
   renderBundle,
   renderNotebookHtml,
-} from "../../../kernel/runner/html";
-import type { Notebook } from "../../../kernel/runner/notebook";
+} from "../../../kernel/runner/html.js";
+import type { Notebook } from "../../../kernel/runner/notebook.js";
 
 describe("runner: markdown", () => {
   it("renders headings, paragraphs and emphasis", () => {

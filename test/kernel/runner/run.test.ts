@@ -3,8 +3,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { DEBIAN_PYTHON, needs } from "../../helpers/env";
-import { needsKernel } from "../clients/kernelspec";
+import { DEBIAN_PYTHON, needs } from "../../helpers/env.js";
+import { needsKernel } from "../clients/kernelspec.js";
 
 const ROOT = path.resolve(__dirname, "..", "..", "..", "..");
 const BIN = path.join(ROOT, "bin", "moelab.js");
@@ -205,7 +205,7 @@ describe("moelab run", function () {
       const src = notebook([
         { type: "markdown", src: "## TypeScript" },
         {
-          src: 'import { answer } from "./helper.ts";\nconsole.log("hi");\nconst x: number = answer + 1;',
+          src: 'import { answer } from "./helper.ts.js";\nconsole.log("hi");\nconst x: number = answer + 1;',
         },
         { src: "x" },
         { src: "throw new Error('boom')" },

@@ -3,7 +3,7 @@ import { strict as assert } from "node:assert";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { ROOT, needsKernel, runAsync } from "../clients/kernelspec";
+import { ROOT, needsKernel, runAsync } from "../clients/kernelspec.js";
 
 interface Out {
   output_type: string;

@@ -4,9 +4,9 @@ import {
   makeHeader,
   parseMessage,
   serializeMessage,
-} from "../../../kernel/wire/framing";
-import { DELIMITER, PROTOCOL_VERSION } from "../../../kernel/wire/messages";
-import { ReplayGuard, Signer } from "../../../kernel/wire/signing";
+} from "../../../kernel/wire/framing.js";
+import { DELIMITER, PROTOCOL_VERSION } from "../../../kernel/wire/messages.js";
+import { ReplayGuard, Signer } from "../../../kernel/wire/signing.js";
 
 const signer = new Signer("k3y");
 

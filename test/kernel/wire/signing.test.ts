@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { createHmac } from "node:crypto";
-import { ReplayGuard, Signer } from "../../../kernel/wire/signing";
+import { ReplayGuard, Signer } from "../../../kernel/wire/signing.js";
 
 const frames = ['{"msg_id":"1"}', "{}", "{}", '{"code":"1+1"}'].map((s) => Buffer.from(s));
 
