@@ -1,5 +1,6 @@
 /**
- * Training (lib/train): the AdamW optimizer, gradient clipping by global norm.
+ * Training (lib/train): the AdamW optimizer, gradient clipping by global norm, and learning-rate
+ * schedules over steps or a time budget (`schedules.cosine({ lr, warmup, minRatio })`).
  */
 export { AdamW } from "./optim.js";
 export type {
@@ -12,3 +13,6 @@ export type {
 } from "./optim.js";
 export { clipGradNorm, clipGradScale, gradNorm } from "./clip.js";
 export type { Params } from "./clip.js";
+export { Schedule } from "./schedule.js";
+export type { CosineOptions, WsdOptions } from "./schedule.js";
+export * as schedules from "./schedule.js";
