@@ -4,7 +4,6 @@
  * which reproduce the native results bit for bit: every float32 operation is rounded with
  * Math.fround in the same order, and sums of squares use the same blocks and lanes.
  */
-import { bf16ToF32, f32ToBf16 } from "../tensor/index.js";
 import { native } from "../tensor/native.js";
 
 /** Which implementation runs a kernel: the addon's, or the TypeScript fallback. */
@@ -80,38 +79,83 @@ export function adamwUpdate(
   const f = Math.fround;
   const bc1 = 1 - powInt(h.beta1, h.step);
   const bc2 = 1 - powInt(h.beta2, h.step);
-  const decay = f(1 - h.lr * h.weightDecay);
-  const b1 = f(h.beta1);
-  const omb1 = f(1 - h.beta1);
-  const b2 = f(h.beta2);
-  const omb2 = f(1 - h.beta2);
-  const negStep = f(-(h.lr / bc1));
-  const bc2Sqrt = f(Math.sqrt(bc2));
-  const eps = f(h.eps);
-  const gs = f(h.gradScale);
+  const c: Coef = {
+    decay: f(1 - h.lr * h.weightDecay),
+    b1: f(h.beta1),
+    omb1: f(1 - h.beta1),
+    b2: f(h.beta2),
+    omb2: f(1 - h.beta2),
+    negStep: f(-(h.lr / bc1)),
+    bc2Sqrt: f(Math.sqrt(bc2)),
+    eps: f(h.eps),
+    gs: f(h.gradScale),
+  };
   if (m instanceof Float32Array && v instanceof Float32Array) {
-    for (let i = 0; i < n; i++) {
-      const gi = f(g[i] * gs);
-      const mi = f(f(m[i] * b1) + f(omb1 * gi));
-      const vi = f(f(v[i] * b2) + f(f(omb2 * gi) * gi));
-      const den = f(f(f(Math.sqrt(vi)) / bc2Sqrt) + eps);
-      p[i] = f(p[i] * decay) + f(f(negStep * mi) / den);
-      m[i] = mi;
-      v[i] = vi;
-    }
+    updateF32(p, g, m, v, n, c);
     return;
   }
   if (!(m instanceof Uint16Array && v instanceof Uint16Array))
     throw new TypeError("adamwUpdate: m and v must both be Float32Array or both Uint16Array");
+  // bfloat16 moments: widen a block into float32 scratch, update, round back to nearest even.
+  for (let off = 0; off < n; off += SCRATCH) {
+    const len = Math.min(SCRATCH, n - off);
+    for (let i = 0; i < len; i++) {
+      mBits[i] = m[off + i] << 16;
+      vBits[i] = v[off + i] << 16;
+    }
+    updateF32(p.subarray(off, off + len), g.subarray(off, off + len), mScratch, vScratch, len, c);
+    for (let i = 0; i < len; i++) {
+      m[off + i] = bf16Bits(mBits[i]);
+      v[off + i] = bf16Bits(vBits[i]);
+    }
+  }
+}
+
+/** The update's float32 constants (native/src/ops_optim.cc's AdamCoef). */
+interface Coef {
+  decay: number;
+  b1: number;
+  omb1: number;
+  b2: number;
+  omb2: number;
+  negStep: number;
+  bc2Sqrt: number;
+  eps: number;
+  gs: number;
+}
+
+/** The update over n elements with float32 moments, each operation rounded to float32. */
+function updateF32(
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  n: number,
+  c: Coef,
+): void {
+  const f = Math.fround;
+  const { decay, b1, omb1, b2, omb2, negStep, bc2Sqrt, eps, gs } = c;
   for (let i = 0; i < n; i++) {
     const gi = f(g[i] * gs);
-    const mi = f(f(bf16ToF32(m[i]) * b1) + f(omb1 * gi));
-    const vi = f(f(bf16ToF32(v[i]) * b2) + f(f(omb2 * gi) * gi));
+    const mi = f(f(m[i] * b1) + f(omb1 * gi));
+    const vi = f(f(v[i] * b2) + f(f(omb2 * gi) * gi));
     const den = f(f(f(Math.sqrt(vi)) / bc2Sqrt) + eps);
     p[i] = f(p[i] * decay) + f(f(negStep * mi) / den);
-    m[i] = f32ToBf16(mi);
-    v[i] = f32ToBf16(vi);
+    m[i] = mi;
+    v[i] = vi;
   }
+}
+
+const SCRATCH = 4096;
+const mScratch = new Float32Array(SCRATCH);
+const vScratch = new Float32Array(SCRATCH);
+const mBits = new Uint32Array(mScratch.buffer);
+const vBits = new Uint32Array(vScratch.buffer);
+
+/** float32 bits -> bfloat16 bits, round to nearest even, NaN kept quiet (dtype.ts's f32ToBf16). */
+function bf16Bits(b: number): number {
+  if ((b & 0x7fffffff) > 0x7f800000) return ((b >>> 16) | 0x40) & 0xffff;
+  return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
 const BLOCK = 16384;
