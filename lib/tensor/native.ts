@@ -206,6 +206,24 @@ export interface NativeOps {
     dys: Float32Array,
     dw: Float32Array,
   ) => void;
+  /** Fused AdamW update of p, m, v over [0, n) (native/src/ops_optim.cc; m, v float32 or bf16 bits). */
+  adamwStep?: (
+    p: Float32Array,
+    g: Float32Array,
+    m: Float32Array | Uint16Array,
+    v: Float32Array | Uint16Array,
+    n: number,
+    step: number,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    gradScale: number,
+  ) => void;
+  adamwSetKernel?: (name: "auto" | "avx512" | "scalar") => boolean;
+  /** Sum of x[i]^2 over [0, n) in double, independent of the thread count. */
+  sumSquares?: (x: Float32Array, n: number) => number;
   getNumThreads?: () => number;
   setNumThreads?: (n: number) => void;
 }

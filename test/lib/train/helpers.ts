@@ -1,0 +1,91 @@
+/** Shared by the lib/train tests: seeded data, the PyTorch oracle, bitwise and norm-wise checks. */
+import { strict as assert } from "node:assert";
+import { spawnSync } from "node:child_process";
+import { resolve } from "node:path";
+import { DEBIAN_PYTHON } from "../../helpers/env.js";
+
+export const ORACLE = resolve(__dirname, "..", "..", "..", "..", "test", "oracle", "adamw_ref.py");
+
+/** Seeded normal samples (mulberry32 + Box-Muller), as float32. */
+export function normals(n: number, seed: number, scale = 1): Float32Array {
+  let s = seed >>> 0;
+  const u = (): number => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+  };
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++)
+    out[i] = scale * Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+  return out;
+}
+
+export interface OracleParam {
+  name: string;
+  shape: number[];
+  data: number[];
+  decay: boolean;
+}
+export interface OracleStep {
+  grads: (number[] | null)[];
+  lr: number;
+  clip?: number | null;
+}
+export interface OracleJob {
+  params: OracleParam[];
+  steps: OracleStep[];
+  betas: [number, number];
+  eps: number;
+  weight_decay: number;
+  moments: "float32" | "bfloat16";
+}
+export interface OracleResult {
+  params: number[][];
+  exp_avg: (number[] | null)[];
+  exp_avg_sq: (number[] | null)[];
+  norms: (number | null)[];
+}
+
+/** Runs test/oracle/adamw_ref.py (torch 1.13) on jobs, in one Python process. */
+export function runTorch(jobs: OracleJob[]): OracleResult[] {
+  const r = spawnSync(DEBIAN_PYTHON, [ORACLE], {
+    input: JSON.stringify(jobs),
+    encoding: "utf8",
+    maxBuffer: 1 << 28,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as OracleResult[];
+}
+
+/** ‖a − b‖ / ‖b‖. */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length, `lengths differ: ${a.length} vs ${b.length}`);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+}
+
+export function assertRel(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string) {
+  const e = relErr(a, b);
+  assert.ok(e <= tol, `${what}: relative error ${e.toExponential(2)} > ${tol}`);
+}
+
+/** The same bits (NaNs compared by bit pattern too). */
+export function assertBits(
+  a: Float32Array | Uint16Array,
+  b: Float32Array | Uint16Array,
+  what: string,
+): void {
+  assert.equal(a.length, b.length, `${what}: lengths differ`);
+  const ua = a instanceof Float32Array ? new Uint32Array(a.buffer, a.byteOffset, a.length) : a;
+  const ub = b instanceof Float32Array ? new Uint32Array(b.buffer, b.byteOffset, b.length) : b;
+  for (let i = 0; i < ua.length; i++)
+    if (ua[i] !== ub[i])
+      assert.fail(`${what}: element ${i} differs: ${a[i]} vs ${b[i]} (bits ${ua[i]} vs ${ub[i]})`);
+}
