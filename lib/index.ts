@@ -18,3 +18,4 @@ export type { CreateOptions as TransformerCreateOptions } from "./model/index.js
 export * as io from "./io/index.js";
 /** The layers the Transformer is built from (Module, Linear, MLA, Gate, MoE, Block, ...), as a namespace. */
 export * as nn from "./nn/index.js";
+export * as data from "./data/index.js";
