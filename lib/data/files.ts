@@ -56,9 +56,11 @@ function reason(e: unknown): string {
   return err.message ?? String(e);
 }
 
+/** A file's text, without a leading byte-order mark (editors on Windows write one). */
 function read(file: string): string {
   try {
-    return fs.readFileSync(file, "utf8");
+    const text = fs.readFileSync(file, "utf8");
+    return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   } catch (e) {
     throw new Error(`cannot read ${file}: ${reason(e)}`, { cause: e });
   }

@@ -201,6 +201,8 @@ describe("data/corpus: user files", () => {
       label: null,
     });
     assert.equal(c.name, f);
+    fs.writeFileSync(f, "\ufeffWith a byte-order mark");
+    assert.equal(Corpus.fromPath(f, { name: "bom" }).documents[0].text, "With a byte-order mark");
   });
 
   it("loads a folder sorted by path, labelled by subfolder or by a function", () => {
