@@ -58,7 +58,9 @@ export interface BatchState {
 
 function positiveInt(name: string, v: unknown): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < 1)
-    throw new RangeError(`${name} must be a positive integer, got ${String(v)}`);
+    throw new RangeError(
+      `${name} must be a positive integer, got ${typeof v === "string" ? JSON.stringify(v) : String(v)}`,
+    );
   return v;
 }
 

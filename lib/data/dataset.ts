@@ -131,6 +131,7 @@ export class TokenDataset {
     if (!Number.isInteger(pos) || pos < 0 || pos >= this.tokens.length)
       throw new RangeError(`position ${pos} is outside the stream (0..${this.tokens.length - 1})`);
     const s = this.startsArr;
+    if (s.length === 0) throw new RangeError(`the dataset "${this.name}" lists no documents`);
     let lo = 0;
     let hi = s.length - 1;
     while (lo < hi) {

@@ -284,7 +284,7 @@ describe("data/batches: bad options and states", () => {
     );
     assert.throws(
       () => ds.batches({ batchSize: 2, seqLen: "8" as never }),
-      /seqLen must be a positive integer, got 8/,
+      /seqLen must be a positive integer, got "8"/,
     );
     assert.throws(
       () => ds.batches({ batchSize: 1, seqLen: 128 }),
