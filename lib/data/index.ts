@@ -8,7 +8,7 @@ export type { PathOptions } from "./files.js";
 export { brownGenres, detokenizeBrown } from "./brown.js";
 export type { BrownGenre } from "./brown.js";
 export { checkVocab } from "./tokenizer.js";
-export type { CheckVocabOptions, EncodeOptions, Tokenizer } from "./tokenizer.js";
+export type { CheckVocabOptions, EncodeOptions, Tokenizer, TrainProgress } from "./tokenizer.js";
 export { ByteTokenizer } from "./bytes.js";
 export type { ByteTokenizerJSON } from "./bytes.js";
 export { BPETokenizer } from "./bpe.js";

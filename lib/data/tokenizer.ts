@@ -35,6 +35,13 @@ export interface Tokenizer {
   save(path: string): void;
 }
 
+/** What BPE training reports as it goes: merges learned, merges wanted, the last pair's count. */
+export interface TrainProgress {
+  merges: number;
+  target: number;
+  frequency: number;
+}
+
 /** Throws unless the specials are distinct non-empty strings. */
 export function checkSpecials(specials: unknown): string[] {
   if (!Array.isArray(specials)) throw new TypeError("specials must be an array of strings");

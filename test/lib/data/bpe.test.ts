@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { applyMerges, applyMergesHeap } from "../../../lib/data/bpe.js";
+import { applyMerges, applyMergesHeap } from "../../../lib/data/merges.js";
 import {
   BPETokenizer,
   Corpus,
