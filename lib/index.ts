@@ -2,6 +2,9 @@
  * moelab: the library cells import (`import { randn, fp8, presets } from "moelab"`).
  * Each folder is a layer with its own index; this file only gathers them.
  */
+import { setTokenizerLoader } from "./model/index.js";
+import { tokenizerFromJSON } from "./data/index.js";
+
 export const version = "0.1.0";
 
 /** Tensor, autograd, creation and ops (lib/tensor). */
@@ -20,5 +23,11 @@ export type { CreateOptions as TransformerCreateOptions } from "./model/index.js
 export * as io from "./io/index.js";
 /** The layers the Transformer is built from (Module, Linear, MLA, Gate, MoE, Block, ...), as a namespace. */
 export * as nn from "./nn/index.js";
-/** AdamW, gradient clipping and learning-rate schedules (lib/train). */
+/** Corpora, tokenizers, token datasets and batches, as a namespace (and the main classes). */
+export * as data from "./data/index.js";
+export { BPETokenizer, ByteTokenizer, Corpus, TokenDataset } from "./data/index.js";
+/** AdamW, gradient clipping, schedules and the Trainer (lib/train). */
 export * from "./train/index.js";
+
+// A checkpoint's tokenizer.json is read back by lib/data (the model floor cannot import it).
+setTokenizerLoader(tokenizerFromJSON);

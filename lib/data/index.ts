@@ -1,0 +1,22 @@
+/**
+ * moelab's data layer: corpora (the Brown corpus, user files), tokenizers (bytes, byte-level
+ * BPE), token datasets, and seeded resumable batches.
+ */
+export { Corpus } from "./corpus.js";
+export type { Document, Split, SplitOptions } from "./corpus.js";
+export type { PathOptions } from "./files.js";
+export { brownGenres, detokenizeBrown } from "./brown.js";
+export type { BrownGenre } from "./brown.js";
+export { checkVocab } from "./tokenizer.js";
+export type { CheckVocabOptions, EncodeOptions, Tokenizer, TrainProgress } from "./tokenizer.js";
+export { ByteTokenizer } from "./bytes.js";
+export type { ByteTokenizerJSON } from "./bytes.js";
+export { BPETokenizer } from "./bpe.js";
+export type { BPETokenizerJSON, TrainOptions } from "./bpe.js";
+export { PRETOKENIZER, pretokenize } from "./pretokenize.js";
+export { loadTokenizer, tokenizerFromJSON } from "./load.js";
+export { TokenDataset } from "./dataset.js";
+export type { DatasetOptions, DocumentSpan } from "./dataset.js";
+export { Batches, evalWindows } from "./batches.js";
+export type { Batch, BatchOptions, BatchState, EvalOptions } from "./batches.js";
+export { Rng } from "./random.js";
