@@ -2,9 +2,6 @@
  * moelab: the library cells import (`import { randn, fp8, presets } from "moelab"`).
  * Each folder is a layer with its own index; this file only gathers them.
  */
-import { setTokenizerLoader } from "./model/index.js";
-import { tokenizerFromJSON } from "./data/index.js";
-
 export const version = "0.1.0";
 
 /** Tensor, autograd, creation and ops (lib/tensor). */
@@ -28,6 +25,3 @@ export * as data from "./data/index.js";
 export { BPETokenizer, ByteTokenizer, Corpus, TokenDataset } from "./data/index.js";
 /** AdamW, gradient clipping, schedules and the Trainer (lib/train). */
 export * from "./train/index.js";
-
-// A checkpoint's tokenizer.json is read back by lib/data (the model floor cannot import it).
-setTokenizerLoader(tokenizerFromJSON);

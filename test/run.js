@@ -26,23 +26,24 @@ for (let i = 0; i < args.length; i++) {
 const mocha = new Mocha({ timeout: 60000, reporter: "spec", grep });
 const all = files.length ? files : collect(path.join(__dirname, "..", "dist", "test"), []).sort();
 for (const f of all) mocha.addFile(f);
-let passed = 0, failed = 0, skipped = 0;
+let passed = 0,
+  failed = 0,
+  skipped = 0;
 function start() {
-const runner = mocha.run((failures) => {
-  console.log(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
-  process.exitCode = failures || (passed === 0 ? 1 : 0);
-  // Native handles (sockets, child kernels) must not keep CI waiting after the summary.
-  setTimeout(() => process.exit(process.exitCode), 2000).unref();
-});
-runner.on("pass", () => passed++);
-runner.on("fail", () => failed++);
-runner.on("pending", () => skipped++);
+  const runner = mocha.run((failures) => {
+    console.log(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+    process.exitCode = failures || (passed === 0 ? 1 : 0);
+    // Native handles (sockets, child kernels) must not keep CI waiting after the summary.
+    setTimeout(() => process.exit(process.exitCode), 2000).unref();
+  });
+  runner.on("pass", () => passed++);
+  runner.on("fail", () => failed++);
+  runner.on("pending", () => skipped++);
 }
-Promise.resolve(typeof mocha.loadFilesAsync === "function" ? mocha.loadFilesAsync() : undefined).then(
-  start,
-  (err) => {
-    console.error(err);
-    console.log("\ntests: 0 passed, 1 failed, 0 skipped");
-    process.exit(1);
-  },
-);
+Promise.resolve(
+  typeof mocha.loadFilesAsync === "function" ? mocha.loadFilesAsync() : undefined,
+).then(start, (err) => {
+  console.error(err);
+  console.log("\ntests: 0 passed, 1 failed, 0 skipped");
+  process.exit(1);
+});

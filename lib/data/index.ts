@@ -2,6 +2,9 @@
  * moelab's data layer: corpora (the Brown corpus, user files), tokenizers (bytes, byte-level
  * BPE), token datasets, and seeded resumable batches.
  */
+import { setTokenizerLoader } from "../model/index.js";
+import { tokenizerFromJSON } from "./load.js";
+
 export { Corpus } from "./corpus.js";
 export type { Document, Split, SplitOptions } from "./corpus.js";
 export type { PathOptions } from "./files.js";
@@ -20,3 +23,6 @@ export type { DatasetOptions, DocumentSpan } from "./dataset.js";
 export { Batches, evalWindows } from "./batches.js";
 export type { Batch, BatchOptions, BatchState, EvalOptions } from "./batches.js";
 export { Rng } from "./random.js";
+
+// A checkpoint's tokenizer.json is read back through lib/data (the model floor cannot import it).
+setTokenizerLoader(tokenizerFromJSON);

@@ -28,7 +28,7 @@ import {
   toHFName,
   type Layout,
 } from "./naming.js";
-import { SafetensorsFile, writeSafetensors, type TensorEntry } from "./safetensors.js";
+import { SafetensorsFile, writeSafetensorsSync, type TensorEntry } from "./safetensors.js";
 
 export const DEEPSEEK_FILE = "model0-mp1.safetensors";
 export const HF_FILE = "model.safetensors";
@@ -50,12 +50,22 @@ export async function saveCheckpoint(
   tensors: ReadonlyMap<string, TensorEntry>,
   opts: SaveOptions = {},
 ): Promise<void> {
+  saveCheckpointSync(dir, config, tensors, opts);
+}
+
+/** saveCheckpoint without yielding to the event loop (a training loop's checkpoints). */
+export function saveCheckpointSync(
+  dir: string,
+  config: ModelConfig,
+  tensors: ReadonlyMap<string, TensorEntry>,
+  opts: SaveOptions = {},
+): void {
   const layout = opts.layout ?? "deepseek";
   assertTensors(expectedTensors(config.args, config.settings), tensors, "the tensors to save");
   mkdirSync(dir, { recursive: true });
   const metadata = { format: "pt", ...(opts.metadata ?? {}) };
   if (layout === "deepseek") {
-    await writeSafetensors(join(dir, DEEPSEEK_FILE), tensors, metadata);
+    writeSafetensorsSync(join(dir, DEEPSEEK_FILE), tensors, metadata);
     writeFileSync(join(dir, "config.json"), config.configJson());
   } else {
     const hf = new Map<string, TensorEntry>();
@@ -66,7 +76,7 @@ export async function saveCheckpoint(
       hf.set(`model.layers.${L}.embed_tokens.weight`, tensors.get("embed.weight")!);
       hf.set(`model.layers.${L}.shared_head.head.weight`, tensors.get("head.weight")!);
     }
-    await writeSafetensors(join(dir, HF_FILE), hf, metadata);
+    writeSafetensorsSync(join(dir, HF_FILE), hf, metadata);
     writeFileSync(
       join(dir, "config.json"),
       JSON.stringify(toHFConfig(config.args, config.settings), null, 2) + "\n",

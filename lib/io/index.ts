@@ -12,6 +12,7 @@ export {
   serialize,
   typedArrayName,
   writeSafetensors,
+  writeSafetensorsSync,
 } from "./safetensors.js";
 export type {
   Dtype,
@@ -36,6 +37,13 @@ export {
 export type { ExpectedTensor, FoundTensor, Layout, TensorCheck } from "./naming.js";
 export { fromHFConfig, toHFConfig } from "./hfconfig.js";
 export type { FromHFResult } from "./hfconfig.js";
-export { DEEPSEEK_FILE, HF_FILE, HF_INDEX, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
+export {
+  DEEPSEEK_FILE,
+  HF_FILE,
+  HF_INDEX,
+  loadCheckpoint,
+  saveCheckpoint,
+  saveCheckpointSync,
+} from "./checkpoint.js";
 export type { LoadOptions, LoadedCheckpoint, SaveOptions } from "./checkpoint.js";
 export { decodeWeight, decodeWeights, f16ToF32, quantizeFp8Weights } from "./weights.js";

@@ -6,6 +6,7 @@
  * relative to the start of the data) and may hold "__metadata__": {string: string}. Tensors are
  * row-major, little-endian, and together cover the data exactly, without gaps or overlaps.
  */
+import { closeSync, openSync, writeSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 
 /** Thrown for a malformed file or an invalid tensor; the message names the tensor or header field. */
@@ -424,6 +425,30 @@ export function serialize(tensors: TensorInput, metadata?: Record<string, string
     pos += b.byteLength;
   }
   return out;
+}
+
+/**
+ * writeSafetensors without yielding to the event loop, for callers that must not be interleaved
+ * (a training loop saving a checkpoint between steps).
+ */
+export function writeSafetensorsSync(
+  path: string,
+  tensors: TensorInput,
+  metadata?: Record<string, string>,
+): void {
+  const l = layout(tensors, metadata);
+  const fd = openSync(path, "w");
+  try {
+    writeAllSync(fd, l.header);
+    for (const [, b] of l.order) writeAllSync(fd, b);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeAllSync(fd: number, b: Uint8Array): void {
+  let done = 0;
+  while (done < b.byteLength) done += writeSync(fd, b, done, b.byteLength - done);
 }
 
 /** Writes a safetensors file tensor by tensor (no copy of the whole file in memory). */

@@ -37,7 +37,7 @@ import {
   decodeWeights,
   loadCheckpoint,
   quantizeFp8Weights,
-  saveCheckpoint,
+  saveCheckpointSync,
   type TensorEntry,
 } from "../io/index.js";
 import {
@@ -509,13 +509,18 @@ export class Transformer extends Module {
 
   /** Writes dir/model0-mp1.safetensors (float32), config.json (ModelArgs) and moelab.json. */
   async save(dir: string, opts: SaveOptions = {}): Promise<void> {
+    this.saveSync(dir, opts);
+  }
+
+  /** save() without yielding to the event loop (a training loop's checkpoints). */
+  saveSync(dir: string, opts: SaveOptions = {}): void {
     mkdirSync(dir, { recursive: true });
     const settings = { ...this.config.settings, precision: this.precision };
     const cfg = new ModelConfig({ ...this.args }, settings, this.config.name);
     const sd = this.stateDict();
     // DeepSeek's FP8 checkpoints: E4M3 codes with a float32 multiplier per 128x128 block.
     if (this.args.dtype === "fp8") quantizeFp8Weights(sd, cfg.args, cfg.settings);
-    await saveCheckpoint(dir, cfg, sd, { layout: opts.layout ?? "deepseek" });
+    saveCheckpointSync(dir, cfg, sd, { layout: opts.layout ?? "deepseek" });
     const tokPath = join(dir, TOKENIZER_FILE);
     if (this.tok) writeFileSync(tokPath, JSON.stringify(this.tok.toJSON()) + "\n");
     else if (existsSync(tokPath)) unlinkSync(tokPath); // an earlier save's, no longer this model's
