@@ -21,7 +21,9 @@ export interface ProgressState {
   progress: number;
   /** Seconds left, estimated from the recent steps (NaN before the first). */
   eta: number;
+  /** The loss backpropagated (main + λ·MTP + balance). */
   loss: number;
+  /** The main next-token cross-entropy: what "loss" shows, comparable with the validation loss. */
   main: number;
   mtp: number | null;
   valLoss: number | null;
@@ -80,7 +82,7 @@ export function progressLine(s: ProgressState, width = 24): string {
       : `step ${s.step}, ${formatDuration(s.elapsed)}/${formatDuration(s.totalSeconds ?? NaN)}`;
   const parts = [
     `${bar} ${where}`,
-    `loss ${num(s.loss)}`,
+    `loss ${num(s.main)}`,
     ...(s.mtp !== null ? [`mtp ${num(s.mtp)}`] : []),
     `val ${num(s.valLoss)}`,
     `${Math.round(s.tokensPerSec).toLocaleString("en-US")} tok/s`,
@@ -99,7 +101,7 @@ export function progressHtml(s: ProgressState): string {
     s.status === "failed" ? "#d9534f" : s.status === "interrupted" ? "#f0ad4e" : "#4a90d9";
   const cells: [string, string][] = [
     ["step", s.totalSteps !== null ? `${s.step} / ${s.totalSteps}` : String(s.step)],
-    ["train loss", num(s.loss)],
+    ["train loss", num(s.main)],
     ...(s.mtp !== null ? ([["MTP loss", num(s.mtp)]] as [string, string][]) : []),
     ["val loss", num(s.valLoss)],
     ["tokens/s", Math.round(s.tokensPerSec).toLocaleString("en-US")],

@@ -13,6 +13,8 @@ interface Out {
 }
 
 describe("notebooks/01-tour.ipynb", function () {
+  // The tour trains a model for 40 steps; on a shared 2-core machine the run takes a minute or two.
+  this.timeout(240000);
   let dir: string;
   before(function () {
     needsKernel(this);
@@ -90,6 +92,34 @@ describe("notebooks/01-tour.ipynb", function () {
           o.output_type === "execute_result" &&
           /latent KV cache: \d+ elements .* MHA would hold \d+/.test(plain(o)),
       ),
+    );
+    // The Trainer on Brown: one live output ending at the target, the history, balanced biases.
+    assert.ok(
+      all.some(
+        (o) =>
+          o.output_type === "display_data" &&
+          /\[#{24}\] step 40\/40 {2}loss [\d.]+ {2}mtp [\d.]+ {2}val [\d.]+/.test(plain(o)),
+      ),
+      "the trainer's live output, updated to its last step",
+    );
+    const history = all.find(
+      (o) =>
+        o.output_type === "execute_result" && /^History: 40 steps, 2 evaluations/.test(plain(o)),
+    );
+    assert.ok(history, "trainer.history displays itself");
+    const [, first, last] = /\n +1 +[\d.]+ +([\d.]+)[\s\S]*\n +40 +[\d.]+ +([\d.]+)/.exec(
+      plain(history!),
+    )!;
+    assert.ok(Number(last) < Number(first) - 2, `main loss ${first} -> ${last}`);
+    assert.ok(
+      all.some((o) => o.output_type === "execute_result" && /bias: '-?0\.0\d\d /.test(plain(o))),
+    );
+    assert.equal(
+      all.filter(
+        (o) => o.output_type === "stream" && o.name === "stderr" && /error TS/.test(o.text ?? ""),
+      ).length,
+      0,
+      "no cell draws a type-check complaint",
     );
     assert.match(readFileSync(html, "utf8"), /<h1>A tour of the moelab kernel<\/h1>/);
   });
