@@ -362,6 +362,22 @@ export class Trainer extends EventEmitter {
     return this.scheduleObj;
   }
 
+  /** The schedule in words; before the first fit() its length is not known yet. */
+  private scheduleText(): string {
+    const o = this.options;
+    if (
+      o.schedule instanceof Schedule ||
+      this.target.steps !== null ||
+      this.target.seconds !== null
+    )
+      return this.schedule.describe();
+    const warm =
+      o.warmup !== null
+        ? `${o.warmup} warm-up steps`
+        : "warm-up over 5% of the run (at most 100 steps)";
+    return `${o.schedule}: ${warm}, then ${o.schedule === "constant" ? "constant" : `decay to ${o.lr * o.minLrRatio}`} over the run fit() sets`;
+  }
+
   /** How far the run is toward its target, 0..1. */
   progress(): number {
     const { steps, seconds } = this.target;
@@ -821,7 +837,7 @@ export class Trainer extends EventEmitter {
           : `${this.step} steps`;
     return [
       `Trainer: ${t}; batch ${o.batchSize} x ${o.seqLen}${o.accumulate > 1 ? ` x ${o.accumulate} micro-batches` : ""}, ${o.precision}`,
-      `  AdamW lr ${o.lr} (${this.schedule.describe()}), betas ${o.betas.join("/")}, weight decay ${o.weightDecay}, clip ${o.clip}, moments ${o.moments}`,
+      `  AdamW lr ${o.lr} (${this.scheduleText()}), betas ${o.betas.join("/")}, weight decay ${o.weightDecay}, clip ${o.clip}, moments ${o.moments}`,
       `  balance ${o.balance}${o.balance === "bias" ? ` (γ ${o.biasUpdateSpeed})` : ""}${o.seqAux > 0 ? `, sequence-wise α ${o.seqAux}` : ""}${o.balance === "aux" ? `, auxiliary α ${o.auxAlpha}` : ""}; MTP λ ${o.mtpWeight}`,
       `  data: ${this.train.name} (${this.train.length.toLocaleString("en-US")} tokens)${this.validation ? `, validation ${this.validation.name} (${this.validation.length.toLocaleString("en-US")} tokens)` : ""}`,
     ].join("\n");
