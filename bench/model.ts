@@ -57,17 +57,8 @@ function timeMs(fn: () => void, iters: number): number {
 
 /** Seeded token ids (mulberry32), [rows][cols] in [0, V). */
 function randomTokens(rows: number, cols: number, V: number, seed: number): number[][] {
-  let s = seed >>> 0;
-  const u = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return Array.from({ length: rows }, () =>
-    Array.from({ length: cols }, () => Math.floor(u() * V)),
-  );
+  const r = T.Rng.fromState(seed >>> 0);
+  return Array.from({ length: rows }, () => Array.from({ length: cols }, () => r.below(V)));
 }
 
 type Reply = Record<string, unknown>;

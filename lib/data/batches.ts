@@ -14,7 +14,7 @@
 import { tensor, type Tensor } from "../tensor/index.js";
 import type { TokenDataset } from "./dataset.js";
 import { commas, DISPLAY } from "./display.js";
-import { Rng, seedState } from "./random.js";
+import { Rng, seedState } from "../tensor/index.js";
 
 export interface BatchOptions {
   /** Rows per batch (B). */

@@ -12,6 +12,7 @@ import {
   checkId,
   checkSpecials,
   printableBytes,
+  specialIdOf,
   splitSpecials,
   utf8Decoder,
   utf8Encoder,
@@ -209,15 +210,7 @@ export class BPETokenizer implements Tokenizer {
   }
 
   specialId(token: string): number {
-    const i = this.specials.indexOf(token);
-    if (i < 0)
-      throw new Error(
-        `the tokenizer has no special token ${JSON.stringify(token)}` +
-          (this.specials.length
-            ? ` (it has ${this.specials.map((s) => JSON.stringify(s)).join(", ")})`
-            : " (it has none)"),
-      );
-    return 256 + i;
+    return specialIdOf(this.specials, token);
   }
 
   /** Every id's text as the JSON file writes it (GPT-2's byte-to-unicode form). */

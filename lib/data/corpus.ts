@@ -5,7 +5,7 @@
 import { brownDir, loadBrown } from "./brown.js";
 import { commas, DISPLAY, htmlTable, textTable } from "./display.js";
 import { loadPath, type PathOptions } from "./files.js";
-import { Rng } from "./random.js";
+import { Rng } from "../tensor/index.js";
 
 /** One document: a stable id (file name, JSONL line), its text, and an optional label. */
 export interface Document {

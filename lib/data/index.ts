@@ -22,7 +22,7 @@ export { TokenDataset } from "./dataset.js";
 export type { DatasetOptions, DocumentSpan } from "./dataset.js";
 export { Batches, evalWindows } from "./batches.js";
 export type { Batch, BatchOptions, BatchState, EvalOptions } from "./batches.js";
-export { Rng } from "./random.js";
+export { Rng } from "../tensor/index.js";
 
 // A checkpoint's tokenizer.json is read back through lib/data (the model floor cannot import it).
 setTokenizerLoader(tokenizerFromJSON);

@@ -147,3 +147,16 @@ export function checkVocab(
         : ": pass { allowUnused: true } to accept embedding rows no token uses"),
   );
 }
+
+/** The id of special token `token` among `specials` (ids 256, 257, ... follow the bytes). */
+export function specialIdOf(specials: readonly string[], token: string): number {
+  const i = specials.indexOf(token);
+  if (i < 0)
+    throw new Error(
+      `the tokenizer has no special token ${JSON.stringify(token)}` +
+        (specials.length
+          ? ` (it has ${specials.map((s) => JSON.stringify(s)).join(", ")})`
+          : " (it has none)"),
+    );
+  return 256 + i;
+}

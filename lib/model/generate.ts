@@ -5,6 +5,7 @@
  * batched with left padding and an attention mask.
  */
 import * as T from "../tensor/index.js";
+import { Rng } from "../tensor/index.js";
 import { LatentKV } from "../nn/index.js";
 import { kvCacheSizes, type KvCacheSizes } from "../config/index.js";
 import type { Transformer } from "./transformer.js";
@@ -41,18 +42,6 @@ export interface GenerateResult {
   cacheSizes: KvCacheSizes;
   /** One line comparing the cache held with what MHA and GQA would need for the same positions. */
   cacheReport: string;
-}
-
-/** Seeded uniform numbers in [0, 1) (mulberry32). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Picks the next token from one row of logits. */
@@ -169,7 +158,8 @@ export function generate(
   ]);
   const padded = prompts.some((p) => p.length < P);
   const stop = new Set(opts.stopTokens ?? []);
-  const rand = rng(opts.seed ?? 0);
+  const gen = Rng.fromState((opts.seed ?? 0) >>> 0);
+  const rand = (): number => gen.next();
   const useCache = opts.useCache ?? true;
   const cache: LatentKV[] | undefined = useCache
     ? model.layers.map(() => new LatentKV())

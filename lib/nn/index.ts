@@ -7,6 +7,6 @@ export { MLA } from "./attention.js";
 export type { AttnInputs } from "./attention.js";
 export { LatentKV } from "./latent-kv.js";
 export { Gate, MoE } from "./moe.js";
-export { routeTokens, routeTokensJs } from "./router.js";
+export { routeTokens, routeTokensJs, topkRow } from "./router.js";
 export type { RouteArgs } from "./router.js";
 export { Block, MTPModule, SharedHead } from "./block.js";

@@ -105,19 +105,34 @@ export function routeTokensJs(
         if (keptGroup[g] === 0)
           for (let j = o + g * per, end = j + per; j < end; j++) biased[j] = -Infinity;
     }
-    // Top-k by repeated scans (k is small): descending score, ties to the lower expert index,
-    // the order a stable sort gives, without sorting all E experts per token.
-    for (let j = 0; j < k; j++) {
-      let best = -1;
-      let bv = -Infinity;
-      for (let e = 0; e < E; e++)
-        if (taken[e] === 0 && (best < 0 || biased[o + e] > bv)) {
-          best = e;
-          bv = biased[o + e];
-        }
-      taken[best] = 1;
-      indices[t * k + j] = best;
-    }
-    for (let j = 0; j < k; j++) taken[indices[t * k + j]] = 0;
+    topkRow(biased, o, E, k, taken, indices, t * k);
   }
+}
+
+/**
+ * The top k of values[o, o + E) into out[at, at + k): repeated scans (k is small), descending,
+ * ties to the lower index (the order a stable sort gives) without sorting all E per token.
+ * `taken` is E zeros of scratch, left as it was found.
+ */
+export function topkRow(
+  values: Float32Array,
+  o: number,
+  E: number,
+  k: number,
+  taken: Uint8Array,
+  out: Int32Array,
+  at: number,
+): void {
+  for (let j = 0; j < k; j++) {
+    let best = -1;
+    let bv = -Infinity;
+    for (let e = 0; e < E; e++)
+      if (taken[e] === 0 && (best < 0 || values[o + e] > bv)) {
+        best = e;
+        bv = values[o + e];
+      }
+    taken[best] = 1;
+    out[at + j] = best;
+  }
+  for (let j = 0; j < k; j++) taken[out[at + j]] = 0;
 }

@@ -27,6 +27,7 @@ export {
 } from "./creation.js";
 export type { CreateOptions, RandomOptions } from "./creation.js";
 export { manualSeed } from "./random.js";
+export { Rng, seedState } from "./rng.js";
 export {
   noGrad,
   enableGrad,

@@ -16,6 +16,7 @@
  * MaxVio = (max_i c_i − mean c) / mean c, mean c the load under perfect balance (n·k / E).
  */
 import * as T from "../tensor/index.js";
+import { topkRow } from "../nn/index.js";
 
 export type BalanceMode = "bias" | "aux" | "none";
 
@@ -66,21 +67,7 @@ export function updateBias(bias: Float32Array, counts: ArrayLike<number>, gamma:
 export function topkOfScores(s: Float32Array, n: number, E: number, k: number): Int32Array {
   const out = new Int32Array(n * k);
   const taken = new Uint8Array(E);
-  for (let t = 0; t < n; t++) {
-    const o = t * E;
-    for (let j = 0; j < k; j++) {
-      let best = -1;
-      let bv = -Infinity;
-      for (let e = 0; e < E; e++)
-        if (taken[e] === 0 && (best < 0 || s[o + e] > bv)) {
-          best = e;
-          bv = s[o + e];
-        }
-      taken[best] = 1;
-      out[t * k + j] = best;
-    }
-    for (let j = 0; j < k; j++) taken[out[t * k + j]] = 0;
-  }
+  for (let t = 0; t < n; t++) topkRow(s, t * E, E, k, taken, out, t * k);
   return out;
 }
 

@@ -13,6 +13,7 @@
  * the optimizer, so no tidy() scope can free them.
  */
 import { Tensor, isTensor, noGrad } from "../tensor/index.js";
+import { humanCount } from "../config/index.js";
 import { KernelImpl, adamwUpdate, defaultImpl } from "./kernels.js";
 import { checkCount, checkKeys, checkNumber, show } from "./options.js";
 
@@ -120,10 +121,6 @@ function checkMoments(x: unknown, where: string): MomentsDType {
 
 function fmt(x: number): string {
   return String(Number(x.toPrecision(6)));
-}
-
-function humanCount(n: number): string {
-  return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}K` : String(n);
 }
 
 function humanBytes(n: number): string {

@@ -4,6 +4,7 @@
  * position; its naive and absorb attention paths agree; BF16 and FP8 (E4M3 + block scales) storage
  * decode to the same model as the equivalent F32 checkpoint.
  */
+import { Rng } from "../../lib/tensor/index.js";
 import { strict as assert } from "node:assert";
 import { relErr as relErrOf } from "../helpers/numeric.js";
 import { spawnSync } from "node:child_process";
@@ -23,14 +24,8 @@ const ORACLE = resolve(__dirname, "..", "..", "..", "test", "oracle", "deepseek_
 
 /** Seeded normal samples (mulberry32 + Box-Muller). */
 function normals(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const u = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
+  const r = Rng.fromState(seed >>> 0);
+  const u = (): number => (r.nextUint32() + 0.5) / 4294967296;
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
   return out;

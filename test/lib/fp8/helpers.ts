@@ -1,15 +1,10 @@
 /** Shared helpers of the FP8 tests: a seeded PRNG and an independent brute-force FP8 reference. */
+import { Rng } from "../../../lib/tensor/index.js";
 
-/** mulberry32: small, seeded, deterministic. */
+/** Uniform numbers in [0, 1), seeded (mulberry32, moelab's Rng). */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = Rng.fromState(seed >>> 0);
+  return () => r.next();
 }
 
 /** Standard normal samples (Box-Muller) as float32. */

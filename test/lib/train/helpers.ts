@@ -1,4 +1,6 @@
 /** Shared by the lib/train tests: seeded data, the PyTorch oracle, bitwise and norm-wise checks. */
+import { relErr } from "../../helpers/numeric.js";
+import { Rng } from "../../../lib/tensor/index.js";
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
@@ -8,14 +10,8 @@ export const ORACLE = resolve(__dirname, "..", "..", "..", "..", "test", "oracle
 
 /** Seeded normal samples (mulberry32 + Box-Muller), as float32. */
 export function normals(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0;
-  const u = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
+  const r = Rng.fromState(seed >>> 0);
+  const u = (): number => (r.nextUint32() + 0.5) / 4294967296;
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++)
     out[i] = scale * Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
@@ -59,17 +55,7 @@ export function runTorch(jobs: OracleJob[]): OracleResult[] {
   return JSON.parse(r.stdout) as OracleResult[];
 }
 
-/** ‖a − b‖ / ‖b‖. */
-export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, `lengths differ: ${a.length} vs ${b.length}`);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
-}
+export { relErr };
 
 export function assertRel(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string) {
   const e = relErr(a, b);

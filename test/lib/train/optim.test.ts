@@ -420,7 +420,7 @@ describe("train: AdamW behaviour", () => {
     assert.match(text, /^AdamW\(lr=0\.002, betas=\(0\.9, 0\.95\), eps=1e-8, weight_decay=0\.1\)/);
     assert.match(
       text,
-      /4 tensors, 1.2K parameters \(1.2K decayed\); moments bfloat16, 0 B; 0 steps/,
+      /4 tensors, 1.24K parameters \(1.18K decayed\); moments bfloat16, 0 B; 0 steps/,
     );
     assert.equal(opt.describe(), text);
   });

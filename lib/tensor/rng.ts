@@ -1,7 +1,8 @@
 /**
- * The data layer's own seeded generator (mulberry32): one uint32 of state, so a batch iterator's
- * position is a plain number a checkpoint can save. Independent of Math.random and of the
- * tensor runtime's Philox stream, so data order never shifts when model code draws numbers.
+ * A small seeded generator (mulberry32) for what is drawn outside tensors: data order, sampling
+ * in generation, test data. One uint32 of state, so a batch iterator's position is a plain number
+ * a checkpoint can save; independent of Math.random and of the tensors' Philox streams, so data
+ * order never shifts when model code draws numbers.
  */
 export class Rng {
   /** The whole generator state, a uint32. */
