@@ -19,6 +19,7 @@ import * as path from "node:path";
 import * as readline from "node:readline";
 import * as T from "../lib/tensor/index.js";
 import { relErr } from "../test/helpers/numeric.js";
+import { AdamW } from "../lib/train/index.js";
 import { readSafetensors } from "../lib/io/index.js";
 import { generate, generateSpeculative } from "../lib/model/generate.js";
 import { Transformer } from "../lib/model/transformer.js";
@@ -407,17 +408,19 @@ interface TrainRun {
 }
 
 /**
- * Adam (β 0.9/0.999, bias-corrected, constant lr) on random windows of `text` as bytes, for
- * `steps` steps or until `seconds` have passed, whichever comes first.
+ * Adam (lib/train's AdamW with β 0.9/0.999 and no weight decay, constant lr) on random windows of
+ * `text` as bytes, for `steps` steps or until `seconds` have passed, whichever comes first.
  */
 function trainAdam(
   model: Transformer,
   text: Buffer,
   o: { steps: number; seconds?: number; B: number; L: number; lr: number; every?: number },
 ): TrainRun {
-  const params = model.parameters().filter((p) => p.requiresGrad);
-  const m = params.map((p) => T.keep(T.zeros([...p.shape])));
-  const v = params.map((p) => T.keep(T.zeros([...p.shape])));
+  const opt = new AdamW(model.trainableParameters(), {
+    lr: o.lr,
+    betas: [0.9, 0.999],
+    weightDecay: 0,
+  });
   const curve: [number, number][] = [];
   const t0 = process.hrtime.bigint();
   const elapsed = (): number => Number(process.hrtime.bigint() - t0) / 1e6;
@@ -437,24 +440,10 @@ function trainAdam(
       l.backward();
     });
     if (step === 1 || step % (o.every ?? 25) === 0) curve.push([step, loss]);
-    const bc1 = 1 - 0.9 ** step;
-    const bc2 = 1 - 0.999 ** step;
-    T.noGrad(() =>
-      T.tidy(() =>
-        params.forEach((p, i) => {
-          const g = p.grad;
-          if (!g) return;
-          m[i].mul_(0.9).add_(g, 0.1);
-          v[i].mul_(0.999).addcmul_(g, g, 0.001);
-          p.addcdiv_(m[i], v[i].div(bc2).sqrt().add(1e-8), -o.lr / bc1);
-        }),
-      ),
-    );
-    model.zeroGrad();
+    opt.step();
+    opt.zeroGrad();
   }
   if (curve.length === 0 || curve[curve.length - 1][0] !== step) curve.push([step, loss]);
-  m.forEach((t) => t.dispose());
-  v.forEach((t) => t.dispose());
   return { curve, steps: step, ms: elapsed(), loss };
 }
 
