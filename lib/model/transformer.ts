@@ -51,6 +51,7 @@ import {
   ModelContext,
   RMSNorm,
   RopeTables,
+  type GradHookFn,
   type HookFn,
 } from "../nn/index.js";
 import {
@@ -102,9 +103,23 @@ export interface LossOptions {
   ignoreIndex?: number;
 }
 
-/** Activations recorded by `runWithCache`, by hook name. */
+/** Activations recorded by `runWithCache`, by hook name (and their gradients when asked for). */
 export class ActivationCache {
-  constructor(readonly tensors: Map<string, T.Tensor>) {}
+  constructor(
+    readonly tensors: Map<string, T.Tensor>,
+    /** d loss / d activation, by hook name (runWithCache with `grads`). */
+    readonly grads: Map<string, T.Tensor> = new Map(),
+  ) {}
+
+  /** The gradient of the loss with respect to activation `name` (runWithCache with `grads`). */
+  grad(name: string): T.Tensor {
+    const t = this.grads.get(name);
+    if (!t)
+      throw new Error(
+        `no gradient of "${name}" in the cache; ${this.grads.size ? `it holds gradients of ${[...this.grads.keys()].join(", ")}` : "run runWithCache with { grads: true }"}`,
+      );
+    return t;
+  }
 
   get(name: string): T.Tensor {
     const t = this.tensors.get(name);
@@ -125,7 +140,7 @@ export class ActivationCache {
 
   toString(): string {
     return [
-      `ActivationCache (${this.tensors.size} activations)`,
+      `ActivationCache (${this.tensors.size} activations${this.grads.size ? `, ${this.grads.size} gradients` : ""})`,
       ...[...this.tensors].map(([n, t]) => `  ${n} [${t.shape.join(", ")}] ${t.dtype}`),
     ].join("\n");
   }
@@ -173,6 +188,11 @@ export class Transformer extends Module {
     this.norm = this.registerModule("norm", new RMSNorm(this.ctx, a.dim));
     this.head = this.registerModule("head", new Linear(this.ctx, init, a.dim, a.vocab_size, true));
     this.registerHook("hook_embed", "hook_final_norm", "hook_logits");
+  }
+
+  /** The main blocks under their hook names (`model.blocks[1]` is `model.layers[1]`). */
+  get blocks(): readonly Block[] {
+    return this.layers;
   }
 
   /** A model with freshly initialised weights: N(0, init_std) Linear/embedding, norms 1, bias 0. */
@@ -445,14 +465,60 @@ export class Transformer extends Module {
   }
 
   private checkHookName(name: string): void {
-    if (!this.hookPoints().includes(name)) {
-      const tail = name.split(".").pop() ?? name;
-      const similar = this.hookPoints()
-        .filter((n) => n.endsWith(tail))
-        .slice(0, 5);
+    if (typeof name !== "string")
+      throw new TypeError(`a hook point is named by a string, got ${typeof name}`);
+    const all = this.hookPoints();
+    if (!all.includes(name)) {
+      const closest = all
+        .map((n) => [n, editDistance(name, n)] as const)
+        .sort((a, b) => a[1] - b[1])
+        .slice(0, 5)
+        .map(([n]) => n);
       throw new Error(
-        `unknown hook point "${name}"${similar.length ? `; similar: ${similar.join(", ")}` : ""} (model.hookPoints() lists all)`,
+        `unknown hook point "${name}"; the closest: ${closest.join(", ")} (model.hookPoints() lists all)`,
       );
+    }
+  }
+
+  /** The hook points a name or a predicate selects (a name must exist; a predicate may match none). */
+  private selectHooks(sel: string | ((name: string) => boolean)): string[] {
+    if (typeof sel === "function") return this.hookPoints().filter((n) => sel(n));
+    this.checkHookName(sel);
+    return [sel];
+  }
+
+  /**
+   * Runs the model once with temporary hooks: `fwd` hooks read or replace activations, `bwd`
+   * hooks read or replace their gradients when a later backward() runs through this call's
+   * graph. Each entry is [hook name or predicate on names, fn]. The hooks never outlive the call,
+   * even when it throws. Returns the logits [B, T, V].
+   */
+  runWithHooks(
+    tokens: Tokens,
+    opts: ForwardOptions & {
+      fwd?: [string | ((name: string) => boolean), HookFn][];
+      bwd?: [string | ((name: string) => boolean), GradHookFn][];
+    } = {},
+  ): T.Tensor {
+    const removers: (() => void)[] = [];
+    try {
+      const { fwd = [], bwd = [], ...forward } = opts;
+      for (const [sel, fn] of [...fwd, ...bwd])
+        if (typeof fn !== "function")
+          throw new TypeError(`runWithHooks: a hook on ${String(sel)} is not a function`);
+      for (const [sel, fn] of fwd)
+        for (const n of this.selectHooks(sel)) removers.push(this.ctx.addHook(n, fn));
+      // Gradient hooks go on the activation each call produces (after any fwd replacement).
+      for (const [sel, fn] of bwd)
+        for (const n of this.selectHooks(sel))
+          removers.push(
+            this.ctx.addHook(n, (t, name) => {
+              if (t.requiresGrad) t.registerHook((g) => fn(g, name));
+            }),
+          );
+      return this.run(tokens, { ...forward, withMtp: false }).logits;
+    } finally {
+      for (const rm of removers) rm();
     }
   }
 
@@ -473,19 +539,72 @@ export class Transformer extends Module {
    */
   runWithCache(
     tokens: Tokens,
-    opts: ForwardOptions & { names?: string[] } = {},
+    opts: ForwardOptions & {
+      names?: string[];
+      /**
+       * Also record d loss / d activation at the same hook points: the model runs with autograd,
+       * `loss(logits)` (default: the mean next-token cross-entropy of the tokens themselves) is
+       * backpropagated, and the weights' .grad are left as they were.
+       */
+      grads?: boolean;
+      loss?: (logits: T.Tensor) => T.Tensor;
+    } = {},
   ): { logits: T.Tensor; cache: ActivationCache } {
-    const names = opts.names;
+    const { names, grads: wantGrads, loss, ...forward } = opts;
     if (names) for (const n of names) this.checkHookName(n);
+    if (wantGrads && opts.cache)
+      throw new Error("runWithCache: grads need a full sequence (no cache)");
+    const grads = new Map<string, T.Tensor>();
+    const removers: (() => void)[] = [];
     const rec = this.ctx.startRecording(names ?? "all");
     try {
       // The MTP modules run (and record) only on a full sequence, not on cached steps.
-      const withMtp = !opts.cache;
-      const { logits } = T.noGrad(() => this.run(tokens, { ...opts, withMtp }));
-      return { logits, cache: new ActivationCache(new Map(rec)) };
+      const withMtp = !opts.cache && !wantGrads;
+      if (!wantGrads) {
+        const { logits } = T.noGrad(() => this.run(tokens, { ...forward, withMtp }));
+        return { logits, cache: new ActivationCache(new Map(rec)) };
+      }
+      for (const n of names ?? this.hookPoints())
+        removers.push(
+          this.ctx.addHook(n, (t, name) => {
+            if (t.requiresGrad)
+              t.registerHook(
+                (g) => void grads.set(name, T.keep(T.noGrad(() => g.detach().clone()))),
+              );
+          }),
+        );
+      const ids = this.tokensToTensor(tokens);
+      const params = [...this.namedParameters().values()];
+      const kept = params.map((p) => p.grad);
+      for (const p of params) p.grad = null;
+      try {
+        let logits!: T.Tensor;
+        T.tidy(() => {
+          const out = this.run(ids, { ...forward, withMtp: false }).logits;
+          const l = loss ? loss(out) : this.nextTokenLoss(out, ids);
+          if (!(l instanceof T.Tensor) || l.size !== 1)
+            throw new TypeError("runWithCache: loss(logits) must return a scalar Tensor");
+          l.backward();
+          logits = T.keep(out.detach());
+        });
+        return { logits, cache: new ActivationCache(new Map(rec), grads) };
+      } finally {
+        params.forEach((p, i) => {
+          if (p.grad !== kept[i]) p.grad?.dispose();
+          p.grad = kept[i];
+        });
+      }
     } finally {
       this.ctx.stopRecording();
+      for (const rm of removers) rm();
     }
+  }
+
+  /** Mean cross-entropy of logits [B, T, V] against the next tokens of ids [B, T]. */
+  private nextTokenLoss(logits: T.Tensor, ids: T.Tensor): T.Tensor {
+    const Tq = ids.shape[1];
+    if (Tq < 2) throw new RangeError("runWithCache: a next-token loss needs at least 2 tokens");
+    return T.crossEntropy(logits.narrow(1, 0, Tq - 1), ids.narrow(1, 1, Tq - 1).contiguous());
   }
 
   /** Named weights as float32 checkpoint entries (DeepSeek's names). */
@@ -559,4 +678,16 @@ export class Transformer extends Module {
     const p = this.config.params();
     return `${super.toString()}\n${humanCount(p.activated)} parameters activated per token (main model).`;
   }
+}
+
+/** Levenshtein distance, for suggesting the closest hook names. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
 }

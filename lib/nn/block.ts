@@ -50,6 +50,16 @@ export class Block extends Module {
     );
   }
 
+  /** The MoE layer under its hook name (`blocks.{L}.moe`), or null in a dense layer. */
+  get moe(): MoE | null {
+    return this.ffn instanceof MoE ? this.ffn : null;
+  }
+
+  /** The dense MLP under its hook name (`blocks.{L}.mlp`), or null in an MoE layer. */
+  get mlp(): MLP | null {
+    return this.ffn instanceof MoE ? null : this.ffn;
+  }
+
   /** x [B, T, dim] -> [B, T, dim] */
   forward(x: T.Tensor, inp: AttnInputs): T.Tensor {
     x = this.hook("hook_resid_pre", x);

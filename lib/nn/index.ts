@@ -1,6 +1,6 @@
 /** moelab's layers: Module base, Linear, RMSNorm, Embedding, MLP, RoPE/YaRN, MLA, Gate, MoE, Block, MTP. */
 export { Module, ModelContext, ModuleList } from "./module.js";
-export type { HookFn, ParameterInfo, RouteEvent } from "./module.js";
+export type { GradHookFn, HookFn, ParameterInfo, RouteEvent } from "./module.js";
 export { Init, Linear, RMSNorm, Embedding, MLP } from "./layers.js";
 export { RopeTables, ropeFrequencies } from "./rope.js";
 export { MLA } from "./attention.js";

@@ -11,8 +11,11 @@ import { escapeHtml } from "../tensor/index.js";
 import type { Precision } from "../fp8/index.js";
 import { humanCount } from "../config/index.js";
 
-/** Reads an activation; returning a Tensor replaces it (the replacement must keep its shape). */
+/** Reads an activation; returning a Tensor replaces it (the replacement must keep its shape and dtype). */
 export type HookFn = (activation: T.Tensor, name: string) => T.Tensor | void;
+
+/** Reads an activation's gradient during backward; returning a Tensor replaces it. */
+export type GradHookFn = (grad: T.Tensor, name: string) => T.Tensor | void;
 
 /**
  * What a Gate reports after routing a batch, to the one observer a model may have (the trainer's
@@ -107,15 +110,15 @@ export class ModelContext {
             throw new Error(
               `hook on "${name}" returned shape [${r.shape.join(", ")}], expected [${out.shape.join(", ")}]`,
             );
+          if (r.dtype !== out.dtype)
+            throw new TypeError(`hook on "${name}" returned ${r.dtype}, expected ${out.dtype}`);
           out = r;
         }
       }
     }
     if (this.recording && this.recorded && (this.recording.has("*") || this.recording.has(name)))
-      this.recorded.set(
-        name,
-        T.noGrad(() => out.detach().clone()),
-      );
+      // Kept: the cache outlives any tidy() scope the run happens in.
+      this.recorded.set(name, T.keep(T.noGrad(() => out.detach().clone())));
     return out;
   }
 }

@@ -194,6 +194,24 @@ export function runBackward(
   }
 }
 
+/** The tensor's gradient hooks on its complete gradient g; a replacement is copied and owned. */
+function runGradHooks(t: Tensor, g: Tensor, free: (t: Tensor) => void): Tensor {
+  for (const fn of [...t._gradHooks!]) {
+    const r = fn(g);
+    if (r === undefined || r === null) continue;
+    // (Tensor is a type here: autograd.ts cannot import tensor.ts's value without a cycle.)
+    const isT = typeof r === "object" && Array.isArray((r as Tensor).shape);
+    if (!isT || !sameShape(r.shape, g.shape) || r.dtype !== g.dtype)
+      throw new Error(
+        `a gradient hook returned ${isT ? `${r.dtype} [${r.shape.join(", ")}]` : typeof r}; expected ${g.dtype} [${g.shape.join(", ")}] or nothing`,
+      );
+    const owned = hooks.clone(r);
+    free(g);
+    g = owned;
+  }
+  return g;
+}
+
 function backwardPass(root: Tensor, gradient: Tensor | undefined, retainGraph: boolean): void {
   const id = ++pass;
   // Topological order by iterative DFS post-order: a tensor enters `order` after every tensor it
@@ -247,10 +265,11 @@ function backwardPass(root: Tensor, gradient: Tensor | undefined, retainGraph: b
   rootGrad._claim = id;
   for (let k = order.length - 1; k >= 0; k--) {
     const t = order[k];
-    const g = t._gradAcc;
+    let g = t._gradAcc;
     if (g === null) continue;
     t._gradAcc = null;
     g._claim = 0;
+    if (t._gradHooks !== null) g = runGradHooks(t, g, free);
     const node = t._node;
     if (node === null) {
       // Leaf: accumulate into .grad.

@@ -64,6 +64,8 @@ export class Tensor {
   _kept = false;
   _registered = false;
   _retainGrad = false;
+  /** Hooks run on this tensor's gradient during backward (registerHook). */
+  _gradHooks: ((grad: Tensor) => Tensor | void)[] | null = null;
   _mark = 0;
   _claim = 0;
   _gradAcc: Tensor | null = null;
@@ -249,6 +251,24 @@ export class Tensor {
   retainGrad(): this {
     this._retainGrad = true;
     return this;
+  }
+  /**
+   * Runs fn on this tensor's gradient when backward computes it (before it flows further back or
+   * into .grad); returning a Tensor of the same shape replaces the gradient, as PyTorch's
+   * register_hook. Returns the remover.
+   */
+  registerHook(fn: (grad: Tensor) => Tensor | void): () => void {
+    this._check("registerHook");
+    if (typeof fn !== "function") throw new TypeError("registerHook: fn must be a function");
+    if (!this.requiresGrad)
+      throw new Error("registerHook: the tensor does not require grad, so no gradient reaches it");
+    (this._gradHooks ??= []).push(fn);
+    return () => {
+      const l = this._gradHooks;
+      const i = l ? l.indexOf(fn) : -1;
+      if (l && i >= 0) l.splice(i, 1);
+      if (l && l.length === 0) this._gradHooks = null;
+    };
   }
   /** Backpropagates from this tensor (a scalar, or pass a gradient of the same shape). */
   backward(gradient?: Tensor, opts?: BackwardOptions): void {
