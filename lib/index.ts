@@ -25,3 +25,7 @@ export * as data from "./data/index.js";
 export { BPETokenizer, ByteTokenizer, Corpus, TokenDataset } from "./data/index.js";
 /** AdamW, gradient clipping, schedules and the Trainer (lib/train). */
 export * from "./train/index.js";
+/** Interventions, patching, logit lens and attribution, routing statistics, as a namespace. */
+export * as inspect from "./inspect/index.js";
+/** Figures (Plotly, with SVG and text fallbacks), as a namespace. */
+export * as viz from "./viz/index.js";
