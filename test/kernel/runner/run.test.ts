@@ -205,7 +205,7 @@ describe("moelab run", function () {
       const src = notebook([
         { type: "markdown", src: "## TypeScript" },
         {
-          src: 'import { answer } from "./helper.ts.js";\nconsole.log("hi");\nconst x: number = answer + 1;',
+          src: 'import { answer } from "./helper.ts";\nconsole.log("hi");\nconst x: number = answer + 1;',
         },
         { src: "x" },
         { src: "throw new Error('boom')" },
