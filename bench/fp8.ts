@@ -11,7 +11,7 @@
  */
 import * as fp8 from "../lib/fp8/index.js";
 import { gemmQuantized } from "../lib/fp8/gemm.js";
-import { addonObject } from "../lib/fp8/native.js";
+import { addonObject, fp8Native } from "../lib/fp8/native.js";
 
 type Sgemm = (
   transA: boolean,
@@ -43,7 +43,7 @@ const threads = opt("--threads", 2);
 if (addon && typeof addon.setNumThreads === "function")
   (addon.setNumThreads as (n: number) => void)(threads);
 const sgemm = addon && typeof addon.sgemm === "function" ? (addon.sgemm as Sgemm) : null;
-const native = fp8.native();
+const native = fp8Native();
 
 const SHAPES: [number, number, number][] = [
   [512, 512, 512],

@@ -45,7 +45,7 @@ export {
   type QuantizedGemmOptions,
   type QuantizedGemmResult,
 } from "./gemm.js";
-export { fp8Native as native } from "./native.js";
+export { nativeAvailable } from "./native.js";
 export {
   PRECISIONS,
   linear,

@@ -93,7 +93,16 @@ export function fp8Native(): Fp8Native | null {
   return cached;
 }
 
-/** The whole addon object (for benchmarks that look for `sgemm`), or null. */
+/**
+ * Whether the addon's FP8 kernels are loaded (the `backend: "native"` paths work). The public API
+ * exposes this boolean only: the raw addon takes sizes on trust from its callers in lib/, so it is
+ * never handed to user code.
+ */
+export function nativeAvailable(): boolean {
+  return fp8Native() !== null;
+}
+
+/** The whole addon object (for benchmarks that look for `sgemm`), or null. Internal: not exported. */
 export function addonObject(): Record<string, unknown> | null {
   return loadAddon();
 }

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "checked.h"
 #include "fp8_common.h"
 #include "registry.h"
 #include "threadpool.h"
@@ -432,6 +433,8 @@ int64_t Gemm(const Operand& a, const Fused* fused, const Operand& b, int64_t M, 
 }
 
 constexpr double kMaxSafeInteger = 9007199254740991.0;
+// V8's limit on a typed array's length (Node 20: 2^32 elements).
+constexpr int64_t kMaxOut = int64_t{1} << 32;
 
 struct Args {
   const Napi::CallbackInfo& info;
@@ -464,6 +467,19 @@ struct Args {
     if (!info[i].IsBoolean()) return Fail(false, std::string(name) + " must be a boolean");
     return info[i].As<Napi::Boolean>().Value();
   }
+  // An array of exactly a x b elements; the expected size is printed exactly, or as its factors
+  // when it is beyond 2^53 (never as a wrapped int64).
+  bool Length(const char* name, size_t got, int64_t a, int64_t b) {
+    if (!ok) return false;
+    int64_t want = 0;
+    if (!CheckedMul(a, b, &want))
+      return Fail(true, std::string(name) + " has " + std::to_string(got) + " elements, expected " +
+                            JoinDims({a, b}) + " (more than 2^53)");
+    if (static_cast<int64_t>(got) != want)
+      return Fail(true, std::string(name) + " has " + std::to_string(got) + " elements, expected " +
+                            JoinDims({a, b}) + " = " + std::to_string(want));
+    return true;
+  }
   // Reads codes, scales, tile and format of one operand at argument `i`.
   Operand Op(size_t i, const char* name, int64_t rows, int64_t K) {
     Operand o{};
@@ -481,17 +497,10 @@ struct Args {
     o.fmt = static_cast<int>(Count(i + 4, (n + "Format").c_str(), 0, 1));
     if (!ok) return o;
     o.rows = rows;
-    if (static_cast<double>(codes.ElementLength()) != static_cast<double>(rows) * K)
-      return Fail(true, n + "Codes has " + std::to_string(codes.ElementLength()) +
-                            " elements, expected " + std::to_string(rows) + "*" + std::to_string(K)),
-             o;
+    if (!Length((n + "Codes").c_str(), codes.ElementLength(), rows, K)) return o;
     const int64_t sr = (rows + o.tile_rows - 1) / o.tile_rows;
     o.scale_cols = (K + o.tile_cols - 1) / o.tile_cols;
-    if (static_cast<double>(scales.ElementLength()) != static_cast<double>(sr) * o.scale_cols)
-      return Fail(true, n + "Scales has " + std::to_string(scales.ElementLength()) +
-                            " elements, expected " + std::to_string(sr) + "x" +
-                            std::to_string(o.scale_cols)),
-             o;
+    if (!Length((n + "Scales").c_str(), scales.ElementLength(), sr, o.scale_cols)) return o;
     if (o.tile_cols % kBk != 0 && o.tile_cols < K)
       return Fail(true, n + " tiles are " + std::to_string(o.tile_cols) +
                             " wide along K: the scale must be constant over each 128-wide K-block"),
@@ -525,13 +534,16 @@ Napi::Value GemmJs(const Napi::CallbackInfo& info) {
           info[16].As<Napi::TypedArray>().TypedArrayType() == napi_float32_array))
       return args.Fail(false, "out must be a Float32Array"), env.Undefined();
     out = info[16].As<Napi::Float32Array>();
-    if (static_cast<double>(out.ElementLength()) != static_cast<double>(M) * N)
-      return args.Fail(true, "out has " + std::to_string(out.ElementLength()) +
-                                 " elements, expected m*n = " + std::to_string(M * N)),
-             env.Undefined();
+    if (!args.Length("out", out.ElementLength(), M, N)) return env.Undefined();
   } else {
-    out = Napi::Float32Array::New(env, static_cast<size_t>(M * N));
+    int64_t mn = 0;
+    if (!CheckedMul(M, N, &mn) || mn > kMaxOut)
+      return args.Fail(true, "m x n = " + JoinDims({M, N}) + " is too large for one Float32Array (at most 2^32 elements)"),
+             env.Undefined();
+    out = Napi::Float32Array::New(env, static_cast<size_t>(mn));
+    if (env.IsExceptionPending()) return env.Undefined();
   }
+  if (M == 0 || N == 0) return out;
   Gemm(a, nullptr, b, M, N, K, ac, out.Data());
   return out;
 }
@@ -573,18 +585,13 @@ Napi::Value QuantizeGemmJs(const Napi::CallbackInfo& info) {
   auto scales = info[7].As<Napi::Float32Array>();
   auto out = info[17].As<Napi::Float32Array>();
   const int64_t KB = (K + kBk - 1) / kBk;
-  const double mk = static_cast<double>(M) * K;
-  auto length = [&](const char* name, size_t got, double want) {
-    if (args.ok && static_cast<double>(got) != want)
-      args.Fail(true, std::string(name) + " has " + std::to_string(got) + " elements, expected " +
-                          std::to_string(static_cast<int64_t>(want)));
-  };
-  length("x", x.ElementLength(), mk);
-  length("aCodes", codes.ElementLength(), mk);
-  length("aScales", scales.ElementLength(), static_cast<double>(M) * KB);
-  length("out", out.ElementLength(), static_cast<double>(M) * N);
+  args.Length("x", x.ElementLength(), M, K);
+  args.Length("aCodes", codes.ElementLength(), M, K);
+  args.Length("aScales", scales.ElementLength(), M, KB);
+  args.Length("out", out.ElementLength(), M, N);
   const Operand b = args.Op(8, "b", N, K);
   if (!args.ok) return env.Undefined();
+  if (M == 0 || N == 0) return Napi::Number::New(env, 0);
   Operand a{};
   a.codes = codes.Data();
   a.scales = scales.Data();

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "checked.h"
 #include "fp8_common.h"
 #include "registry.h"
 #include "threadpool.h"
@@ -586,10 +587,18 @@ struct Args {
     Fail(false, std::string(name) + " must be a " + tname);
     return Napi::TypedArrayOf<T>();
   }
-  void Length(const char* name, size_t got, double want) {
-    if (ok && static_cast<double>(got) != want)
-      Fail(true, std::string(name) + " has " + std::to_string(got) + " elements, expected " +
-                     std::to_string(static_cast<int64_t>(want)));
+  // An array must hold exactly a x b elements (what names the product, e.g. "rows x cols");
+  // the expected size is printed exactly, or as its factors when it exceeds 2^53.
+  void Length(const char* name, size_t got, int64_t a, int64_t b, const char* what) {
+    if (!ok) return;
+    int64_t want = 0;
+    if (!CheckedMul(a, b, &want)) {
+      Fail(true, std::string(name) + " has " + std::to_string(got) + " elements, expected " + what + " = " +
+                     JoinDims({a, b}) + " (more than 2^53)");
+    } else if (static_cast<int64_t>(got) != want) {
+      Fail(true, std::string(name) + " has " + std::to_string(got) + " elements, expected " + what + " = " +
+                     std::to_string(want));
+    }
   }
 };
 
@@ -615,8 +624,12 @@ Napi::Value QuantizeCommon(const Napi::CallbackInfo& info, Args& args, int64_t r
                            size_t out_at = 0) {
   Napi::Env env = info.Env();
   auto x = args.Array<float>(0, "x", napi_float32_array, "Float32Array");
-  args.Length("x", args.ok ? x.ElementLength() : 0, static_cast<double>(rows) * cols);
+  args.Length("x", args.ok ? x.ElementLength() : 0, rows, cols, "rows x cols");
   if (!args.ok) return env.Undefined();
+  // A tile larger than the matrix is the whole matrix: clamping changes no result and keeps
+  // tr * cols (the kernels' work estimate) far from overflow.
+  tr = std::min(tr, std::max<int64_t>(rows, 1));
+  tc = std::min(tc, std::max<int64_t>(cols, 1));
   const int64_t sr = (rows + tr - 1) / tr, sc = (cols + tc - 1) / tc;
   // optional output buffers (codes, scales) after the other arguments: reusing them saves the
   // page faults of fresh arrays
@@ -625,15 +638,15 @@ Napi::Value QuantizeCommon(const Napi::CallbackInfo& info, Args& args, int64_t r
   if (out_at > 0 && info.Length() > out_at + 1 && !info[out_at].IsUndefined()) {
     codes = args.Array<uint8_t>(out_at, "out codes", napi_uint8_array, "Uint8Array");
     scales = args.Array<float>(out_at + 1, "out scales", napi_float32_array, "Float32Array");
-    if (args.ok) args.Length("out codes", codes.ElementLength(), static_cast<double>(rows) * cols);
-    if (args.ok) args.Length("out scales", scales.ElementLength(), static_cast<double>(sr) * sc);
+    args.Length("out codes", codes.ElementLength(), rows, cols, "rows x cols");
+    args.Length("out scales", scales.ElementLength(), sr, sc, "tile rows x tile columns");
     if (!args.ok) return env.Undefined();
   } else {
     codes = Napi::Uint8Array::New(env, static_cast<size_t>(rows * cols));
     scales = Napi::Float32Array::New(env, static_cast<size_t>(sr * sc));
   }
-  const int64_t bad =
-      Quantize(x.Data(), rows, cols, tr, tc, fmt, pow2, floor, codes.Data(), scales.Data());
+  const int64_t bad = rows == 0 || cols == 0 ? 0
+      : Quantize(x.Data(), rows, cols, tr, tc, fmt, pow2, floor, codes.Data(), scales.Data());
   Napi::Object r = Napi::Object::New(env);
   r.Set("codes", codes);
   r.Set("scales", scales);
@@ -690,10 +703,13 @@ Napi::Value DequantizeJs(const Napi::CallbackInfo& info) {
   const int64_t tr = args.Count(4, "tileRows", 1), tc = args.Count(5, "tileCols", 1);
   const int fmt = args.Format(6);
   if (!args.ok) return env.Undefined();
-  const int64_t sr = (rows + tr - 1) / tr, sc = (cols + tc - 1) / tc;
-  args.Length("codes", codes.ElementLength(), static_cast<double>(rows) * cols);
-  args.Length("scales", scales.ElementLength(), static_cast<double>(sr) * sc);
+  args.Length("codes", codes.ElementLength(), rows, cols, "rows x cols");
   if (!args.ok) return env.Undefined();
+  const int64_t trc = std::min(tr, std::max<int64_t>(rows, 1)), tcc = std::min(tc, std::max<int64_t>(cols, 1));
+  const int64_t sr = (rows + trc - 1) / trc, sc = (cols + tcc - 1) / tcc;
+  args.Length("scales", scales.ElementLength(), sr, sc, "tile rows x tile columns");
+  if (!args.ok) return env.Undefined();
+  if (rows == 0 || cols == 0) return Napi::Float32Array::New(env, 0);
   float lut[256];
   {
     // decode table from the bit fields
@@ -716,11 +732,11 @@ Napi::Value DequantizeJs(const Napi::CallbackInfo& info) {
   ParallelFor(rows, std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(cols, 1)),
               [&](int64_t i0, int64_t i1) {
                 for (int64_t i = i0; i < i1; ++i) {
-                  const float* srow = sp + (i / tr) * sc;
+                  const float* srow = sp + (i / trc) * sc;
                   const uint8_t* cr = cp + i * cols;
                   float* orow = op + i * cols;
-                  for (int64_t j0 = 0, t = 0; j0 < cols; j0 += tc, ++t) {
-                    const int64_t j1 = std::min(cols, j0 + tc);
+                  for (int64_t j0 = 0, t = 0; j0 < cols; j0 += tcc, ++t) {
+                    const int64_t j1 = std::min(cols, j0 + tcc);
                     const float s = srow[t];
                     for (int64_t j = j0; j < j1; ++j) orow[j] = lut[cr[j]] * s;
                   }

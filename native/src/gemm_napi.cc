@@ -161,10 +161,11 @@ Napi::Value SgemmJs(const Napi::CallbackInfo& info) {
   need_ld("lda", lda, cols_a, ta ? "M columns of A (transA)" : "K columns of A");
   need_ld("ldb", ldb, cols_b, tb ? "K columns of B (transB)" : "N columns of B");
   need_ld("ldc", ldc, n, "N columns of C");
-  if (args.ok && batch > 1 && m > 0 && n > 0 && stride_c < (m - 1) * ldc + n)
+  // In double: (m - 1) * ldc of two hostile counts would wrap in int64 and pass.
+  const double c_span = static_cast<double>(m - 1) * static_cast<double>(ldc) + static_cast<double>(n);
+  if (args.ok && batch > 1 && m > 0 && n > 0 && static_cast<double>(stride_c) < c_span)
     args.Fail(true, "strideC (" + std::to_string(stride_c) + ") must be >= " +
-                        std::to_string((m - 1) * ldc + n) +
-                        " so that the batches of C do not overlap");
+                        std::to_string(c_span) + " so that the batches of C do not overlap");
   // A and B are read only when there is something to accumulate.
   const bool reads_ab = k > 0 && m > 0 && n > 0;
   const double a_end = reads_ab ? Extent(args, "A", a.length, a_off, rows_a, cols_a,

@@ -6,6 +6,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
+#include <string>
+
+#include "checked.h"
 
 namespace moelab {
 namespace ops {
@@ -43,6 +47,29 @@ struct Args {
       return 0;
     }
     return static_cast<int64_t>(v);
+  }
+
+  // The product of `dims` (named `what`, e.g. "rows x cols"), every step checked: sizes near 2^32
+  // multiplied in int64 would wrap to a small extent and let a kernel run off its buffers.
+  int64_t Size(std::initializer_list<int64_t> dims, const char* what) {
+    if (!ok) return 0;
+    int64_t p = 0;
+    if (!CheckedProduct(dims, &p)) {
+      Fail(std::string(what) + " = " + JoinDims(dims) + " is too large (more than 2^53 elements)");
+      return 0;
+    }
+    return p;
+  }
+
+  // a + b, checked like Size.
+  int64_t Add(int64_t a, int64_t b, const char* what) {
+    if (!ok) return 0;
+    int64_t s = 0;
+    if (!CheckedAdd(a, b, &s)) {
+      Fail(std::string(what) + " is too large (more than 2^53 elements)");
+      return 0;
+    }
+    return s;
   }
 
   bool Bool(size_t i, const char* name) {

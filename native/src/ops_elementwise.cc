@@ -56,10 +56,13 @@ static void Binary2d(const float* a, int64_t aso, int64_t asi, const float* b, i
   });
 }
 
-// Largest element index a strided 2-D walk touches, plus one.
-static int64_t Extent(int64_t off, int64_t so, int64_t si, int64_t outer, int64_t inner) {
-  if (outer == 0 || inner == 0) return 0;
-  return off + (outer - 1) * so + (inner - 1) * si + 1;
+// Largest element index a strided 2-D walk touches, plus one (checked: hostile strides fail).
+static int64_t Extent(Args& g, const char* name, int64_t off, int64_t so, int64_t si, int64_t outer,
+                      int64_t inner) {
+  if (!g.ok || outer == 0 || inner == 0) return 0;
+  const std::string what = std::string(name) + "'s extent (offset + (outer-1) x outer stride + (inner-1) x inner stride)";
+  int64_t e = g.Add(g.Size({outer - 1, so}, what.c_str()), g.Size({inner - 1, si}, what.c_str()), what.c_str());
+  return g.Add(g.Add(e, off, what.c_str()), 1, what.c_str());
 }
 
 Napi::Value Binary2dNapi(const Napi::CallbackInfo& info) {
@@ -68,10 +71,15 @@ Napi::Value Binary2dNapi(const Napi::CallbackInfo& info) {
   int64_t aOff = g.Int(2, "aOff"), aso = g.Int(3, "aso"), asi = g.Int(4, "asi");
   int64_t bOff = g.Int(6, "bOff"), bso = g.Int(7, "bso"), bsi = g.Int(8, "bsi");
   int64_t oOff = g.Int(10, "outOff"), outer = g.Int(11, "outer"), inner = g.Int(12, "inner");
-  float* a = g.F32(1, "a", Extent(aOff, aso, asi, outer, inner));
-  float* b = g.F32(5, "b", Extent(bOff, bso, bsi, outer, inner));
-  float* o = g.F32(9, "out", oOff + outer * inner);
+  float* a = g.F32(1, "a", Extent(g, "a", aOff, aso, asi, outer, inner));
+  float* b = g.F32(5, "b", Extent(g, "b", bOff, bso, bsi, outer, inner));
+  const int64_t total = g.Size({outer, inner}, "outer x inner");
+  float* o = g.F32(9, "out", g.Add(oOff, total, "outOff + outer x inner"));
   if (!g.ok) return info.Env().Undefined();
+  if (total == 0) {
+    if (op > kMin) g.Fail("unknown op " + std::to_string(op));
+    return info.Env().Undefined();
+  }
   a += aOff;
   b += bOff;
   o += oOff;

@@ -31,10 +31,11 @@ static bool CheckIdx(Args& g, const int32_t* idx, int64_t m, int64_t n) {
 Napi::Value GatherRowsNapi(const Napi::CallbackInfo& info) {
   Args g(info, "opsGatherRows", 7);
   int64_t outer = g.Int(3, "outer"), n = g.Int(4, "n"), m = g.Int(5, "m"), inner = g.Int(6, "inner");
-  float* x = g.F32(0, "x", outer * n * inner);
+  float* x = g.F32(0, "x", g.Size({outer, n, inner}, "outer x n x inner"));
   int32_t* idx = g.I32(1, "index", m);
-  float* o = g.F32(2, "out", outer * m * inner);
-  if (!g.ok || !CheckIdx(g, idx, m, n)) return info.Env().Undefined();
+  const int64_t total = g.Size({outer, m, inner}, "outer x m x inner");
+  float* o = g.F32(2, "out", total);
+  if (!g.ok || !CheckIdx(g, idx, m, n) || total == 0) return info.Env().Undefined();
   ParallelFor(outer * m, Grain(inner), [&](int64_t b, int64_t e) {
     for (int64_t w = b; w < e; w++) {
       int64_t oo = w / m, j = w % m;
@@ -48,10 +49,11 @@ Napi::Value GatherRowsNapi(const Napi::CallbackInfo& info) {
 Napi::Value ScatterAddRowsNapi(const Napi::CallbackInfo& info) {
   Args g(info, "opsScatterAddRows", 7);
   int64_t outer = g.Int(3, "outer"), n = g.Int(4, "n"), m = g.Int(5, "m"), inner = g.Int(6, "inner");
-  float* src = g.F32(0, "src", outer * m * inner);
+  const int64_t total = g.Size({outer, m, inner}, "outer x m x inner");
+  float* src = g.F32(0, "src", total);
   int32_t* idx = g.I32(1, "index", m);
-  float* o = g.F32(2, "out", outer * n * inner);
-  if (!g.ok || !CheckIdx(g, idx, m, n)) return info.Env().Undefined();
+  float* o = g.F32(2, "out", g.Size({outer, n, inner}, "outer x n x inner"));
+  if (!g.ok || !CheckIdx(g, idx, m, n) || total == 0) return info.Env().Undefined();
   const int64_t block = 256;
   int64_t nb = (inner + block - 1) / block;
   ParallelFor(outer * nb, std::max<int64_t>(1, Grain(m * std::min(inner, block))), [&](int64_t b, int64_t e) {

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <vector>
 
+#include <cstdint>
+
 #include "ops_args.h"
 #include "registry.h"
 #include "threadpool.h"
@@ -92,13 +94,15 @@ Napi::Value RouteNapi(const Napi::CallbackInfo& info) {
   if (g.ok && (E < 1 || k < 1 || k > E || G < 1 || E % G != 0 || L < 1 || L > G ||
                k > L * (E / G)))
     g.Fail("need 1 <= k <= limitedGroups * E / groups, groups dividing E, 1 <= limitedGroups <= groups");
-  float* s = g.F32(0, "scores", n * E);
+  const int64_t nE = g.Size({n, E}, "n x E");
+  float* s = g.F32(0, "scores", nE);
   const bool hasBias = g.ok && !info[1].IsNull() && !info[1].IsUndefined();
   float* bias = hasBias ? g.F32(1, "bias", E) : nullptr;
-  int32_t* idx = g.I32(7, "indices", n * k);
+  int32_t* idx = g.I32(7, "indices", g.Size({n, k}, "n x k"));
   const bool hasRow = g.ok && !info[8].IsNull() && !info[8].IsUndefined();
-  float* rows = hasRow ? g.F32(8, "biased", n * E) : nullptr;
-  if (!g.ok) return info.Env().Undefined();
+  float* rows = hasRow ? g.F32(8, "biased", nE) : nullptr;
+  if (g.ok && E > INT32_MAX) g.Fail("E must be < 2^31 (expert indices are int32)");
+  if (!g.ok || n == 0) return info.Env().Undefined();
   ParallelFor(n, Grain(E * 4), [&](int64_t b, int64_t e) {
     RouteScratch sc(G, k);
     std::vector<float> scratch(hasRow ? 0 : E);
@@ -121,26 +125,33 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) static void AxpyRow
 Napi::Value CombineNapi(const Napi::CallbackInfo& info) {
   Args g(info, "moeCombine", 9);
   int64_t n = g.Int(2, "n"), k = g.Int(3, "k"), D = g.Int(4, "D");
-  float* out = g.F32(0, "out", n * D);
-  float* base = g.F32(1, "base", n * D);
+  const int64_t nD = g.Size({n, D}, "n x D"), nk = g.Size({n, k}, "n x k");
+  float* out = g.F32(0, "out", nD);
+  float* base = g.F32(1, "base", nD);
   if (g.ok && !info[5].IsArray()) g.Fail("chunks must be an array of Float32Array");
   if (!g.ok) return info.Env().Undefined();
   auto arr = info[5].As<Napi::Array>();
   const int64_t C = arr.Length();
   int32_t* starts = g.I32(6, "starts", C + 1);
-  int32_t* inv = g.I32(7, "inv", n * k);
-  float* w = g.F32(8, "w", n * k);
+  int32_t* inv = g.I32(7, "inv", nk);
+  float* w = g.F32(8, "w", nk);
   if (!g.ok) return info.Env().Undefined();
-  if (starts[0] != 0 || starts[C] != n * k) {
+  if (starts[0] != 0 || starts[C] != nk) {
     g.Fail("starts must run from 0 to n * k");
     return info.Env().Undefined();
   }
-  std::vector<const float*> rowPtr(static_cast<size_t>(n * k));
+  for (int64_t c = 0; c < C; c++)
+    if (starts[c + 1] < starts[c]) {
+      g.Fail("starts must not decrease (starts[" + std::to_string(c + 1) + "] < starts[" + std::to_string(c) + "])");
+      return info.Env().Undefined();
+    }
+  if (nD == 0) return info.Env().Undefined();
+  std::vector<const float*> rowPtr(static_cast<size_t>(nk));
   for (int64_t c = 0; c < C; c++) {
     Napi::Value v = arr.Get(static_cast<uint32_t>(c));
     const int64_t rows = static_cast<int64_t>(starts[c + 1]) - starts[c];
     if (rows < 0 || !v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
-        static_cast<int64_t>(v.As<Napi::Float32Array>().ElementLength()) < rows * D) {
+        static_cast<double>(v.As<Napi::Float32Array>().ElementLength()) < static_cast<double>(rows) * D) {
       g.Fail("chunk " + std::to_string(c) + " must be a Float32Array of " + std::to_string(rows) + " x " +
              std::to_string(D) + " values");
       return info.Env().Undefined();
@@ -148,8 +159,8 @@ Napi::Value CombineNapi(const Napi::CallbackInfo& info) {
     const float* base0 = v.As<Napi::Float32Array>().Data();
     for (int64_t r = 0; r < rows; r++) rowPtr[starts[c] + r] = base0 + r * D;
   }
-  for (int64_t i = 0; i < n * k; i++)
-    if (inv[i] < 0 || inv[i] >= n * k) {
+  for (int64_t i = 0; i < nk; i++)
+    if (inv[i] < 0 || inv[i] >= nk) {
       g.Fail("slot " + std::to_string(i) + ": grouped row " + std::to_string(inv[i]) + " out of range");
       return info.Env().Undefined();
     }
@@ -169,10 +180,11 @@ Napi::Value CombineNapi(const Napi::CallbackInfo& info) {
 Napi::Value CombineGradNapi(const Napi::CallbackInfo& info) {
   Args g(info, "moeCombineGrad", 9);
   int64_t D = g.Int(1, "D"), rows = g.Int(3, "rows");
-  float* ys = g.F32(2, "ys", rows * D);
+  const int64_t rD = g.Size({rows, D}, "rows x D");
+  float* ys = g.F32(2, "ys", rD);
   int32_t* tok = g.I32(4, "tok", rows);
   int32_t* pos = g.I32(5, "pos", rows);
-  float* dys = g.F32(7, "dys", rows * D);
+  float* dys = g.F32(7, "dys", rD);
   float* grad = g.F32(0, "grad", 0);
   float* w = g.F32(6, "w", 0);
   float* dw = g.F32(8, "dw", 0);

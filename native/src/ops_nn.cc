@@ -111,9 +111,10 @@ Napi::Value SoftmaxNapi(const Napi::CallbackInfo& info) {
   Args g(info, "opsSoftmax", 5);
   int64_t rows = g.Int(2, "rows"), cols = g.Int(3, "cols");
   bool log = g.Bool(4, "log");
-  float* x = g.F32(0, "x", rows * cols);
-  float* o = g.F32(1, "out", rows * cols);
-  if (!g.ok) return info.Env().Undefined();
+  const int64_t n = g.Size({rows, cols}, "rows x cols");
+  float* x = g.F32(0, "x", n);
+  float* o = g.F32(1, "out", n);
+  if (!g.ok || n == 0) return info.Env().Undefined();
   ParallelFor(rows, Grain(cols), [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; r++) SoftmaxRow(x + r * cols, o + r * cols, cols, log);
   });
@@ -124,10 +125,11 @@ Napi::Value SoftmaxGradNapi(const Napi::CallbackInfo& info) {
   Args g(info, "opsSoftmaxGrad", 6);
   int64_t rows = g.Int(3, "rows"), cols = g.Int(4, "cols");
   bool log = g.Bool(5, "log");
-  float* y = g.F32(0, "y", rows * cols);
-  float* gr = g.F32(1, "g", rows * cols);
-  float* o = g.F32(2, "out", rows * cols);
-  if (!g.ok) return info.Env().Undefined();
+  const int64_t n = g.Size({rows, cols}, "rows x cols");
+  float* y = g.F32(0, "y", n);
+  float* gr = g.F32(1, "g", n);
+  float* o = g.F32(2, "out", n);
+  if (!g.ok || n == 0) return info.Env().Undefined();
   ParallelFor(rows, Grain(cols), [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; r++) SoftmaxGradRow(y + r * cols, gr + r * cols, o + r * cols, cols, log);
   });
@@ -162,7 +164,7 @@ MOELAB_CLONES static float LogSumExpRow(const float* x, int64_t n) {
 Napi::Value CrossEntropyNapi(const Napi::CallbackInfo& info) {
   Args g(info, "opsCrossEntropy", 7);
   int64_t rows = g.Int(4, "rows"), cols = g.Int(5, "cols"), ignore = g.Int(6, "ignoreIndex", true);
-  float* x = g.F32(0, "logits", rows * cols);
+  float* x = g.F32(0, "logits", g.Size({rows, cols}, "rows x cols"));
   int32_t* t = g.I32(1, "targets", rows);
   float* loss = g.F32(2, "losses", rows);
   float* lse = g.F32(3, "lse", rows);
@@ -185,11 +187,12 @@ MOELAB_CLONES static void CeGradRow(const float* x, float* o, int64_t n, float l
 Napi::Value CrossEntropyGradNapi(const Napi::CallbackInfo& info) {
   Args g(info, "opsCrossEntropyGrad", 8);
   int64_t rows = g.Int(5, "rows"), cols = g.Int(6, "cols"), ignore = g.Int(7, "ignoreIndex", true);
-  float* x = g.F32(0, "logits", rows * cols);
+  const int64_t n = g.Size({rows, cols}, "rows x cols");
+  float* x = g.F32(0, "logits", n);
   int32_t* t = g.I32(1, "targets", rows);
   float* lse = g.F32(2, "lse", rows);
   float* scale = g.F32(3, "scale", rows);
-  float* o = g.F32(4, "out", rows * cols);
+  float* o = g.F32(4, "out", n);
   if (!g.ok || !CheckTargets(g, t, rows, cols, ignore)) return info.Env().Undefined();
   ParallelFor(rows, Grain(cols), [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; r++) {
@@ -213,9 +216,10 @@ Napi::Value RmsNormNapi(const Napi::CallbackInfo& info) {
   Args g(info, "opsRmsNorm", 7);
   int64_t rows = g.Int(4, "rows"), cols = g.Int(5, "cols");
   float eps = static_cast<float>(g.Num(6, "eps"));
-  float* x = g.F32(0, "x", rows * cols);
+  const int64_t n = g.Size({rows, cols}, "rows x cols");
+  float* x = g.F32(0, "x", n);
   float* w = g.F32(1, "weight", cols);
-  float* o = g.F32(2, "out", rows * cols);
+  float* o = g.F32(2, "out", n);
   float* rstd = g.F32(3, "rstd", rows);
   if (!g.ok) return info.Env().Undefined();
   ParallelFor(rows, Grain(cols), [&](int64_t b, int64_t e) {
@@ -248,11 +252,12 @@ MOELAB_CLONES static void RmsDwAccum(const float* x, const float* gr, float* dw,
 Napi::Value RmsNormGradNapi(const Napi::CallbackInfo& info) {
   Args g(info, "opsRmsNormGrad", 8);
   int64_t rows = g.Int(6, "rows"), cols = g.Int(7, "cols");
-  float* x = g.F32(0, "x", rows * cols);
+  const int64_t n = g.Size({rows, cols}, "rows x cols");
+  float* x = g.F32(0, "x", n);
   float* w = g.F32(1, "weight", cols);
   float* rstd = g.F32(2, "rstd", rows);
-  float* gr = g.F32(3, "g", rows * cols);
-  float* dx = g.F32(4, "dx", rows * cols);
+  float* gr = g.F32(3, "g", n);
+  float* dx = g.F32(4, "dx", n);
   float* dw = g.F32(5, "dw", cols);
   if (!g.ok) return info.Env().Undefined();
   ParallelFor(rows, Grain(cols), [&](int64_t b, int64_t e) {
@@ -286,12 +291,13 @@ Napi::Value RopeNapi(const Napi::CallbackInfo& info) {
   int64_t outer = g.Int(4, "outer"), T = g.Int(5, "t"), H = g.Int(6, "h"), D = g.Int(7, "d");
   bool inverse = g.Bool(8, "inverse");
   if (g.ok && D % 2 != 0) g.Fail("d must be even");
-  int64_t n = outer * T * H * D;
+  const int64_t n = g.Size({outer, T, H, D}, "outer x t x h x d");
+  const int64_t table = g.Size({T, D / 2}, "t x d/2");
   float* x = g.F32(0, "x", n);
-  float* c = g.F32(1, "cos", T * (D / 2));
-  float* s = g.F32(2, "sin", T * (D / 2));
+  float* c = g.F32(1, "cos", table);
+  float* s = g.F32(2, "sin", table);
   float* o = g.F32(3, "out", n);
-  if (!g.ok) return info.Env().Undefined();
+  if (!g.ok || n == 0) return info.Env().Undefined();
   const float sg = inverse ? -1.0f : 1.0f;
   const int64_t half = D / 2;
   ParallelFor(outer * T * H, Grain(D), [&](int64_t b, int64_t e) {

@@ -2,6 +2,7 @@
 // argmax / argmin). Each output element is reduced by one thread in a fixed order, so results do
 // not depend on the thread count.
 #include <algorithm>
+#include <cstdint>
 
 #include "ops_args.h"
 #include "registry.h"
@@ -73,9 +74,14 @@ Napi::Value ReduceNapi(const Napi::CallbackInfo& info) {
   int64_t op = g.Int(0, "op");
   int64_t outer = g.Int(3, "outer"), r = g.Int(4, "r"), inner = g.Int(5, "inner");
   if (g.ok && r < 1) g.Fail("r must be >= 1");
-  float* x = g.F32(1, "x", outer * r * inner);
-  float* o = g.F32(2, "out", outer * inner);
+  float* x = g.F32(1, "x", g.Size({outer, r, inner}, "outer x r x inner"));
+  const int64_t total = g.Size({outer, inner}, "outer x inner");
+  float* o = g.F32(2, "out", total);
   if (!g.ok) return info.Env().Undefined();
+  if (total == 0) {
+    if (op > kMin) g.Fail("unknown op " + std::to_string(op));
+    return info.Env().Undefined();
+  }
   switch (op) {
     case kSum: Reduce<kSum>(x, o, outer, r, inner); break;
     case kMax: Reduce<kMax>(x, o, outer, r, inner); break;
@@ -91,8 +97,9 @@ Napi::Value ArgReduceNapi(const Napi::CallbackInfo& info) {
   int64_t outer = g.Int(3, "outer"), r = g.Int(4, "r"), inner = g.Int(5, "inner");
   if (g.ok && r < 1) g.Fail("r must be >= 1");
   if (g.ok && op > 1) g.Fail("unknown op " + std::to_string(op));
-  float* x = g.F32(1, "x", outer * r * inner);
-  int32_t* o = g.I32(2, "out", outer * inner);
+  if (g.ok && r > INT32_MAX) g.Fail("r must be < 2^31 (the indices are int32)");
+  float* x = g.F32(1, "x", g.Size({outer, r, inner}, "outer x r x inner"));
+  int32_t* o = g.I32(2, "out", g.Size({outer, inner}, "outer x inner"));
   if (!g.ok) return info.Env().Undefined();
   const bool isMax = op == 0;
   ParallelFor(outer * inner, Grain(r), [&](int64_t b, int64_t e) {

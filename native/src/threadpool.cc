@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 #if defined(__x86_64__) || defined(__i386__)
@@ -146,15 +148,19 @@ class Pool {
   std::atomic<int> remaining_{0};    // chunks of the current job not yet finished
 };
 
+constexpr int kMaxThreads = 1024;
+
 void InitThreads(Napi::Env env, Napi::Object exports) {
   exports.Set("getNumThreads", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                 return Napi::Number::New(info.Env(), NumThreads());
               }));
   exports.Set("setNumThreads", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                 Napi::Env env = info.Env();
-                if (info.Length() < 1 || !info[0].IsNumber() ||
-                    info[0].As<Napi::Number>().Int32Value() < 1) {
-                  Napi::TypeError::New(env, "setNumThreads(n): n must be an integer >= 1")
+                // Capped: each thread is an OS thread started on first use, so 1e9 must not be tried.
+                const double n = info.Length() < 1 || !info[0].IsNumber() ? 0 : info[0].As<Napi::Number>().DoubleValue();
+                if (!(n >= 1 && n <= kMaxThreads) || n != std::floor(n)) {
+                  Napi::TypeError::New(env, "setNumThreads(n): n must be an integer in [1, " +
+                                                 std::to_string(kMaxThreads) + "]")
                       .ThrowAsJavaScriptException();
                   return env.Undefined();
                 }

@@ -1,9 +1,10 @@
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import * as fp8 from "../../../lib/fp8/index.js";
+import { fp8Native } from "../../../lib/fp8/native.js";
 import { randn, relErr } from "./helpers.js";
 
-const HAS_NATIVE = fp8.native() !== null;
+const HAS_NATIVE = fp8.nativeAvailable();
 const BACKENDS = (["ts", "native"] as const).filter((b) => b === "ts" || HAS_NATIVE);
 
 /** FP64 C = A · Bᵀ of the dequantized operands. */
@@ -134,7 +135,7 @@ describe("fp8 gemm: block-scaled semantics", () => {
     });
 
     it("native entry point rejects mismatched operands with named errors", () => {
-      const nat = fp8.native()!;
+      const nat = fp8Native()!;
       const codes = new Uint8Array(4 * 128);
       const sc = new Float32Array(4).fill(1);
       const call = (over: Partial<Record<string, unknown>>) => () =>
@@ -156,7 +157,15 @@ describe("fp8 gemm: block-scaled semantics", () => {
           32,
           false,
         );
-      assert.throws(call({ k: 64 }), /aCodes has 512 elements, expected 4\*64/);
+      assert.throws(call({ k: 64 }), /aCodes has 512 elements, expected 4 x 64 = 256$/);
+      assert.throws(
+        call({ k: 2 ** 62 }),
+        /k must be an integer in \[0, inf\], got 4611686018427387904/,
+      );
+      assert.throws(
+        call({ k: 2 ** 52 }),
+        /aCodes has 512 elements, expected 4 x 4503599627370496 \(more than 2\^53\)$/,
+      );
       assert.throws(call({ as: new Float32Array(3) }), /aScales has 3 elements/);
       assert.throws(call({ atc: 1, as: new Float32Array(512) }), /a tiles are 1 wide along K/);
       assert.throws(call({ bf: 3 }), /bFormat must be an integer in \[0, 1\]/);

@@ -4,7 +4,7 @@ import * as fp8 from "../../../lib/fp8/index.js";
 import { gemmQuantized } from "../../../lib/fp8/gemm.js";
 import { randn, relErr, rng } from "./helpers.js";
 
-const HAS_NATIVE = fp8.native() !== null;
+const HAS_NATIVE = fp8.nativeAvailable();
 const BACKENDS = (["ts", "native"] as const).filter((b) => b === "ts" || HAS_NATIVE);
 
 const sameBits = (p: ArrayBufferView, q: ArrayBufferView): boolean =>

@@ -1,8 +1,9 @@
 import { strict as assert } from "node:assert";
 import * as fp8 from "../../../lib/fp8/index.js";
+import { fp8Native } from "../../../lib/fp8/native.js";
 import { randn, rng } from "./helpers.js";
 
-const HAS_NATIVE = fp8.native() !== null;
+const HAS_NATIVE = fp8.nativeAvailable();
 const BACKENDS = (["ts", "native"] as const).filter((b) => b === "ts" || HAS_NATIVE);
 
 /** Heavy-tailed test data: normal values with some per-row outliers. */
@@ -177,7 +178,7 @@ describe("fp8 scaling: tile, block and tensor quantization", () => {
     });
 
     it("native encode agrees with the TypeScript encoder on random bit patterns", () => {
-      const nat = fp8.native()!;
+      const nat = fp8Native()!;
       const bits = new Uint32Array(300000);
       const r = rng(77);
       for (let i = 0; i < bits.length; i++) bits[i] = (r() * 4294967296) >>> 0;
@@ -197,10 +198,19 @@ describe("fp8 scaling: tile, block and tensor quantization", () => {
     });
 
     it("native entry points reject bad arguments with named errors", () => {
-      const nat = fp8.native()!;
+      const nat = fp8Native()!;
       assert.throws(
         () => nat.fp8Quantize(new Float32Array(10), 3, 4, 1, 128, 0, false, 1e-4),
-        /x has 10 elements, expected 12/,
+        /x has 10 elements, expected rows x cols = 12$/,
+      );
+      // Sizes whose product passes 2^63 once printed a wrapped negative count.
+      assert.throws(
+        () => nat.fp8Quantize(new Float32Array(10), 2 ** 20, 2 ** 20, 1, 128, 0, false, 1e-4),
+        /x has 10 elements, expected rows x cols = 1099511627776$/,
+      );
+      assert.throws(
+        () => nat.fp8Quantize(new Float32Array(10), 2 ** 32, 2 ** 32, 1, 128, 0, false, 1e-4),
+        /x has 10 elements, expected rows x cols = 4294967296 x 4294967296 \(more than 2\^53\)$/,
       );
       assert.throws(
         () => nat.fp8Quantize(new Float32Array(12), 3, 4, 0, 128, 0, false, 1e-4),
