@@ -45,6 +45,20 @@ export interface RunResult {
   firstError: { cell: number; ename: string; evalue: string } | null;
 }
 
+/**
+ * A run that could not finish (a cell past --timeout, a kernel that died): the notebook and HTML
+ * were still written, with the outputs of every cell that finished and the failing cell marked.
+ */
+export class RunFailedError extends Error {
+  constructor(
+    message: string,
+    readonly result: RunResult,
+  ) {
+    super(message);
+    this.name = "RunFailedError";
+  }
+}
+
 /** Default output names: a.ipynb -> a.out.ipynb, and its HTML a.html. */
 export function defaultPaths(notebook: string): { out: string; html: string } {
   const base = notebook.replace(/\.ipynb$/i, "");
@@ -63,7 +77,9 @@ export async function runNotebook(options: RunOptions): Promise<RunResult> {
   if (!existsSync(input)) throw new NotebookError(`notebook not found: ${options.notebook}`);
   if (statSync(input).isDirectory())
     throw new NotebookError(`${options.notebook} is a directory, not a notebook`);
-  const nb = parseNotebook(readFileSync(input, "utf8"), options.notebook);
+  const raw = readFileSync(input, "utf8");
+  rejectOldFormat(raw, options.notebook);
+  const nb = parseNotebook(raw, options.notebook);
   const defaults = defaultPaths(input);
   const outPath = path.resolve(options.out ?? defaults.out);
   const htmlPath =
@@ -104,6 +120,8 @@ export async function runNotebook(options: RunOptions): Promise<RunResult> {
   );
   let executed = 0;
   let firstError: RunResult["firstError"] = null;
+  // Why the run stopped early (timeout, dead kernel); the outputs so far are still written.
+  let stopped: Error | null = null;
   const info = kernel.kernelInfo;
   try {
     const codeCells = nb.cells.filter((c) => c.cell_type === "code").length;
@@ -132,13 +150,28 @@ export async function runNotebook(options: RunOptions): Promise<RunResult> {
           `cell ${i + 1} timed out`,
         );
       } catch (e) {
-        if (!kernel.hasExited) {
+        const timedOut = !kernel.hasExited;
+        if (timedOut) {
           // A stuck cell: interrupt it so shutdown can proceed.
           await kernel.client
             .request("control", "interrupt_request", {}, 2000)
             .reply.catch(() => undefined);
         }
-        throw e;
+        stopped = e as Error;
+        // Mark the failing cell in the notebook and the HTML, as a cell error would be.
+        const ename = timedOut ? "CellTimeout" : "DeadKernel";
+        collector.outputs.push({
+          output_type: "error",
+          ename,
+          evalue: stopped.message,
+          traceback: [`${ename}: ${stopped.message}`],
+        });
+        cell.metadata = {
+          ...cell.metadata,
+          moelab: { failed: timedOut ? "timeout" : "kernel died" },
+        };
+        firstError ??= { cell: i + 1, ename, evalue: stopped.message };
+        break;
       } finally {
         gone.catch(() => undefined);
       }
@@ -181,7 +214,34 @@ export async function runNotebook(options: RunOptions): Promise<RunResult> {
   writeFileSync(outPath, JSON.stringify(nb, null, 1) + "\n");
   if (htmlPath)
     writeFileSync(htmlPath, renderNotebookHtml(nb, { title: path.basename(input, ".ipynb") }));
-  return { notebook: nb, outPath, htmlPath, executed, firstError };
+  const result = { notebook: nb, outPath, htmlPath, executed, firstError };
+  if (stopped) {
+    const wrote = `${outPath}${htmlPath ? ` and ${htmlPath}` : ""}`;
+    throw new RunFailedError(
+      `${stopped.message}\n(wrote ${wrote}: the outputs of the cells that finished, the failing cell marked)`,
+      result,
+    );
+  }
+  return result;
+}
+
+/**
+ * nbformat 3 (IPython 2, "worksheets" instead of "cells") would otherwise read as "not a
+ * notebook": name the version instead.
+ */
+function rejectOldFormat(raw: string, name: string): void {
+  let o: unknown;
+  try {
+    o = JSON.parse(raw);
+  } catch {
+    return; // parseNotebook names the JSON error
+  }
+  const v = (o as { nbformat?: unknown } | null)?.nbformat;
+  if (typeof v === "number" && v < 4)
+    throw new NotebookError(
+      `${name} is nbformat ${v}: nbformat ${v} is not supported (moelab run reads nbformat 4; ` +
+        `convert it with \`jupyter nbconvert --to notebook --nbformat 4 ${name}\`)`,
+    );
 }
 
 export const RUN_USAGE = `usage: moelab run NOTEBOOK [--out FILE] [--html FILE | --no-html] [--allow-errors] [--timeout S]
@@ -198,8 +258,9 @@ modified.
   --timeout S      seconds allowed per cell (default: no limit); a cell past it is interrupted
                    and the run fails
 
-Exit code: 0 when every cell ran, 1 when a cell failed (the notebook and HTML are still written,
-up to and including the failing cell), 2 on bad arguments or an unreadable notebook.
+Exit code: 0 when every cell ran, 1 when a cell failed, timed out or the kernel died (the notebook
+and HTML are still written, with the outputs of every finished cell and the failing cell marked),
+2 on bad arguments or an unreadable notebook.
 For tests only: MOELAB_RUN_KERNEL_CMD='["cmd", ..., "{connection_file}"]' runs another kernel.`;
 
 /** Parses `moelab run` arguments; throws Error on bad usage. */

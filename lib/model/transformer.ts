@@ -273,6 +273,13 @@ export class Transformer extends Module {
         row.forEach((v, i) => {
           if (!Number.isInteger(v))
             throw new TypeError(`${what}[${b}][${i}] = ${v} is not an integer`);
+          // Checked before the Int32Array store, which would wrap 2^31 to -2^31.
+          if (checkRange ? v < 0 || v >= V : v < -(2 ** 31) || v >= 2 ** 31)
+            throw new RangeError(
+              checkRange
+                ? `${what}: token id ${v} at [${b}, ${i}] is out of range [0, ${V}) (vocab_size ${V})`
+                : `${what}[${b}][${i}] = ${v} does not fit in int32`,
+            );
           flat[b * Tn + i] = v;
         });
       });

@@ -65,6 +65,8 @@ export function forEachBlock(
   fn: (offs: number[], outer: number, inner: number, so: number[], si: number[]) => void,
 ): void {
   const { shape, strides } = plan;
+  // An empty shape has no blocks: walking its other dims would compute offsets past the data.
+  if (shape.includes(0)) return;
   const n = shape.length;
   const k = strides.length;
   const si = new Array<number>(k);

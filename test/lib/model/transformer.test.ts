@@ -307,10 +307,23 @@ describe("model/transformer", function () {
     assert.ok(relErr(a, b) < 1e-5, `relative error ${relErr(a, b)}`);
   });
 
+  it("an empty batch (int32 [0, T]) gives empty logits [0, T, V]", () => {
+    const m = Transformer.create(cfg, { seed: 0 });
+    const logits = m.forward(T.zeros([0, 3], { dtype: "int32" }));
+    assert.deepEqual(logits.shape, [0, 3, 64]);
+    assert.equal(logits.toArray().length, 0);
+  });
+
   it("clear errors for out-of-range ids, too-long sequences, ragged rows, bad targets", () => {
     const m = Transformer.create(cfg, { seed: 0 });
     assert.throws(() => m.forward([[1, 64]]), /token id 64 at \[0, 1\] is out of range \[0, 64\)/);
     assert.throws(() => m.forward([[-1]]), /token id -1/);
+    // Checked before the int32 store: 2^31 once read back as -2147483648.
+    assert.throws(
+      () => m.forward([[1, 2 ** 31]]),
+      /token id 2147483648 at \[0, 1\] is out of range/,
+    );
+    assert.throws(() => m.forward([[2 ** 32]]), /token id 4294967296 at \[0, 0\]/);
     assert.throws(
       () => m.forward([new Array(65).fill(1)]),
       /sequence length 65 exceeds max_seq_len 64/,
