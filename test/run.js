@@ -1,6 +1,8 @@
 "use strict";
 // Runs every compiled test (dist/test/**/*.test.js) with mocha and ends with the plain
-// "N passed, N failed, N skipped" line CI reads. Usage: node test/run.js [--grep PATTERN] [files...]
+// "N passed, N failed, N skipped" line CI reads, after the list of skipped tests with their
+// reasons. Under MOELAB_REQUIRE_ALL=1 (CI) any skip whose reason is not on the allow-list in
+// test/allowed-skips.json fails the run. Usage: node test/run.js [--grep PATTERN] [files...]
 const path = require("node:path");
 const fs = require("node:fs");
 const mochaModule = require("mocha");
@@ -26,19 +28,47 @@ for (let i = 0; i < args.length; i++) {
 const mocha = new Mocha({ timeout: 60000, reporter: "spec", grep });
 const all = files.length ? files : collect(path.join(__dirname, "..", "dist", "test"), []).sort();
 for (const f of all) mocha.addFile(f);
+const ALLOWED = JSON.parse(
+  fs.readFileSync(path.join(__dirname, "allowed-skips.json"), "utf8"),
+).allowed;
+const REQUIRE_ALL = process.env.MOELAB_REQUIRE_ALL === "1";
+
+/** The reason test/helpers/env.ts's skipBecause recorded, on the test or (hook skips) a suite. */
+function skipReason(test) {
+  for (let r = test; r; r = r.parent) if (typeof r.skipReason === "string") return r.skipReason;
+  return "no reason given (a bare this.skip(), it.skip or describe.skip)";
+}
+
 let passed = 0,
   failed = 0,
   skipped = 0;
+const skips = [];
 function start() {
   const runner = mocha.run((failures) => {
+    let unallowed = 0;
+    if (skips.length > 0) {
+      console.log(`\nskipped (${skips.length}):`);
+      for (const s of skips) {
+        const ok = ALLOWED.includes(s.reason);
+        if (!ok) unallowed++;
+        console.log(`  - ${s.title}: ${s.reason}${REQUIRE_ALL && !ok ? "  [not allowed]" : ""}`);
+      }
+    }
+    if (REQUIRE_ALL && unallowed > 0)
+      console.log(
+        `\nMOELAB_REQUIRE_ALL=1: ${unallowed} skip(s) not on the allow-list (${ALLOWED.join("; ")})`,
+      );
     console.log(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
-    process.exitCode = failures || (passed === 0 ? 1 : 0);
+    process.exitCode = failures || (passed === 0 || (REQUIRE_ALL && unallowed > 0) ? 1 : 0);
     // Native handles (sockets, child kernels) must not keep CI waiting after the summary.
     setTimeout(() => process.exit(process.exitCode), 2000).unref();
   });
   runner.on("pass", () => passed++);
   runner.on("fail", () => failed++);
-  runner.on("pending", () => skipped++);
+  runner.on("pending", (test) => {
+    skipped++;
+    skips.push({ title: test.fullTitle(), reason: skipReason(test) });
+  });
 }
 Promise.resolve(
   typeof mocha.loadFilesAsync === "function" ? mocha.loadFilesAsync() : undefined,

@@ -11,6 +11,7 @@ import { Worker } from "node:worker_threads";
 const ADDON_PATH = path.resolve(__dirname, "../../../build/Release/moelab_native.node");
 
 import type { Sgemm } from "../../lib/tensor/native.js";
+import { NO_AVX512, skipBecause } from "../helpers/env.js";
 
 interface GemmAddon {
   sgemm: Sgemm;
@@ -205,10 +206,11 @@ const EDGE_SHAPES: [number, number, number][] = [
 function kernelSuite(kernel: "avx512" | "avx2" | "scalar"): void {
   describe(`kernel ${kernel}`, function () {
     before(function () {
-      if (!addon.sgemmSetKernel(kernel)) {
-        console.log(`      (skipped: this CPU cannot run the ${kernel} kernel)`);
-        this.skip();
-      }
+      if (!addon.sgemmSetKernel(kernel))
+        skipBecause(
+          this,
+          kernel === "avx512" ? NO_AVX512 : `no ${kernel.toUpperCase()} on this CPU`,
+        );
       assert.equal(addon.sgemmInfo().kernel, kernel);
     });
     after(() => {
@@ -667,8 +669,19 @@ describe("native sgemm", function () {
     }
 
     it("accepts the unmodified arguments (the cases above differ from it in one thing)", () => {
-      addon.sgemm(...good());
-      (addon.sgemm as (...x: unknown[]) => void)(...good(), 1, 0, 0, 0);
+      A.set([1, 2, 3, 4, 5, 6]);
+      B.set([1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1]); // [I | 1]: C = [A | row sums]
+      try {
+        C.fill(7);
+        addon.sgemm(...good());
+        assert.deepEqual(Array.from(C), [1, 2, 3, 6, 4, 5, 6, 15]);
+        C.fill(7);
+        (addon.sgemm as (...x: unknown[]) => void)(...good(), 1, 0, 0, 0);
+        assert.deepEqual(Array.from(C), [1, 2, 3, 6, 4, 5, 6, 15]);
+      } finally {
+        A.fill(0);
+        B.fill(0);
+      }
     });
 
     it("rejects an unknown kernel name and keeps the current kernel", () => {

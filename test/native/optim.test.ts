@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { f32ToBf16 } from "../../lib/tensor/dtype.js";
 import type { NativeOps } from "../../lib/tensor/native.js";
+import { NO_AVX512, skipBecause } from "../helpers/env.js";
 
 const ADDON_PATH = path.resolve(__dirname, "../../../build/Release/moelab_native.node");
 
@@ -65,7 +66,7 @@ describe("native: adamwStep and sumSquares", () => {
   });
 
   it("AVX-512 and scalar paths give the same bits (float32 and bfloat16 moments, every tail)", function () {
-    if (!addon.adamwSetKernel("avx512")) this.skip();
+    if (!addon.adamwSetKernel("avx512")) skipBecause(this, NO_AVX512);
     for (const n of [1, 15, 16, 17, 31, 33, 16384 + 5, 70_001])
       for (const bf16 of [false, true]) {
         addon.adamwSetKernel("avx512");

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { inflateSync } from "node:zlib";
 import { crc32, jupyterDataDir, logoPng } from "../../../kernel/install.js";
-import { DEBIAN_PYTHON, needs } from "../../helpers/env.js";
+import { DEBIAN_PYTHON, needs, skipBecause } from "../../helpers/env.js";
 import { ROOT } from "./kernelspec.js";
 
 const BIN = path.join(ROOT, "bin", "moelab.js");
@@ -48,7 +48,8 @@ describe("moelab install", () => {
   });
 
   it("finds the data dir from JUPYTER_DATA_DIR, else XDG_DATA_HOME, else ~/.local/share", function () {
-    if (process.platform !== "linux") this.skip();
+    if (process.platform !== "linux")
+      skipBecause(this, "Jupyter's data-dir rules checked here are Linux's");
     assert.equal(jupyterDataDir({ JUPYTER_DATA_DIR: "/a/b" }), "/a/b");
     assert.equal(jupyterDataDir({ XDG_DATA_HOME: "/x" }), "/x/jupyter");
     assert.equal(jupyterDataDir({ HOME: "/home/u" }), "/home/u/.local/share/jupyter");

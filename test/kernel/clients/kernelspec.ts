@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { installKernelSpec } from "../../../kernel/install.js";
+import { skipBecause } from "../../helpers/env.js";
 
 export const ROOT = path.resolve(__dirname, "..", "..", "..", "..");
 
@@ -48,10 +49,7 @@ export function kernelBuilt(): boolean {
 /** Skips (or, in CI, fails) when the kernel itself is not built yet. */
 export function needsKernel(ctx: Mocha.Context): void {
   if (kernelBuilt()) return;
-  if (process.env.MOELAB_REQUIRE_ALL === "1")
-    throw new Error("the kernel (dist/kernel/main.js, executor) is not built");
-  console.log("      (skipped: kernel/main.ts is not built yet)");
-  ctx.skip();
+  skipBecause(ctx, "the kernel (dist/kernel/main.js, executor) is not built");
 }
 
 export interface Done {

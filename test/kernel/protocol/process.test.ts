@@ -16,6 +16,7 @@ import {
   writeConnectionFile,
 } from "../../helpers/client.js";
 import { Header } from "../../../kernel/wire/messages.js";
+import { skipBecause } from "../../helpers/env.js";
 
 const LAUNCHER = join(__dirname, "..", "..", "helpers", "launch-kernel.js");
 const fakeArgv = [process.execPath, LAUNCHER, "{connection_file}", "--fake"];
@@ -113,12 +114,8 @@ describe("protocol: the real `moelab kernel` process", function () {
     const parts = ["cli.js", "executor/index.js", "language/index.js"].filter(
       (p) => !existsSync(join(dist, p)),
     );
-    if (parts.length > 0) {
-      console.log(
-        `      (skipped: not built yet: ${parts.map((p) => "dist/kernel/" + p).join(", ")})`,
-      );
-      this.skip();
-    }
+    if (parts.length > 0)
+      skipBecause(this, `not built yet: ${parts.map((p) => "dist/kernel/" + p).join(", ")}`);
   });
 
   let k: LaunchedKernel;

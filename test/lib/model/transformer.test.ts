@@ -657,9 +657,11 @@ describe("model/transformer", function () {
     m.loadStateDict(fp8({ dtype: "F32", shape: [1, 1], data: Float32Array.of(0.5) }));
   });
 
-  for (const [precision, tol] of [
-    ["bf16", 5e-2],
-    ["fp8", 0.25],
+  // Measured (seed 9, deterministic): bf16 1.06e-3, fp8 1.42e-2. The bounds allow about 3x either
+  // way: a rounding step that stops happening (too low) or grows (too high) fails.
+  for (const [precision, lo, tol] of [
+    ["bf16", 3e-4, 3e-3],
+    ["fp8", 5e-3, 4e-2],
   ] as const)
     it(`trains in ${precision}: logits near fp32's, finite gradients, the loss falls`, () => {
       const ref = Transformer.create(cfg, { seed: 9 });
@@ -670,7 +672,7 @@ describe("model/transformer", function () {
       const a = T.noGrad(() => m.forward(toks)).toArray() as Float32Array;
       const b = T.noGrad(() => ref.forward(toks)).toArray() as Float32Array;
       const e = relErr(a, b);
-      assert.ok(e > 0 && e < tol, `${precision} logits vs fp32: relative error ${e}`);
+      assert.ok(e > lo && e < tol, `${precision} logits vs fp32: relative error ${e}`);
       const losses: number[] = [];
       for (let step = 0; step < 6; step++) {
         const loss = m.loss(toks, tg);

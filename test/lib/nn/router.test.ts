@@ -3,12 +3,13 @@ import { strict as assert } from "node:assert";
 import { routeTokens } from "../../../lib/nn/index.js";
 import { routeTokensJs } from "../../../lib/nn/router.js";
 import { loadAddon } from "../../../lib/tensor/addon.js";
+import { NO_ADDON, skipBecause } from "../../helpers/env.js";
 
 describe("nn/router: the native router", () => {
   const addon = loadAddon();
 
   it("chooses exactly what the TypeScript router chooses, ties and dropped groups included", function () {
-    if (!addon || typeof addon.moeRoute !== "function") this.skip();
+    if (!addon || typeof addon.moeRoute !== "function") skipBecause(this, NO_ADDON);
     const configs = [
       { n_routed_experts: 16, n_activated_experts: 2, n_expert_groups: 4, n_limited_groups: 2 },
       { n_routed_experts: 8, n_activated_experts: 3, n_expert_groups: 1, n_limited_groups: 1 },
@@ -56,7 +57,7 @@ describe("nn/router: the native router", () => {
   });
 
   it("routes NaN scores as -inf, the same in both routers", function () {
-    if (!addon || typeof addon.moeRoute !== "function") this.skip();
+    if (!addon || typeof addon.moeRoute !== "function") skipBecause(this, NO_ADDON);
     const a = {
       n_routed_experts: 8,
       n_activated_experts: 2,
@@ -85,7 +86,7 @@ describe("nn/router: the native router", () => {
   });
 
   it("rejects inconsistent sizes and wrong arrays with a clear error", function () {
-    if (!addon || typeof addon.moeRoute !== "function") this.skip();
+    if (!addon || typeof addon.moeRoute !== "function") skipBecause(this, NO_ADDON);
     const route = addon.moeRoute as (...args: unknown[]) => void;
     const s = new Float32Array(32);
     assert.throws(

@@ -12,6 +12,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { addonCandidates, addonSource, loadAddon } from "../../../lib/tensor/addon.js";
+import { skipBecause } from "../../helpers/env.js";
 
 const ROOT = join(__dirname, "..", "..", "..", "..");
 const BUILT = join(ROOT, "build", "Release", "moelab_native.node");
@@ -80,7 +81,7 @@ describe("tensor: native addon loader", () => {
   });
 
   it("prefers prebuilds/<platform>-<arch> over build/Release (installs that skip scripts)", function () {
-    if (!existsSync(BUILT)) this.skip();
+    if (!existsSync(BUILT)) skipBecause(this, "build/Release/moelab_native.node is not built");
     // A package laid out as npm installs it, with only the prebuilt binary and no build/.
     const pkg = mkdtempSync(join(tmpdir(), "moelab-pkg-"));
     mkdirSync(join(pkg, "dist", "lib", "tensor"), { recursive: true });

@@ -2,6 +2,7 @@
 import * as assert from "node:assert/strict";
 import * as T from "../../../lib/tensor/index.js";
 import { native } from "../../../lib/tensor/native.js";
+import { NO_ADDON, skipBecause } from "../../helpers/env.js";
 
 describe("tensor errors", () => {
   it("shape mismatches name the op and both shapes", () => {
@@ -121,7 +122,7 @@ describe("tensor errors", () => {
   });
 
   it("native kernels check their arguments instead of reading out of bounds", function () {
-    if (native.opsSoftmax === undefined) this.skip();
+    if (native.opsSoftmax === undefined) skipBecause(this, NO_ADDON);
     const f = new Float32Array(4);
     assert.throws(
       () => native.opsSoftmax!(f, f, 2, 4, false),

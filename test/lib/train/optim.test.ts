@@ -18,7 +18,7 @@ import {
 } from "../../../lib/train/optim.js";
 import { clipGradNorm, clipGradScale, gradNorm } from "../../../lib/train/clip.js";
 import { adamwUpdate, hasNativeOptim, sumSquares } from "../../../lib/train/kernels.js";
-import { needs } from "../../helpers/env.js";
+import { needs, NO_ADDON, skipBecause } from "../../helpers/env.js";
 import {
   OracleJob,
   OracleResult,
@@ -240,7 +240,7 @@ describe("train: AdamW against torch.optim.AdamW", function () {
 
 describe("train: AdamW native and TypeScript paths", () => {
   before(function () {
-    if (!hasNativeOptim) this.skip();
+    if (!hasNativeOptim) skipBecause(this, NO_ADDON);
   });
 
   for (const moments of ["float32", "bfloat16"] as const) {
