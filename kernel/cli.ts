@@ -13,7 +13,7 @@ const USAGE = `usage: moelab <command> [options]
 
 commands:
   kernel --connection-file F   run the Jupyter kernel on connection file F (Jupyter starts this)
-  install [--user | --prefix P | --sys-prefix] [--name N] [--display-name D]
+  install [--user | --prefix P | --sys-prefix] [--name N] [--display-name D] [--strict]
                                install the kernelspec for JupyterLab, Notebook, VS Code
   run NOTEBOOK [--out FILE] [--html FILE] [--allow-errors] [--timeout S]
                                execute a notebook with the kernel; write it and an HTML copy

@@ -24,6 +24,8 @@ export type ExecutorEvent =
       transient: { display_id?: string };
     }
   | { type: "clear_output"; wait: boolean }
+  /** typecheck({ strict }) in a cell: the checking settings for the cells checked after it. */
+  | { type: "typecheck"; strict: boolean }
   /** Kernel-side comm traffic towards the frontend (comm_open / comm_msg / comm_close). */
   | {
       type: "comm_open" | "comm_msg" | "comm_close";
@@ -135,5 +137,7 @@ export interface Language {
   check(code: string): Promise<Diagnostic[]>;
   /** Records a cell that ran, so later completions and checks know its declarations. */
   record(code: string): void;
+  /** Strict checking (noImplicitAny and the rest) on or off for the cells checked from now on. */
+  configure?(settings: { strict: boolean }): Promise<{ strict: boolean }>;
   dispose(): Promise<void>;
 }

@@ -14,6 +14,8 @@ export interface InstallOptions {
   /** Kernelspec name (folder name): ASCII letters, digits, "-", "." and "_". Default "moelab". */
   name?: string;
   displayName?: string;
+  /** Strict type checking of cells (kernel.json's env gets MOELAB_STRICT=1). */
+  strict?: boolean;
   /** Overrides the environment used to find the data dir (tests). */
   env?: NodeJS.ProcessEnv;
 }
@@ -79,7 +81,10 @@ function packageVersion(): string {
 }
 
 /** kernel.json's contents: this Node and this checkout's bin/moelab.js, by absolute path. */
-export function kernelSpec(displayName = "TypeScript (moelab)"): KernelSpec {
+export function kernelSpec(
+  displayName = "TypeScript (moelab)",
+  opts: { strict?: boolean } = {},
+): KernelSpec {
   return {
     argv: [
       process.execPath,
@@ -91,6 +96,7 @@ export function kernelSpec(displayName = "TypeScript (moelab)"): KernelSpec {
     display_name: displayName,
     language: "typescript",
     interrupt_mode: "message",
+    ...(opts.strict ? { env: { MOELAB_STRICT: "1" } } : {}),
     metadata: { moelab: { version: packageVersion() } },
   };
 }
@@ -103,7 +109,7 @@ export function installKernelSpec(options: InstallOptions = {}): string {
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     path.join(dir, "kernel.json"),
-    JSON.stringify(kernelSpec(options.displayName), null, 2) + "\n",
+    JSON.stringify(kernelSpec(options.displayName, { strict: options.strict }), null, 2) + "\n",
   );
   writeFileSync(path.join(dir, "logo-32x32.png"), logoPng(32));
   writeFileSync(path.join(dir, "logo-64x64.png"), logoPng(64));
@@ -212,7 +218,7 @@ export function encodePng(width: number, height: number, rgba: Uint8Array): Buff
   ]);
 }
 
-export const INSTALL_USAGE = `usage: moelab install [--user | --prefix P | --sys-prefix] [--name N] [--display-name D]
+export const INSTALL_USAGE = `usage: moelab install [--user | --prefix P | --sys-prefix] [--name N] [--display-name D] [--strict]
 
 Writes the moelab kernelspec (kernel.json + logos) so JupyterLab, Notebook, VS Code and
 jupyter_client can start the kernel.
@@ -221,7 +227,10 @@ jupyter_client can start the kernel.
   --prefix P       into P/share/jupyter/kernels
   --sys-prefix     into the active Python environment's prefix (VIRTUAL_ENV, CONDA_PREFIX, python3)
   --name N         kernelspec name (default "moelab"; letters, digits, "-", "." and "_")
-  --display-name D name shown in launchers (default "TypeScript (moelab)")`;
+  --display-name D name shown in launchers (default "TypeScript (moelab)")
+  --strict         strict type checking of cells (noImplicitAny and the rest): the kernelspec's
+                   env gets MOELAB_STRICT=1 (default: loose; typecheck({ strict }) in a cell
+                   changes it for a session)`;
 
 /** Parses `moelab install` arguments. */
 export function parseInstallArgs(argv: string[]): InstallOptions | "help" {
@@ -244,6 +253,7 @@ export function parseInstallArgs(argv: string[]): InstallOptions | "help" {
     else if (a === "--prefix") setTarget({ kind: "prefix", prefix: value(i++, a) });
     else if (a === "--name") o.name = value(i++, a);
     else if (a === "--display-name") o.displayName = value(i++, a);
+    else if (a === "--strict") o.strict = true;
     else throw new Error(`unknown argument ${a}`);
   }
   if (o.name !== undefined) validateName(o.name);

@@ -353,6 +353,22 @@ function page(value: unknown): void {
   else send(b.data);
 }
 
+/** Strict type checking of the cells after this one: MOELAB_STRICT=1, or typecheck() in a cell. */
+let strictChecking = /^(1|true|yes|on)$/i.test((proc.env.MOELAB_STRICT ?? "").trim());
+
+function typecheck(options?: { strict?: boolean }): { strict: boolean } {
+  if (options !== undefined) {
+    const strict = (options as { strict?: unknown } | null)?.strict;
+    if (typeof options !== "object" || options === null || typeof strict !== "boolean")
+      throw new TypeError(
+        `typecheck(options): options.strict must be true or false, e.g. typecheck({ strict: true }); got ${JSON.stringify(options) ?? String(options)}`,
+      );
+    strictChecking = strict;
+    emitEvent({ type: "typecheck", strict });
+  }
+  return { strict: strictChecking };
+}
+
 function clearOutput(wait?: boolean): void {
   emitEvent({ type: "clear_output", wait: !!wait });
 }
@@ -438,6 +454,7 @@ Object.assign(g, {
   md,
   svg,
   clear_output: clearOutput,
+  typecheck,
   input,
   comms,
   require: requireFromCwd,

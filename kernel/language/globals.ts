@@ -50,6 +50,14 @@ declare function clear_output(wait?: boolean): void;
  */
 declare function input(prompt?: string, opts?: { password?: boolean }): Promise<string>;
 
+/**
+ * The kernel's type-check settings. typecheck({ strict: true }) turns on TypeScript's strict
+ * rules (noImplicitAny and the rest) for the cells checked after this one; { strict: false }
+ * goes back to the loose default. With no argument: the current settings. Diagnostics are
+ * warnings either way: a cell runs whatever its types.
+ */
+declare function typecheck(options?: { strict: boolean }): { strict: boolean };
+
 /** Shows a value in the frontend's pager (a payload of the execute reply). */
 declare function page(value: unknown): void;
 

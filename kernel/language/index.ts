@@ -14,10 +14,11 @@ import type {
   Language,
 } from "../contracts.js";
 import type { FromWorker, Request, Results, ToWorker, WorkerOptions } from "./messages.js";
-import type { ServiceStats } from "./service.js";
+import type { PreludeState } from "./prelude.js";
+import type { CheckSettings, ServiceStats } from "./service.js";
 import { codePointLength } from "./positions.js";
 
-export type { ServiceStats } from "./service.js";
+export type { CheckSettings, ServiceStats } from "./service.js";
 
 export interface LanguageOptions {
   /** The notebook's folder: relative imports and node_modules resolve from here. */
@@ -29,15 +30,36 @@ export interface LanguageOptions {
   warmupDelayMs?: number;
   /** A request not answered within this time gets an empty result (default 30 s). */
   timeoutMs?: number;
+  /** Full strict checking from the start (default: loose; MOELAB_STRICT=1 sets it too). */
+  strict?: boolean;
+  /**
+   * The worker is replaced by a fresh one, carrying the recorded declarations over, after this
+   * many programs (checks, completions, inspections, recorded cells; default 200). Every
+   * program TypeScript builds has a new type checker whose functions V8 optimises again, and
+   * the memory that costs is only returned when the thread ends.
+   */
+  rotateAfter?: number;
 }
 
 /** The kernel's Language, plus numbers for tests and diagnostics. */
 export interface LanguageServer extends Language {
-  stats(): Promise<ServiceStats | undefined>;
+  /** The service's numbers, and how many workers this client has started. */
+  stats(): Promise<(ServiceStats & { workers: number }) | undefined>;
+  configure(settings: { strict: boolean }): Promise<CheckSettings>;
 }
 
-/** Recorded cells replayed into a restarted worker (the newest ones). */
-const REPLAY_LIMIT = 200;
+/** Requests that make TypeScript build a program (and a type checker). */
+const PROGRAM_OPS = new Set<Request["op"]>(["complete", "inspect", "check"]);
+
+/** Recorded cells replayed into a restarted worker on top of the last snapshot (the newest). */
+const REPLAY_LIMIT = 500;
+
+const ROTATE_AFTER = 200;
+
+/** Whether an environment's MOELAB_STRICT asks for strict checking ("1", "true", "yes", "on"). */
+export function strictFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  return /^(1|true|yes|on)$/i.test((env.MOELAB_STRICT ?? "").trim());
+}
 
 export function createLanguage(opts: LanguageOptions): LanguageServer {
   if (!opts || typeof opts.cwd !== "string" || opts.cwd === "") {
@@ -48,6 +70,7 @@ export function createLanguage(opts: LanguageOptions): LanguageServer {
 
 interface Pending {
   op: Request["op"];
+  worker: Worker | undefined;
   resolve(result: Results[keyof Results] | undefined): void;
   timer: NodeJS.Timeout;
 }
@@ -58,8 +81,17 @@ class LanguageClient implements LanguageServer {
   private disposed = false;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private readonly replay: string[] = [];
+  /** Recorded cells since `snapshot` (the prelude a new worker starts from). */
+  private replay: string[] = [];
+  private snapshot: PreludeState | undefined;
   private readonly workerOptions: WorkerOptions;
+  private readonly rotateAfter: number;
+  /** Programs the current worker has built (see rotateAfter). */
+  private programs = 0;
+  private rotating = false;
+  /** A replaced worker, ended once its last answer is in. */
+  private retiring: Worker | undefined;
+  private workersStarted = 0;
   private readonly timeoutMs: number;
   /** Until then, only interactive requests (complete, inspect, is_complete) load TypeScript. */
   private readonly quietUntil: number;
@@ -70,7 +102,16 @@ class LanguageClient implements LanguageServer {
       cwd: path.resolve(opts.cwd),
       moelabTypes: fs.existsSync(moelabTypes) ? moelabTypes : undefined,
       warmupDelayMs: opts.warmupDelayMs ?? 500,
+      strict: opts.strict ?? strictFromEnv(),
     };
+    if (
+      opts.rotateAfter !== undefined &&
+      !(Number.isInteger(opts.rotateAfter) && opts.rotateAfter > 0)
+    )
+      throw new TypeError(
+        `createLanguage: opts.rotateAfter must be a positive integer, got ${String(opts.rotateAfter)}`,
+      );
+    this.rotateAfter = opts.rotateAfter ?? ROTATE_AFTER;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.quietUntil = Date.now() + this.workerOptions.warmupDelayMs;
     // Off the caller's stack: the kernel's start-up goes on while the worker boots.
@@ -125,11 +166,27 @@ class LanguageClient implements LanguageServer {
     }
     this.replay.push(code);
     if (this.replay.length > REPLAY_LIMIT) this.replay.shift();
+    this.programs++;
     this.post({ record: code });
   }
 
-  async stats(): Promise<ServiceStats | undefined> {
-    return this.request({ op: "stats" });
+  async configure(settings: { strict: boolean }): Promise<CheckSettings> {
+    if (!settings || typeof settings.strict !== "boolean")
+      throw new TypeError(
+        `configure: settings.strict must be true or false, got ${JSON.stringify(settings?.strict)}`,
+      );
+    // Kept for every worker started later (restarts, rotation).
+    this.workerOptions.strict = settings.strict;
+    return (
+      (await this.request({ op: "configure", strict: settings.strict })) ?? {
+        strict: settings.strict,
+      }
+    );
+  }
+
+  async stats(): Promise<(ServiceStats & { workers: number }) | undefined> {
+    const s = await this.request({ op: "stats" });
+    return s ? { ...s, workers: this.workersStarted } : undefined;
   }
 
   async dispose(): Promise<void> {
@@ -139,6 +196,9 @@ class LanguageClient implements LanguageServer {
     this.failAll();
     const w = this.worker;
     this.worker = undefined;
+    const old = this.retiring;
+    this.retiring = undefined;
+    if (old) await old.terminate();
     if (w) await w.terminate();
   }
 
@@ -156,7 +216,13 @@ class LanguageClient implements LanguageServer {
         resolve(undefined);
         this.restart();
       }, this.timeoutMs);
-      this.pending.set(id, { op: request.op, resolve: resolve as Pending["resolve"], timer });
+      if (PROGRAM_OPS.has(request.op)) this.programs++;
+      this.pending.set(id, {
+        op: request.op,
+        resolve: resolve as Pending["resolve"],
+        timer,
+        worker: this.ensureWorker(),
+      });
       this.post({ id, request });
     });
   }
@@ -177,7 +243,10 @@ class LanguageClient implements LanguageServer {
     if (this.disposed) return undefined;
     if (this.worker) return this.worker;
     try {
-      const w = new Worker(path.join(__dirname, "worker.js"), { workerData: this.workerOptions });
+      const workerData: WorkerOptions = { ...this.workerOptions, prelude: this.snapshot };
+      const w = new Worker(path.join(__dirname, "worker.js"), { workerData });
+      this.workersStarted++;
+      this.programs = 0;
       w.on("message", (msg: FromWorker) => this.onReply(msg));
       w.on("error", (err) => {
         log(
@@ -208,6 +277,38 @@ class LanguageClient implements LanguageServer {
     clearTimeout(p.timer);
     p.resolve(msg.result);
     this.refIfBusy();
+    this.endRetiredIfDone();
+    if (!this.rotating && this.programs >= this.rotateAfter && this.pending.size === 0)
+      void this.rotate();
+  }
+
+  /**
+   * Replaces the worker by a fresh one that starts from the old one's prelude (every name the
+   * recorded cells declared), without the memory the old one's programs left behind.
+   */
+  private async rotate(): Promise<void> {
+    this.rotating = true;
+    try {
+      const mark = this.replay.length;
+      const state = await this.request({ op: "snapshot" });
+      if (!state || this.disposed || !this.worker) return;
+      this.snapshot = state;
+      this.replay = this.replay.slice(mark);
+      this.retiring = this.worker;
+      this.worker = undefined;
+      this.ensureWorker();
+      this.endRetiredIfDone();
+    } finally {
+      this.rotating = false;
+    }
+  }
+
+  private endRetiredIfDone(): void {
+    const old = this.retiring;
+    if (!old) return;
+    for (const p of this.pending.values()) if (p.worker === old) return;
+    this.retiring = undefined;
+    void old.terminate();
   }
 
   /** Keeps the process alive only while an answer is awaited. */
@@ -218,6 +319,9 @@ class LanguageClient implements LanguageServer {
   }
 
   private restart(): void {
+    const old = this.retiring;
+    this.retiring = undefined;
+    if (old) void old.terminate();
     const w = this.worker;
     this.worker = undefined;
     this.failAll();

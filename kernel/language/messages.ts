@@ -1,10 +1,14 @@
 /** Messages between createLanguage's client (main thread) and the language worker. */
 import type { CompleteResult, Diagnostic, InspectResult, IsCompleteResult } from "../contracts.js";
-import type { ServiceStats } from "./service.js";
+import type { PreludeState } from "./prelude.js";
+import type { CheckSettings, ServiceStats } from "./service.js";
 
 export interface WorkerOptions {
   cwd: string;
   moelabTypes?: string;
+  strict: boolean;
+  /** The prelude of the worker this one replaces. */
+  prelude?: PreludeState;
   /** Milliseconds after start before the worker builds its first program unasked. */
   warmupDelayMs: number;
 }
@@ -14,7 +18,9 @@ export type Request =
   | { op: "inspect"; code: string; cursorPos: number; detailLevel: 0 | 1 }
   | { op: "isComplete"; code: string }
   | { op: "check"; code: string }
-  | { op: "stats" };
+  | { op: "stats" }
+  | { op: "configure"; strict: boolean }
+  | { op: "snapshot" };
 
 export interface Results {
   complete: CompleteResult;
@@ -22,6 +28,8 @@ export interface Results {
   isComplete: IsCompleteResult;
   check: Diagnostic[];
   stats: ServiceStats;
+  configure: CheckSettings;
+  snapshot: PreludeState;
 }
 
 /** Main -> worker: a request awaiting a reply, or a recorded cell (no reply). */

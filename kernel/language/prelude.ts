@@ -7,6 +7,12 @@
  */
 import type * as TS from "typescript";
 
+/** A Prelude's whole state as plain data (structured-clonable), to carry it into a new worker. */
+export interface PreludeState {
+  nextId: number;
+  cells: { id: number; header: string[]; names: [string, string[]][] }[];
+}
+
 /** What one recorded cell still contributes. */
 interface CellDecls {
   id: number;
@@ -23,6 +29,15 @@ export interface PreludeFile {
 }
 
 const IMPORT_ALIAS = "__moelab_import_";
+
+/**
+ * Stands for the prelude file's own module specifier (the service knows the file's name): named
+ * and default imports are re-exported by the file under a hidden alias and reached as
+ * `SELF.alias`, because an import alias inside `declare global` must name a namespace member
+ * (`export import X = y` where y is a named import resolves to nothing, and X becomes any).
+ */
+export const SELF_PLACEHOLDER = "__MOELAB_SELF__";
+const SELF_NAMESPACE = "__moelab_self";
 
 export class Prelude {
   private readonly cells = new Map<number, CellDecls>();
@@ -116,11 +131,14 @@ export class Prelude {
       const body = dts.slice(lastMod, stmt.end).trimStart();
       put(name, `${leading}${[...kept, body].join(" ")}`);
     }
+    let self = false;
     imports.forEach((b, k) => {
       const alias = `${IMPORT_ALIAS}${cell.id}_${k}`;
       cell.header.push(b.importLine(alias));
-      put(b.name, `export import ${b.name} = ${alias};`);
+      self ||= b.viaSelf;
+      put(b.name, `export import ${b.name} = ${b.viaSelf ? `${SELF_NAMESPACE}.` : ""}${alias};`);
     });
+    if (self) cell.header.push(`import * as ${SELF_NAMESPACE} from "${SELF_PLACEHOLDER}";`);
     for (const name of cell.names.keys()) {
       const old = this.owner.get(name);
       if (old && old !== cell) {
@@ -135,6 +153,29 @@ export class Prelude {
   /** The current virtual files, one per cell that still owns a name. */
   files(): PreludeFile[] {
     return [...this.cells.values()].map((c) => ({ id: c.id, text: render(c) }));
+  }
+
+  snapshot(): PreludeState {
+    return {
+      nextId: this.nextId,
+      cells: [...this.cells.values()].map((c) => ({
+        id: c.id,
+        header: [...c.header],
+        names: [...c.names].map(([n, d]) => [n, [...d]] as [string, string[]]),
+      })),
+    };
+  }
+
+  /** Replaces this prelude's state with a snapshot's. */
+  restore(state: PreludeState): void {
+    this.cells.clear();
+    this.owner.clear();
+    this.nextId = state.nextId;
+    for (const c of state.cells) {
+      const cell: CellDecls = { id: c.id, header: [...c.header], names: new Map(c.names) };
+      this.cells.set(cell.id, cell);
+      for (const name of cell.names.keys()) this.owner.set(name, cell);
+    }
   }
 
   /** Number of names known (for bounds checks in tests). */
@@ -179,7 +220,10 @@ export function originalOffset(inserts: number[], offset: number): number {
 /** One name an import statement bound, and how to re-import it under another local name. */
 export interface ImportBinding {
   name: string;
+  /** The prelude's module-level line that makes `alias` (or SELF.alias) stand for it. */
   importLine(alias: string): string;
+  /** The binding is re-exported (`export { x as alias } from`) and reached through the file. */
+  viaSelf: boolean;
 }
 
 function importBindings(
@@ -189,27 +233,36 @@ function importBindings(
 ): ImportBinding[] {
   if (ts.isImportEqualsDeclaration(stmt)) {
     const ref = stmt.moduleReference.getText(sf);
-    return [{ name: stmt.name.text, importLine: (a) => `import ${a} = ${ref};` }];
+    return [{ name: stmt.name.text, importLine: (a) => `import ${a} = ${ref};`, viaSelf: false }];
   }
   const clause = stmt.importClause;
   if (!clause) return [];
   const from =
     stmt.moduleSpecifier.getText(sf) + (stmt.attributes ? ` ${stmt.attributes.getText(sf)}` : "");
-  const type = clause.phaseModifier === ts.SyntaxKind.TypeKeyword ? "type " : "";
+  // Type-only imports are re-exported plainly: a declaration file's export carries types anyway,
+  // and an import alias cannot reach an `export type`.
   const out: ImportBinding[] = [];
   if (clause.name) {
-    out.push({ name: clause.name.text, importLine: (a) => `import ${type}${a} from ${from};` });
+    out.push({
+      name: clause.name.text,
+      importLine: (a) => `export { default as ${a} } from ${from};`,
+      viaSelf: true,
+    });
   }
   const nb = clause.namedBindings;
   if (nb && ts.isNamespaceImport(nb)) {
-    out.push({ name: nb.name.text, importLine: (a) => `import ${type}* as ${a} from ${from};` });
+    out.push({
+      name: nb.name.text,
+      importLine: (a) => `import * as ${a} from ${from};`,
+      viaSelf: false,
+    });
   } else if (nb) {
     for (const el of nb.elements) {
       const imported = (el.propertyName ?? el.name).getText(sf);
-      const elType = el.isTypeOnly ? "type " : "";
       out.push({
         name: el.name.text,
-        importLine: (a) => `import ${type}{ ${elType}${imported} as ${a} } from ${from};`,
+        importLine: (a) => `export { ${imported} as ${a} } from ${from};`,
+        viaSelf: true,
       });
     }
   }

@@ -9,13 +9,22 @@ import type * as TS from "typescript";
 import type { CompleteResult, Diagnostic, InspectResult, IsCompleteResult } from "../contracts.js";
 import { GLOBALS_DTS } from "./globals.js";
 import { isCompleteCode } from "./is-complete.js";
-import { Prelude, originalOffset } from "./prelude.js";
+import { Prelude, PreludeState, SELF_PLACEHOLDER, originalOffset } from "./prelude.js";
 import { codePointLength, codePointToUtf16, utf16ToCodePoint } from "./positions.js";
 
 export interface ServiceOptions {
   cwd: string;
   /** The .d.ts that `import ... from "moelab"` resolves to (absent: not mapped). */
   moelabTypes?: string;
+  /** Full strict checking (noImplicitAny and the rest); default: loose, for notebook code. */
+  strict?: boolean;
+  /** A prelude carried over from another service (a restarted worker). */
+  prelude?: PreludeState;
+}
+
+/** Checking settings a session can change. */
+export interface CheckSettings {
+  strict: boolean;
 }
 
 export interface ServiceStats {
@@ -79,7 +88,7 @@ const JUPYTER_TYPES: Record<string, string> = {
   script: "path",
 };
 
-const HIDDEN_ALIAS_LINE = /\n?import \S+ = __moelab_import_\d+_\d+$/m;
+const HIDDEN_ALIAS_LINE = /\n?import \S+ = (__moelab_self\.)?__moelab_import_\d+_\d+$/m;
 
 const EMPTY_SLOT = "export {};\n";
 
@@ -94,7 +103,8 @@ export class CellService {
     string,
     { version: string; snapshot: TS.IScriptSnapshot | undefined }
   >();
-  private readonly options: TS.CompilerOptions;
+  private options: TS.CompilerOptions;
+  private strict: boolean;
   private readonly roots: string[] = [];
   private readonly prelude: Prelude;
   private readonly cellFile: string;
@@ -114,6 +124,7 @@ export class CellService {
     const ts = this.ts;
     this.cwd = path.resolve(opts.cwd);
     this.prelude = new Prelude(ts);
+    this.strict = opts.strict === true;
     this.cellFile = path.join(this.cwd, "__moelab_cell__.ts");
     this.globalsFile = path.join(this.cwd, "__moelab_globals__.d.ts");
     this.options = {
@@ -130,7 +141,7 @@ export class CellService {
       // Declarations are the only output ever asked for (record() emits a cell's .d.ts).
       declaration: true,
       emitDeclarationOnly: true,
-      strict: true,
+      ...strictness(this.strict),
       skipLibCheck: true,
       types: [],
       paths: opts.moelabTypes ? { moelab: [opts.moelabTypes] } : undefined,
@@ -142,6 +153,25 @@ export class CellService {
     if (nodeTypes) this.roots.push(nodeTypes);
     this.setFile(this.globalsFile, GLOBALS_DTS);
     this.setFile(this.cellFile, "");
+    if (opts.prelude) {
+      this.prelude.restore(opts.prelude);
+      this.writePrelude();
+    }
+  }
+
+  /** Turns strict checking on or off for the cells checked from now on. */
+  configure(settings: Partial<CheckSettings>): CheckSettings {
+    if (settings.strict !== undefined && settings.strict !== this.strict) {
+      this.strict = settings.strict;
+      this.options = { ...this.options, ...strictness(this.strict) };
+      this.projectVersion++;
+    }
+    return { strict: this.strict };
+  }
+
+  /** The prelude as plain data, for a new service to start from. */
+  preludeState(): PreludeState {
+    return this.prelude.snapshot();
   }
 
   /** Builds the program and checker once, so the first real request is fast. */
@@ -183,10 +213,14 @@ export class CellService {
     const start = Math.min(span.start, pos);
     const end = Math.max(pos, span.start + span.length);
     const prefix = code.slice(start, pos);
-    let entries = info.entries.filter((e) => e.name.startsWith(prefix));
+    // Internals (`_claim`, `__moelab_import_1_0`) only when the user typed the underscore.
+    const all = prefix.startsWith("_")
+      ? info.entries.filter((e) => !e.name.startsWith("__moelab"))
+      : info.entries.filter((e) => !e.name.startsWith("_"));
+    let entries = all.filter((e) => e.name.startsWith(prefix));
     if (entries.length === 0) {
       const lower = prefix.toLowerCase();
-      entries = info.entries.filter((e) => e.name.toLowerCase().startsWith(lower));
+      entries = all.filter((e) => e.name.toLowerCase().startsWith(lower));
     }
     entries.sort((a, b) =>
       a.sortText === b.sortText ? cmp(a.name, b.name) : cmp(a.sortText, b.sortText),
@@ -387,7 +421,9 @@ export class CellService {
         slot = this.freeSlots.shift() ?? this.slotOf.size + this.freeSlots.length;
         this.slotOf.set(f.id, slot);
       }
-      this.setFile(preludePath(this.cwd, slot), f.text);
+      const file = preludePath(this.cwd, slot);
+      const self = "./" + path.basename(file, ".d.ts");
+      this.setFile(file, f.text.split(SELF_PLACEHOLDER).join(self));
     }
     for (const slot of this.freeSlots) this.setFile(preludePath(this.cwd, slot), EMPTY_SLOT);
   }
@@ -442,6 +478,20 @@ export class CellService {
     this.service = ts.createLanguageService(host, ts.createDocumentRegistry());
     return this.service;
   }
+}
+
+/**
+ * Loose (the default): strict's null and function checks, without the rules that ask notebook
+ * code for annotations (noImplicitAny, noImplicitThis, unknown in catch, property initialisers).
+ */
+function strictness(strict: boolean): TS.CompilerOptions {
+  return {
+    strict: true,
+    noImplicitAny: strict,
+    noImplicitThis: strict,
+    useUnknownInCatchVariables: strict,
+    strictPropertyInitialization: strict,
+  };
 }
 
 function isInNodeModules(file: string): boolean {

@@ -16,7 +16,12 @@ function log(what: string, err: unknown): void {
 }
 
 function getService(): CellService {
-  service ??= new CellService({ cwd: options.cwd, moelabTypes: options.moelabTypes });
+  service ??= new CellService({
+    cwd: options.cwd,
+    moelabTypes: options.moelabTypes,
+    strict: options.strict,
+    prelude: options.prelude,
+  });
   return service;
 }
 
@@ -33,6 +38,10 @@ function answer(request: Request): Results[keyof Results] {
       return s.check(request.code);
     case "stats":
       return s.stats();
+    case "configure":
+      return s.configure({ strict: request.strict });
+    case "snapshot":
+      return s.preludeState();
   }
 }
 
@@ -53,7 +62,7 @@ function onMessage(msg: ToWorker): void {
     log(msg.request.op, err);
     service?.reset();
   }
-  if (msg.request.op !== "isComplete" && msg.request.op !== "stats") warmed = true;
+  if (["complete", "inspect", "check"].includes(msg.request.op)) warmed = true;
   const reply: FromWorker = { id: msg.id, result };
   parentPort?.postMessage(reply);
 }

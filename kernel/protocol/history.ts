@@ -178,6 +178,7 @@ export class HistoryStore {
 
   /** Answers a history_request. Throws an Error naming a bad field. */
   query(req: HistoryRequest): HistoryEntry[] {
+    checkFields(req as unknown as Record<string, unknown>);
     const output = req.output === true;
     const type = req.hist_access_type ?? "tail";
     let picked: HistoryRecord[];
@@ -217,6 +218,26 @@ export class HistoryStore {
       output ? [r.session, r.line, [r.source, r.output]] : [r.session, r.line, r.source],
     );
   }
+}
+
+/** The fields' types as the messaging spec gives them; a wrong one is named, with its value. */
+function checkFields(req: Record<string, unknown>): void {
+  const want = (name: string, ok: (v: unknown) => boolean, what: string): void => {
+    const v = req[name];
+    if (v === undefined || ok(v)) return;
+    throw new Error(`history: ${name} must be ${what}, got ${JSON.stringify(v) ?? String(v)}`);
+  };
+  const isInt = (v: unknown): boolean => Number.isInteger(v);
+  const isBool = (v: unknown): boolean => typeof v === "boolean";
+  want("hist_access_type", (v) => typeof v === "string", '"range", "tail" or "search"');
+  want("output", isBool, "true or false");
+  want("raw", isBool, "true or false");
+  want("unique", isBool, "true or false");
+  want("session", isInt, "an integer");
+  want("start", isInt, "an integer");
+  want("stop", (v) => v === null || isInt(v), "an integer or null");
+  want("n", (v) => v === null || isInt(v), "a non-negative integer or null");
+  want("pattern", (v) => typeof v === "string", "a glob pattern string");
 }
 
 function checkCount(n: unknown, name: string): void {

@@ -16,7 +16,10 @@ export function kernelInfoReply(
       mimetype: "text/typescript",
       file_extension: ".ts",
       pygments_lexer: "typescript",
-      codemirror_mode: "typescript",
+      // A MIME CodeMirror 5 knows (javascript.js defines it; meta.js maps it to that file):
+      // classic Notebook gives this very value to the cells it creates later, so a bare mode
+      // name ("typescript") would leave them unhighlighted. JupyterLab finds TypeScript by it too.
+      codemirror_mode: "application/typescript",
       nbconvert_exporter: "script",
     },
     banner:

@@ -76,12 +76,18 @@ function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** A cell's type-check diagnostics as the text of a stderr stream. */
+/**
+ * A cell's type-check diagnostics as the text of a stderr stream. They are warnings: the cell ran
+ * regardless (what stops a cell, a syntax error, comes back as the cell's own error).
+ */
 export function formatDiagnostics(diagnostics: Diagnostic[]): string {
   return diagnostics
-    .map((d) => `${d.category} TS${d.code} (line ${d.line}, column ${d.column}): ${d.message}\n`)
+    .map((d) => `warning TS${d.code} (line ${d.line}, column ${d.column}): ${d.message}\n`)
     .join("");
 }
+
+/** Longest a finished cell's reply waits for its type check (the check normally takes < 1 s). */
+const CHECK_WAIT_MS = 10_000;
 
 export class Kernel {
   /** The kernel's own session id: in every header it sends; new on every restart. */
@@ -444,23 +450,18 @@ export class Kernel {
       this.lastExecuteParent = parent;
     }
 
-    // Type checking runs beside the cell and never delays it: the cell is dispatched first.
-    const check: { diagnostics: Diagnostic[] | null; cellDone: boolean; started: boolean } = {
-      diagnostics: null,
-      cellDone: false,
-      started: silent || !lang || code.trim() === "",
-    };
+    // Type checking runs beside the cell and never delays its start: the cell is dispatched
+    // first. Its warnings are published before the reply and idle, so that every front end (and
+    // nbclient, moelab run) keeps them with the cell.
+    let checking: Promise<Diagnostic[] | null> | null = null;
     const startCheck = (): void => {
-      if (check.started || !lang) return;
-      check.started = true;
-      lang.check(code).then(
-        (d) => {
-          check.diagnostics = d;
-          if (check.cellDone && d.length > 0) {
-            this.publishStream({ name: "stderr", text: formatDiagnostics(d) }, parent);
-          }
+      if (checking || silent || !lang || code.trim() === "") return;
+      checking = lang.check(code).then(
+        (d) => d,
+        (e: unknown) => {
+          this.parts.log(`type check failed: ${errorText(e)}`);
+          return null;
         },
-        (e: unknown) => this.parts.log(`type check failed: ${errorText(e)}`),
       );
     };
 
@@ -486,10 +487,22 @@ export class Kernel {
         });
     startCheck();
     const outcome = await Promise.race([running, this.executorGone]);
-    check.cellDone = true;
     this.stdin.cancel("the cell ended");
-    if (check.diagnostics && check.diagnostics.length > 0) {
-      this.publishStream({ name: "stderr", text: formatDiagnostics(check.diagnostics) }, parent);
+    if (checking) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<null>((resolve) => {
+        timer = setTimeout(() => {
+          this.parts.log(`the type check of cell ${count} took over ${CHECK_WAIT_MS} ms: skipped`);
+          resolve(null);
+        }, CHECK_WAIT_MS);
+      });
+      let diagnostics = await Promise.race([checking as Promise<Diagnostic[] | null>, late]);
+      clearTimeout(timer);
+      // A syntax error stopped the cell and is its error already: its TS1xxx twins are not repeated.
+      if (diagnostics && outcome.status === "error" && outcome.ename === "SyntaxError")
+        diagnostics = diagnostics.filter((d) => d.code >= 2000);
+      if (diagnostics && diagnostics.length > 0)
+        this.publishStream({ name: "stderr", text: formatDiagnostics(diagnostics) }, parent);
     }
 
     let output: string | null = null;
@@ -526,15 +539,7 @@ export class Kernel {
     }
 
     if (outcome.status === "ok") {
-      const userExpressions: Record<string, unknown> = {};
-      for (const name of Object.keys(dict(c, "user_expressions"))) {
-        userExpressions[name] = {
-          status: "error",
-          ename: "NotImplementedError",
-          evalue: "moelab does not evaluate user_expressions",
-          traceback: [],
-        };
-      }
+      const userExpressions = await this.userExpressions(ex ?? null, c, count);
       this.reply("shell", msg, "execute_reply", {
         status: "ok",
         execution_count: count,
@@ -553,6 +558,60 @@ export class Kernel {
       // A silent execute (a frontend's own probe) never aborts the user's queued cells.
       if (stopOnError && !silent) this.abortQueuedExecutes();
     }
+  }
+
+  /**
+   * user_expressions, as the messaging spec asks: each one evaluated after the cell ran (in its
+   * namespace, without outputs or history), giving its MIME bundle or its error.
+   */
+  private async userExpressions(
+    ex: Executor | null,
+    c: Record<string, unknown>,
+    count: number,
+  ): Promise<Record<string, unknown>> {
+    const out: Record<string, unknown> = {};
+    for (const [name, expr] of Object.entries(dict(c, "user_expressions"))) {
+      if (typeof expr !== "string") {
+        out[name] = {
+          status: "error",
+          ename: "TypeError",
+          evalue: `user_expressions["${name}"] must be a string of code, got ${typeof expr}`,
+          traceback: [],
+        };
+        continue;
+      }
+      if (!ex) {
+        out[name] = {
+          status: "error",
+          ename: "KernelError",
+          evalue: `the executor is not available: ${this.executorError}`,
+          traceback: [],
+        };
+        continue;
+      }
+      // Parenthesised: `{ a: 1 }` is an object, not a block; a statement is a syntax error.
+      let r: ExecuteOutcome;
+      try {
+        r = await ex.execute(`(${expr}\n)`, {
+          executionCount: count,
+          silent: false,
+          allowStdin: false,
+          onEvent: () => {},
+          requestInput: () => Promise.reject(new Error("user_expressions cannot ask for input")),
+        });
+      } catch (e) {
+        r = { status: "error", ename: "KernelError", evalue: errorText(e), traceback: [] };
+      }
+      out[name] =
+        r.status === "ok"
+          ? {
+              status: "ok",
+              data: r.result?.data ?? { "text/plain": "undefined" },
+              metadata: r.result?.metadata ?? {},
+            }
+          : { status: "error", ename: r.ename, evalue: r.evalue, traceback: r.traceback };
+    }
+    return out;
   }
 
   /** stop_on_error: every execute already queued is answered as aborted, not run. */
@@ -591,6 +650,17 @@ export class Kernel {
         );
       case "clear_output":
         return this.publish("clear_output", { wait: ev.wait }, parent);
+      case "typecheck": {
+        const lang = this.language;
+        if (!lang?.configure) {
+          this.parts.log("typecheck(): the language service cannot change its settings");
+          return;
+        }
+        lang.configure({ strict: ev.strict }).catch((e: unknown) => {
+          this.parts.log(`typecheck(): ${errorText(e)}`);
+        });
+        return;
+      }
       case "comm_open": {
         const content = { comm_id: ev.comm_id, data: ev.data, target_name: ev.target_name ?? "" };
         return this.publish("comm_open", content, parent, ev.metadata, ev.buffers);

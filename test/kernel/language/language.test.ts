@@ -103,4 +103,37 @@ describe("language (worker client)", function () {
     assert.deepEqual((await fresh.complete("survivor.toLow", 14)).matches, ["toLowerCase"]);
     await fresh.dispose();
   });
+
+  it("replaces its worker every rotateAfter programs, keeping declarations and settings", async () => {
+    const l = createLanguage({ cwd: dir, warmupDelayMs: 0, rotateAfter: 6 });
+    try {
+      l.record('import { Transformer } from "moelab";\nconst model = Transformer.create("tiny");');
+      l.record("let kept = { alpha: 1 };");
+      assert.deepEqual(await l.configure({ strict: true }), { strict: true });
+      for (let i = 0; i < 6; i++) {
+        l.record(`const step${i} = ${i};`);
+        assert.deepEqual(await l.check(`kept.alpha + step${i}`), []);
+      }
+      // Let the last rotation finish (it starts after a reply, when nothing is pending).
+      await new Promise((r) => setTimeout(r, 300));
+      const stats = await l.stats();
+      assert.ok(stats && stats.workers >= 2, `workers: ${JSON.stringify(stats)}`);
+      assert.ok(stats.names >= 8, `names carried over: ${JSON.stringify(stats)}`);
+      const c = await l.complete("model.runWith", 13);
+      assert.deepEqual(c.matches, ["runWithCache", "runWithHooks"]);
+      assert.deepEqual(await l.complete("step1", 5).then((r) => r.matches.length), 3);
+      // Strict checking survived the new workers.
+      const d = await l.check("function f(x) { return x; }");
+      assert.deepEqual(
+        d.map((x) => x.code),
+        [7006],
+      );
+      await assert.rejects(
+        l.configure({ strict: "yes" as unknown as boolean }),
+        /settings.strict must be true or false/,
+      );
+    } finally {
+      await l.dispose();
+    }
+  });
 });

@@ -17,10 +17,12 @@ describe("language/prelude", () => {
       r.imports.map((b) => b.name),
       ["fs", "rfs"],
     );
+    // Named and default imports are re-exported and reached through the file's own namespace.
     assert.equal(
       r.imports[1].importLine("alias"),
-      'import { readFileSync as alias } from "node:fs";',
+      'export { readFileSync as alias } from "node:fs";',
     );
+    assert.equal(r.imports[1].viaSelf, true);
     assert.equal(r.declares, true);
     assert.equal(prelude.exportAll("1 + 1; call();").declares, false);
   });
@@ -33,6 +35,19 @@ describe("language/prelude", () => {
     assert.equal(originalOffset(r.inserts, at("a =")), code.indexOf("a ="));
     assert.equal(originalOffset(r.inserts, at("b =")), code.indexOf("b ="));
     assert.equal(originalOffset(r.inserts, at(EXPORT_INSERT) + 2), 0);
+  });
+
+  it("carries its whole state through a snapshot", () => {
+    const p = new Prelude(ts);
+    p.add("export declare const a: number;\n", []);
+    p.add("export declare const b: string;\n", prelude.exportAll('import { x } from "m";').imports);
+    const q = new Prelude(ts);
+    q.restore(structuredClone(p.snapshot()));
+    assert.deepEqual(q.files(), p.files());
+    assert.equal(q.size, 3);
+    q.add("export declare const a: boolean;\n", []);
+    assert.equal(q.files().length, 2, "a's old cell is dropped");
+    assert.match(q.files()[0].text, /export \{ x as __moelab_import_2_0 \} from "m";/);
   });
 
   it("keeps the newest declaration of each name and drops cells left with none", () => {

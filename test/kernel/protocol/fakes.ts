@@ -40,6 +40,8 @@ export class FakeExecutor implements Executor {
 
   private async run(code: string, o: ExecuteOptions): Promise<ExecuteOutcome> {
     let result: ExecuteOutcome = { status: "ok" };
+    // Arithmetic over several lines (a parenthesised user expression) is one value.
+    if (code.includes("\n") && /^[\d\s+\-*/().]+$/.test(code)) code = code.replace(/\s+/g, " ");
     for (const line of code.split("\n")) {
       const [cmd, ...rest] = line.trim().split(" ");
       const arg = rest.join(" ");

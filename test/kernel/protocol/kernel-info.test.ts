@@ -15,7 +15,7 @@ describe("protocol/kernel-info", () => {
       mimetype: "text/typescript",
       file_extension: ".ts",
       pygments_lexer: "typescript",
-      codemirror_mode: "typescript",
+      codemirror_mode: "application/typescript",
       nbconvert_exporter: "script",
     });
     assert.match(info.banner, /^moelab 1\.2\.3: TypeScript 5\.9\.3 on Node v\d+/);

@@ -145,7 +145,7 @@ describe("protocol/kernel over the wire (fake executor)", function () {
     );
   });
 
-  it("reports errors as an error message and in the reply, and user_expressions get an error each", async () => {
+  it("reports errors as an error message and in the reply; user_expressions are evaluated", async () => {
     const c = s.k.client;
     const { reply, iopub } = await c.execute("print before\nthrow TypeError bad thing");
     assert.deepEqual(types(iopub), [
@@ -164,11 +164,18 @@ describe("protocol/kernel over the wire (fake executor)", function () {
     assert.equal(reply.content.evalue, "bad thing");
     assert.deepEqual(reply.content.traceback, err.traceback);
     assert.equal(reply.content.execution_count, 1);
-    const ue = await c.execute("1", { user_expressions: { x: "1+1" } });
-    assert.equal(
-      (ue.reply.content.user_expressions as Record<string, { status: string }>).x.status,
-      "error",
-    );
+    const ue = await c.execute("set v 5", {
+      user_expressions: { x: "1+1", bad: "throw RangeError no", wrong: 3 as unknown as string },
+    });
+    assert.equal(ue.reply.content.status, "ok");
+    const got = ue.reply.content.user_expressions as Record<string, Record<string, unknown>>;
+    assert.deepEqual(got.x, { status: "ok", data: { "text/plain": "2" }, metadata: {} });
+    assert.equal(got.bad.status, "error");
+    assert.equal(got.wrong.status, "error");
+    assert.match(String(got.wrong.evalue), /user_expressions\["wrong"\] must be a string/);
+    // They make no outputs of their own and take no execution count.
+    assert.deepEqual(types(ue.iopub), ["status:busy", "execute_input", "status:idle"]);
+    assert.equal(ue.reply.content.execution_count, 2);
   });
 
   it("stop_on_error aborts the executes queued behind a failing cell, and only when asked", async () => {
@@ -525,7 +532,7 @@ describe("protocol/kernel over the wire (fake executor)", function () {
     assert.deepEqual(outputsOf(r.iopub, "clear_output")[0].content, { wait: false });
   });
 
-  it("shows type-check diagnostics as stderr warnings: before the reply when ready, after idle when late", async () => {
+  it("shows type-check diagnostics as stderr warnings, always before the reply and idle", async () => {
     const c = s.k.client;
     const lang = s.languages[0];
     lang.checkDelayMs = 0;
@@ -539,18 +546,21 @@ describe("protocol/kernel over the wire (fake executor)", function () {
     ]);
     assert.match(
       streamText(quick.iopub, "stderr"),
-      /error TS2322 \(line 1, column 1\): Type 'string'/,
+      /^warning TS2322 \(line 1, column 1\): Type 'string'/,
     );
-    lang.checkDelayMs = 100;
+    // A check that finishes after the cell still comes before the reply and idle.
+    lang.checkDelayMs = 150;
     const slow = await c.execute("print TYPEERR late");
-    assert.equal(slow.reply.content.status, "ok", "checking never blocks the cell");
-    assert.equal(streamText(slow.iopub, "stderr"), "");
-    const h = slow.reply.parent_header as Header;
-    await c.waitFor(
-      () => (streamText(c.iopubFor(h.msg_id), "stderr") ? true : undefined),
-      "late diagnostics",
-    );
-    assert.match(streamText(c.iopubFor(h.msg_id), "stderr"), /TS2322/);
+    assert.equal(slow.reply.content.status, "ok", "checking never stops the cell");
+    assert.deepEqual(types(slow.iopub), [
+      "status:busy",
+      "execute_input",
+      "stream",
+      "stream",
+      "status:idle",
+    ]);
+    assert.match(streamText(slow.iopub, "stderr"), /^warning TS2322/);
+    lang.checkDelayMs = 0;
     assert.ok(
       lang.recorded.includes("print TYPEERR late"),
       "ran cells are recorded for later checks",

@@ -116,7 +116,10 @@ describe("notebooks/01-tour.ipynb", function () {
     );
     assert.equal(
       all.filter(
-        (o) => o.output_type === "stream" && o.name === "stderr" && /error TS/.test(o.text ?? ""),
+        (o) =>
+          o.output_type === "stream" &&
+          o.name === "stderr" &&
+          /(error|warning) TS/.test(o.text ?? ""),
       ).length,
       0,
       "no cell draws a type-check complaint",
