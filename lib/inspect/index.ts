@@ -14,3 +14,7 @@ export type {
   Intervention,
   ScaleGateBiasOptions,
 } from "./interventions.js";
+export { PatchingResult, activationPatching, logitDiff } from "./patching.js";
+export type { PatchGrid, PatchingOptions } from "./patching.js";
+export { displayBundle, figureOf, registerFigure } from "./display.js";
+export type { Displayable } from "./display.js";
