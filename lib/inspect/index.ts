@@ -18,3 +18,12 @@ export { PatchingResult, activationPatching, logitDiff } from "./patching.js";
 export type { PatchGrid, PatchingOptions } from "./patching.js";
 export { displayBundle, figureOf, registerFigure } from "./display.js";
 export type { Displayable } from "./display.js";
+export {
+  Attribution,
+  LogitLens,
+  ResidualDecomposition,
+  decomposeResidual,
+  logitAttribution,
+  logitLens,
+} from "./lens.js";
+export type { AttributionOptions } from "./lens.js";
