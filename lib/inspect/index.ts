@@ -27,3 +27,12 @@ export {
   logitLens,
 } from "./lens.js";
 export type { AttributionOptions } from "./lens.js";
+export {
+  Routing,
+  RoutingByLabel,
+  corpusWindows,
+  mutualInformation,
+  routingBy,
+  routingStats,
+} from "./routing.js";
+export type { LayerRouting, RoutingOptions, TokenStream } from "./routing.js";
