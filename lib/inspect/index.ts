@@ -36,3 +36,13 @@ export {
   routingStats,
 } from "./routing.js";
 export type { LayerRouting, RoutingOptions, TokenStream } from "./routing.js";
+export {
+  AttentionPatterns,
+  LatentKVView,
+  RouterTrace,
+  attentionPatterns,
+  latentKV,
+  principalDirections,
+  routerTrace,
+} from "./trace.js";
+export type { LatentLayer, RouterTraceLayer } from "./trace.js";
