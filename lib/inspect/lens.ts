@@ -12,6 +12,7 @@ import * as T from "../tensor/index.js";
 import type { Tokens, Transformer } from "../model/index.js";
 import type { TextTokenizer } from "../model/index.js";
 import { checkIndex, f32 } from "./common.js";
+import { displayBundle } from "./display.js";
 
 /** The residual stream split into its additive parts (each [B, T, dim]). */
 export class ResidualDecomposition {
@@ -146,8 +147,8 @@ export class LogitLens {
     ].join("\n");
   }
 
-  [Symbol.for("Jupyter.display")](): Record<string, string> {
-    return { "text/plain": this.toString() };
+  [Symbol.for("Jupyter.display")](): Record<string, unknown> {
+    return displayBundle("logitLens", this, this.toString());
   }
 }
 
@@ -223,8 +224,8 @@ export class Attribution {
     ].join("\n");
   }
 
-  [Symbol.for("Jupyter.display")](): Record<string, string> {
-    return { "text/plain": this.toString() };
+  [Symbol.for("Jupyter.display")](): Record<string, unknown> {
+    return displayBundle("attribution", this, this.toString());
   }
 }
 

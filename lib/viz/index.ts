@@ -8,13 +8,20 @@ import { registerFigure } from "../inspect/index.js";
 import { attentionFigure, latentFigure } from "./attention.js";
 import { routingByLabelFigure } from "./labels.js";
 import { expertLoadFigure } from "./load.js";
+import { attributionFigure, logitLensFigure } from "./lens.js";
 import { patchingFigure } from "./patching.js";
 import { routerTraceFigure } from "./router.js";
 export { attentionFigure, latentFigure } from "./attention.js";
 export { kvCacheFigure, kvRow } from "./kv.js";
 export type { KvRow } from "./kv.js";
 export { routingByLabelFigure } from "./labels.js";
-export { expertLoadFigure, loadHeatmapFigure, loadTrajectoryFigure } from "./load.js";
+export { attributionFigure, logitLensFigure } from "./lens.js";
+export {
+  coActivationFigure,
+  expertLoadFigure,
+  loadHeatmapFigure,
+  loadTrajectoryFigure,
+} from "./load.js";
 export { patchingFigure } from "./patching.js";
 export { routerTraceFigure, topkMarks } from "./router.js";
 registerFigure("patching", patchingFigure);
@@ -23,3 +30,5 @@ registerFigure("routingByLabel", routingByLabelFigure);
 registerFigure("routerTrace", routerTraceFigure);
 registerFigure("attention", attentionFigure);
 registerFigure("latent", latentFigure);
+registerFigure("logitLens", logitLensFigure);
+registerFigure("attribution", attributionFigure);

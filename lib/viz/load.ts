@@ -161,3 +161,31 @@ export function loadTrajectoryFigure(h: History): Figure {
     lines.join("\n"),
   );
 }
+
+/** Per MoE layer, how often experts i and j serve the same token (tokens per pair; diagonal: load). */
+export function coActivationFigure(r: Routing): Figure {
+  const x = expertNames(r.experts);
+  const E = r.experts;
+  const data: PlotlyTrace[] = [];
+  const lines = [
+    `Expert co-activation over ${r.tokens} tokens (top-${r.k}): the most frequent pair per layer`,
+  ];
+  const axes = r.layers.map((l, i) => {
+    const z = x.map((_, a) => Array.from(l.coActivation.subarray(a * E, (a + 1) * E)));
+    data.push(
+      heatmap({ z, x, y: x, zmin: 0, axis: cell(i, 0, 1), name: l.name, showscale: i === 0 }),
+    );
+    let best = [0, 1];
+    for (let a = 0; a < E; a++)
+      for (let b = a + 1; b < E; b++) if (z[a][b] > z[best[0]][best[1]]) best = [a, b];
+    lines.push(`  ${l.name}: E${best[0]} + E${best[1]} on ${z[best[0]][best[1]]} tokens`);
+    return {
+      x: { title: { text: `${l.name}: tokens routed to both` }, type: "category" },
+      y: { type: "category", autorange: "reversed" },
+    };
+  });
+  return new Figure(
+    { data, layout: gridLayout("Expert co-activation", r.layers.length, 1, axes) },
+    lines.join("\n"),
+  );
+}

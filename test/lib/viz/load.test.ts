@@ -3,6 +3,7 @@ import { strict as assert } from "node:assert";
 import { Routing } from "../../../lib/inspect/index.js";
 import { History } from "../../../lib/train/index.js";
 import {
+  coActivationFigure,
   expertLoadFigure,
   loadHeatmapFigure,
   loadTrajectoryFigure,
@@ -99,5 +100,20 @@ describe("viz expert load", () => {
       /blocks.1.moe: MaxVio 2 at step 1 -> 0 at step 2; bias from -0.001 to 0.001/,
     );
     assert.throws(() => loadTrajectoryFigure(new History()), /no steps yet/);
+  });
+
+  it("co-activation: tokens per expert pair, the load on the diagonal", () => {
+    const f = coActivationFigure(r);
+    assert.deepEqual(f.spec.data[0].z, [
+      [3, 2, 1, 0],
+      [2, 2, 0, 0],
+      [1, 0, 1, 0],
+      [0, 0, 0, 0],
+    ]);
+    assert.equal(f.spec.data[1].yaxis, "y2");
+    assert.match(
+      f.summary,
+      /blocks.1.moe: E0 \+ E1 on 2 tokens\n {2}blocks.2.moe: E0 \+ E1 on 2 tokens/,
+    );
   });
 });
