@@ -305,11 +305,15 @@ export function routingStats(
   for (const [len, idx] of byLen)
     for (let i = 0; i < idx.length; i += batchSize) {
       const rows = idx.slice(i, i + batchSize);
-      const { cache } = model.runWithCache(
-        rows.map((r) => seqs[r]),
-        { names },
+      // Each batch's logits are freed at once: a long stream runs in bounded memory.
+      const cache = T.tidy(
+        () =>
+          model.runWithCache(
+            rows.map((r) => seqs[r]),
+            { names },
+          ).cache,
       );
-      layers.forEach((L, li) => {
+      layers.forEach((_, li) => {
         const ci = cache.get(names[2 * li]);
         const cs = cache.get(names[2 * li + 1]);
         const ch = ci.toArray();

@@ -195,6 +195,15 @@ describe("inspect interventions", () => {
       /hook on "blocks.2.hook_resid_mid" returned shape \[2, 2, 32\], expected \[2, 8, 32\]/,
     );
     unchanged(m, before, plain);
+    const int: Intervention = {
+      description: "int",
+      hooks: [["blocks.1.attn.hook_z", (t) => t.int()]],
+    };
+    assert.throws(
+      () => runWithInterventions(m, TOKS, int),
+      /hook on "blocks.1.attn.hook_z" returned int32, expected float32/,
+    );
+    unchanged(m, before, plain);
   });
 
   it("withInterventions keeps the hooks until an async fn settles", async () => {
