@@ -2,6 +2,7 @@
 import { strict as assert } from "node:assert";
 import { presets } from "../../../lib/config/index.js";
 import { kvCacheFigure, kvRow } from "../../../lib/viz/index.js";
+import { model } from "../inspect/fixtures.js";
 
 describe("viz kv cache", () => {
   it("DeepSeek-V3: 576 latent elements per layer against 32,768 for MHA", () => {
@@ -45,5 +46,15 @@ describe("viz kv cache", () => {
       "DeepSeek-V2",
       "DeepSeek-V3",
     ]);
+  });
+
+  it("a live model's own config", () => {
+    // The fixture: 3 layers, kv_lora 16 + rope 8; 2 heads of v 8.
+    const f = kvCacheFigure(model());
+    assert.equal((f.spec.data[0].x as string[])[0], "this model");
+    assert.deepEqual(
+      f.spec.data.map((t) => (t.y as number[])[0]),
+      [24 * 3, 2 * 2 * 8 * 3, 2 * 2 * 8 * 3, 2 * 8 * 3],
+    );
   });
 });

@@ -2,6 +2,7 @@
 import { strict as assert } from "node:assert";
 import { RouterTrace, routerTrace } from "../../../lib/inspect/index.js";
 import { routerTraceFigure, topkMarks } from "../../../lib/viz/index.js";
+import { ByteTokenizer } from "../../../lib/data/index.js";
 import { TOKS, model } from "../inspect/fixtures.js";
 
 describe("viz router trace", () => {
@@ -78,5 +79,12 @@ describe("viz router trace", () => {
     assert.equal(spec.data.length, 4);
     live.layers.forEach((l, i) => assert.deepEqual(spec.data[2 * i].text, topkMarks(l.chosen, 4)));
     assert.equal(bundle["text/plain"], live.toString());
+  });
+
+  it("labels tokens with the model's tokenizer", () => {
+    const m = model(1, { vocab_size: 300 });
+    m.tokenizer = new ByteTokenizer();
+    const f = routerTraceFigure(routerTrace(m, [[72, 105, 33, 105]]));
+    assert.deepEqual(f.spec.data[0].y, ["0: H", "1: i", "2: !", "3: i"]);
   });
 });
