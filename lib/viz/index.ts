@@ -1,3 +1,5 @@
 /** Figures that display themselves in every front end (lib/viz). */
-export { Figure } from "./figure.js";
-export type { FigureSpec, MimeBundle, PlotlyLayout, PlotlyTrace } from "./figure.js";
+export { Figure, checkSpec } from "./figure.js";
+export type { BundleOptions, FigureSpec, MimeBundle, PlotlyLayout, PlotlyTrace } from "./figure.js";
+export { renderSvg, escapeXml, type SvgOptions } from "./svg/render.js";
+export { plotlyScript, plotlySent, resetPlotlySession } from "./plotly.js";
