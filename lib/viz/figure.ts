@@ -7,7 +7,7 @@
  *
  * The traces a figure may use, so every renderer draws them: "heatmap" (z, x, y, colorscale,
  * zmin/zmax/zmid, showscale, colorbar.title, text + texttemplate), "bar" (x, y, orientation
- * "v" | "h", marker.color, name; layout.barmode), "scatter" (x, y, mode "lines" | "markers" |
+ * "v" | "h", marker.color, name; layout.barmode), "scatter" (x, y or y with x0 + k·dx, mode "lines" | "markers" |
  * "lines+markers" | "text", name, line.color/dash/width, marker.color/size/symbol); subplots
  * through layout.grid { rows, columns, pattern } with traces naming xaxis "x2".. / yaxis "y2"..
  * (pattern "independent": one x/y pair per cell, row by row; the default "coupled": x per
@@ -116,6 +116,10 @@ function plain(spec: FigureSpec): FigureSpec {
   };
 }
 
+const asTitle = (t: unknown): unknown => (typeof t === "string" ? { text: t } : t);
+const titled = (o: Record<string, unknown>): Record<string, unknown> =>
+  typeof o.title === "string" ? { ...o, title: { text: o.title } } : o;
+
 export class Figure {
   readonly spec: FigureSpec;
 
@@ -138,13 +142,26 @@ export class Figure {
     return { width: Math.round(w), height: Math.round(h) };
   }
 
-  /** The spec plotly.js draws: this figure's, at the size of its SVG. */
+  /**
+   * The spec plotly.js draws: this figure's, at the size of its SVG, with titles given as strings
+   * written { text } (plotly.js 3 and later ignore a string axis or colour-bar title).
+   */
   plotly(): FigureSpec {
     const { width, height } = this.size;
-    return {
-      data: this.spec.data,
-      layout: { width, height, ...this.spec.layout },
-    };
+    const layout: PlotlyLayout = { width, height };
+    for (const [k, v] of Object.entries(this.spec.layout))
+      layout[k] =
+        k === "title"
+          ? asTitle(v)
+          : /^[xy]axis\d*$/.test(k) && v && typeof v === "object"
+            ? titled(v as Record<string, unknown>)
+            : v;
+    const data = this.spec.data.map((t) =>
+      t.colorbar && typeof t.colorbar === "object"
+        ? { ...t, colorbar: titled(t.colorbar as Record<string, unknown>) }
+        : t,
+    );
+    return { data, layout };
   }
 
   toJSON(): FigureSpec {

@@ -3,3 +3,4 @@ export { Figure, checkSpec } from "./figure.js";
 export type { BundleOptions, FigureSpec, MimeBundle, PlotlyLayout, PlotlyTrace } from "./figure.js";
 export { renderSvg, escapeXml, type SvgOptions } from "./svg/render.js";
 export { plotlyScript, plotlySent, resetPlotlySession } from "./plotly.js";
+export { Dashboard, dashboardFigure, type DashboardOptions } from "./dashboard.js";

@@ -19,7 +19,7 @@ export interface SvgOptions {
 }
 
 /** Heatmaps with more cells than this are drawn as one embedded PNG (one pixel per cell). */
-export const MAX_CELL_RECTS = 2500;
+export const MAX_CELL_RECTS = 1024;
 
 const FONT = `font-family="Helvetica,Arial,sans-serif"`;
 const r1 = (v: number): string => String(Math.round(v * 10) / 10);
@@ -199,14 +199,24 @@ export function renderSvg(spec: FigureSpec, opts: SvgOptions = {}): string {
     return k;
   };
   // Heatmap cells are placed by index on category axes (token labels may repeat).
-  const heatCoords = (a: AxisInfo, labels: unknown[], n: number): number[] => {
+  const heatCoords = (
+    a: AxisInfo,
+    labels: unknown[],
+    n: number,
+    o0: unknown,
+    d: unknown,
+  ): number[] => {
+    const start0 = typeof o0 === "number" ? o0 : 0;
+    const step = typeof d === "number" ? d : 1;
     if (a.kind === "category") {
       const start = a.categories.length;
       for (let k = 0; k < n; k++)
         a.categories.push(k < labels.length ? String(labels[k]) : String(k));
       return Array.from({ length: n }, (_, k) => start + k);
     }
-    return Array.from({ length: n }, (_, k) => (k < labels.length ? num(labels[k]) : k));
+    return Array.from({ length: n }, (_, k) =>
+      k < labels.length ? num(labels[k]) : start0 + k * step,
+    );
   };
 
   type Prepared = { t: PlotlyTrace; i: number; xs: number[]; ys: number[] };
@@ -217,8 +227,8 @@ export function renderSvg(spec: FigureSpec, opts: SvgOptions = {}): string {
       if (t.type === "heatmap") {
         const z = zRows(t);
         const nx = Math.max(0, ...z.map((r) => r.length));
-        const xs = heatCoords(x, arr(t.x), nx);
-        const ys = heatCoords(y, arr(t.y), z.length);
+        const xs = heatCoords(x, arr(t.x), nx, t.x0, t.dx);
+        const ys = heatCoords(y, arr(t.y), z.length, t.y0, t.dy);
         for (const [a, cs] of [
           [x, xs],
           [y, ys],
@@ -237,8 +247,11 @@ export function renderSvg(spec: FigureSpec, opts: SvgOptions = {}): string {
       let xsRaw = arr(t.x);
       let ysRaw = arr(t.y);
       const horizontal = t.type === "bar" && t.orientation === "h";
-      if (xsRaw.length === 0 && ysRaw.length) xsRaw = ysRaw.map((_, k) => k);
-      if (ysRaw.length === 0 && xsRaw.length) ysRaw = xsRaw.map((_, k) => k);
+      // Plotly's implicit coordinates: x0 + k·dx (default 0 and 1).
+      const implicit = (o: unknown, d: unknown) => (_: unknown, k: number) =>
+        (typeof o === "number" ? o : 0) + k * (typeof d === "number" ? d : 1);
+      if (xsRaw.length === 0 && ysRaw.length) xsRaw = ysRaw.map(implicit(t.x0, t.dx));
+      if (ysRaw.length === 0 && xsRaw.length) ysRaw = xsRaw.map(implicit(t.y0, t.dy));
       const xs = xsRaw.map((v) => (x.kind === "category" ? catIndex(x, v) : num(v)));
       const ys = ysRaw.map((v) => (y.kind === "category" ? catIndex(y, v) : num(v)));
       if (t.type === "bar") {
@@ -348,6 +361,16 @@ export function renderSvg(spec: FigureSpec, opts: SvgOptions = {}): string {
       };
     }
     if (hasScale(key)) rect.w = Math.max(20, rect.w - 56);
+    // Room for long category labels on the y axis.
+    if (y.kind === "category") {
+      const labelW = Math.max(0, ...y.categories.map((c) => textWidth(clip(c, 14), 11))) + 8;
+      const room = grid && !(dx && dy) ? (cellOf(x, y)[1] === 0 ? area.x : gapX) : area.x;
+      if (labelW > room) {
+        const shift = Math.min(rect.w / 3, labelW - room);
+        rect.x += shift;
+        rect.w -= shift;
+      }
+    }
     subplots.push({ key, x, y, rect });
   }
 
@@ -381,11 +404,13 @@ export function renderSvg(spec: FigureSpec, opts: SvgOptions = {}): string {
   const defs: string[] = [];
   parts.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
   if (title.length)
-    title.forEach((line, k) =>
+    title.forEach((line, k) => {
+      // A long title gets a smaller font rather than running off the image.
+      const size = Math.max(9, Math.min(k === 0 ? 16 : 13, (W - 20) / (line.length * 0.56)));
       parts.push(
-        `<text x="${r1(W / 2)}" y="${24 + 18 * k}" text-anchor="middle" font-size="${k === 0 ? 16 : 13}" fill="#222">${escapeXml(line)}</text>`,
-      ),
-    );
+        `<text x="${r1(W / 2)}" y="${24 + 18 * k}" text-anchor="middle" font-size="${r1(size)}" fill="#222">${escapeXml(line)}</text>`,
+      );
+    });
 
   subplots.forEach((sp, si) => {
     const { rect, x, y } = sp;
@@ -696,7 +721,7 @@ function heatmap(
     const ct = titleText((t.colorbar as { title?: unknown } | undefined)?.title).join(" ");
     if (ct)
       over.push(
-        `<text x="${r1(bx)}" y="${r1(by - 6)}" font-size="10" fill="#444">${escapeXml(clip(ct, 12))}</text>`,
+        `<text x="${r1(bx)}" y="${r1(by - 6)}" font-size="10" fill="#444">${escapeXml(clip(ct, 18))}</text>`,
       );
   }
   return out;

@@ -62,9 +62,10 @@ function trim(s: string): string {
 /** Labels for a set of ticks: enough digits that neighbouring ticks differ. */
 export function tickLabels(ticks: number[]): string[] {
   if (ticks.length < 2) return ticks.map(formatNumber);
-  const step = Math.abs(ticks[1] - ticks[0]);
   const maxAbs = Math.max(...ticks.map(Math.abs));
   if (maxAbs >= 1e4 || maxAbs < 1e-3) return ticks.map(formatNumber);
-  const digits = Math.max(0, Math.min(8, -Math.floor(Math.log10(step) + 1e-9)));
+  // As many decimals as the finest tick needs (0.25 keeps two).
+  const decimals = (t: number) => (String(+t.toFixed(8)).split(".")[1] ?? "").length;
+  const digits = Math.min(8, Math.max(...ticks.map(decimals)));
   return ticks.map((t) => (t === 0 ? "0" : t.toFixed(digits).replace(/^-/, "−")));
 }
