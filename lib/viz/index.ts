@@ -4,3 +4,12 @@ export type { BundleOptions, FigureSpec, MimeBundle, PlotlyLayout, PlotlyTrace }
 export { renderSvg, escapeXml, type SvgOptions } from "./svg/render.js";
 export { plotlyScript, plotlySent, resetPlotlySession } from "./plotly.js";
 export { Dashboard, dashboardFigure, type DashboardOptions } from "./dashboard.js";
+export { compareRuns, type CompareOptions } from "./compare.js";
+export { ModelSummary, modelSummary } from "./summary.js";
+export {
+  fp8CodeGrid,
+  fp8ErrorFigure,
+  fp8ErrorStats,
+  type Fp8ErrorOptions,
+  type Fp8ErrorStats,
+} from "./fp8.js";

@@ -363,7 +363,7 @@ export function renderSvg(spec: FigureSpec, opts: SvgOptions = {}): string {
     if (hasScale(key)) rect.w = Math.max(20, rect.w - 56);
     // Room for long category labels on the y axis.
     if (y.kind === "category") {
-      const labelW = Math.max(0, ...y.categories.map((c) => textWidth(clip(c, 14), 11))) + 8;
+      const labelW = Math.max(0, ...y.categories.map((c) => textWidth(clip(c, 24), 11))) + 8;
       const room = grid && !(dx && dy) ? (cellOf(x, y)[1] === 0 ? area.x : gapX) : area.x;
       if (labelW > room) {
         const shift = Math.min(rect.w / 3, labelW - room);
@@ -568,7 +568,7 @@ function axisMarks(a: AxisInfo, rect: Rect, letter: "x" | "y"): string[] {
   ticks.forEach((t, k) => {
     const p = position(s, t);
     if (!Number.isFinite(p)) return;
-    const label = escapeXml(clip(labels[k], 14));
+    const label = escapeXml(clip(labels[k], letter === "x" ? 14 : 24));
     if (letter === "x") {
       if (p < rect.x - 0.5 || p > rect.x + rect.w + 0.5) return;
       if (s.kind !== "category")
