@@ -29,3 +29,8 @@ export * from "./train/index.js";
 export * as inspect from "./inspect/index.js";
 /** Figures (Plotly, with SVG and text fallbacks), as a namespace. */
 export * as viz from "./viz/index.js";
+
+// The Trainer's live output is lib/viz's dashboard (lib/train cannot import the floor above it).
+import { Trainer as TrainerClass } from "./train/index.js";
+import { Dashboard } from "./viz/index.js";
+TrainerClass.defaultView = () => new Dashboard();

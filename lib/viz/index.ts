@@ -1,6 +1,18 @@
 /** Figures that display themselves in every front end (lib/viz). */
-export { Figure } from "./figure.js";
-export type { FigureSpec, MimeBundle, PlotlyLayout, PlotlyTrace } from "./figure.js";
+export { Figure, checkSpec } from "./figure.js";
+export type { BundleOptions, FigureSpec, MimeBundle, PlotlyLayout, PlotlyTrace } from "./figure.js";
+export { renderSvg, escapeXml, type SvgOptions } from "./svg/render.js";
+export { plotlyScript, plotlySent, resetPlotlySession } from "./plotly.js";
+export { Dashboard, dashboardFigure, type DashboardOptions } from "./dashboard.js";
+export { compareRuns, type CompareOptions } from "./compare.js";
+export { ModelSummary, modelSummary } from "./summary.js";
+export {
+  fp8CodeGrid,
+  fp8ErrorFigure,
+  fp8ErrorStats,
+  type Fp8ErrorOptions,
+  type Fp8ErrorStats,
+} from "./fp8.js";
 
 // Inspection figures. lib/inspect's results (patching, routing, router traces, attention, latent
 // KV) display as these: registered here once, as inspect cannot import viz.
