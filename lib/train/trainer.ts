@@ -226,7 +226,7 @@ export class Trainer extends EventEmitter {
     this.adoptTokenizer();
     this.checkData();
     const o = this.options;
-    this.view = opts.view === undefined ? Trainer.defaultView() : opts.view;
+    this.view = opts.view === undefined ? Trainer.defaultView() : checkView(opts.view);
     this.params = model.trainableParameters();
     this.optimizer = new AdamW(this.params, {
       lr: o.lr,
@@ -846,4 +846,14 @@ export class Trainer extends EventEmitter {
   [Symbol.for("Jupyter.display")](): Record<string, string> {
     return { "text/plain": this.toString() };
   }
+}
+
+function checkView(v: unknown): TrainerView | null {
+  if (v === null) return null;
+  if (typeof v === "object" && typeof (v as { update?: unknown }).update === "function")
+    return v as TrainerView;
+  const got = typeof v === "string" ? JSON.stringify(v) : typeof v;
+  throw new TypeError(
+    `Trainer: view must be an object with update(state, final) (e.g. a ProgressView or viz.Dashboard), or null for no live output; got ${got}`,
+  );
 }

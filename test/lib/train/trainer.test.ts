@@ -13,6 +13,7 @@ import {
   ProgressView,
   Trainer,
   type TrainerOptions,
+  type TrainerView,
 } from "../../../lib/train/index.js";
 
 function trainer(opts: TrainerOptions = {}, cfg: ConfigFields = SMALL): Trainer {
@@ -230,6 +231,11 @@ describe("train/Trainer", function () {
       () => trainer({ balance: "loss" as "aux" }),
       /balance must be "bias" or "aux" or "none", got "loss"/,
     );
+    assert.throws(
+      () => trainer({ view: "none" as unknown as null }),
+      /view must be an object with update\(state, final\).*or null for no live output; got "none"/,
+    );
+    assert.throws(() => trainer({ view: {} as TrainerView }), /view must be .* got object/);
     const model = Transformer.create({ ...SMALL, vocab_size: 128 });
     assert.throws(
       () => new Trainer(model, datasets(), { view: null }),

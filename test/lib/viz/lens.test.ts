@@ -25,7 +25,7 @@ describe("viz logit lens and attribution", () => {
     const shown = (lens as unknown as Record<symbol, () => Record<string, unknown>>)[
       Symbol.for("Jupyter.display")
     ]();
-    assert.deepEqual(shown["application/vnd.plotly.v1+json"], logitLensFigure(lens).spec);
+    assert.deepEqual(shown["application/vnd.plotly.v1+json"], plotlyJson(logitLensFigure(lens)));
   });
 
   it("attribution bars: one per component, the mean over rows", () => {
@@ -36,3 +36,11 @@ describe("viz logit lens and attribution", () => {
     assert.equal(f.summary, a.toString());
   });
 });
+
+/** The Plotly JSON a figure's own MIME bundle carries (its spec, sized for display). */
+function plotlyJson(fig: object): unknown {
+  const show = (fig as Record<symbol, () => Record<string, unknown>>)[
+    Symbol.for("Jupyter.display")
+  ];
+  return show.call(fig)["application/vnd.plotly.v1+json"];
+}

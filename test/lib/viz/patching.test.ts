@@ -39,7 +39,15 @@ describe("viz patching", () => {
     const b = (r as unknown as Record<symbol, () => Record<string, unknown>>)[
       Symbol.for("Jupyter.display")
     ]();
-    assert.deepEqual(b["application/vnd.plotly.v1+json"], patchingFigure(r).spec);
+    assert.deepEqual(b["application/vnd.plotly.v1+json"], plotlyJson(patchingFigure(r)));
     assert.equal(b["text/plain"], r.toString());
   });
 });
+
+/** The Plotly JSON a figure's own MIME bundle carries (its spec, sized for display). */
+function plotlyJson(fig: object): unknown {
+  const show = (fig as Record<symbol, () => Record<string, unknown>>)[
+    Symbol.for("Jupyter.display")
+  ];
+  return show.call(fig)["application/vnd.plotly.v1+json"];
+}
