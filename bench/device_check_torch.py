@@ -4,6 +4,8 @@ side-by-side table with moelab's CUDA FP8 GEMM (read from check_fp8's JSON lines
 Usage: python3 bench/device_check_torch.py CHECK_OUTPUT.jsonl
 torch._scaled_mm is tried with DeepSeek's block scaling (1x128 x 128x128) first, then row-wise,
 then per-tensor scales, whichever this torch build supports; the table says which ran.
+The timings are NOT interleaved: moelab's kernels were timed by check_fp8 in an earlier process,
+torch's here afterwards on the same GPU; the table's heading says so.
 """
 import json
 import sys
@@ -59,6 +61,8 @@ def main():
         bf = timed(lambda: x @ y)
         tt = flop / (ms * 1e-3) / 1e12
         rows.append([f"{m} x {n} x {k}", f"{t['gemm_tflops']:.1f}", f"{t['with_quantize_tflops']:.1f}", f"{tt:.1f}", mode, f"{t['gemm_tflops'] / tt:.2f}x", f"{flop / (bf * 1e-3) / 1e12:.1f}"])
+    print("Not interleaved: moelab's columns come from check_fp8's earlier process, torch's are timed"
+          " here afterwards on the same GPU (clocks and other load may differ between the two).")
     widths = [max(len(r[j]) for r in rows) for j in range(len(rows[0]))]
     for r in rows:
         print("| " + " | ".join(s.ljust(w) for s, w in zip(r, widths)) + " |")

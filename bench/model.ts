@@ -7,7 +7,10 @@
  *   3. decode tokens/s with the latent KV cache against recomputing the sequence every step, and
  *      speculative decoding with the MTP draft;
  *   4. `tiny` trained from scratch for a few minutes: held-out loss against n-gram baselines.
- * PyTorch runs in one persistent child (bench/model_peer.py); both sides use 2 threads.
+ * PyTorch runs in persistent children (bench/model_peer.py): the project's oracle and, when
+ * BENCH_DEEPSEEK_MODEL gives the path of DeepSeek-V3's inference/model.py (never committed),
+ * DeepSeek's own code, each with OpenMP's default waiting and OMP_WAIT_POLICY=PASSIVE; the table
+ * reports against the fastest of them. Every side uses 2 threads.
  * Usage: node dist/bench/model.js   (MOELAB_QUICK=1: fewer repetitions; BENCH_THREADS=N;
  *        BENCH_SECTIONS=speed,moe,decode,train picks sections; BENCH_TRAIN_SECONDS (180);
  *        BENCH_PYTHON: the peer's interpreter)
@@ -26,6 +29,14 @@ import { Transformer } from "../lib/model/transformer.js";
 import { MoE } from "../lib/nn/moe.js";
 import { routeTokens } from "../lib/nn/router.js";
 import { groupByExpert, moeCombine } from "../lib/tensor/ops/moe.js";
+import {
+  OMP_POLICIES,
+  measurePeerRates,
+  peerEnv,
+  peerSetupLines,
+  threadEnv,
+  type OmpPolicy,
+} from "./peers.js";
 
 const quick = process.env.MOELAB_QUICK === "1";
 /** Threads for both sides (2: this machine's cores). */
@@ -36,12 +47,14 @@ const TRAIN_SECONDS = Number(process.env.BENCH_TRAIN_SECONDS ?? (quick ? 30 : 18
 const REPS = quick ? 3 : 5;
 const PEER = path.join(__dirname, "..", "..", "bench", "model_peer.py");
 const PYTHON = process.env.BENCH_PYTHON ?? "/usr/bin/python3";
+/** DeepSeek-V3's inference/model.py (never committed): the second PyTorch peer when set. */
+const DEEPSEEK_MODEL = process.env.BENCH_DEEPSEEK_MODEL ?? "";
 /**
- * PyTorch's OpenMP threads spin at every barrier by default; on this oversubscribed shared machine
- * a descheduled partner turns each op into a time slice (measured: tiny forward 8x slower), so the
- * peer sleeps instead unless OMP_WAIT_POLICY is set (set it empty for OpenMP's default).
+ * PyTorch's OpenMP threads spin at every barrier by default, which on an oversubscribed machine can
+ * turn each op into a time slice; PASSIVE sleeps instead. Each PyTorch peer runs with both (two
+ * processes) and the table reports against the faster.
  */
-const OMP_WAIT_POLICY = process.env.OMP_WAIT_POLICY ?? "PASSIVE";
+const POLICIES = OMP_POLICIES;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -64,16 +77,25 @@ function randomTokens(rows: number, cols: number, V: number, seed: number): numb
 
 type Reply = Record<string, unknown>;
 
-/** The PyTorch peer: one persistent process, one JSON request and reply per line. */
+/** A PyTorch peer: one persistent process, one JSON request and reply per line. */
 class TorchPeer {
-  private proc = spawn(PYTHON, ["-u", PEER, String(THREADS)], {
-    env: { ...process.env, OMP_WAIT_POLICY },
-    stdio: ["pipe", "pipe", "inherit"],
-  });
-  private lines = readline.createInterface({ input: this.proc.stdout });
+  private proc;
+  private lines;
   private waiting: { ok: (r: Reply) => void; fail: (e: Error) => void }[] = [];
 
-  constructor() {
+  constructor(
+    /** The table's name for it, e.g. "DeepSeek model.py, OMP PASSIVE". */
+    readonly name: string,
+    /** "oracle": test/oracle/deepseek_ref.py; "deepseek": DeepSeek-V3's own model.py. */
+    readonly impl: "oracle" | "deepseek",
+    omp: OmpPolicy,
+  ) {
+    // OpenBLAS overrides unset for the peer alone (bench/peers.ts).
+    this.proc = spawn(PYTHON, ["-u", PEER, String(THREADS)], {
+      env: peerEnv(threadEnv(THREADS), omp),
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    this.lines = readline.createInterface({ input: this.proc.stdout });
     this.lines.on("line", (l) => {
       const w = this.waiting.shift();
       if (!w) return;
@@ -126,11 +148,18 @@ interface SpeedCase {
 interface SpeedRow {
   label: string;
   mine: number;
+  /** The fastest peer's tokens/s, and its name. */
   theirs: number;
+  peer: string;
+  /** Every peer's tokens/s. */
+  all: Map<string, number>;
 }
 
 /** Section 1: the same model forward and forward+backward in moelab and in PyTorch. */
-async function speed(peer: TorchPeer, c: SpeedCase): Promise<{ header: string; rows: SpeedRow[] }> {
+async function speed(
+  peers: TorchPeer[],
+  c: SpeedCase,
+): Promise<{ header: string; rows: SpeedRow[] }> {
   const model = Transformer.create(c.preset, { seed: 0 });
   const a = model.args;
   if (c.T > a.max_seq_len) throw new RangeError(`T ${c.T} > max_seq_len ${a.max_seq_len}`);
@@ -139,26 +168,39 @@ async function speed(peer: TorchPeer, c: SpeedCase): Promise<{ header: string; r
     await model.save(dir);
     const toks = randomTokens(c.B, c.T + 1, a.vocab_size, 7);
     writeFileSync(path.join(dir, "tokens.json"), JSON.stringify(toks));
-    await peer.ask({
-      cmd: "load",
-      ckpt: dir,
-      tokens: path.join(dir, "tokens.json"),
-      attn: "naive",
-    });
+    for (const peer of peers)
+      await peer.ask({
+        cmd: "load",
+        ckpt: dir,
+        tokens: path.join(dir, "tokens.json"),
+        attn: "naive",
+        impl: peer.impl,
+        model: DEEPSEEK_MODEL,
+      });
     const all = T.tensor(Int32Array.from(toks.flat()), { shape: [c.B, c.T + 1] });
     const inputs = T.keep(all.narrow(1, 0, c.T).contiguous());
     const targets = T.keep(all.narrow(1, 1, c.T).contiguous());
 
-    // Fairness check: same logits and same loss on the same weights and tokens.
-    const out = path.join(dir, "torch-logits.safetensors");
-    const theirLoss = (await peer.ask({ cmd: "logits", out })).loss as number;
-    const theirLogits = (await readSafetensors(out)).tensors.get("logits")!.data as Float32Array;
-    const { err, myLoss } = T.noGrad(() =>
+    // Fairness check: same logits and same loss on the same weights and tokens, every peer.
+    const { mine, myLoss } = T.noGrad(() =>
       T.tidy(() => ({
-        err: relErr(model.forward(inputs).toArray() as Float32Array, theirLogits),
+        mine: model.forward(inputs).toArray() as Float32Array,
         myLoss: model.loss(inputs, targets).toArray()[0],
       })),
     );
+    const checks: string[] = [];
+    let err = 0;
+    for (const [i, peer] of peers.entries()) {
+      const out = path.join(dir, `torch-logits-${i}.safetensors`);
+      const theirLoss = (await peer.ask({ cmd: "logits", out })).loss as number;
+      const theirs = (await readSafetensors(out)).tensors.get("logits")!.data as Float32Array;
+      const e = relErr(mine, theirs);
+      err = Math.max(err, e);
+      if (peer.name.endsWith("default"))
+        checks.push(
+          `${peer.impl}: logits rel. err ${e.toExponential(2)}, loss ${theirLoss.toFixed(6)}`,
+        );
+    }
 
     const fwd = (): void => T.noGrad(() => T.tidy(() => void model.forward(inputs)));
     const fwdbwd = (): void => {
@@ -168,37 +210,37 @@ async function speed(peer: TorchPeer, c: SpeedCase): Promise<{ header: string; r
     // Warm up both sides (allocator, thread pools), then interleave the repetitions.
     const f0 = timeMs(fwd, 1);
     const b0 = timeMs(fwdbwd, 1);
-    await peer.timeMs("fwd", 1);
-    await peer.timeMs("fwdbwd", 1);
+    for (const peer of peers) {
+      await peer.timeMs("fwd", 1);
+      await peer.timeMs("fwdbwd", 1);
+    }
     // About 1.5 s of moelab time per sample, the same iteration count on both sides.
     const itF = Math.max(1, Math.round(1500 / f0));
     const itB = Math.max(1, Math.round(1500 / b0));
     const m = { fwd: [] as number[], fwdbwd: [] as number[] };
-    const t = { fwd: [] as number[], fwdbwd: [] as number[] };
+    const t = new Map(peers.map((p) => [p.name, { fwd: [] as number[], fwdbwd: [] as number[] }]));
     for (let r = 0; r < REPS; r++) {
       m.fwd.push(timeMs(fwd, itF));
-      t.fwd.push(await peer.timeMs("fwd", itF));
+      for (const peer of peers) t.get(peer.name)!.fwd.push(await peer.timeMs("fwd", itF));
       m.fwdbwd.push(timeMs(fwdbwd, itB));
-      t.fwdbwd.push(await peer.timeMs("fwdbwd", itB));
+      for (const peer of peers) t.get(peer.name)!.fwdbwd.push(await peer.timeMs("fwdbwd", itB));
     }
     inputs.dispose();
     targets.dispose();
     const ntok = c.B * c.T;
     const tps = (ms: number): number => (ntok * 1000) / ms;
     const header =
-      `${c.preset} (B=${c.B}, T=${c.T}, ${model.numParams()} params): logits rel. err ${err.toExponential(2)}, ` +
-      `loss ${myLoss.toFixed(6)} vs ${theirLoss.toFixed(6)}` +
+      `${c.preset} (B=${c.B}, T=${c.T}, ${model.numParams()} params): moelab loss ${myLoss.toFixed(6)}; ` +
+      checks.join("; ") +
       (err > 1e-4 ? " — NOT the same model (> 1e-4): the timings are not comparable" : "");
+    const row = (label: string, kind: "fwd" | "fwdbwd"): SpeedRow => {
+      const all = new Map(peers.map((p) => [p.name, tps(median(t.get(p.name)![kind]))]));
+      const [peer, theirs] = [...all].reduce((a, b) => (b[1] > a[1] ? b : a));
+      return { label, mine: tps(median(m[kind])), theirs, peer, all };
+    };
     return {
       header,
-      rows: [
-        { label: `${c.preset} forward`, mine: tps(median(m.fwd)), theirs: tps(median(t.fwd)) },
-        {
-          label: `${c.preset} forward+backward`,
-          mine: tps(median(m.fwdbwd)),
-          theirs: tps(median(t.fwdbwd)),
-        },
-      ],
+      rows: [row(`${c.preset} forward`, "fwd"), row(`${c.preset} forward+backward`, "fwdbwd")],
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -583,7 +625,16 @@ async function main(): Promise<void> {
     `moelab model benchmark, ${THREADS} threads each side, medians of ${REPS} interleaved repetitions (shared machine: noisy)`,
   );
   if (SECTIONS.has("speed")) {
-    const peer = new TorchPeer();
+    const impls: ["oracle" | "deepseek", string][] = [["oracle", "oracle"]];
+    if (DEEPSEEK_MODEL) impls.unshift(["deepseek", "DeepSeek model.py"]);
+    else
+      console.log(
+        "(BENCH_DEEPSEEK_MODEL is not set: DeepSeek-V3's inference/model.py peer skipped; the oracle alone)",
+      );
+    const peers = impls.flatMap(([impl, label]) =>
+      POLICIES.map((omp) => new TorchPeer(`${label}, OMP ${omp}`, impl, omp)),
+    );
+    const rates = measurePeerRates(THREADS);
     try {
       const cases: SpeedCase[] = [
         { preset: "tiny", B: 8, T: 128 },
@@ -592,7 +643,7 @@ async function main(): Promise<void> {
       const headers: string[] = [];
       const rows: SpeedRow[] = [];
       for (const c of cases) {
-        const r = await speed(peer, c);
+        const r = await speed(peers, c);
         headers.push(r.header);
         rows.push(...r.rows);
       }
@@ -601,18 +652,29 @@ async function main(): Promise<void> {
       );
       for (const h of headers) console.log(`- ${h}`);
       console.log(
-        "\n| case | moelab tokens/s | PyTorch 1.13 tokens/s | ratio (moelab / PyTorch) | target ≥ 1 |",
+        "\n| case | moelab tokens/s | fastest PyTorch 1.13 tokens/s | fastest peer | ratio (moelab / fastest) | target ≥ 1 |",
       );
-      console.log("|---|---|---|---|---|");
+      console.log("|---|---|---|---|---|---|");
       for (const r of rows)
         console.log(
-          `| ${r.label} | ${r.mine.toFixed(0)} | ${r.theirs.toFixed(0)} | ${(r.mine / r.theirs).toFixed(2)}x | ${r.mine >= r.theirs ? "met" : "missed"} |`,
+          `| ${r.label} | ${r.mine.toFixed(0)} | ${r.theirs.toFixed(0)} | ${r.peer} | ${(r.mine / r.theirs).toFixed(2)}x | ${r.mine >= r.theirs ? "met" : "missed"} |`,
+        );
+      console.log("\nEvery peer (tokens/s):");
+      for (const r of rows)
+        console.log(
+          `- ${r.label}: ${[...r.all].map(([n, v]) => `${n} ${v.toFixed(0)}`).join(", ")}`,
         );
       console.log(
-        "Tokens/s count B x T input tokens; forward+backward is model.loss (main + 0.3 x MTP cross-entropy) and backward on both sides.",
+        "Tokens/s count B x T input tokens; forward+backward is model.loss (main + 0.3 x MTP cross-entropy) and backward on every side (DeepSeek's model.py has no MTP: its MTP module is composed from its own Block, as the oracle's).",
       );
+      for (const l of peerSetupLines(
+        rates,
+        THREADS,
+        "each PyTorch peer with OMP_WAIT_POLICY unset and PASSIVE",
+      ))
+        console.log(l);
     } finally {
-      peer.close();
+      for (const peer of peers) peer.close();
     }
   }
   if (SECTIONS.has("moe")) {

@@ -2,13 +2,23 @@
  * Tensor-runtime benchmark against PyTorch 1.13 (Debian), same machine, same run, interleaved:
  *   - per-op overhead: forward + backward of a tiny add on [8] (single, and a 1000-op chain);
  *   - fused rmsNorm / softmax / attention / crossEntropy / swiglu forward + backward at model sizes.
- * PyTorch runs in one persistent child (bench/ops_peers.py); both use 2 threads.
+ * PyTorch runs in persistent children (bench/ops_peers.py), one with OpenMP's default waiting and
+ * one with OMP_WAIT_POLICY=PASSIVE (each case reports the faster); all use 2 threads.
  * Usage: node dist/bench/ops.js   (MOELAB_QUICK=1: fewer repetitions)
  */
 import { spawn } from "node:child_process";
 import * as path from "node:path";
 import * as readline from "node:readline";
 import * as T from "../lib/tensor/index.js";
+import {
+  DEBIAN_PYTHON,
+  OMP_POLICIES,
+  measurePeerRates,
+  peerEnv,
+  peerSetupLines,
+  threadEnv,
+  type OmpPolicy,
+} from "./peers.js";
 
 const quick = process.env.MOELAB_QUICK === "1";
 /** Threads for both sides (default 2, the machine's cores; BENCH_THREADS=1 isolates per-core speed under load). */
@@ -122,16 +132,17 @@ function cases(): Case[] {
 }
 
 class Torch {
-  private proc = spawn(
-    "/usr/bin/python3",
-    ["-u", path.join(__dirname, "..", "..", "bench", "ops_peers.py"), String(THREADS)],
-    {
-      stdio: ["pipe", "pipe", "inherit"],
-    },
-  );
-  private lines = readline.createInterface({ input: this.proc.stdout! });
+  private proc;
+  private lines;
   private waiting: ((s: string) => void)[] = [];
-  constructor() {
+  constructor(readonly omp: OmpPolicy) {
+    // OpenBLAS overrides unset for the peer alone; OpenMP waiting as asked (bench/peers.ts).
+    this.proc = spawn(
+      DEBIAN_PYTHON,
+      ["-u", path.join(__dirname, "..", "..", "bench", "ops_peers.py"), String(THREADS)],
+      { stdio: ["pipe", "pipe", "inherit"], env: peerEnv(threadEnv(THREADS), omp) },
+    );
+    this.lines = readline.createInterface({ input: this.proc.stdout! });
     this.lines.on("line", (l) => this.waiting.shift()?.(l));
     this.proc.on("exit", (code) => {
       if (this.waiting.length > 0) {
@@ -154,10 +165,12 @@ class Torch {
 async function main(): Promise<void> {
   T.setNumThreads(THREADS);
   const cs = cases();
-  const torch = new Torch();
+  // PyTorch with OpenMP's default waiting and with PASSIVE; each case reports the faster.
+  const torches = OMP_POLICIES.map((omp) => new Torch(omp));
+  const rates = measurePeerRates(THREADS);
   const reps = quick ? 3 : 7;
   const mine = new Map<string, number[]>();
-  const theirs = new Map<string, number[]>();
+  const theirs = new Map<string, number[]>(); // `${omp}|${case}`
   for (const c of cs) c.run(); // warm up
   for (let r = 0; r < reps; r++)
     for (const c of cs) {
@@ -165,23 +178,32 @@ async function main(): Promise<void> {
       for (let i = 0; i < c.iters; i++) c.run();
       const us = Number(process.hrtime.bigint() - t0) / 1e3 / c.iters / c.per;
       (mine.get(c.name) ?? mine.set(c.name, []).get(c.name)!).push(us);
-      const tu = await torch.ask(c.name, c.iters);
-      (theirs.get(c.name) ?? theirs.set(c.name, []).get(c.name)!).push(tu);
+      for (const torch of torches) {
+        const key = `${torch.omp}|${c.name}`;
+        const tu = await torch.ask(c.name, c.iters);
+        (theirs.get(key) ?? theirs.set(key, []).get(key)!).push(tu);
+      }
     }
-  torch.close();
+  for (const torch of torches) torch.close();
   const rows = cs.map((c) => {
     const m = median(mine.get(c.name)!);
-    const t = median(theirs.get(c.name)!);
+    const [omp, t] = OMP_POLICIES.map(
+      (o) => [o, median(theirs.get(`${o}|${c.name}`)!)] as const,
+    ).reduce((a, b) => (b[1] < a[1] ? b : a));
     const unit = c.per > 1 || c.name.startsWith("add") ? "µs/op" : "ms";
     const f = (u: number) => (unit === "ms" ? (u / 1000).toFixed(2) : u.toFixed(2));
-    return `| ${c.name} | ${unit} | ${f(m)} | ${f(t)} | ${(t / m).toFixed(2)}x |`;
+    return `| ${c.name} | ${unit} | ${f(m)} | ${f(t)} | ${omp} | ${(t / m).toFixed(2)}x |`;
   });
   console.log(
     `moelab tensor ops vs PyTorch ${THREADS} threads, medians of ${reps} interleaved repetitions`,
   );
-  console.log("| case | unit | moelab | PyTorch 1.13 | speed-up (PyTorch / moelab) |");
-  console.log("|---|---|---|---|---|");
+  console.log(
+    "| case | unit | moelab | PyTorch 1.13 (faster OMP) | OMP_WAIT_POLICY | speed-up (PyTorch / moelab) |",
+  );
+  console.log("|---|---|---|---|---|---|");
   for (const r of rows) console.log(r);
+  for (const l of peerSetupLines(rates, THREADS, "PyTorch with OMP_WAIT_POLICY unset and PASSIVE"))
+    console.log(l);
   console.log(`memory after: ${JSON.stringify(T.memory())}`);
 }
 

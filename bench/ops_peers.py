@@ -1,7 +1,8 @@
 """PyTorch 1.13 side of bench/ops.ts: a persistent process that runs named cases on request.
 
 Protocol: one JSON object per line on stdin {"case": NAME, "iters": N}; replies one line
-{"us": microseconds per iteration}. Cases mirror those in bench/ops.ts.
+{"us": microseconds per iteration}. Cases mirror those in bench/ops.ts; every leaf's .grad is
+cleared after each iteration, as moelab's side does.
 """
 import json
 import sys
@@ -95,18 +96,29 @@ def make_cases():
         torch.nn.functional.linear(lx, lw, lb).backward(lg)
 
     c["linear [8,256,512]x[1536,512]^T+b fwd+bwd"] = (linear, 1)
-    return c
+    return c, [a, b, x, w, s, q, k, v, logits, aa, bb, lx, lw, lb]
 
 
-CASES = make_cases()
+# LEAVES: every tensor with requires_grad; their .grad is cleared after each call, as
+# bench/ops.ts's zeroGrad does on the moelab side (accumulating into old gradients is other work).
+CASES, LEAVES = make_cases()
+
+
+def clear():
+    for t in LEAVES:
+        t.grad = None
+
+
 for line in sys.stdin:
     req = json.loads(line)
     fn, per = CASES[req["case"]]
     n = req["iters"]
     fn()
+    clear()
     t0 = time.perf_counter()
     for _ in range(n):
         fn()
+        clear()
     dt = time.perf_counter() - t0
     sys.stdout.write(json.dumps({"us": dt / n / per * 1e6}) + "\n")
     sys.stdout.flush()
