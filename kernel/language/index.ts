@@ -34,7 +34,7 @@ export interface LanguageOptions {
   strict?: boolean;
   /**
    * The worker is replaced by a fresh one, carrying the recorded declarations over, after this
-   * many programs (checks, completions, inspections, recorded cells; default 200). Every
+   * many programs (checks, completions, inspections, recorded cells; default 100). Every
    * program TypeScript builds has a new type checker whose functions V8 optimises again, and
    * the memory that costs is only returned when the thread ends.
    */
@@ -54,7 +54,7 @@ const PROGRAM_OPS = new Set<Request["op"]>(["complete", "inspect", "check"]);
 /** Recorded cells replayed into a restarted worker on top of the last snapshot (the newest). */
 const REPLAY_LIMIT = 500;
 
-const ROTATE_AFTER = 200;
+const ROTATE_AFTER = 100;
 
 /** Whether an environment's MOELAB_STRICT asks for strict checking ("1", "true", "yes", "on"). */
 export function strictFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
