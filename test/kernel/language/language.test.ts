@@ -1,5 +1,9 @@
 import { strict as assert } from "node:assert";
-import { createLanguage, type LanguageServer } from "../../../kernel/language/index.js";
+import {
+  createLanguage,
+  strictFromEnv,
+  type LanguageServer,
+} from "../../../kernel/language/index.js";
 import { makeNotebookDir, removeDir } from "./fixture.js";
 
 describe("language (worker client)", function () {
@@ -135,5 +139,13 @@ describe("language (worker client)", function () {
     } finally {
       await l.dispose();
     }
+  });
+
+  it("reads MOELAB_STRICT from the kernel's environment", () => {
+    for (const v of ["1", "true", "YES", " on "])
+      assert.equal(strictFromEnv({ MOELAB_STRICT: v }), true, v);
+    for (const v of ["", "0", "false", "off", "strict"])
+      assert.equal(strictFromEnv({ MOELAB_STRICT: v }), false, v);
+    assert.equal(strictFromEnv({}), false);
   });
 });
