@@ -9,7 +9,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { createRequire, isBuiltin } from "node:module";
-import Module from "node:module";
+import Module, { register } from "node:module";
 import { pathToFileURL } from "node:url";
 import { emitCommonJs } from "./transpile.js";
 import type { SourceMaps } from "./sourcemap.js";
@@ -156,6 +156,10 @@ function packageType(file: string): string {
 
 function isEsm(file: string): boolean {
   if (file.endsWith(".mjs")) return true;
+  // Local TypeScript is loaded as ESM (ts-esm-hooks.ts), except .cts; never inside node_modules.
+  if (/\.(ts|mts|tsx)$/.test(file) && !file.includes(`${path.sep}node_modules${path.sep}`))
+    return esmHooksInstalled;
+  if (/\.(ts|mts|tsx|cts)$/.test(file)) return false;
   if (file.endsWith(".js")) return packageType(file) === "module";
   return false;
 }
@@ -190,6 +194,18 @@ export interface Importer {
   resolve(spec: string): string;
 }
 
+let esmHooksInstalled = false;
+/** Registers ts-esm-hooks once per thread; without it (an old Node) .ts stays CommonJS. */
+function installEsmHooks(): void {
+  if (esmHooksInstalled || typeof register !== "function") return;
+  try {
+    register(pathToFileURL(path.join(__dirname, "ts-esm-hooks.js")).href);
+    esmHooksInstalled = true;
+  } catch {
+    // .ts files then load through the CommonJS require hook
+  }
+}
+
 let hookInstalled = false;
 /** Lets require() load local .ts files, compiled to CommonJS with their source maps kept. */
 function installTsHook(maps: SourceMaps) {
@@ -213,6 +229,7 @@ function installTsHook(maps: SourceMaps) {
 
 export function createImporter(cwd: string, maps: SourceMaps): Importer {
   installTsHook(maps);
+  installEsmHooks();
   const req = createRequire(path.join(cwd, "__moelab_cell__.js"));
 
   function resolve(spec: string): string {

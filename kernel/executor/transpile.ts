@@ -340,3 +340,30 @@ export function emitCommonJs(code: string, fileName: string): EmitOutput {
   const js = out.outputText.replace(/\n?\/\/# sourceMappingURL=.*\s*$/, "\n");
   return { js, map: out.sourceMapText ?? "", diagnostics };
 }
+
+/**
+ * Local .ts/.mts/.tsx files imported by cells: ES modules, as the cells' other imports are, with
+ * an inline source map (Node maps stack traces through it).
+ */
+export function emitEsm(code: string, fileName: string): EmitOutput {
+  const out = ts.transpileModule(code, {
+    compilerOptions: {
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.ESNext,
+      esModuleInterop: true,
+      inlineSourceMap: true,
+      inlineSources: true,
+      newLine: ts.NewLineKind.LineFeed,
+      ...(fileName.endsWith(".tsx") ? { jsx: ts.JsxEmit.React } : {}),
+    },
+    fileName,
+    reportDiagnostics: true,
+  });
+  const diagnostics = (out.diagnostics ?? [])
+    .filter((d) => d.category === ts.DiagnosticCategory.Error)
+    .map((d) => ({
+      ...(d.file && d.start !== undefined ? lineCol(d.file, d.start) : { line: 1, column: 1 }),
+      message: ts.flattenDiagnosticMessageText(d.messageText, "\n"),
+    }));
+  return { js: out.outputText, map: "", diagnostics };
+}

@@ -34,7 +34,7 @@ export interface LanguageOptions {
   strict?: boolean;
   /**
    * The worker is replaced by a fresh one, carrying the recorded declarations over, after this
-   * many programs (checks, completions, inspections, recorded cells; default 200). Every
+   * many programs (checks, completions, inspections, recorded cells; default 100). Every
    * program TypeScript builds has a new type checker whose functions V8 optimises again, and
    * the memory that costs is only returned when the thread ends.
    */
@@ -43,8 +43,8 @@ export interface LanguageOptions {
 
 /** The kernel's Language, plus numbers for tests and diagnostics. */
 export interface LanguageServer extends Language {
-  /** The service's numbers, and how many workers this client has started. */
-  stats(): Promise<(ServiceStats & { workers: number }) | undefined>;
+  /** The service's numbers, how many workers this client started and how many it replaced. */
+  stats(): Promise<(ServiceStats & { workers: number; replaced: number }) | undefined>;
   configure(settings: { strict: boolean }): Promise<CheckSettings>;
 }
 
@@ -54,7 +54,10 @@ const PROGRAM_OPS = new Set<Request["op"]>(["complete", "inspect", "check"]);
 /** Recorded cells replayed into a restarted worker on top of the last snapshot (the newest). */
 const REPLAY_LIMIT = 500;
 
-const ROTATE_AFTER = 200;
+const ROTATE_AFTER = 100;
+
+/** The id of a worker's "warm" notice (requests count from 1). */
+const WARM_ID = 0;
 
 /** Whether an environment's MOELAB_STRICT asks for strict checking ("1", "true", "yes", "on"). */
 export function strictFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -89,9 +92,12 @@ class LanguageClient implements LanguageServer {
   /** Programs the current worker has built (see rotateAfter). */
   private programs = 0;
   private rotating = false;
+  /** The worker that will replace the current one, building its first program. */
+  private warming: Worker | undefined;
   /** A replaced worker, ended once its last answer is in. */
   private retiring: Worker | undefined;
   private workersStarted = 0;
+  private replaced = 0;
   private readonly timeoutMs: number;
   /** Until then, only interactive requests (complete, inspect, is_complete) load TypeScript. */
   private readonly quietUntil: number;
@@ -168,6 +174,7 @@ class LanguageClient implements LanguageServer {
     if (this.replay.length > REPLAY_LIMIT) this.replay.shift();
     this.programs++;
     this.post({ record: code });
+    this.warming?.postMessage({ record: code } satisfies ToWorker);
   }
 
   async configure(settings: { strict: boolean }): Promise<CheckSettings> {
@@ -177,6 +184,10 @@ class LanguageClient implements LanguageServer {
       );
     // Kept for every worker started later (restarts, rotation).
     this.workerOptions.strict = settings.strict;
+    this.warming?.postMessage({
+      id: this.nextId++,
+      request: { op: "configure", strict: settings.strict },
+    } satisfies ToWorker);
     return (
       (await this.request({ op: "configure", strict: settings.strict })) ?? {
         strict: settings.strict,
@@ -184,9 +195,9 @@ class LanguageClient implements LanguageServer {
     );
   }
 
-  async stats(): Promise<(ServiceStats & { workers: number }) | undefined> {
+  async stats(): Promise<(ServiceStats & { workers: number; replaced: number }) | undefined> {
     const s = await this.request({ op: "stats" });
-    return s ? { ...s, workers: this.workersStarted } : undefined;
+    return s ? { ...s, workers: this.workersStarted, replaced: this.replaced } : undefined;
   }
 
   async dispose(): Promise<void> {
@@ -198,6 +209,9 @@ class LanguageClient implements LanguageServer {
     this.worker = undefined;
     const old = this.retiring;
     this.retiring = undefined;
+    const next = this.warming;
+    this.warming = undefined;
+    if (next) await next.terminate();
     if (old) await old.terminate();
     if (w) await w.terminate();
   }
@@ -242,11 +256,24 @@ class LanguageClient implements LanguageServer {
   private ensureWorker(): Worker | undefined {
     if (this.disposed) return undefined;
     if (this.worker) return this.worker;
+    const w = this.spawnWorker(false);
+    if (w) {
+      this.worker = w;
+      this.programs = 0;
+    }
+    return w;
+  }
+
+  /** A worker starting from the snapshot and the cells recorded since. */
+  private spawnWorker(announceWarm: boolean): Worker | undefined {
     try {
-      const workerData: WorkerOptions = { ...this.workerOptions, prelude: this.snapshot };
+      const workerData: WorkerOptions = {
+        ...this.workerOptions,
+        prelude: this.snapshot,
+        announceWarm,
+      };
       const w = new Worker(path.join(__dirname, "worker.js"), { workerData });
       this.workersStarted++;
-      this.programs = 0;
       w.on("message", (msg: FromWorker) => this.onReply(msg));
       w.on("error", (err) => {
         log(
@@ -260,7 +287,6 @@ class LanguageClient implements LanguageServer {
           log(`the language worker exited (code ${code}); it restarts on the next request`);
         this.failAll();
       });
-      this.worker = w;
       for (const code of this.replay) w.postMessage({ record: code } satisfies ToWorker);
       w.unref();
       return w;
@@ -294,9 +320,32 @@ class LanguageClient implements LanguageServer {
       if (!state || this.disposed || !this.worker) return;
       this.snapshot = state;
       this.replay = this.replay.slice(mark);
+      // The old worker goes on answering until the new one has built its first program, so no
+      // cell waits for a cold start.
+      const next = this.spawnWorker(true);
+      if (!next) return;
+      this.warming = next;
+      const warm = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), this.timeoutMs);
+        next.on("message", (m: FromWorker) => {
+          if (m.id !== WARM_ID) return;
+          clearTimeout(timer);
+          resolve(true);
+        });
+        next.once("exit", () => {
+          clearTimeout(timer);
+          resolve(false);
+        });
+      });
+      this.warming = undefined;
+      if (!warm || this.disposed || !this.worker) {
+        void next.terminate();
+        return;
+      }
       this.retiring = this.worker;
-      this.worker = undefined;
-      this.ensureWorker();
+      this.worker = next;
+      this.programs = 0;
+      this.replaced++;
       this.endRetiredIfDone();
     } finally {
       this.rotating = false;

@@ -2,6 +2,8 @@
  * The language worker: owns a CellService and answers requests one at a time, so that neither
  * the protocol thread nor the cell worker ever waits on TypeScript.
  */
+import * as v8 from "node:v8";
+import * as vm from "node:vm";
 import { parentPort, workerData } from "node:worker_threads";
 import type { FromWorker, Request, Results, ToWorker, WorkerOptions } from "./messages.js";
 import { CellService } from "./service.js";
@@ -9,6 +11,34 @@ import { CellService } from "./service.js";
 const options = workerData as WorkerOptions;
 let service: CellService | undefined;
 let warmed = false;
+
+/**
+ * Each check leaves a whole program (and type checker) behind as garbage that lives long enough
+ * to reach V8's old generation, which grows by tens of MB between its own collections. Once the
+ * heap holds GARBAGE_MB more than after the last collection, one runs when the worker is idle.
+ */
+const GARBAGE_MB = 48;
+let collect: (() => void) | undefined;
+try {
+  v8.setFlagsFromString("--expose-gc");
+  collect = vm.runInNewContext("gc") as () => void;
+} catch {
+  collect = undefined;
+}
+let heapAfterGc = 0;
+let collecting = false;
+
+function collectIfDue(): void {
+  if (!collect || collecting) return;
+  const used = v8.getHeapStatistics().used_heap_size;
+  if (used - heapAfterGc < GARBAGE_MB * 1048576) return;
+  collecting = true;
+  setImmediate(() => {
+    collecting = false;
+    collect?.();
+    heapAfterGc = v8.getHeapStatistics().used_heap_size;
+  });
+}
 
 function log(what: string, err: unknown): void {
   const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
@@ -65,18 +95,25 @@ function onMessage(msg: ToWorker): void {
   if (["complete", "inspect", "check"].includes(msg.request.op)) warmed = true;
   const reply: FromWorker = { id: msg.id, result };
   parentPort?.postMessage(reply);
+  collectIfDue();
 }
 
 parentPort?.on("message", onMessage);
 
-// Build the first program in the background unless a request already did.
-setTimeout(() => {
-  if (warmed) return;
-  warmed = true;
-  try {
-    getService().warmUp();
-  } catch (err) {
-    log("warm-up", err);
-    service?.reset();
-  }
-}, options.warmupDelayMs).unref();
+// Build the first program in the background unless a request already did; a worker replacing
+// another builds it at once and says when it is ready.
+setTimeout(
+  () => {
+    if (!warmed) {
+      warmed = true;
+      try {
+        getService().warmUp();
+      } catch (err) {
+        log("warm-up", err);
+        service?.reset();
+      }
+    }
+    if (options.announceWarm) parentPort?.postMessage({ id: 0 } satisfies FromWorker);
+  },
+  options.announceWarm ? 0 : options.warmupDelayMs,
+).unref();

@@ -80,7 +80,7 @@ try:
         reply, _ = run(f"(globalThis as any).__soak = new Array(10000).fill({i}); __soak.length")
         if reply["status"] != "ok":
             raise RuntimeError(f"soak cell {i}: {reply}")
-        if i % 50 == 0:
+        if i % 25 == 0:
             marks[i] = rss(pid)
     out["soak_rss_mb"] = marks
     reply, _ = run("k + Number(__soak.length)")

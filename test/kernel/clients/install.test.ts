@@ -71,6 +71,7 @@ describe("moelab install", () => {
     assert.equal(k.display_name, "TypeScript (moelab)");
     assert.equal(k.language, "typescript");
     assert.equal(k.interrupt_mode, "message");
+    assert.equal(k.env, undefined, "loose checking by default: no MOELAB_STRICT");
     assert.equal(typeof k.metadata.moelab.version, "string");
     checkPng(readFileSync(path.join(spec, "logo-32x32.png")), 32);
     checkPng(readFileSync(path.join(spec, "logo-64x64.png")), 64);
@@ -93,6 +94,15 @@ describe("moelab install", () => {
       ),
     );
     assert.equal(k.display_name, "TS two");
+  });
+
+  it("--strict puts MOELAB_STRICT=1 in the kernelspec's env", () => {
+    const r = moelab(["install", "--prefix", dir, "--name", "strict", "--strict"], {});
+    assert.equal(r.status, 0, r.stderr);
+    const k = JSON.parse(
+      readFileSync(path.join(dir, "share", "jupyter", "kernels", "strict", "kernel.json"), "utf8"),
+    );
+    assert.deepEqual(k.env, { MOELAB_STRICT: "1" });
   });
 
   it("rejects invalid names and conflicting targets (exit 2), writing nothing", () => {

@@ -1,13 +1,17 @@
 import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
 import * as os from "node:os";
+import * as path from "node:path";
 import { createExecutor } from "../../../kernel/executor/index.js";
 import type { Executor } from "../../../kernel/contracts.js";
 import { makeNotebookDir, run, value } from "./helpers.js";
 
 describe("executor: imports from the notebook folder", function () {
   let ex: Executor;
+  let nbDir: string;
   before(async () => {
-    ex = await createExecutor({ cwd: makeNotebookDir() });
+    nbDir = makeNotebookDir();
+    ex = await createExecutor({ cwd: nbDir });
   });
   after(async () => {
     await ex.dispose();
@@ -53,6 +57,28 @@ describe("executor: imports from the notebook folder", function () {
     );
     assert.equal(await value(ex, "import { triple as t3 } from './util.js';\nt3(1)"), "3");
     assert.equal(await value(ex, "import { nine } from './sub/more.ts';\nnine"), "9");
+  });
+
+  it("local .ts files load as ES modules: import.meta, top-level await, ESM-only packages", async () => {
+    fs.writeFileSync(
+      path.join(nbDir, "modern.ts"),
+      [
+        "import { twice } from 'esm-only';",
+        "import { triple } from './util';",
+        "const wait: number = await Promise.resolve(7);",
+        "export const where: string = import.meta.url;",
+        "export const value = twice(triple(wait));",
+        "export const isModule = typeof exports === 'undefined';",
+      ].join("\n"),
+    );
+    const r = await value(
+      ex,
+      "import * as mod from './modern.ts';\n[mod.value, mod.isModule, mod.where.endsWith('/modern.ts')].join()",
+    );
+    assert.equal(r, "'42,true,true'");
+    // .cts stays CommonJS.
+    fs.writeFileSync(path.join(nbDir, "old.cts"), "export const kind: string = typeof module;\n");
+    assert.equal(await value(ex, "import { kind } from './old.cts';\nkind"), "'object'");
   });
 
   it("local .js and .mjs files", async () => {

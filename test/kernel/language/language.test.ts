@@ -1,5 +1,9 @@
 import { strict as assert } from "node:assert";
-import { createLanguage, type LanguageServer } from "../../../kernel/language/index.js";
+import {
+  createLanguage,
+  strictFromEnv,
+  type LanguageServer,
+} from "../../../kernel/language/index.js";
 import { makeNotebookDir, removeDir } from "./fixture.js";
 
 describe("language (worker client)", function () {
@@ -114,14 +118,17 @@ describe("language (worker client)", function () {
         l.record(`const step${i} = ${i};`);
         assert.deepEqual(await l.check(`kept.alpha + step${i}`), []);
       }
-      // Let the last rotation finish (it starts after a reply, when nothing is pending).
-      await new Promise((r) => setTimeout(r, 300));
-      const stats = await l.stats();
-      assert.ok(stats && stats.workers >= 2, `workers: ${JSON.stringify(stats)}`);
+      // The new worker takes over once it has built its first program.
+      let stats = await l.stats();
+      for (let i = 0; i < 600 && !(stats && stats.replaced >= 1); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        stats = await l.stats();
+      }
+      assert.ok(stats && stats.replaced >= 1, `workers: ${JSON.stringify(stats)}`);
       assert.ok(stats.names >= 8, `names carried over: ${JSON.stringify(stats)}`);
       const c = await l.complete("model.runWith", 13);
       assert.deepEqual(c.matches, ["runWithCache", "runWithHooks"]);
-      assert.deepEqual(await l.complete("step1", 5).then((r) => r.matches.length), 3);
+      assert.deepEqual((await l.complete("step", 4)).matches.length, 6);
       // Strict checking survived the new workers.
       const d = await l.check("function f(x) { return x; }");
       assert.deepEqual(
@@ -135,5 +142,13 @@ describe("language (worker client)", function () {
     } finally {
       await l.dispose();
     }
+  });
+
+  it("reads MOELAB_STRICT from the kernel's environment", () => {
+    for (const v of ["1", "true", "YES", " on "])
+      assert.equal(strictFromEnv({ MOELAB_STRICT: v }), true, v);
+    for (const v of ["", "0", "false", "off", "strict"])
+      assert.equal(strictFromEnv({ MOELAB_STRICT: v }), false, v);
+    assert.equal(strictFromEnv({}), false);
   });
 });
