@@ -4,8 +4,7 @@
  */
 import type { AttentionPatterns, LatentKVView } from "../inspect/index.js";
 import { Figure, type PlotlyTrace } from "./figure.js";
-import { cell, gridLayout } from "./grid.js";
-import { heatmap, num } from "./heatmap.js";
+import { cell, gridLayout, heatmap, num } from "./panels.js";
 
 /** Layers x heads grid of attention patterns (rows: queries, columns: keys), 0..1. */
 export function attentionFigure(a: AttentionPatterns): Figure {

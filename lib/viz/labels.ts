@@ -1,8 +1,7 @@
 /** Routing by label: per MoE layer, a label x expert heatmap of each label's share of choices. */
 import type { RoutingByLabel } from "../inspect/index.js";
 import { Figure, type PlotlyTrace } from "./figure.js";
-import { cell, gridLayout } from "./grid.js";
-import { heatmap, num } from "./heatmap.js";
+import { cell, gridLayout, heatmap, num } from "./panels.js";
 
 export function routingByLabelFigure(by: RoutingByLabel): Figure {
   const x = [...Array(by.experts).keys()].map((e) => `E${e}`);

@@ -5,7 +5,7 @@
  */
 import type { Attribution, LogitLens } from "../inspect/index.js";
 import { Figure } from "./figure.js";
-import { heatmap, num } from "./heatmap.js";
+import { heatmap, num } from "./panels.js";
 
 export function logitLensFigure(lens: LogitLens, opts: { batch?: number } = {}): Figure {
   const b = opts.batch ?? 0;

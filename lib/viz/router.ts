@@ -4,8 +4,7 @@
  */
 import type { RouterTrace } from "../inspect/index.js";
 import { Figure, type PlotlyTrace } from "./figure.js";
-import { cell, finiteRange, gridLayout } from "./grid.js";
-import { heatmap } from "./heatmap.js";
+import { cell, finiteRange, gridLayout, heatmap } from "./panels.js";
 
 /** The rank marks of the chosen experts: [T][E], "1".."k" where chosen, "" elsewhere. */
 export function topkMarks(chosen: number[][], experts: number): string[][] {
