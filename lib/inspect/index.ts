@@ -46,3 +46,4 @@ export {
   routerTrace,
 } from "./trace.js";
 export type { LatentLayer, RouterTraceLayer } from "./trace.js";
+export { tokenLabel } from "./common.js";
