@@ -91,3 +91,14 @@ export function finiteRange(rows: readonly (readonly (number | null)[])[]): [num
       }
   return lo === Infinity ? [0, 1] : [lo, hi === lo ? lo + 1 : hi];
 }
+
+/** A subplot row tall enough to label each of n categories (tokens, labels) on its y axis. */
+export const rowHeight = (n: number): number => Math.max(260, 14 * n + 110);
+
+/** A y axis of categories, every one labelled, first at the top. */
+export const categoryY = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  type: "category",
+  autorange: "reversed",
+  dtick: 1,
+  ...extra,
+});
