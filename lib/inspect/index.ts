@@ -2,6 +2,7 @@
 export {
   ablateExpert,
   ablateHead,
+  excludeExpert,
   forceExpert,
   runWithInterventions,
   scaleGateBias,
