@@ -43,3 +43,14 @@ export function entropyBits(w: ArrayLike<number>): number {
   for (let i = 0; i < w.length; i++) if (w[i] > 0) h -= (w[i] / z) * Math.log2(w[i] / z);
   return h;
 }
+
+/**
+ * A printable label of a token id: the tokenizer's text, or "#id" without a tokenizer or for an id
+ * it does not cover (a model's vocabulary may be larger than its tokenizer's).
+ */
+export function tokenLabel(
+  tok: { vocabSize: number; tokenText(id: number): string } | null,
+  id: number,
+): string {
+  return tok && id >= 0 && id < tok.vocabSize ? tok.tokenText(id) : `#${id}`;
+}

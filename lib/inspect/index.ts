@@ -2,6 +2,7 @@
 export {
   ablateExpert,
   ablateHead,
+  excludeExpert,
   forceExpert,
   runWithInterventions,
   scaleGateBias,
@@ -46,3 +47,4 @@ export {
   routerTrace,
 } from "./trace.js";
 export type { LatentLayer, RouterTraceLayer } from "./trace.js";
+export { tokenLabel } from "./common.js";

@@ -136,6 +136,46 @@ export function ablateExpert(model: Transformer, opts: AblateExpertOptions): Int
   );
 }
 
+/**
+ * Takes experts out of the router's reach: the layer's experts are chosen again from its scores
+ * with theirs at -inf, so a token that chose one takes its next best (with that expert's own
+ * weight), where ablateExpert leaves the slot empty.
+ */
+export function excludeExpert(
+  model: Transformer,
+  opts: { layer: number | readonly number[]; expert: number | readonly number[] },
+): Intervention {
+  const layers = asList(opts.layer);
+  const E = model.args.n_routed_experts;
+  const experts = asList(opts.expert);
+  for (const e of experts) checkIndex(e, E, "excludeExpert: expert");
+  if (E - experts.length < model.args.n_activated_experts)
+    throw new RangeError(
+      `excludeExpert: ${E - experts.length} experts left for top-${model.args.n_activated_experts}`,
+    );
+  const hooks: [string, HookFn][] = [];
+  for (const L of layers) {
+    const moe = moeOf(model, L, "excludeExpert");
+    let scores: Float32Array | null = null;
+    hooks.push([`blocks.${L}.moe.hook_router_scores`, (s) => void (scores = f32(s))]);
+    hooks.push([
+      `blocks.${L}.moe.hook_expert_indices`,
+      (t) => {
+        const s = scores ? Float32Array.from(scores) : null;
+        if (!s) throw new Error(`excludeExpert: layer ${L}'s router scores were not seen`);
+        for (let o = 0; o < s.length; o += E) for (const e of experts) s[o + e] = -Infinity;
+        const bias = moe.gate.bias ? f32(moe.gate.bias) : null;
+        const { indices } = routeTokens(s, bias, s.length / E, moe.args);
+        return T.tensor(indices, { shape: [...t.shape] });
+      },
+    ]);
+  }
+  return intervention(
+    `layer ${layers.join(", ")}: expert ${experts.join(", ")} excluded from routing`,
+    hooks,
+  );
+}
+
 export interface AblateHeadOptions {
   layer: number | readonly number[];
   head: number | readonly number[];

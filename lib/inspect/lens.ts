@@ -11,7 +11,7 @@
 import * as T from "../tensor/index.js";
 import type { Tokens, Transformer } from "../model/index.js";
 import type { TextTokenizer } from "../model/index.js";
-import { checkIndex, f32 } from "./common.js";
+import { checkIndex, f32, tokenLabel } from "./common.js";
 import { displayBundle } from "./display.js";
 
 /** The residual stream split into its additive parts (each [B, T, dim]). */
@@ -128,7 +128,7 @@ export class LogitLens {
   }
 
   private text(id: number): string {
-    return this.tokenizer ? this.tokenizer.tokenText(id) : String(id);
+    return tokenLabel(this.tokenizer, id);
   }
 
   toString(): string {
@@ -346,7 +346,7 @@ export function logitAttribution(
   const name = (x: number | readonly number[]): string =>
     typeof x === "number"
       ? tok
-        ? JSON.stringify(tok.tokenText(x))
+        ? JSON.stringify(tokenLabel(tok, x))
         : `token ${x}`
       : "the given tokens";
   const what =

@@ -9,7 +9,7 @@
  */
 import * as T from "../tensor/index.js";
 import type { Tokens, Transformer } from "../model/index.js";
-import { checkIndex, f32, moeLayers, moeOf } from "./common.js";
+import { checkIndex, f32, moeLayers, moeOf, tokenLabel } from "./common.js";
 import { displayBundle } from "./display.js";
 
 export type PatchGrid = "layer_pos" | "layer_head" | "layer_expert";
@@ -169,7 +169,7 @@ export function activationPatching(model: Transformer, opts: PatchingOptions): P
     });
     const tok = model.tokenizer;
     const ids = f32(clean);
-    columns = cols.map((p) => (tok ? `${p}: ${tok.tokenText(ids[p])}` : String(p)));
+    columns = cols.map((p) => (tok ? `${p}: ${tokenLabel(tok, ids[p])}` : String(p)));
   } else if (grid === "layer_head") {
     cols = [...Array(model.args.n_heads).keys()];
     columns = cols.map((h) => `H${h}`);

@@ -5,7 +5,7 @@
  */
 import * as T from "../tensor/index.js";
 import type { Tokens, Transformer } from "../model/index.js";
-import { checkIndex, f32, moeLayers } from "./common.js";
+import { checkIndex, f32, moeLayers, tokenLabel } from "./common.js";
 import { displayBundle } from "./display.js";
 
 /** One row of tokens as ids and unique labels ("3: the"; positions keep repeated tokens apart). */
@@ -19,7 +19,7 @@ function rowOf(
   const Tq = t.shape[1];
   const ids = Array.from(t.toArray().subarray(batch * Tq, (batch + 1) * Tq));
   const tok = model.tokenizer;
-  return { ids, labels: ids.map((id, i) => `${i}: ${tok ? tok.tokenText(id) : id}`), t };
+  return { ids, labels: ids.map((id, i) => `${i}: ${tok ? tokenLabel(tok, id) : id}`), t };
 }
 
 function rowsOf(x: Float32Array | Int32Array, o: number, n: number, w: number): number[][] {

@@ -4,8 +4,7 @@
  */
 import type { AttentionPatterns, LatentKVView } from "../inspect/index.js";
 import { Figure, type PlotlyTrace } from "./figure.js";
-import { cell, gridLayout } from "./grid.js";
-import { heatmap, num } from "./heatmap.js";
+import { categoryY, cell, gridLayout, heatmap, num, rowHeight } from "./panels.js";
 
 /** Layers x heads grid of attention patterns (rows: queries, columns: keys), 0..1. */
 export function attentionFigure(a: AttentionPatterns): Figure {
@@ -28,12 +27,17 @@ export function attentionFigure(a: AttentionPatterns): Figure {
       );
       axes.push({
         x: { title: { text: `${l.name} head ${h} (keys)` }, type: "category" },
-        y: { autorange: "reversed", type: "category" },
+        y: categoryY(),
       });
     }),
   );
   return new Figure(
-    { data, layout: gridLayout("Attention patterns (rows: queries)", a.layers.length, H, axes) },
+    {
+      data,
+      layout: gridLayout("Attention patterns (rows: queries)", a.layers.length, H, axes, {
+        height: a.layers.length * rowHeight(a.tokens.length) + 80,
+      }),
+    },
     a.toString(),
   );
 }
@@ -73,7 +77,7 @@ export function latentFigure(v: LatentKVView): Figure {
       },
       {
         x: { title: { text: `${l.name}: c_kv on its principal directions` }, type: "category" },
-        y: { autorange: "reversed", type: "category" },
+        y: categoryY(),
       },
     );
   });
@@ -92,7 +96,7 @@ export function latentFigure(v: LatentKVView): Figure {
         v.layers.length,
         2,
         axes,
-        { showlegend: false },
+        { showlegend: false, height: v.layers.length * rowHeight(v.tokens.length) + 80 },
       ),
     },
     lines.join("\n"),

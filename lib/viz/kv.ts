@@ -4,7 +4,7 @@
  */
 import { kvCacheSizes, presets, type ModelArgs, type ModelConfig } from "../config/index.js";
 import { Figure, type PlotlyTrace } from "./figure.js";
-import { num } from "./heatmap.js";
+import { num } from "./panels.js";
 
 const METHODS = [
   ["mla", "MLA (c_kv + k_pe)"],

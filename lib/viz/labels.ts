@@ -1,8 +1,7 @@
 /** Routing by label: per MoE layer, a label x expert heatmap of each label's share of choices. */
 import type { RoutingByLabel } from "../inspect/index.js";
 import { Figure, type PlotlyTrace } from "./figure.js";
-import { cell, gridLayout } from "./grid.js";
-import { heatmap, num } from "./heatmap.js";
+import { categoryY, cell, gridLayout, heatmap, num, rowHeight } from "./panels.js";
 
 export function routingByLabelFigure(by: RoutingByLabel): Figure {
   const x = [...Array(by.experts).keys()].map((e) => `E${e}`);
@@ -26,7 +25,7 @@ export function routingByLabelFigure(by: RoutingByLabel): Figure {
         title: { text: `${l.name}: MI ${num(l.mi, 3)} bits, p ${num(l.p, 3)}` },
         type: "category",
       },
-      y: { type: "category", autorange: "reversed" },
+      y: categoryY(),
     };
   });
   const lines = [by.toString()];
@@ -53,6 +52,7 @@ export function routingByLabelFigure(by: RoutingByLabel): Figure {
         by.layers.length,
         1,
         axes,
+        { height: by.layers.length * rowHeight(by.labels.length) + 80 },
       ),
     },
     lines.join("\n"),

@@ -3,16 +3,17 @@
  * there gives the actual next token; its text: the read's top token), and direct logit
  * attribution as bars per component.
  */
-import type { Attribution, LogitLens } from "../inspect/index.js";
+import { tokenLabel, type Attribution, type LogitLens } from "../inspect/index.js";
 import { Figure } from "./figure.js";
-import { heatmap, num } from "./heatmap.js";
+import { heatmap, num } from "./panels.js";
 
 export function logitLensFigure(lens: LogitLens, opts: { batch?: number } = {}): Figure {
   const b = opts.batch ?? 0;
   const Tq = lens.tokens.shape[1];
   const ids = lens.tokens.toArray().subarray(b * Tq, (b + 1) * Tq);
   const positions = [...Array(Tq - 1).keys()];
-  const text = (id: number): string => (lens.tokenizer ? lens.tokenizer.tokenText(id) : String(id));
+  const text = (id: number): string =>
+    lens.tokenizer ? tokenLabel(lens.tokenizer, id) : String(id);
   // p(actual next token) per read and position; the last position has no next token to score.
   const z = lens.labels.map((_, l) =>
     positions.map((p) => Math.exp(lens.logProbs(ids[p + 1], b, p)[l])),

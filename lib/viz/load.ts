@@ -6,8 +6,7 @@ import type { Routing } from "../inspect/index.js";
 import type { History } from "../train/index.js";
 import { maxVio } from "../train/index.js";
 import { Figure, type PlotlyTrace } from "./figure.js";
-import { cell, gridLayout } from "./grid.js";
-import { heatmap, num } from "./heatmap.js";
+import { cell, gridLayout, heatmap, num } from "./panels.js";
 
 const expertNames = (E: number): string[] => [...Array(E).keys()].map((e) => `E${e}`);
 

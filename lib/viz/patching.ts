@@ -1,7 +1,7 @@
 /** Activation patching as a heatmap: rows layers, columns positions / heads / experts. */
 import type { PatchingResult } from "../inspect/index.js";
 import { Figure } from "./figure.js";
-import { heatmap } from "./heatmap.js";
+import { heatmap } from "./panels.js";
 
 const COLUMN_AXIS = { layer_pos: "position", layer_head: "head", layer_expert: "expert" } as const;
 

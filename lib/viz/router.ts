@@ -4,8 +4,7 @@
  */
 import type { RouterTrace } from "../inspect/index.js";
 import { Figure, type PlotlyTrace } from "./figure.js";
-import { cell, finiteRange, gridLayout } from "./grid.js";
-import { heatmap } from "./heatmap.js";
+import { categoryY, cell, finiteRange, gridLayout, heatmap, rowHeight } from "./panels.js";
 
 /** The rank marks of the chosen experts: [T][E], "1".."k" where chosen, "" elsewhere. */
 export function topkMarks(chosen: number[][], experts: number): string[][] {
@@ -40,7 +39,7 @@ export function routerTraceFigure(tr: RouterTrace): Figure {
       );
       axes.push({
         x: { title: { text: `${l.name}: ${what}` }, type: "category" },
-        y: { autorange: "reversed", type: "category" },
+        y: categoryY(),
       });
     }
   });
@@ -52,6 +51,7 @@ export function routerTraceFigure(tr: RouterTrace): Figure {
         tr.layers.length,
         2,
         axes,
+        { height: tr.layers.length * rowHeight(tr.tokens.length) + 80 },
       ),
     },
     tr.toString(),

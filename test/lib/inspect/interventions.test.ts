@@ -5,6 +5,7 @@ import { topkOfScores } from "../../../lib/train/index.js";
 import {
   ablateExpert,
   ablateHead,
+  excludeExpert,
   forceExpert,
   runWithInterventions,
   scaleGateBias,
@@ -104,6 +105,35 @@ describe("inspect interventions", () => {
     assert.notDeepEqual(
       runWithInterventions(m, TOKS, ablateExpert(m, { layer: 2, expert: e })).toArray(),
       plain,
+    );
+  });
+
+  it("excludeExpert: tokens that chose the expert take their next best, the others keep theirs", () => {
+    const m = model(1, { n_expert_groups: 1, n_limited_groups: 1 });
+    const plain = logitsOf(m);
+    const names = ["blocks.1.moe.hook_expert_indices", "blocks.1.moe.hook_router_scores"];
+    const c0 = cacheOf(m, names);
+    const idx = c0.get(names[0]).toArray();
+    const s = c0.get(names[1]).toArray();
+    const e = idx[0];
+    const idx1 = cacheOf(m, names, [excludeExpert(m, { layer: 1, expert: e })])
+      .get(names[0])
+      .toArray();
+    for (let t = 0; t < 16; t++) {
+      const row0 = [idx[2 * t], idx[2 * t + 1]];
+      const row1 = [idx1[2 * t], idx1[2 * t + 1]];
+      assert.ok(!row1.includes(e));
+      if (!row0.includes(e)) assert.deepEqual(row1, row0);
+      else {
+        // The best expert not yet chosen, by the scores (the bias is zero).
+        const sc = [0, 1, 2, 3].filter((x) => x !== e).sort((a, b) => s[t * 4 + b] - s[t * 4 + a]);
+        assert.deepEqual(row1, sc.slice(0, 2), `token ${t}`);
+      }
+    }
+    assert.deepEqual(logitsOf(m), plain);
+    assert.throws(
+      () => excludeExpert(m, { layer: 1, expert: [0, 1, 2] }),
+      /1 experts left for top-2/,
     );
   });
 

@@ -1,7 +1,13 @@
 /** Logit lens, residual decomposition and direct logit attribution add up. */
 import { strict as assert } from "node:assert";
 import * as T from "../../../lib/tensor/index.js";
-import { decomposeResidual, logitAttribution, logitLens } from "../../../lib/inspect/index.js";
+import { ByteTokenizer } from "../../../lib/data/index.js";
+import {
+  decomposeResidual,
+  logitAttribution,
+  logitLens,
+  tokenLabel,
+} from "../../../lib/inspect/index.js";
 import { TOKS, closeTo, model } from "./fixtures.js";
 
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
@@ -105,5 +111,17 @@ describe("inspect logit lens and attribution", () => {
       () => logitAttribution(m, TOKS, { correct: 1, position: 8 }),
       /position 8 is outside the 8 tokens/,
     );
+  });
+
+  it("labels ids the tokenizer does not cover (a vocabulary larger than the tokenizer's)", () => {
+    const m = model(1, { vocab_size: 300 });
+    m.tokenizer = new ByteTokenizer();
+    assert.equal(tokenLabel(m.tokenizer, 72), "H");
+    assert.equal(tokenLabel(m.tokenizer, 290), "#290");
+    assert.equal(tokenLabel(null, 5), "#5");
+    const lens = logitLens(m, [[72, 105]]);
+    const texts = lens.top(300, 0, 0)[0].map((t) => t.text);
+    assert.ok(texts.includes("#299") && texts.includes("H"));
+    assert.match(lens.toString(), /^Logit lens/);
   });
 });
