@@ -28,7 +28,7 @@ const TRAIN = [
   "const data = { train: TokenDataset.fromCorpus(train, tok), validation: TokenDataset.fromCorpus(validation, tok) };",
   "const model = Transformer.create({ vocab_size: 256, dim: 32, inter_dim: 64, moe_inter_dim: 16, n_layers: 3, n_dense_layers: 1, n_heads: 2, n_routed_experts: 8, n_shared_experts: 1, n_activated_experts: 2, q_lora_rank: 0, kv_lora_rank: 16, qk_nope_head_dim: 8, qk_rope_head_dim: 8, v_head_dim: 8, max_seq_len: 64, mtp_depth: 1 }, { seed: 0 });",
   "const trainer = new Trainer(model, data, { batchSize: 4, seqLen: 32, view: new viz.Dashboard({ intervalMs: 150 }) });",
-  "await trainer.fit({ steps: 60, evalEvery: 20 });",
+  "await trainer.fit({ steps: 30, evalEvery: 10 });",
 ].join("\n");
 
 const ROUTER = [
@@ -177,7 +177,7 @@ describe("front ends: a live classic Notebook server in chromium", function () {
       figures: number;
     };
     assert.ok(seen.states.length >= 3, `dashboard states seen: ${JSON.stringify(seen.states)}`);
-    assert.match(seen.states[seen.states.length - 1], /60 \/ 60/);
+    assert.match(seen.states[seen.states.length - 1], /30 \/ 30/);
     // plotly.js's own output and the dashboard: updates never add outputs.
     assert.equal(seen.maxOutputs, 2, JSON.stringify(seen.states.slice(-2)));
     assert.equal(seen.figures, 1);
@@ -200,7 +200,7 @@ describe("front ends: a live classic Notebook server in chromium", function () {
     );
     const dash = outs[1].data!;
     assert.ok(text(dash["image/svg+xml"]).startsWith("<svg"));
-    assert.match(text(dash["text/plain"]), /step 60\/60/);
+    assert.match(text(dash["text/plain"]), /step 30\/30/);
     const all = saved.cells.flatMap((c) => c.outputs);
     assert.equal(
       all.filter((o) => text(o.data?.["text/html"]).includes("data-moelab-plotly")).length,
