@@ -31,6 +31,19 @@ export function compareRuns(runs: Record<string, Run>, opts: CompareOptions = {}
   });
   if (entries.length === 0) throw new RangeError("compareRuns: no runs given");
   const points = opts.maxPoints ?? 200;
+  const hasVal = entries.some(({ h }) => h.evals.length > 0);
+  const moe = entries.some(({ h }) => h.mainLayers > 0);
+  // Only the panels some run has data for, in reading order.
+  const panels = [
+    "train loss",
+    ...(hasVal ? ["validation loss"] : []),
+    ...(moe ? ["MaxVio_batch"] : []),
+    ...(moe && hasVal ? ["MaxVio_global"] : []),
+  ];
+  const axes = (panel: string) => {
+    const k = panels.indexOf(panel) + 1;
+    return k === 1 ? {} : { xaxis: `x${k}`, yaxis: `y${k}` };
+  };
   const data: PlotlyTrace[] = [];
   const rows: string[] = [];
   entries.forEach(({ name, h }, k) => {
@@ -47,8 +60,7 @@ export function compareRuns(runs: Record<string, Run>, opts: CompareOptions = {}
         x: h.evals.map((e) => e.step),
         y: h.evals.map((e) => e.valLoss),
         marker: { color, size: 5 },
-        xaxis: "x2",
-        yaxis: "y2",
+        ...axes("validation loss"),
       });
     if (h.mainLayers > 0) {
       data.push({
@@ -57,8 +69,7 @@ export function compareRuns(runs: Record<string, Run>, opts: CompareOptions = {}
         name,
         showlegend: false,
         ...bucketed(steps, h.maxVioBatch(), points),
-        xaxis: "x3",
-        yaxis: "y3",
+        ...axes("MaxVio_batch"),
       });
       if (h.evals.length)
         data.push({
@@ -69,8 +80,7 @@ export function compareRuns(runs: Record<string, Run>, opts: CompareOptions = {}
           x: h.evals.map((e) => e.step),
           y: h.maxVioGlobal(),
           marker: { color, size: 5 },
-          xaxis: "x4",
-          yaxis: "y4",
+          ...axes("MaxVio_global"),
         });
     }
     const last = h.lastStep!;
@@ -84,32 +94,28 @@ export function compareRuns(runs: Record<string, Run>, opts: CompareOptions = {}
           : ""),
     );
   });
-  const panel = (k: number, text: string) => ({
+  const gridRows = Math.ceil(panels.length / 2);
+  const layoutAxes: Record<string, unknown> = {};
+  panels.forEach((_, k) => (layoutAxes[`xaxis${k === 0 ? "" : k + 1}`] = { title: "step" }));
+  const annotations = panels.map((text, k) => ({
     text: `<b>${text}</b>`,
-    xref: `x${k === 1 ? "" : k} domain`,
-    yref: `y${k === 1 ? "" : k} domain`,
+    xref: `x${k === 0 ? "" : k + 1} domain`,
+    yref: `y${k === 0 ? "" : k + 1} domain`,
     x: 0.5,
     y: 1,
     yanchor: "bottom",
     showarrow: false,
-  });
-  const moe = entries.some(({ h }) => h.mainLayers > 0);
+  }));
   return new Figure(
     {
       data,
       layout: {
         title: opts.title ?? `${entries.map((e) => e.name).join(" vs ")}`,
-        grid: { rows: moe ? 2 : 1, columns: 2, pattern: "independent" },
+        grid: { rows: gridRows, columns: Math.min(2, panels.length), pattern: "independent" },
         width: 760,
-        height: moe ? 560 : 320,
-        annotations: [
-          panel(1, "train loss"),
-          panel(2, "validation loss"),
-          ...(moe ? [panel(3, "MaxVio_batch"), panel(4, "MaxVio_global")] : []),
-        ],
-        xaxis: { title: "step" },
-        xaxis2: { title: "step" },
-        ...(moe ? { xaxis3: { title: "step" }, xaxis4: { title: "step" } } : {}),
+        height: 40 + 280 * gridRows,
+        annotations,
+        ...layoutAxes,
       },
     },
     `${entries.length} runs compared\n${rows.join("\n")}`,

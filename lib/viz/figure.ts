@@ -14,6 +14,8 @@
  * column, y per row) or through axis domains; layout.title, axis titles, type ("log",
  * "category"), range, autorange "reversed", tickvals/ticktext; shapes of type "line" or "rect"
  * (xref/yref "x".., "paper", "x domain"..); annotations (text at a point); width and height.
+ * Labels on a category axis should be unique (plotly.js merges repeated ones: number repeated
+ * tokens, "3:the"); an axis with string labels is sent to plotly.js as type "category".
  */
 import { writeFileSync } from "node:fs";
 import { figureHtml } from "./html.js";
@@ -156,6 +158,17 @@ export class Figure {
           : /^[xy]axis\d*$/.test(k) && v && typeof v === "object"
             ? titled(v as Record<string, unknown>)
             : v;
+    // plotly.js reads labels such as "0".."9" as numbers and drops the rest ("A"); moelab's SVG
+    // puts any string on a category axis, so say so to plotly.js too.
+    for (const t of this.spec.data)
+      for (const letter of ["x", "y"] as const) {
+        const values = t[letter];
+        if (!Array.isArray(values) || !values.some((v) => typeof v === "string")) continue;
+        const id = typeof t[`${letter}axis`] === "string" ? (t[`${letter}axis`] as string) : letter;
+        const key = `${letter}axis${id.slice(1)}`;
+        const axis = (layout[key] ?? {}) as Record<string, unknown>;
+        if (axis.type === undefined) layout[key] = { ...axis, type: "category" };
+      }
     const data = this.spec.data.map((t) =>
       t.colorbar && typeof t.colorbar === "object"
         ? { ...t, colorbar: titled(t.colorbar as Record<string, unknown>) }

@@ -43,7 +43,8 @@ export function titleText(t: unknown): string[] {
   if (!s) return [];
   return s.split(/<br\s*\/?>/i).map((line) =>
     line
-      .replace(/<[^>]*>/g, "")
+      // Plotly's pseudo-HTML tags; any other "<...>" is text (a token such as "<eos>").
+      .replace(/<\/?(?:b|i|em|strong|sup|sub|span|a|br)\b[^>]*>/gi, "")
       .replace(/&lt;/g, "<")
       .replace(/&gt;/g, ">")
       .replace(/&amp;/g, "&"),

@@ -143,3 +143,16 @@ describe("lib/viz FP8 figures", () => {
     assert.match(fig.summary, /E4M3: 4 exponent \/ 3 mantissa bits, max 448/);
   });
 });
+
+describe("lib/viz plotly.js spec", () => {
+  it("marks axes with string labels as category (plotly.js would read '0'..'9' as numbers)", () => {
+    const fig = compareRuns({ a: syntheticHistory(5, 0) });
+    assert.equal(fig.spec.data.length, 1, "no validation or MaxVio panels without their data");
+    assert.deepEqual((fig.spec.layout.grid as { rows: number; columns: number }).columns, 1);
+    const grid = fp8CodeGrid().plotly().layout;
+    assert.equal((grid.xaxis as { type: string }).type, "category");
+    assert.equal((grid.yaxis2 as { type: string; autorange: string }).type, "category");
+    assert.equal((grid.yaxis2 as { type: string; autorange: string }).autorange, "reversed");
+    assert.deepEqual(grid.xaxis2, { title: { text: "low nibble (E5M2)" }, type: "category" });
+  });
+});
