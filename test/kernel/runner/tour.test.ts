@@ -30,7 +30,7 @@ describe("notebooks/01-tour.ipynb", function () {
     const r = await runAsync(
       process.execPath,
       [path.join(ROOT, "bin", "moelab.js"), "run", src, "--out", out, "--html", html],
-      { env: { ...process.env, JUPYTER_DATA_DIR: path.join(dir, "data") } },
+      { env: { ...process.env, JUPYTER_DATA_DIR: path.join(dir, "data") }, timeoutMs: 230000 },
     );
     assert.equal(r.code, 0, r.stderr);
     assert.equal(readFileSync(src, "utf8"), before, "the tour itself is never modified");
