@@ -196,7 +196,9 @@ export function dashboardFigure(
       ...(groupSize > 1 ? { x0: 0, dx: groupSize } : {}),
       colorscale: "RdBu",
       reversescale: true,
-      zmid: 1,
+      // 0 (idle) to 2 (twice its share), white at 1 (balanced); heavier loads saturate.
+      zmin: 0,
+      zmax: 2,
       colorbar: { title: "load / balanced", len: 0.4, y: 0.2 },
       xaxis: "x4",
       yaxis: "y4",
@@ -221,7 +223,7 @@ export function dashboardFigure(
           : "") +
         (state.status && state.status !== "running" ? `  ·  ${state.status}` : "");
   const layout: Record<string, unknown> = {
-    grid: { rows: moe ? 2 : 1, columns: 2, pattern: "independent" },
+    grid: { rows: moe ? 2 : 1, columns: 2, pattern: "independent", xgap: 0.3, ygap: 0.35 },
     height: moe ? 560 : 320,
     width: 760,
     margin: { l: 60, r: 30, t: 50, b: 40 },
