@@ -56,9 +56,6 @@ const REPLAY_LIMIT = 500;
 
 const ROTATE_AFTER = 100;
 
-/** The id of a worker's "warm" notice (requests count from 1). */
-const WARM_ID = 0;
-
 /** Whether an environment's MOELAB_STRICT asks for strict checking ("1", "true", "yes", "on"). */
 export function strictFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
   return /^(1|true|yes|on)$/i.test((env.MOELAB_STRICT ?? "").trim());
@@ -92,8 +89,6 @@ class LanguageClient implements LanguageServer {
   /** Programs the current worker has built (see rotateAfter). */
   private programs = 0;
   private rotating = false;
-  /** The worker that will replace the current one, building its first program. */
-  private warming: Worker | undefined;
   /** A replaced worker, ended once its last answer is in. */
   private retiring: Worker | undefined;
   private workersStarted = 0;
@@ -174,7 +169,6 @@ class LanguageClient implements LanguageServer {
     if (this.replay.length > REPLAY_LIMIT) this.replay.shift();
     this.programs++;
     this.post({ record: code });
-    this.warming?.postMessage({ record: code } satisfies ToWorker);
   }
 
   async configure(settings: { strict: boolean }): Promise<CheckSettings> {
@@ -184,10 +178,6 @@ class LanguageClient implements LanguageServer {
       );
     // Kept for every worker started later (restarts, rotation).
     this.workerOptions.strict = settings.strict;
-    this.warming?.postMessage({
-      id: this.nextId++,
-      request: { op: "configure", strict: settings.strict },
-    } satisfies ToWorker);
     return (
       (await this.request({ op: "configure", strict: settings.strict })) ?? {
         strict: settings.strict,
@@ -209,9 +199,6 @@ class LanguageClient implements LanguageServer {
     this.worker = undefined;
     const old = this.retiring;
     this.retiring = undefined;
-    const next = this.warming;
-    this.warming = undefined;
-    if (next) await next.terminate();
     if (old) await old.terminate();
     if (w) await w.terminate();
   }
@@ -256,24 +243,11 @@ class LanguageClient implements LanguageServer {
   private ensureWorker(): Worker | undefined {
     if (this.disposed) return undefined;
     if (this.worker) return this.worker;
-    const w = this.spawnWorker(false);
-    if (w) {
-      this.worker = w;
-      this.programs = 0;
-    }
-    return w;
-  }
-
-  /** A worker starting from the snapshot and the cells recorded since. */
-  private spawnWorker(announceWarm: boolean): Worker | undefined {
     try {
-      const workerData: WorkerOptions = {
-        ...this.workerOptions,
-        prelude: this.snapshot,
-        announceWarm,
-      };
+      const workerData: WorkerOptions = { ...this.workerOptions, prelude: this.snapshot };
       const w = new Worker(path.join(__dirname, "worker.js"), { workerData });
       this.workersStarted++;
+      this.programs = 0;
       w.on("message", (msg: FromWorker) => this.onReply(msg));
       w.on("error", (err) => {
         log(
@@ -287,6 +261,7 @@ class LanguageClient implements LanguageServer {
           log(`the language worker exited (code ${code}); it restarts on the next request`);
         this.failAll();
       });
+      this.worker = w;
       for (const code of this.replay) w.postMessage({ record: code } satisfies ToWorker);
       w.unref();
       return w;
@@ -320,31 +295,9 @@ class LanguageClient implements LanguageServer {
       if (!state || this.disposed || !this.worker) return;
       this.snapshot = state;
       this.replay = this.replay.slice(mark);
-      // The old worker goes on answering until the new one has built its first program, so no
-      // cell waits for a cold start.
-      const next = this.spawnWorker(true);
-      if (!next) return;
-      this.warming = next;
-      const warm = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(false), this.timeoutMs);
-        next.on("message", (m: FromWorker) => {
-          if (m.id !== WARM_ID) return;
-          clearTimeout(timer);
-          resolve(true);
-        });
-        next.once("exit", () => {
-          clearTimeout(timer);
-          resolve(false);
-        });
-      });
-      this.warming = undefined;
-      if (!warm || this.disposed || !this.worker) {
-        void next.terminate();
-        return;
-      }
       this.retiring = this.worker;
-      this.worker = next;
-      this.programs = 0;
+      this.worker = undefined;
+      this.ensureWorker();
       this.replaced++;
       this.endRetiredIfDone();
     } finally {

@@ -7,8 +7,6 @@ export interface WorkerOptions {
   cwd: string;
   moelabTypes?: string;
   strict: boolean;
-  /** Build the first program at once and then post { id: 0 } (a worker replacing another). */
-  announceWarm?: boolean;
   /** The prelude of the worker this one replaces. */
   prelude?: PreludeState;
   /** Milliseconds after start before the worker builds its first program unasked. */

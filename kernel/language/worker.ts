@@ -100,20 +100,14 @@ function onMessage(msg: ToWorker): void {
 
 parentPort?.on("message", onMessage);
 
-// Build the first program in the background unless a request already did; a worker replacing
-// another builds it at once and says when it is ready.
-setTimeout(
-  () => {
-    if (!warmed) {
-      warmed = true;
-      try {
-        getService().warmUp();
-      } catch (err) {
-        log("warm-up", err);
-        service?.reset();
-      }
-    }
-    if (options.announceWarm) parentPort?.postMessage({ id: 0 } satisfies FromWorker);
-  },
-  options.announceWarm ? 0 : options.warmupDelayMs,
-).unref();
+// Build the first program in the background unless a request already did.
+setTimeout(() => {
+  if (warmed) return;
+  warmed = true;
+  try {
+    getService().warmUp();
+  } catch (err) {
+    log("warm-up", err);
+    service?.reset();
+  }
+}, options.warmupDelayMs).unref();

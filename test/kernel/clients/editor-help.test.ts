@@ -11,9 +11,11 @@ import * as path from "node:path";
 import { DEBIAN_PYTHON, needs } from "../../helpers/env.js";
 import { ROOT, needsKernel, runAsync, tempJupyter, type TempJupyter } from "./kernelspec.js";
 
-const quick = process.env.MOELAB_QUICK === "1";
-/** Executions of the soak cell; RSS is sampled every 25. */
-const SOAK = quick ? 300 : 600;
+/**
+ * Executions of the soak cell; RSS is sampled every 25 and judged over the second half (the
+ * first hundreds warm up: heaps grow to their working size, V8 compiles the checker's code).
+ */
+const SOAK = 1000;
 
 type Json = Record<string, unknown>;
 
@@ -101,18 +103,23 @@ describe("real clients: jupyter_client sees moelab's types, warnings and bounded
   it(`keeps its memory bounded over ${SOAK} executions, with its variables`, () => {
     const marks = Object.entries(out.soak_rss_mb as unknown as Record<string, number>)
       .map(([n, mb]) => [Number(n), mb] as const)
-      .filter(([n]) => n >= 100)
+      .filter(([n]) => n >= SOAK / 2)
       .sort((a, b) => a[0] - b[0]);
     const shown = marks.map(([n, mb]) => `${n}: ${mb.toFixed(0)} MB`).join(", ");
     // Memory here is a saw (garbage collected, language workers replaced), so the envelope is
-    // compared: the highest reading of the second half against the first half's. Before the fix
-    // the kernel kept 100-400 KB per execution, 25-100 MB over each half of this loop.
+    // compared: the highest reading of the second half against the first half's.
     const half = Math.floor(marks.length / 2);
     const peak = (xs: (readonly [number, number])[]): number => Math.max(...xs.map((m) => m[1]));
     const growth = peak(marks.slice(half)) - peak(marks.slice(0, half));
     const execs = marks[marks.length - 1][0] - marks[half][0];
     const perExec = (growth * 1024) / execs;
-    assert.ok(perExec < 40, `${perExec.toFixed(0)} KB per execution (${shown})`);
+    // Before the fix this loop kept about 390 KB per execution; the first hundreds of
+    // executions still warm up (heaps, the checker's compiled code), so the bar is 100 KB.
+    console.log(
+      `      (RSS over the second half: ${perExec.toFixed(0)} KB per execution; ${shown})`,
+    );
+    assert.ok(perExec < 100, `${perExec.toFixed(0)} KB per execution (${shown})`);
+    assert.equal(out.soak_kept as unknown, "ok");
     assert.equal(out.after_soak as unknown, "ok", "variables survive");
     assert.ok((out.complete_after_soak as unknown as string[]).includes("runWithCache"));
   });

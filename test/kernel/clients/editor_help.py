@@ -74,18 +74,32 @@ try:
     reply, msgs = run("function thrice(x) { return x * 3; }\nthrice(2)")
     out["unstrict"] = {"status": reply["status"], "stderr": stderr(msgs)}
 
-    pid = km.provisioner.process.pid
-    marks = {}
-    for i in range(1, soak + 1):
-        reply, _ = run(f"(globalThis as any).__soak = new Array(10000).fill({i}); __soak.length")
-        if reply["status"] != "ok":
-            raise RuntimeError(f"soak cell {i}: {reply}")
-        if i % 25 == 0:
-            marks[i] = rss(pid)
-    out["soak_rss_mb"] = marks
-    reply, _ = run("k + Number(__soak.length)")
+    reply, _ = run("k + 1")
     out["after_soak"] = reply["status"]
     out["complete_after_soak"] = kc.complete("m.runWith", 9, reply=True, timeout=60)["content"]["matches"]
+
+    # The issue's loop, in a kernel of its own (a fresh session, as the issue measured it).
+    km2 = KernelManager(kernel_name="moelab")
+    km2.start_kernel(cwd=nb)
+    kc2 = km2.client()
+    kc2.start_channels()
+    kc2.wait_for_ready(timeout=120)
+    try:
+        pid = km2.provisioner.process.pid
+        marks = {}
+        for i in range(1, soak + 1):
+            code = f"(globalThis as any).__soak = new Array(10000).fill({i}); __soak.length"
+            reply = kc2.execute_interactive(code, output_hook=lambda m: None, timeout=180)["content"]
+            if reply["status"] != "ok":
+                raise RuntimeError(f"soak cell {i}: {reply}")
+            if i % 25 == 0:
+                marks[i] = rss(pid)
+        out["soak_rss_mb"] = marks
+        reply = kc2.execute_interactive("__soak[0]", output_hook=lambda m: None, timeout=60)
+        out["soak_kept"] = reply["content"]["status"]
+    finally:
+        kc2.stop_channels()
+        km2.shutdown_kernel(now=True)
 finally:
     print("RESULT " + json.dumps(out), flush=True)
     kc.stop_channels()
