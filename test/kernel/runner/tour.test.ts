@@ -114,6 +114,29 @@ describe("notebooks/01-tour.ipynb", function () {
     assert.ok(
       all.some((o) => o.output_type === "execute_result" && /bias: '-?0\.0\d\d /.test(plain(o))),
     );
+    // Looking inside: each figure carries its Plotly spec, its own SVG and its summary; plotly.js
+    // itself goes into the saved notebook once.
+    const figures = all.filter(
+      (o) =>
+        o.output_type === "execute_result" &&
+        o.data?.["application/vnd.plotly.v1+json"] !== undefined,
+    );
+    for (const re of [
+      /^Router trace/,
+      /^Expert load/,
+      /load and bias/i,
+      /^Attention/,
+      /^KV-cache elements/,
+    ])
+      assert.ok(
+        figures.some((o) => re.test(plain(o)) && /^<svg/.test(String(o.data?.["image/svg+xml"]))),
+        `a figure whose summary matches ${re}: ${figures.map((o) => plain(o).split("\n")[0]).join(" | ")}`,
+      );
+    assert.equal(
+      readFileSync(out, "utf8").split("data-moelab-plotly=").length - 1,
+      1,
+      "plotly.js once in the saved notebook",
+    );
     assert.equal(
       all.filter(
         (o) =>
