@@ -21,7 +21,7 @@ import {
 import { launch, needsBrowser, screenshot, svgFallbacks, watchedPage } from "./browser.js";
 
 const TRAIN = [
-  'import { viz, Transformer, Trainer, TokenDataset, Corpus, ByteTokenizer } from "moelab";',
+  'import { inspect, viz, Transformer, Trainer, TokenDataset, Corpus, ByteTokenizer } from "moelab";',
   "const docs = Array.from({ length: 12 }, (_, i) => 'experts route token ' + i + ' by its text; '.repeat(20));",
   "const { train, validation } = Corpus.fromTexts(docs).split({ every: 4 });",
   "const tok = new ByteTokenizer();",
@@ -33,11 +33,7 @@ const TRAIN = [
 
 const ROUTER = [
   "const ids = [...'Experts!'].map((c) => c.charCodeAt(0));",
-  "const { cache } = model.runWithCache([ids], { names: ['blocks.1.moe.hook_router_scores'] });",
-  "const s = cache.get('blocks.1.moe.hook_router_scores').toArray();",
-  "const z = ids.map((_, t) => Array.from(s.slice(t * 8, t * 8 + 8)));",
-  "new viz.Figure({ data: [{ type: 'heatmap', z, y: ids.map((c, i) => i + ':' + String.fromCharCode(c)), x: [0, 1, 2, 3, 4, 5, 6, 7].map((e) => 'e' + e) }],",
-  "  layout: { title: 'router scores, layer 1', yaxis: { autorange: 'reversed' } } }, 'router scores')",
+  "inspect.routerTrace(model, [ids], { layers: [1] })",
 ].join("\n");
 
 function freePort(): Promise<number> {
