@@ -15,7 +15,8 @@
  *   BENCH_SECTIONS=loss,overhead,balance,precision  the sections to run (default all)
  *   BENCH_DEEPSEEK_MODEL=/path/to/DeepSeek-V3/inference/model.py  the peer (absent: skipped)
  *   MOELAB_QUICK=1: a few steps everywhere (a smoke test, ~2 minutes); BENCH_THREADS (2);
- *   BENCH_BALANCE_STEPS (300), BENCH_BALANCE_SEEDS (0,1,2): section 3's runs;
+ *   BENCH_BALANCE_STEPS (1000, as section 1), BENCH_BALANCE_SEEDS (0,1,2): section 3's runs;
+ *   BENCH_BALANCE_GAMMAS (0.001): the bias arm's γ, extra values add rows (e.g. 0.001,0.01);
  *   BENCH_OVERHEAD_REPS (40) pairs of BENCH_OVERHEAD_STEPS (2) steps each side in section 2;
  *   BENCH_PYTHON: the peer's interpreter (/usr/bin/python3).
  */
@@ -114,8 +115,10 @@ const EVAL_EVERY = quick ? 10 : 100;
 const EVAL_WINDOWS = 64;
 const SEED = 0;
 /** Section 3: steps per run (9 runs: 3 arms x 3 seeds). */
-const BALANCE_STEPS = Number(process.env.BENCH_BALANCE_STEPS ?? (quick ? 10 : 300));
+const BALANCE_STEPS = Number(process.env.BENCH_BALANCE_STEPS ?? (quick ? 10 : STEPS));
 const BALANCE_SEEDS = (process.env.BENCH_BALANCE_SEEDS ?? "0,1,2").split(",").map(Number);
+/** Section 3: the bias arm's update speeds γ; the first is the default arm, the others extra rows. */
+const BALANCE_GAMMAS = (process.env.BENCH_BALANCE_GAMMAS ?? "0.001").split(",").map(Number);
 /** Section 3: where along each run MaxVio_batch is shown (fractions of its steps). */
 const TRAJECTORY = [0.25, 0.5, 0.75, 1];
 /** Section 2: interleaved pairs (Trainer, bare loop), steps per pair and side. */
@@ -907,7 +910,11 @@ async function balanceSection(data: Data): Promise<void> {
   const steps = BALANCE_STEPS;
   const warmup = Math.max(1, Math.round((WARMUP * steps) / STEPS));
   const arms: { name: string; opts: Partial<TrainerOptions>; what: string }[] = [
-    { name: "bias", opts: { balance: "bias" }, what: "loss-free: γ 0.001, sequence-wise α 1e-4" },
+    ...BALANCE_GAMMAS.map((g, i) => ({
+      name: i === 0 ? "bias" : `bias γ ${g}`,
+      opts: { balance: "bias" as const, biasUpdateSpeed: g },
+      what: `loss-free: γ ${g}, sequence-wise α 1e-4`,
+    })),
     { name: "aux", opts: { balance: "aux", auxAlpha: 0.001 }, what: "auxiliary loss α 0.001" },
     { name: "none", opts: { balance: "none" }, what: "neither" },
   ];
