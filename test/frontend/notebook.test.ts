@@ -8,10 +8,10 @@
 import { strict as assert } from "node:assert";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import * as path from "node:path";
 import type { Browser } from "playwright-core";
 import { DEBIAN_PYTHON } from "../helpers/env.js";
+import { freePort } from "../helpers/net.js";
 import {
   needsKernel,
   runAsync,
@@ -35,17 +35,6 @@ const ROUTER = [
   "const ids = [...'Experts!'].map((c) => c.charCodeAt(0));",
   "inspect.routerTrace(model, [ids], { layers: [1] })",
 ].join("\n");
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on("error", reject);
-  });
-}
 
 async function waitForServer(url: string, ms: number): Promise<void> {
   const end = Date.now() + ms;

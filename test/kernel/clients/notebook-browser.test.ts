@@ -7,10 +7,10 @@
 import { strict as assert } from "node:assert";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { DEBIAN_PYTHON, needs } from "../../helpers/env.js";
+import { freePort } from "../../helpers/net.js";
 import { needsKernel, tempJupyter, type TempJupyter } from "./kernelspec.js";
 
 interface Page {
@@ -33,17 +33,6 @@ function loadPlaywright(): Playwright | undefined {
   } catch {
     return undefined;
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on("error", reject);
-  });
 }
 
 describe("real browser: classic Notebook highlights new cells as TypeScript", function () {
