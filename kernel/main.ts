@@ -117,7 +117,14 @@ export function validateConnection(raw: unknown, file = "connection info"): Conn
   };
 }
 
+/**
+ * Set once stderr fails: when the launcher that read it has died, every write fails with EPIPE,
+ * and logging that failure would fail again, forever (the kernel then spun and never exited).
+ */
+let stderrGone = false;
+
 function defaultLog(line: string): void {
+  if (stderrGone) return;
   process.stderr.write(`[moelab] ${line}\n`);
 }
 
@@ -192,12 +199,20 @@ export async function startKernel(
 
   const onSigint = (): void => kernel.interruptFromSignal();
   const onSigterm = (): void => void finish(true);
-  const onUncaught = (e: unknown): void =>
+  const onUncaught = (e: unknown): void => {
+    if ((e as NodeJS.ErrnoException)?.code === "EPIPE") {
+      stderrGone = true;
+      return;
+    }
     log(`uncaught error (the kernel keeps serving): ${(e as Error)?.stack ?? e}`);
+  };
 
   const finish = (exit: boolean): Promise<void> => {
     if (!closing) {
       closing = (async () => {
+        // Whatever hangs below (a worker, a socket waiting on a peer that is gone), the process
+        // ends: its launcher asked it to, or is gone.
+        if (exit && exitProcess) setTimeout(() => process.exit(0), 10000).unref();
         const disposed = kernel.dispose();
         // A stuck worker must not keep the process alive after shutdown (deno #20556).
         await Promise.race([disposed, new Promise((r) => setTimeout(r, 3000).unref())]);
@@ -267,6 +282,10 @@ export async function startKernel(
     process.on("SIGTERM", onSigterm);
   }
   if (exitProcess) process.on("uncaughtException", onUncaught).on("unhandledRejection", onUncaught);
+  if (exitProcess) {
+    process.stderr.on("error", () => (stderrGone = true));
+    process.stdout.on("error", () => undefined);
+  }
   if (exitProcess) watchParent(log, () => void finish(true));
   kernel.announce();
 

@@ -211,4 +211,35 @@ describe("protocol: kernel process whose launcher dies", function () {
     if (stillAlive) process.kill(pid, "SIGKILL");
     assert.equal(stillAlive, false, "the orphaned kernel is still running after 15 s");
   });
+
+  // Regression: with its stderr a pipe to the dead launcher (as `moelab run` and jupyter_client
+  // give it), every log line failed with EPIPE, the failure was logged again, and the kernel
+  // spun at full CPU forever, deaf to SIGTERM.
+  it("exits when the launcher that held its stdout and stderr pipes is gone", async () => {
+    const { file } = await writeConnectionFile();
+    const script = `
+      const { spawn } = require("node:child_process");
+      const k = spawn(process.execPath, ${JSON.stringify([LAUNCHER, file, "--fake"])},
+        { stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, JPY_PARENT_PID: String(process.pid) } });
+      k.stdout.resume();
+      k.stderr.resume();
+      console.log(k.pid);
+      setTimeout(() => process.exit(0), 1500);`;
+    const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8" });
+    const pid = Number(r.stdout.trim().split("\n")[0]);
+    assert.ok(pid > 0, `no kernel pid from the launcher: ${r.stderr}`);
+    const alive = (): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const deadline = Date.now() + 20000;
+    while (alive() && Date.now() < deadline) await new Promise((res) => setTimeout(res, 200));
+    const stillAlive = alive();
+    if (stillAlive) process.kill(pid, "SIGKILL");
+    assert.equal(stillAlive, false, "the kernel whose pipes broke is still running after 20 s");
+  });
 });
