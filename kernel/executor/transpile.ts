@@ -317,16 +317,19 @@ function emitSlow(code: string, fileName: string, transformers: EmitTransformers
   return { js, map: out.sourceMapText ?? "", diagnostics };
 }
 
-/** Local .ts files imported by cells: CommonJS (loaded through require), with a source map. */
-export function emitCommonJs(code: string, fileName: string): EmitOutput {
+/** Transpiles a local .ts file imported by a cell, keeping its syntax errors with line and column. */
+function transpileLocal(
+  code: string,
+  fileName: string,
+  options: ts.CompilerOptions,
+): { out: ts.TranspileOutput; diagnostics: EmitOutput["diagnostics"] } {
   const out = ts.transpileModule(code, {
     compilerOptions: {
       target: ts.ScriptTarget.ES2022,
-      module: ts.ModuleKind.CommonJS,
       esModuleInterop: true,
-      sourceMap: true,
       newLine: ts.NewLineKind.LineFeed,
       ...(fileName.endsWith(".tsx") ? { jsx: ts.JsxEmit.React } : {}),
+      ...options,
     },
     fileName,
     reportDiagnostics: true,
@@ -337,6 +340,15 @@ export function emitCommonJs(code: string, fileName: string): EmitOutput {
       ...(d.file && d.start !== undefined ? lineCol(d.file, d.start) : { line: 1, column: 1 }),
       message: ts.flattenDiagnosticMessageText(d.messageText, "\n"),
     }));
+  return { out, diagnostics };
+}
+
+/** Local .ts files imported by cells: CommonJS (loaded through require), with a source map. */
+export function emitCommonJs(code: string, fileName: string): EmitOutput {
+  const { out, diagnostics } = transpileLocal(code, fileName, {
+    module: ts.ModuleKind.CommonJS,
+    sourceMap: true,
+  });
   const js = out.outputText.replace(/\n?\/\/# sourceMappingURL=.*\s*$/, "\n");
   return { js, map: out.sourceMapText ?? "", diagnostics };
 }
@@ -346,24 +358,10 @@ export function emitCommonJs(code: string, fileName: string): EmitOutput {
  * an inline source map (Node maps stack traces through it).
  */
 export function emitEsm(code: string, fileName: string): EmitOutput {
-  const out = ts.transpileModule(code, {
-    compilerOptions: {
-      target: ts.ScriptTarget.ES2022,
-      module: ts.ModuleKind.ESNext,
-      esModuleInterop: true,
-      inlineSourceMap: true,
-      inlineSources: true,
-      newLine: ts.NewLineKind.LineFeed,
-      ...(fileName.endsWith(".tsx") ? { jsx: ts.JsxEmit.React } : {}),
-    },
-    fileName,
-    reportDiagnostics: true,
+  const { out, diagnostics } = transpileLocal(code, fileName, {
+    module: ts.ModuleKind.ESNext,
+    inlineSourceMap: true,
+    inlineSources: true,
   });
-  const diagnostics = (out.diagnostics ?? [])
-    .filter((d) => d.category === ts.DiagnosticCategory.Error)
-    .map((d) => ({
-      ...(d.file && d.start !== undefined ? lineCol(d.file, d.start) : { line: 1, column: 1 }),
-      message: ts.flattenDiagnosticMessageText(d.messageText, "\n"),
-    }));
   return { js: out.outputText, map: "", diagnostics };
 }

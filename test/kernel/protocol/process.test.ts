@@ -179,6 +179,23 @@ describe("protocol: the real `moelab kernel` process", function () {
   });
 });
 
+/** Whether process `pid` still runs after waiting up to `ms` for it to end (it is killed if so). */
+async function stillRunningAfter(pid: number, ms: number): Promise<boolean> {
+  const alive = (): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const deadline = Date.now() + ms;
+  while (alive() && Date.now() < deadline) await new Promise((res) => setTimeout(res, 200));
+  const still = alive();
+  if (still) process.kill(pid, "SIGKILL");
+  return still;
+}
+
 describe("protocol: kernel process whose launcher dies", function () {
   this.timeout(30000);
 
@@ -197,18 +214,7 @@ describe("protocol: kernel process whose launcher dies", function () {
     const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8" });
     const pid = Number(r.stdout.trim());
     assert.ok(pid > 0, `no kernel pid from the launcher: ${r.stderr}`);
-    const alive = (): boolean => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    const deadline = Date.now() + 15000;
-    while (alive() && Date.now() < deadline) await new Promise((res) => setTimeout(res, 200));
-    const stillAlive = alive();
-    if (stillAlive) process.kill(pid, "SIGKILL");
+    const stillAlive = await stillRunningAfter(pid, 15000);
     assert.equal(stillAlive, false, "the orphaned kernel is still running after 15 s");
   });
 
@@ -228,18 +234,7 @@ describe("protocol: kernel process whose launcher dies", function () {
     const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8" });
     const pid = Number(r.stdout.trim().split("\n")[0]);
     assert.ok(pid > 0, `no kernel pid from the launcher: ${r.stderr}`);
-    const alive = (): boolean => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    const deadline = Date.now() + 20000;
-    while (alive() && Date.now() < deadline) await new Promise((res) => setTimeout(res, 200));
-    const stillAlive = alive();
-    if (stillAlive) process.kill(pid, "SIGKILL");
+    const stillAlive = await stillRunningAfter(pid, 20000);
     assert.equal(stillAlive, false, "the kernel whose pipes broke is still running after 20 s");
   });
 });
