@@ -69,7 +69,7 @@ const linearFp8Op = (opts: LinearFp8Options) =>
       // x is quantized in 1x128 tiles while it is packed for the GEMM (bit-identical to
       // gemm(quantizeTiles(x), wq), one pass less over x).
       const y = gemmQuantized(xs, m, wq, { ...q, accumBits: opts.accumBits }).c;
-      return T.tensor(y, { shape: [...x.shape.slice(0, -1), n] });
+      return T.fromStorage(y, [...x.shape.slice(0, -1), n], "float32");
     },
     backward(ctx, g) {
       const { m, k, n } = ctx.data.dims as { m: number; k: number; n: number };
@@ -81,12 +81,12 @@ const linearFp8Op = (opts: LinearFp8Options) =>
       if (x.requiresGrad) {
         const wqT = (ctx.data.wq as Fp8Matrix).transpose(); // [in, out] blocks
         const d = gemmQuantized(dy, m, wqT, { ...q, accumBits: opts.accumBits }).c;
-        dx = T.tensor(d, { shape: [...x.shape] });
+        dx = T.fromStorage(d, [...x.shape], "float32");
       }
       if (w.requiresGrad) {
         const dyT = quantizeTilesT(dy, m, n, q).transpose(); // [out, M], 1x128 along tokens
         const xT = (ctx.data.xqT as Fp8Matrix).transpose(); // [in, M]
-        dw = T.tensor(gemm(dyT, xT, { accumBits: opts.accumBits }), { shape: [n, k] });
+        dw = T.fromStorage(gemm(dyT, xT, { accumBits: opts.accumBits }), [n, k], "float32");
       }
       return [dx, dw];
     },
@@ -120,7 +120,7 @@ function roundBf16InPlace(v: Float32Array): Float32Array {
 
 /** A float32 tensor of x's values rounded to bfloat16, [rows, cols]. */
 const bf16Matrix = (x: T.Tensor, rows: number, cols: number): T.Tensor =>
-  T.tensor(roundBf16InPlace(f32(x)), { shape: [rows, cols] });
+  T.fromStorage(roundBf16InPlace(f32(x)), [rows, cols], "float32");
 
 // The GEMMs run in float32 on bfloat16-rounded operands (products of bf16 values are exact in
 // float32; sums accumulate in float32, as bf16 tensor cores do). Transposes are views.

@@ -103,7 +103,11 @@ export function encode(src: ArrayLike<number>, dtype: DType, out: TypedArray): T
       src instanceof Float32Array ? src : Float32Array.from({ length: n }, (_, i) => src[i]);
     const bits = new Int32Array(x.buffer, x.byteOffset, n);
     encodeBits(bits, 0, n, out as Uint8Array, 0, FORMAT[dtype], false);
-  } else if (dtype === "int32") for (let i = 0; i < n; i++) out[i] = Math.trunc(src[i]);
+  } else if (dtype === "int32") {
+    if (src instanceof Int32Array) (out as Int32Array).set(src);
+    else for (let i = 0; i < n; i++) out[i] = Math.trunc(src[i]);
+  } else if (ArrayBuffer.isView(src))
+    (out as Float32Array).set(src as Float32Array); // a memcpy
   else for (let i = 0; i < n; i++) out[i] = src[i];
   return out;
 }

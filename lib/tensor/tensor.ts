@@ -195,9 +195,10 @@ export class Tensor {
   /** A copy of the values in row-major order: Int32Array for int32, Float32Array otherwise. */
   toArray(): Float32Array | Int32Array {
     const d = this._contiguousData();
-    if (this.dtype === "int32") return Int32Array.from(d as Int32Array);
+    // slice() is a memcpy; TypedArray.from would walk an iterator element by element.
+    if (this.dtype === "int32") return (d as Int32Array).slice();
     if (isStorageOnly(this.dtype)) return decode(d, this.dtype, new Float32Array(this.size));
-    return Float32Array.from(d as Float32Array);
+    return (d as Float32Array).slice();
   }
   /** Alias of toArray() (tfjs's name). */
   dataSync(): Float32Array | Int32Array {
