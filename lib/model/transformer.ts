@@ -409,7 +409,9 @@ export class Transformer extends Module {
 
   /** tokens [B, T] -> logits [B, T, V] (the MTP modules do not run). */
   forward(tokens: Tokens, opts: ForwardOptions = {}): T.Tensor {
-    return this.run(tokens, opts).logits;
+    // A graph scope: the activations go with the logits' graph (freed by backward, or when the
+    // logits are disposed), so a loop without tidy() stays flat in memory.
+    return T.graphScope(() => this.run(tokens, opts).logits);
   }
 
   /**
@@ -429,6 +431,15 @@ export class Transformer extends Module {
     inputs: Tokens,
     targets: Tokens,
     opts: LossOptions & ForwardOptions = {},
+  ): { loss: T.Tensor; main: T.Tensor; mtp: T.Tensor | null } {
+    // A graph scope, as forward(): backward() frees the activations once it has used them.
+    return T.graphScope(() => this.lossPartsIn(inputs, targets, opts));
+  }
+
+  private lossPartsIn(
+    inputs: Tokens,
+    targets: Tokens,
+    opts: LossOptions & ForwardOptions,
   ): { loss: T.Tensor; main: T.Tensor; mtp: T.Tensor | null } {
     if (opts.cache || opts.startPos)
       throw new Error("loss needs a full sequence: no cache, startPos 0");
@@ -523,7 +534,7 @@ export class Transformer extends Module {
               if (t.requiresGrad) t.registerHook((g) => fn(g, name));
             }),
           );
-      return this.run(tokens, { ...forward, withMtp: false }).logits;
+      return T.graphScope(() => this.run(tokens, { ...forward, withMtp: false }).logits);
     } finally {
       for (const rm of removers) rm();
     }

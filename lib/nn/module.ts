@@ -100,7 +100,10 @@ export class ModelContext {
     let out = t;
     if (list) {
       for (const fn of [...list]) {
-        const r = fn(out, name);
+        // The activation and what the hook makes are the user's, not the forward's graph scope's.
+        T.markEscaped(out);
+        const cur = out;
+        const r = T.outsideGraph(() => fn(cur, name));
         if (r !== undefined && r !== null) {
           if (!(r instanceof T.Tensor))
             throw new TypeError(

@@ -85,7 +85,13 @@ export class Gate extends Module {
     if (indices.dtype !== "int32")
       throw new TypeError("hook_expert_indices: a replacement must be int32");
     const weights = this.hook("hook_expert_weights", this.weightsOf(s, indices));
-    this.ctx.onRoute?.({ gate: this, bias: this.bias, scores: s, indices });
+    const observe = this.ctx.onRoute;
+    if (observe) {
+      // The observer's tensors (and what it makes) are its own, not the forward's graph scope's.
+      T.markEscaped(s);
+      T.markEscaped(indices);
+      T.outsideGraph(() => observe({ gate: this, bias: this.bias, scores: s, indices }));
+    }
     return { weights, indices };
   }
 

@@ -12,6 +12,11 @@ export class Node {
   released = false;
   /** Temporaries only this node references (contiguous copies, saved probabilities); freed after backward. */
   owned: Tensor[] | null = null;
+  /**
+   * The intermediates of graph-scoped calls (a model's forward) whose result this node made:
+   * freed once backward() has run through it (graph-scope.ts).
+   */
+  scopeOwned: { free(): void }[] | null = null;
   /** Where the op ran, when anomaly detection was on. */
   stack: string | undefined = undefined;
   constructor(
@@ -260,6 +265,26 @@ function backwardPass(root: Tensor, gradient: Tensor | undefined, retainGraph: b
   const free = (t: Tensor): void => {
     if (t !== user) t.dispose();
   };
+  // Graph scopes' intermediates of the nodes released below: freed after the whole pass (later
+  // nodes still read them).
+  const scopesDone: { free(): void }[] = [];
+  try {
+    walkBack(order, root, gradient, user, free, retainGraph, id, scopesDone);
+  } finally {
+    for (const s of scopesDone) s.free();
+  }
+}
+
+function walkBack(
+  order: Tensor[],
+  root: Tensor,
+  gradient: Tensor | undefined,
+  user: Tensor | null,
+  free: (t: Tensor) => void,
+  retainGraph: boolean,
+  id: number,
+  scopesDone: { free(): void }[],
+): void {
   const rootGrad = gradient ?? hooks.onesLike(root);
   root._gradAcc = rootGrad;
   rootGrad._claim = id;
@@ -346,6 +371,8 @@ function backwardPass(root: Tensor, gradient: Tensor | undefined, retainGraph: b
       node.saved = null;
       if (node.owned !== null) for (const o of node.owned) o.dispose();
       node.owned = null;
+      if (node.scopeOwned !== null) for (const so of node.scopeOwned) scopesDone.push(so);
+      node.scopeOwned = null;
     }
   }
 }

@@ -39,7 +39,8 @@ export type { BackwardOptions } from "./autograd.js";
 export { defineOp, customOp, OpContext } from "./custom.js";
 export type { OpDefinition } from "./custom.js";
 export { escapeHtml } from "./display.js";
-export { tidy, keep, memory, emptyPool, setPoolLimit } from "./memory.js";
+export { tidy, keep, memory, emptyPool, setPoolLimit, outsideGraph } from "./memory.js";
+export { graphScope, markEscaped } from "./graph-scope.js";
 export type { MemoryInfo } from "./memory.js";
 export {
   add,

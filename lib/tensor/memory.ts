@@ -113,6 +113,8 @@ export interface Disposable {
 }
 
 const scopes: Disposable[][] = [];
+/** The scopes opened by graphScope (see graph-scope.ts): their leftovers go with the graph. */
+const graphScopes = new WeakSet<Disposable[]>();
 
 // Safety net for tensors never disposed. Registering costs ~1 us, so tensors born inside a
 // tidy scope (which disposes them for sure) are registered only if they outlive it.
@@ -120,6 +122,25 @@ const registry = new FinalizationRegistry<Storage>((s) => {
   tensorReleased();
   releaseStorage(s);
 });
+
+/** What a returned tensor of a graph scope holds (graph-scope.ts's OwnedSet). */
+export interface RootOf {
+  rootGone(): void;
+}
+
+// A graph scope's returned tensors, collected without dispose(): each counts as gone.
+const rootRegistry = new FinalizationRegistry<RootOf>((set) => set.rootGone());
+
+/** Registers t as a returned tensor of `set` (see graph-scope.ts). */
+export function registerRoot(t: object, set: RootOf): void {
+  rootRegistry.register(t, set, t);
+}
+
+/** t was disposed: it no longer counts for the sets it was registered with. */
+export function rootsDisposed(t: object, sets: RootOf[]): void {
+  rootRegistry.unregister(t);
+  for (const s of sets) s.rootGone();
+}
 
 export function register(t: Disposable): void {
   if (t._registered) return;
@@ -141,7 +162,8 @@ export function inScope(): boolean {
   return scopes.length > 0;
 }
 
-function collect(x: unknown, out: Set<unknown>, depth: number): void {
+/** The tensors in x (itself, or inside arrays / plain objects / Maps, 4 levels deep). */
+export function collect(x: unknown, out: Set<unknown>, depth: number): void {
   if (x === null || typeof x !== "object" || depth > 4) return;
   if ("_kept" in (x as object) && typeof (x as Disposable).dispose === "function") {
     out.add(x);
@@ -188,6 +210,78 @@ export function tidy<T>(fn: () => T): T {
     } else t.dispose();
   }
   return result;
+}
+
+/**
+ * The scope the user's code runs in: the one just below the outermost graph scope (a tidy around
+ * the model call), or null (the garbage collector's). Scopes above it are the model's own.
+ */
+function userScope(): Disposable[] | null {
+  for (let i = 0; i < scopes.length; i++)
+    if (graphScopes.has(scopes[i])) return i > 0 ? scopes[i - 1] : null;
+  return scopes.length > 0 ? scopes[scopes.length - 1] : null;
+}
+
+/** True while a graph scope is open. */
+function inGraphScope(): boolean {
+  for (let i = scopes.length - 1; i >= 0; i--) if (graphScopes.has(scopes[i])) return true;
+  return false;
+}
+
+/** Hands an escaped tensor to the user's scope (see userScope), or to the garbage collector. */
+export function settleEscaped(t: Disposable): void {
+  const s = userScope();
+  if (s !== null) s.push(t);
+  else register(t);
+}
+
+/** Hands a returned tensor to the enclosing scope, as tidy does, or to the garbage collector. */
+export function settleReturned(t: Disposable): void {
+  if (scopes.length > 0) scopes[scopes.length - 1].push(t);
+  else register(t);
+}
+
+/**
+ * Runs fn in a graph scope: returns what it made, for the caller (graphScope) to hand to the
+ * autograd graph. If fn throws, what it made is disposed as tidy would (settled if escaped).
+ */
+export function runGraphScope<T>(
+  fn: () => T,
+  escaped: (t: Disposable) => boolean,
+): { result: T; made: Disposable[] } {
+  const scope: Disposable[] = [];
+  graphScopes.add(scope);
+  scopes.push(scope);
+  try {
+    return { result: fn(), made: scope };
+  } catch (e) {
+    for (const t of scope) {
+      if (t._kept) register(t);
+      else if (escaped(t)) settleEscaped(t);
+      else t.dispose();
+    }
+    throw e;
+  } finally {
+    // The top is this scope again: every scope opened inside fn was closed.
+    scopes.pop();
+  }
+}
+
+/**
+ * Runs fn (user code called from inside a graph scope: a hook, an observer) so that the tensors
+ * it makes belong to the innermost tidy scope, or to the garbage collector, not to the graph.
+ */
+export function outsideGraph<T>(fn: () => T): T {
+  if (!inGraphScope()) return fn();
+  const target = userScope();
+  const scope: Disposable[] = target ?? [];
+  scopes.push(scope);
+  try {
+    return fn();
+  } finally {
+    scopes.pop();
+    if (target === null) for (const t of scope) register(t);
+  }
 }
 
 /** Exempts a tensor from every enclosing tidy scope; returns it. */

@@ -9,7 +9,9 @@ import {
   allocStorage,
   forgetStorage,
   releaseStorage,
+  rootsDisposed,
   tensorCreated,
+  type RootOf,
   tensorReleased,
   unregister,
 } from "./memory.js";
@@ -63,6 +65,10 @@ export class Tensor {
   _disposed = false;
   _kept = false;
   _registered = false;
+  /** Handed to user code from inside a graph scope: never owned by a graph (graph-scope.ts). */
+  _escaped = false;
+  /** The graph scopes' intermediates this returned tensor keeps alive (graph-scope.ts). */
+  _ownedRoots: RootOf[] | null = null;
   _retainGrad = false;
   /** Hooks run on this tensor's gradient during backward (registerHook). */
   _gradHooks: ((grad: Tensor) => Tensor | void)[] | null = null;
@@ -173,6 +179,11 @@ export class Tensor {
     unregister(this);
     tensorReleased();
     forgetStorage(this._storage);
+    if (this._ownedRoots !== null) {
+      const sets = this._ownedRoots;
+      this._ownedRoots = null;
+      rootsDisposed(this, sets);
+    }
     return d;
   }
 
@@ -183,6 +194,11 @@ export class Tensor {
     unregister(this);
     tensorReleased();
     releaseStorage(this._storage);
+    if (this._ownedRoots !== null) {
+      const sets = this._ownedRoots;
+      this._ownedRoots = null;
+      rootsDisposed(this, sets);
+    }
     this._node = null;
     if (this.grad !== null) {
       this.grad.dispose();
