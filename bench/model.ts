@@ -159,7 +159,11 @@ interface SpeedRow {
 async function speed(
   peers: TorchPeer[],
   c: SpeedCase,
-): Promise<{ header: string; rows: SpeedRow[] }> {
+): Promise<{
+  header: string;
+  rows: SpeedRow[];
+  free: { label: string; tidy: number; free: number };
+}> {
   const model = Transformer.create(c.preset, { seed: 0 });
   const a = model.args;
   if (c.T > a.max_seq_len) throw new RangeError(`T ${c.T} > max_seq_len ${a.max_seq_len}`);
@@ -207,6 +211,12 @@ async function speed(
       T.tidy(() => model.loss(inputs, targets).backward());
       model.zeroGrad();
     };
+    // The loop a newcomer writes first: no tidy().
+    const fwdbwdFree = (): void => {
+      const l = model.loss(inputs, targets);
+      l.backward();
+      model.zeroGrad();
+    };
     // Warm up both sides (allocator, thread pools), then interleave the repetitions.
     const f0 = timeMs(fwd, 1);
     const b0 = timeMs(fwdbwd, 1);
@@ -217,13 +227,15 @@ async function speed(
     // About 1.5 s of moelab time per sample, the same iteration count on both sides.
     const itF = Math.max(1, Math.round(1500 / f0));
     const itB = Math.max(1, Math.round(1500 / b0));
-    const m = { fwd: [] as number[], fwdbwd: [] as number[] };
+    const m = { fwd: [] as number[], fwdbwd: [] as number[], free: [] as number[] };
+    timeMs(fwdbwdFree, 1);
     const t = new Map(peers.map((p) => [p.name, { fwd: [] as number[], fwdbwd: [] as number[] }]));
     for (let r = 0; r < REPS; r++) {
       m.fwd.push(timeMs(fwd, itF));
       for (const peer of peers) t.get(peer.name)!.fwd.push(await peer.timeMs("fwd", itF));
       m.fwdbwd.push(timeMs(fwdbwd, itB));
       for (const peer of peers) t.get(peer.name)!.fwdbwd.push(await peer.timeMs("fwdbwd", itB));
+      m.free.push(timeMs(fwdbwdFree, itB));
     }
     inputs.dispose();
     targets.dispose();
@@ -241,6 +253,11 @@ async function speed(
     return {
       header,
       rows: [row(`${c.preset} forward`, "fwd"), row(`${c.preset} forward+backward`, "fwdbwd")],
+      free: {
+        label: `${c.preset} forward+backward`,
+        tidy: tps(median(m.fwdbwd)),
+        free: tps(median(m.free)),
+      },
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -642,10 +659,12 @@ async function main(): Promise<void> {
       ];
       const headers: string[] = [];
       const rows: SpeedRow[] = [];
+      const free: { label: string; tidy: number; free: number }[] = [];
       for (const c of cases) {
         const r = await speed(peers, c);
         headers.push(r.header);
         rows.push(...r.rows);
+        free.push(r.free);
       }
       console.log(
         "\n## Forward and forward+backward vs PyTorch 1.13 (same weights, float32, naive MLA)",
@@ -667,6 +686,15 @@ async function main(): Promise<void> {
       console.log(
         "Tokens/s count B x T input tokens; forward+backward is model.loss (main + 0.3 x MTP cross-entropy) and backward on every side (DeepSeek's model.py has no MTP: its MTP module is composed from its own Block, as the oracle's).",
       );
+      console.log(
+        "\n### The same loop without tidy() (`const l = model.loss(x, y); l.backward(); model.zeroGrad()`, interleaved with the tidy loop)",
+      );
+      console.log("| case | inside tidy tokens/s | without tidy tokens/s | ratio | target ≥ 0.9 |");
+      console.log("|---|---|---|---|---|");
+      for (const f of free)
+        console.log(
+          `| ${f.label} | ${f.tidy.toFixed(0)} | ${f.free.toFixed(0)} | ${(f.free / f.tidy).toFixed(2)} | ${f.free / f.tidy >= 0.9 ? "met" : "missed"} |`,
+        );
       for (const l of peerSetupLines(
         rates,
         THREADS,

@@ -204,7 +204,48 @@ async function main(): Promise<void> {
   for (const r of rows) console.log(r);
   for (const l of peerSetupLines(rates, THREADS, "PyTorch with OMP_WAIT_POLICY unset and PASSIVE"))
     console.log(l);
+  readers(reps);
   console.log(`memory after: ${JSON.stringify(T.memory())}`);
+}
+
+/**
+ * Reading values out: tensor.toArray() (and a non-contiguous view's) against
+ * Float32Array.prototype.slice of the same size, interleaved (the peer is the copy itself).
+ */
+function readers(reps: number): void {
+  const n = 262144;
+  const t = T.randn([512, 512], { seed: 3 });
+  const view = t.transpose(0, 1);
+  const raw = t.toArray() as Float32Array;
+  const iters = quick ? 50 : 200;
+  const time = (fn: () => unknown): number => {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < iters; i++) fn();
+    return Number(process.hrtime.bigint() - t0) / 1e3 / iters;
+  };
+  const runs = { slice: [] as number[], toArray: [] as number[], viewToArray: [] as number[] };
+  for (let r = 0; r < reps; r++) {
+    runs.slice.push(time(() => raw.slice()));
+    runs.toArray.push(time(() => t.toArray()));
+    runs.viewToArray.push(time(() => view.toArray()));
+  }
+  const s = median(runs.slice);
+  console.log(
+    `\nReading values: ${n.toLocaleString("en-US")} floats, medians of ${reps} interleaved repetitions of ${iters}`,
+  );
+  console.log("| reader | µs | Float32Array.prototype.slice µs | ratio | target ≤ 4x |");
+  console.log("|---|---|---|---|---|");
+  for (const [name, xs] of [
+    ["tensor.toArray()", runs.toArray],
+    ["transposed view .toArray() (a gather, then the copy)", runs.viewToArray],
+  ] as const) {
+    const m = median(xs);
+    console.log(
+      `| ${name} | ${m.toFixed(0)} | ${s.toFixed(0)} | ${(m / s).toFixed(2)}x | ${name.startsWith("tensor") ? (m / s <= 4 ? "met" : "missed") : "—"} |`,
+    );
+  }
+  t.dispose();
+  view.dispose();
 }
 
 main().catch((e) => {
