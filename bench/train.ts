@@ -26,15 +26,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import {
   AdamW,
-  ByteTokenizer,
-  Corpus,
-  TokenDataset,
   Trainer,
   Transformer,
   clipGradScale,
   getNumThreads,
   io,
   keep,
+  lab,
   maxVio,
   noGrad,
   progressLine,
@@ -48,7 +46,6 @@ import {
   type History,
   type ProgressState,
   type Schedule,
-  type StepRecord,
   type TrainerOptions,
   type TrainerView,
 } from "../lib/index.js";
@@ -72,47 +69,22 @@ const DEEPSEEK_MODEL = process.env.BENCH_DEEPSEEK_MODEL ?? "";
  * gate bias ("plain" routing) because DeepSeek's inference code has neither; section 3 turns the
  * bias on ("noaux_tc").
  */
-const CONFIG: ConfigFields = {
-  vocab_size: 256, // bytes
-  dim: 128,
-  n_layers: 4,
-  n_dense_layers: 1,
-  n_heads: 4,
-  n_routed_experts: 8,
-  n_shared_experts: 1,
-  n_activated_experts: 2,
-  n_expert_groups: 1,
-  n_limited_groups: 1,
-  score_func: "sigmoid",
-  route_scale: 1,
-  q_lora_rank: 0,
-  kv_lora_rank: 32,
-  qk_nope_head_dim: 32,
-  qk_rope_head_dim: 16,
-  v_head_dim: 32,
-  inter_dim: 256,
-  moe_inter_dim: 64,
-  max_seq_len: 128,
-  max_batch_size: 16,
-  mtp_depth: 0,
-  routing: "plain",
-  init_std: 0.02, // N(0, 0.02) Linear and embedding weights; norms start at 1
-};
+const CONFIG: ConfigFields = lab.BENCH_CONFIG;
 
 /** The optimizer and data of every run. */
-const B = 16;
-const SEQ = 128;
-const LR = 2e-3;
-const BETAS: [number, number] = [0.9, 0.95];
-const EPS = 1e-8;
-const WEIGHT_DECAY = 0.1; // matrices only (AdamW's default: ndim >= 2; torch side: p.dim() == 2)
-const CLIP = 1.0;
-const MIN_RATIO = 0.1;
+const B = lab.BENCH_OPTIMIZER.batchSize;
+const SEQ = lab.BENCH_OPTIMIZER.seqLen;
+const LR = lab.BENCH_OPTIMIZER.lr;
+const BETAS: [number, number] = lab.BENCH_OPTIMIZER.betas;
+const EPS = lab.BENCH_OPTIMIZER.eps;
+const WEIGHT_DECAY = lab.BENCH_OPTIMIZER.weightDecay; // torch side: p.dim() == 2
+const CLIP = lab.BENCH_OPTIMIZER.clip;
+const MIN_RATIO = lab.BENCH_OPTIMIZER.minRatio;
 const STEPS = quick ? 20 : 1000;
 const WARMUP = quick ? 5 : 100;
 const EVAL_EVERY = quick ? 10 : 100;
-const EVAL_WINDOWS = 64;
-const SEED = 0;
+const EVAL_WINDOWS = lab.BENCH_OPTIMIZER.evalWindows;
+const SEED = lab.BENCH_OPTIMIZER.seed;
 /** Section 3: steps per run (9 runs: 3 arms x 3 seeds). */
 const BALANCE_STEPS = Number(process.env.BENCH_BALANCE_STEPS ?? (quick ? 10 : STEPS));
 const BALANCE_SEEDS = (process.env.BENCH_BALANCE_SEEDS ?? "0,1,2").split(",").map(Number);
@@ -134,16 +106,7 @@ function median(xs: number[]): number {
   return s.length === 0 ? NaN : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-function mean(xs: number[]): number {
-  return xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
-}
-
-/** Sample standard deviation (0 for one value). */
-function std(xs: number[]): number {
-  if (xs.length < 2) return 0;
-  const m = mean(xs);
-  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
-}
+const { mean, std } = lab;
 
 const f = (x: number | undefined, d = 4): string =>
   x === undefined || !Number.isFinite(x) ? "-" : x.toFixed(d);
@@ -159,23 +122,10 @@ function table(head: string[], rows: string[][]): string {
   ].join("\n");
 }
 
-interface Data {
-  train: TokenDataset;
-  validation: TokenDataset;
-  docs: { train: number; validation: number };
-}
+type Data = lab.BrownBytes;
 
 /** The Brown corpus as bytes, every 10th document held out. */
-function loadData(): Data {
-  const brown = Corpus.brown();
-  const { train, validation } = brown.split({ every: 10 });
-  const tok = new ByteTokenizer();
-  return {
-    train: TokenDataset.fromCorpus(train, tok),
-    validation: TokenDataset.fromCorpus(validation, tok),
-    docs: { train: train.length, validation: validation.length },
-  };
-}
+const loadData = lab.brownBytes;
 
 /** Warm-up, then cosine to MIN_RATIO over the run's target (the steps given to fit). */
 function cosine(warmup: number): Schedule {
@@ -197,19 +147,7 @@ function stderrView(label: string): TrainerView {
 
 /** The options of the section-1 run (sections 3 and 4 change a few). */
 function trainerOptions(o: Partial<TrainerOptions> = {}): TrainerOptions {
-  return {
-    batchSize: B,
-    seqLen: SEQ,
-    seed: SEED,
-    schedule: cosine(WARMUP),
-    betas: BETAS,
-    eps: EPS,
-    weightDecay: WEIGHT_DECAY,
-    clip: CLIP,
-    balance: "none",
-    evalWindows: EVAL_WINDOWS,
-    ...o,
-  };
+  return lab.benchTrainerOptions(WARMUP, o);
 }
 
 interface RunResult {
@@ -929,15 +867,7 @@ async function balanceSection(data: Data): Promise<void> {
   const t0 = now();
   const steps = BALANCE_STEPS;
   const warmup = Math.max(1, Math.round((WARMUP * steps) / STEPS));
-  const arms: { name: string; opts: Partial<TrainerOptions>; what: string }[] = [
-    ...BALANCE_GAMMAS.map((g, i) => ({
-      name: i === 0 ? "bias" : `bias γ ${g}`,
-      opts: { balance: "bias" as const, biasUpdateSpeed: g },
-      what: `loss-free: γ ${g}, sequence-wise α 1e-4`,
-    })),
-    { name: "aux", opts: { balance: "aux", auxAlpha: 0.001 }, what: "auxiliary loss α 0.001" },
-    { name: "none", opts: { balance: "none" }, what: "neither" },
-  ];
+  const arms = lab.balanceArms(BALANCE_GAMMAS);
   const runs: BalanceRun[] = [];
   for (const seed of BALANCE_SEEDS)
     for (const a of arms) {
@@ -956,21 +886,13 @@ async function balanceSection(data: Data): Promise<void> {
         steps,
         0,
       );
-      const ev = r.history.evals[r.history.evals.length - 1];
-      const main = r.history.mainLayers;
-      const w = Math.max(1, Math.round(steps / 10));
-      const batchVio = (upTo: number): number =>
-        mean(
-          r.history.steps
-            .slice(Math.max(0, upTo - w), upTo)
-            .map((s: StepRecord) => mean(s.maxVio.slice(0, main))),
-        );
+      const m = lab.balanceMetrics(r.history, steps, TRAJECTORY);
       runs.push({
         arm: a.name,
         seed,
-        val: ev.valLoss,
-        maxVioGlobal: mean(ev.maxVio.slice(0, main)),
-        maxVioBatch: TRAJECTORY.map((q) => batchVio(Math.round(q * steps))),
+        val: m.val,
+        maxVioGlobal: m.maxVioGlobal,
+        maxVioBatch: m.maxVioBatch,
         seconds: (now() - t1) / 1000,
       });
     }
@@ -1024,10 +946,11 @@ async function balanceSection(data: Data): Promise<void> {
         "aux-loss (α 0.001): perplexity / MaxVio_global",
         "loss-free: perplexity / MaxVio_global",
       ],
-      [
-        ["1B (100B tokens)", "9.56 / 0.72", "9.50 / 0.04"],
-        ["3B (200B tokens)", "7.97 / 0.52", "7.92 / 0.04"],
-      ],
+      lab.LFB_TABLE2.map((r) => [
+        r.model,
+        `${r.aux.ppl.toFixed(2)} / ${r.aux.maxVio.toFixed(2)}`,
+        `${r.bias.ppl.toFixed(2)} / ${r.bias.maxVio.toFixed(2)}`,
+      ]),
     ),
   );
   console.log(

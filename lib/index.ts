@@ -29,6 +29,7 @@ export * from "./train/index.js";
 export * as inspect from "./inspect/index.js";
 /** Figures (Plotly, with SVG and text fallbacks), as a namespace. */
 export * as viz from "./viz/index.js";
+export * as lab from "./lab/index.js";
 
 // The Trainer's live output is lib/viz's dashboard (lib/train cannot import the floor above it).
 import { Trainer as TrainerClass } from "./train/index.js";

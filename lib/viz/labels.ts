@@ -3,6 +3,10 @@ import type { RoutingByLabel } from "../inspect/index.js";
 import { Figure, type PlotlyTrace } from "./figure.js";
 import { categoryY, cell, gridLayout, heatmap, num, rowHeight } from "./panels.js";
 
+/** Left margin (px) that fits the longest y label at Plotly's 12 px font, at least its default 80. */
+export const labelMargin = (labels: readonly string[]): number =>
+  Math.max(80, 24 + 7 * Math.max(0, ...labels.map((l) => l.length)));
+
 export function routingByLabelFigure(by: RoutingByLabel): Figure {
   const x = [...Array(by.experts).keys()].map((e) => `E${e}`);
   const data: PlotlyTrace[] = [];
@@ -52,7 +56,11 @@ export function routingByLabelFigure(by: RoutingByLabel): Figure {
         by.layers.length,
         1,
         axes,
-        { height: by.layers.length * rowHeight(by.labels.length) + 80 },
+        {
+          height: by.layers.length * rowHeight(by.labels.length) + 80,
+          // Room for the longest label (Brown's "science_fiction"), which the default 80 px clips.
+          margin: { l: labelMargin(by.labels) },
+        },
       ),
     },
     lines.join("\n"),

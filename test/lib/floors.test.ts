@@ -1,6 +1,6 @@
 /**
  * The floors of lib/: every import runs down (tensor → fp8 → config → io → nn → model → data →
- * train → inspect → viz → index), and kernel/ never imports lib/ (nor lib/ kernel/). Read from the
+ * train → inspect → viz → lab → index), and kernel/ never imports lib/ (nor lib/ kernel/). Read from the
  * sources' own import statements, so a new upward arrow fails here before it sets.
  */
 import * as assert from "node:assert/strict";
@@ -19,6 +19,7 @@ export const FLOORS = [
   "train",
   "inspect",
   "viz",
+  "lab",
 ] as const;
 
 function tsFiles(dir: string): string[] {

@@ -33,4 +33,20 @@ describe("viz routing by label", () => {
       /blocks.1.moe: MI 0.5000 bits, p 0.0\d\d\n {2}blocks.1.moe: "A" uses E0 2x as often as the labels' mean/,
     );
   });
+
+  it("leaves room for long labels (Brown's genres) on the left", () => {
+    const labels = ["science_fiction", "news", "science_fiction", "news"];
+    const ch = new Int32Array([0, 1, 1, 2, 0, 2, 1, 2]);
+    const by = Routing.fromChoices(3, 2, [1, 1, 1, 1], [{ layer: 1, choices: ch }]).by(labels);
+    const margin = (routingByLabelFigure(by).spec.layout as { margin?: { l: number } }).margin;
+    assert.ok(margin && margin.l >= 7 * "science_fiction".length + 24, JSON.stringify(margin));
+    const short = Routing.fromChoices(3, 2, [1, 1], [{ layer: 1, choices: ch.slice(0, 4) }]).by([
+      "A",
+      "B",
+    ]);
+    assert.equal(
+      (routingByLabelFigure(short).spec.layout as { margin: { l: number } }).margin.l,
+      80,
+    );
+  });
 });

@@ -1,0 +1,22 @@
+/**
+ * lib/lab: the experiments of the training issue, shared by bench/train.ts and the teaching
+ * notebooks (`import { lab } from "moelab"`), so a notebook runs the benchmark's experiment in
+ * miniature instead of a copy of it. The top floor: it uses data, model, train and nothing above.
+ */
+export {
+  BENCH_CONFIG,
+  BENCH_OPTIMIZER,
+  benchTrainerOptions,
+  brownBytes,
+  type BrownBytes,
+} from "./setup.js";
+export {
+  LFB_TABLE2,
+  balanceArms,
+  balanceMetrics,
+  runBalanceArm,
+  type BalanceArm,
+  type BalanceMetrics,
+} from "./balance.js";
+export { mean, std } from "./stats.js";
+export { DEEPSEEK } from "./reference.js";
