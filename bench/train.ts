@@ -17,6 +17,7 @@
  *   MOELAB_QUICK=1: a few steps everywhere (a smoke test, ~2 minutes); BENCH_THREADS (2);
  *   BENCH_BALANCE_STEPS (1000, as section 1), BENCH_BALANCE_SEEDS (0,1,2): section 3's runs;
  *   BENCH_BALANCE_GAMMAS (0.001): the bias arm's γ, extra values add rows (e.g. 0.001,0.01);
+ *   BENCH_PRECISION_SEEDS (0): section 4's seeds; more (e.g. 0,1,2) add a table of the gaps per seed;
  *   BENCH_OVERHEAD_REPS (20) pairs of BENCH_OVERHEAD_STEPS (10) steps each side in section 2;
  *   BENCH_PYTHON: the peer's interpreter (/usr/bin/python3).
  */
@@ -89,6 +90,8 @@ const SEED = lab.BENCH_OPTIMIZER.seed;
 const BALANCE_STEPS = Number(process.env.BENCH_BALANCE_STEPS ?? (quick ? 10 : STEPS));
 const BALANCE_SEEDS = (process.env.BENCH_BALANCE_SEEDS ?? "0,1,2").split(",").map(Number);
 /** Section 3: the bias arm's update speeds γ; the first is the default arm, the others extra rows. */
+/** Section 4: seeds of the precision runs (the first is section 1's; more add a spread). */
+const PRECISION_SEEDS = (process.env.BENCH_PRECISION_SEEDS ?? String(SEED)).split(",").map(Number);
 const BALANCE_GAMMAS = (process.env.BENCH_BALANCE_GAMMAS ?? "0.001").split(",").map(Number);
 /** Section 3: where along each run MaxVio_batch is shown (fractions of its steps). */
 const TRAJECTORY = [0.25, 0.5, 0.75, 1];
@@ -1036,6 +1039,45 @@ async function precisionSection(data: Data, fp32: RunResult | null): Promise<voi
     `**Final validation loss, fp8 vs bf16: ${signed(100 * g8, 3)}% (target |gap| < 0.5%; DeepSeek-V3 reports < 0.25% at scale) → ` +
       `${Math.abs(g8) < 0.005 ? "met" : "missed"}. bf16 vs fp32: ${signed(100 * g16, 3)}%.**`,
   );
+  // More seeds (init and batch order): the seed-to-seed spread the gap is to be judged against.
+  const extra = PRECISION_SEEDS.filter((sd) => sd !== SEED);
+  if (extra.length > 0) {
+    const gaps8: number[] = [g8];
+    const gaps16: number[] = [g16];
+    const seedRows: string[][] = [
+      [String(SEED), f(final("fp32")), f(final("bf16")), f(final("fp8")), pct(g8, 3), pct(g16, 3)],
+    ];
+    for (const sd of extra) {
+      const fin: Record<string, number> = {};
+      for (const p of ["fp32", "bf16", "fp8"] as const) {
+        const r = await runTrainer(
+          Transformer.create(CONFIG, { seed: sd }),
+          data,
+          trainerOptions({ precision: p, seed: sd, view: stderrView(`moelab ${p} seed ${sd}`) }),
+          STEPS,
+          STEPS,
+        );
+        const e = r.history.evals;
+        fin[p] = e[e.length - 1].valLoss;
+      }
+      const a = (fin.fp8 - fin.bf16) / fin.bf16;
+      const b = (fin.bf16 - fin.fp32) / fin.fp32;
+      gaps8.push(a);
+      gaps16.push(b);
+      seedRows.push([String(sd), f(fin.fp32), f(fin.bf16), f(fin.fp8), pct(a, 3), pct(b, 3)]);
+    }
+    console.log("");
+    console.log(
+      table(["seed", "fp32 val", "bf16 val", "fp8 val", "fp8 vs bf16", "bf16 vs fp32"], seedRows),
+    );
+    const m8 = mean(gaps8);
+    const sp8 = (Math.max(...gaps8) - Math.min(...gaps8)) / 2;
+    console.log(
+      `**fp8 vs bf16 over ${gaps8.length} seeds: ${signed(100 * m8, 3)}% ± ${(100 * sp8).toFixed(3)}% (half the range); ` +
+        `bf16 vs fp32: ${signed(100 * mean(gaps16), 3)}% ± ${((100 * (Math.max(...gaps16) - Math.min(...gaps16))) / 2).toFixed(3)}% → ` +
+        `${Math.abs(m8) < 0.005 ? "met" : "missed"} (target |mean gap| < 0.5%).**`,
+    );
+  }
   console.log(`Section 4 took ${((now() - t0) / 60000).toFixed(1)} min.`);
 }
 
