@@ -34,6 +34,8 @@ export interface ExamplesOptions {
   exclude?: Iterable<string>;
   /** Distinct questions only (default true). */
   unique?: boolean;
+  /** Include the instruction sentence in each prompt (default true; see r1Prompt). */
+  instruction?: boolean;
 }
 
 /** A task: a seeded generator and an exact checker. */
@@ -58,19 +60,24 @@ const INSTRUCTION =
   "Think inside <think> </think>, then give the answer inside <answer> </answer>.";
 
 /**
- * R1-Zero's template at notebook size: `User: <question>. <instruction>\nAssistant: <think>`.
- * The completion continues the reasoning, closes it with `</think>` and ends with the answer tag.
+ * R1-Zero's template at notebook size: `User: <question>. <instruction>\nAssistant: <think>`, or
+ * without the instruction sentence (`instruction: false`, 3x fewer tokens for byte-level models:
+ * `User: <question>\nAssistant: <think>`). The completion continues the reasoning, closes it with
+ * `</think>` and ends with the answer tag.
  */
-export function r1Prompt(question: string): string {
-  return `User: ${question}. ${INSTRUCTION}\nAssistant: <think>`;
+export function r1Prompt(question: string, opts: { instruction?: boolean } = {}): string {
+  return opts.instruction === false
+    ? `User: ${question}\nAssistant: <think>`
+    : `User: ${question}. ${INSTRUCTION}\nAssistant: <think>`;
 }
 
-/** The question of a prompt made by r1Prompt, or null when it is not one. */
+/** The question of a prompt made by r1Prompt (either form), or null when it is not one. */
 export function promptQuestion(prompt: string): string | null {
-  const m = /^User: (.*)\. Think inside <think> <\/think>, then give the answer inside <answer> <\/answer>\.\nAssistant: <think>$/s.exec(
-    prompt,
-  );
-  return m ? m[1] : null;
+  const tail = "\nAssistant: <think>";
+  if (!prompt.startsWith("User: ") || !prompt.endsWith(tail)) return null;
+  const body = prompt.slice(6, prompt.length - tail.length);
+  const full = `. ${INSTRUCTION}`;
+  return body.endsWith(full) ? body.slice(0, body.length - full.length) : body;
 }
 
 /** The pieces of a response (the prompt's opening `<think>` included): reasoning and answer. */
@@ -135,7 +142,7 @@ abstract class BaseTask implements Task {
       if (skip.has(q)) continue;
       if (unique) skip.add(q);
       out.push({
-        prompt: r1Prompt(q),
+        prompt: r1Prompt(q, { instruction: opts.instruction }),
         question: q,
         completion: this.reference(q),
         answer: this.solve(q)!,
