@@ -43,6 +43,8 @@ const GRPO_SECONDS = Number(process.env.BENCH_GRPO_SECONDS ?? (quick ? 20 : 900)
 const ABLATIONS = process.env.BENCH_GRPO_ABLATIONS !== "0";
 const HELD_OUT = quick ? 24 : 100;
 const EVAL_EVERY_S = quick ? 10 : 120;
+/** Tokens per completion: a 2+2 reference completion is 44 bytes and the stop token. */
+const MAX_NEW = 56;
 
 const noView = { view: null } as const;
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -59,7 +61,7 @@ function tiny(seed: number, over: ConfigFields = {}): Transformer {
 }
 
 /** Greedy accuracy on examples (batched, cached decoding). */
-function accuracy(model: Transformer, task: Task, ex: TaskExample[], maxNewTokens = 40): number {
+function accuracy(model: Transformer, task: Task, ex: TaskExample[], maxNewTokens = MAX_NEW): number {
   const s = sampleCompletions(
     model,
     ex.map((e) => e.prompt),
@@ -81,6 +83,7 @@ function coldStartPairs(seed: number): TaskExample[] {
     ...easy[2].examples(400, { seed: seed + 2, instruction: false }),
   ];
 }
+const easyHeldOut = easy[1].examples(quick ? 16 : 50, { seed: 4242, instruction: false });
 const COLD_STEPS = quick ? 20 : Number(process.env.BENCH_COLD_STEPS ?? 150);
 
 async function coldStart(seed: number): Promise<Transformer> {
@@ -101,6 +104,7 @@ interface GrpoRun {
 async function grpoRun(seed: number, G: number, beta: number): Promise<GrpoRun> {
   const m = await coldStart(seed);
   const before = accuracy(m, add22, heldOut);
+  console.log(`seed ${seed} cold start: greedy accuracy ${f3(accuracy(m, easy[1], easyHeldOut))} on 2+1 digits, ${f3(before)} on the held-out 2+2`);
   const acc = data.accuracyReward(add22);
   const fmt = data.formatReward(add22);
   const g = new GRPOTrainer(m, trainPrompts, {
@@ -114,7 +118,7 @@ async function grpoRun(seed: number, G: number, beta: number): Promise<GrpoRun> 
     promptsPerStep: Math.max(1, Math.round(64 / G)),
     beta,
     lr: 2e-4,
-    maxNewTokens: 40,
+    maxNewTokens: MAX_NEW,
     seed,
     ...noView,
   });
@@ -210,7 +214,7 @@ async function sectionDistill(): Promise<void> {
     await new SFTTrainer(a, labelled, { batchSize: 32, lr: 3e-3, seed: s, ...noView }).fit({ steps: STU });
     accAlone.push(accuracy(a, add22, valid));
     const d = tiny(s, small);
-    await sequenceDistill(teacher, d, prompts, { steps: STU, batchSize: 32, lr: 3e-3, seed: s, ...noView, sampling: { temperature: 0, maxNewTokens: 40 } });
+    await sequenceDistill(teacher, d, prompts, { steps: STU, batchSize: 32, lr: 3e-3, seed: s, ...noView, sampling: { temperature: 0, maxNewTokens: MAX_NEW } });
     accSeq.push(accuracy(d, add22, valid));
   }
   console.log(`\n| student (${STU} steps) | held-out accuracy |`);
@@ -231,7 +235,7 @@ async function sectionRejection(): Promise<void> {
     const rs = new RejectionSampler(m, trainPrompts.slice(0, quick ? 16 : 300), {
       verify: data.accuracyReward(add22),
       k: 8,
-      maxNewTokens: 40,
+      maxNewTokens: MAX_NEW,
       batchSize: 32,
       lr: 1e-3,
       seed: s,

@@ -99,9 +99,10 @@ export class RejectionSampler {
       const seen = new Set<string>();
       let any = false;
       for (const s of group) {
-        // Every sample is verified first: an error in the verifier names the prompt.
-        const ok = s.stopped && callReward(o.verify, prompt, s.text) > 0;
-        if (!ok) continue;
+        // Every sample is verified (an error in the verifier names the prompt); a completion
+        // cut at maxNewTokens is never kept.
+        const ok = callReward(o.verify, prompt, s.text) > 0;
+        if (!ok || !s.stopped) continue;
         correct++;
         if (seen.has(s.text)) continue;
         seen.add(s.text);
