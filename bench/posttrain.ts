@@ -50,31 +50,51 @@ const noView = { view: null } as const;
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 const spread = (xs: number[]): number => Math.max(...xs) - Math.min(...xs);
 const f3 = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : "-");
-const pm = (xs: number[]): string => `${f3(mean(xs))} ± ${f3(spread(xs) / 2)} (${xs.map(f3).join(", ")})`;
+const pm = (xs: number[]): string =>
+  `${f3(mean(xs))} ± ${f3(spread(xs) / 2)} (${xs.map(f3).join(", ")})`;
 
 function tiny(seed: number, over: ConfigFields = {}): Transformer {
   // The `tiny` preset with a byte-level vocabulary (no unused ids to sample) and no MTP module
   // (post-training scores the main head only).
-  const m = Transformer.create(preset("tiny", { vocab_size: 256, mtp_depth: 0, ...over }), { seed });
+  const m = Transformer.create(preset("tiny", { vocab_size: 256, mtp_depth: 0, ...over }), {
+    seed,
+  });
   m.tokenizer = new ByteTokenizer();
   return m;
 }
 
 /** Greedy accuracy on examples (batched, cached decoding). */
-function accuracy(model: Transformer, task: Task, ex: TaskExample[], maxNewTokens = MAX_NEW): number {
+function accuracy(
+  model: Transformer,
+  task: Task,
+  ex: TaskExample[],
+  maxNewTokens = MAX_NEW,
+): number {
   const s = sampleCompletions(
     model,
     ex.map((e) => e.prompt),
     { temperature: 0, maxNewTokens },
   );
-  return mean(s.map((g, i) => (task.check(ex[i].prompt, data.parseCompletion(g[0].text).answer ?? "") ? 1 : 0)));
+  return mean(
+    s.map((g, i) =>
+      task.check(ex[i].prompt, data.parseCompletion(g[0].text).answer ?? "") ? 1 : 0,
+    ),
+  );
 }
 
 const add22 = data.addition({ digits: 2 });
-const easy = [data.addition({ digits: 1 }), data.addition({ digits: 2, digitsB: 1 }), data.addition({ digits: 1, digitsB: 2 })];
+const easy = [
+  data.addition({ digits: 1 }),
+  data.addition({ digits: 2, digitsB: 1 }),
+  data.addition({ digits: 1, digitsB: 2 }),
+];
 const heldOut = add22.examples(HELD_OUT, { seed: 999, instruction: false });
 const trainPrompts = add22
-  .examples(quick ? 64 : 1500, { seed: 1, exclude: heldOut.map((e) => e.question), instruction: false })
+  .examples(quick ? 64 : 1500, {
+    seed: 1,
+    exclude: heldOut.map((e) => e.question),
+    instruction: false,
+  })
   .map((e) => e.prompt);
 function coldStartPairs(seed: number): TaskExample[] {
   return [
@@ -88,7 +108,14 @@ const COLD_STEPS = quick ? 20 : Number(process.env.BENCH_COLD_STEPS ?? 150);
 
 async function coldStart(seed: number): Promise<Transformer> {
   const m = tiny(seed);
-  const sft = new SFTTrainer(m, coldStartPairs(seed * 10), { batchSize: 32, lr: 3e-3, seed, ...noView, schedule: "cosine", warmup: 10 });
+  const sft = new SFTTrainer(m, coldStartPairs(seed * 10), {
+    batchSize: 32,
+    lr: 3e-3,
+    seed,
+    ...noView,
+    schedule: "cosine",
+    warmup: 10,
+  });
   await sft.fit({ steps: COLD_STEPS });
   return m;
 }
@@ -104,7 +131,9 @@ interface GrpoRun {
 async function grpoRun(seed: number, G: number, beta: number): Promise<GrpoRun> {
   const m = await coldStart(seed);
   const before = accuracy(m, add22, heldOut);
-  console.log(`seed ${seed} cold start: greedy accuracy ${f3(accuracy(m, easy[1], easyHeldOut))} on 2+1 digits, ${f3(before)} on the held-out 2+2`);
+  console.log(
+    `seed ${seed} cold start: greedy accuracy ${f3(accuracy(m, easy[1], easyHeldOut))} on 2+1 digits, ${f3(before)} on the held-out 2+2`,
+  );
   const acc = data.accuracyReward(add22);
   const fmt = data.formatReward(add22);
   const g = new GRPOTrainer(m, trainPrompts, {
@@ -140,8 +169,12 @@ async function grpoRun(seed: number, G: number, beta: number): Promise<GrpoRun> 
 }
 
 async function sectionGrpo(): Promise<void> {
-  console.log(`\n## 1. GRPO on 2+2-digit addition (cold start: ${COLD_STEPS} SFT steps on 1+1, 2+1, 1+2 digits)`);
-  console.log(`held-out: ${heldOut.length} 2+2 prompts, disjoint from the ${trainPrompts.length} GRPO prompts; greedy accuracy; GRPO budget ${GRPO_SECONDS} s per run, ${THREADS} threads`);
+  console.log(
+    `\n## 1. GRPO on 2+2-digit addition (cold start: ${COLD_STEPS} SFT steps on 1+1, 2+1, 1+2 digits)`,
+  );
+  console.log(
+    `held-out: ${heldOut.length} 2+2 prompts, disjoint from the ${trainPrompts.length} GRPO prompts; greedy accuracy; GRPO budget ${GRPO_SECONDS} s per run, ${THREADS} threads`,
+  );
   const arms: [string, number, number][] = [["G=8, β=0.04", 8, 0.04]];
   if (ABLATIONS) arms.push(["G=8, β=0", 8, 0], ["G=1, β=0.04 (no group baseline)", 1, 0.04]);
   const rows: string[] = [];
@@ -151,24 +184,34 @@ async function sectionGrpo(): Promise<void> {
     for (const s of seeds) {
       const r = await grpoRun(s, G, beta);
       runs.push(r);
-      console.log(`${name} seed ${s}: accuracy ${f3(r.before)} -> ${f3(r.after)} in ${r.seconds.toFixed(0)} s, ${r.records.length} steps; curve ${r.curve.map((c) => `${c.seconds.toFixed(0)}s:${f3(c.accuracy)}`).join(" ")}`);
+      console.log(
+        `${name} seed ${s}: accuracy ${f3(r.before)} -> ${f3(r.after)} in ${r.seconds.toFixed(0)} s, ${r.records.length} steps; curve ${r.curve.map((c) => `${c.seconds.toFixed(0)}s:${f3(c.accuracy)}`).join(" ")}`,
+      );
       if (runs.length === 1) {
         console.log(`reward per step (${name}, seed ${s}):`);
         console.log("step  reward  acc    format len    KL      clip   entropy");
         const every = Math.max(1, Math.floor(r.records.length / 25));
         r.records.forEach((x, i) => {
           if (i % every === 0 || i === r.records.length - 1)
-            console.log(`${String(x.step).padStart(4)}  ${f3(x.reward)}   ${f3(x.accuracy)}  ${f3(x.format)}  ${x.length.toFixed(1).padStart(5)}  ${x.kl.toExponential(1)}  ${f3(x.clipFrac)}  ${f3(x.entropy)}`);
+            console.log(
+              `${String(x.step).padStart(4)}  ${f3(x.reward)}   ${f3(x.accuracy)}  ${f3(x.format)}  ${x.length.toFixed(1).padStart(5)}  ${x.kl.toExponential(1)}  ${f3(x.clipFrac)}  ${f3(x.entropy)}`,
+            );
         });
         const samp = mean(r.records.map((x) => x.sampleTokensPerSec));
         const train = mean(r.records.map((x) => x.trainTokensPerSec));
-        console.log(`throughput: sampling ${samp.toFixed(0)} tokens/s (batched, latent KV cache) | training ${train.toFixed(0)} tokens/s (forward + backward)`);
+        console.log(
+          `throughput: sampling ${samp.toFixed(0)} tokens/s (batched, latent KV cache) | training ${train.toFixed(0)} tokens/s (forward + backward)`,
+        );
       }
     }
     const b = runs.map((r) => r.before);
     const a = runs.map((r) => r.after);
-    const target = name.startsWith("G=8, β=0.04") ? ` | target ≤0.2 → ≥0.6: ${mean(b) <= 0.2 && mean(a) >= 0.6 ? "met" : "MISSED"}` : "";
-    rows.push(`| ${name} | ${runs.length} | ${pm(b)} | ${pm(a)} | ${mean(runs.map((r) => r.records.length)).toFixed(0)} |${target}`);
+    const target = name.startsWith("G=8, β=0.04")
+      ? ` | target ≤0.2 → ≥0.6: ${mean(b) <= 0.2 && mean(a) >= 0.6 ? "met" : "MISSED"}`
+      : "";
+    rows.push(
+      `| ${name} | ${runs.length} | ${pm(b)} | ${pm(a)} | ${mean(runs.map((r) => r.records.length)).toFixed(0)} |${target}`,
+    );
   }
   console.log("\n| arm | seeds | held-out acc before | after GRPO | steps |");
   console.log("|---|---|---|---|---|");
@@ -176,15 +219,34 @@ async function sectionGrpo(): Promise<void> {
 }
 
 async function sectionDistill(): Promise<void> {
-  console.log("\n## 2. Distillation (teacher: tiny SFT on 2+2 addition; student: dim 64, 2 layers)");
-  const train = add22.examples(quick ? 64 : 800, { seed: 5, exclude: heldOut.map((e) => e.question), instruction: false });
+  console.log(
+    "\n## 2. Distillation (teacher: tiny SFT on 2+2 addition; student: dim 64, 2 layers)",
+  );
+  const train = add22.examples(quick ? 64 : 800, {
+    seed: 5,
+    exclude: heldOut.map((e) => e.question),
+    instruction: false,
+  });
   const valid = heldOut;
   const TEACH = quick ? 20 : 400;
   const STU = quick ? 10 : 150;
   const teacher = tiny(100);
-  await new SFTTrainer(teacher, train, { batchSize: 32, lr: 3e-3, ...noView, schedule: "cosine", warmup: 10 }).fit({ steps: TEACH });
+  await new SFTTrainer(teacher, train, {
+    batchSize: 32,
+    lr: 3e-3,
+    ...noView,
+    schedule: "cosine",
+    warmup: 10,
+  }).fit({ steps: TEACH });
   console.log(`teacher: ${TEACH} steps; held-out accuracy ${f3(accuracy(teacher, add22, valid))}`);
-  const small: ConfigFields = { dim: 64, n_layers: 2, inter_dim: 192, moe_inter_dim: 64, q_lora_rank: 32, kv_lora_rank: 16 };
+  const small: ConfigFields = {
+    dim: 64,
+    n_layers: 2,
+    inter_dim: 192,
+    moe_inter_dim: 64,
+    q_lora_rank: 32,
+    kv_lora_rank: 16,
+  };
   const alone: number[] = [];
   const dist: number[] = [];
   for (const s of SEEDS) {
@@ -193,40 +255,73 @@ async function sectionDistill(): Promise<void> {
     await ta.fit({ steps: STU });
     alone.push(ta.evaluate(valid));
     const d = tiny(s, small);
-    const td = new SFTTrainer(d, train, { batchSize: 32, lr: 3e-3, seed: s, teacher, alpha: 0.5, temperature: 2, ...noView });
+    const td = new SFTTrainer(d, train, {
+      batchSize: 32,
+      lr: 3e-3,
+      seed: s,
+      teacher,
+      alpha: 0.5,
+      temperature: 2,
+      ...noView,
+    });
     await td.fit({ steps: STU });
     dist.push(td.evaluate(valid));
   }
-  console.log(`\n| student (${STU} steps, same pairs) | held-out completion CE, seeds ${SEEDS.join(",")} |`);
+  console.log(
+    `\n| student (${STU} steps, same pairs) | held-out completion CE, seeds ${SEEDS.join(",")} |`,
+  );
   console.log("|---|---|");
   console.log(`| alone (CE) | ${pm(alone)} |`);
   console.log(`| logit distillation α=0.5, T=2 | ${pm(dist)} |`);
   const gap = mean(alone) - mean(dist);
-  console.log(`distillation lower by ${f3(gap)}; spreads ${f3(spread(alone))} / ${f3(spread(dist))}: ${gap > Math.max(spread(alone), spread(dist)) ? "beats by more than the spread" : "NOT beyond the spread"}`);
+  console.log(
+    `distillation lower by ${f3(gap)}; spreads ${f3(spread(alone))} / ${f3(spread(dist))}: ${gap > Math.max(spread(alone), spread(dist)) ? "beats by more than the spread" : "NOT beyond the spread"}`,
+  );
 
   // Sequence level: a few labelled pairs alone vs the teacher's greedy completions of many prompts.
   const labelled = train.slice(0, quick ? 16 : 100);
-  const prompts = add22.examples(quick ? 32 : 600, { seed: 77, exclude: heldOut.map((e) => e.question), instruction: false }).map((e) => e.prompt);
+  const prompts = add22
+    .examples(quick ? 32 : 600, {
+      seed: 77,
+      exclude: heldOut.map((e) => e.question),
+      instruction: false,
+    })
+    .map((e) => e.prompt);
   const accAlone: number[] = [];
   const accSeq: number[] = [];
   for (const s of SEEDS) {
     const a = tiny(s, small);
-    await new SFTTrainer(a, labelled, { batchSize: 32, lr: 3e-3, seed: s, ...noView }).fit({ steps: STU });
+    await new SFTTrainer(a, labelled, { batchSize: 32, lr: 3e-3, seed: s, ...noView }).fit({
+      steps: STU,
+    });
     accAlone.push(accuracy(a, add22, valid));
     const d = tiny(s, small);
-    await sequenceDistill(teacher, d, prompts, { steps: STU, batchSize: 32, lr: 3e-3, seed: s, ...noView, sampling: { temperature: 0, maxNewTokens: MAX_NEW } });
+    await sequenceDistill(teacher, d, prompts, {
+      steps: STU,
+      batchSize: 32,
+      lr: 3e-3,
+      seed: s,
+      ...noView,
+      sampling: { temperature: 0, maxNewTokens: MAX_NEW },
+    });
     accSeq.push(accuracy(d, add22, valid));
   }
   console.log(`\n| student (${STU} steps) | held-out accuracy |`);
   console.log("|---|---|");
   console.log(`| alone on ${labelled.length} labelled pairs | ${pm(accAlone)} |`);
-  console.log(`| sequence-level: teacher's completions of ${prompts.length} prompts | ${pm(accSeq)} |`);
+  console.log(
+    `| sequence-level: teacher's completions of ${prompts.length} prompts | ${pm(accSeq)} |`,
+  );
   const g2 = mean(accSeq) - mean(accAlone);
-  console.log(`sequence-level higher by ${f3(g2)}: ${g2 > Math.max(spread(accAlone), spread(accSeq)) ? "beats by more than the spread" : "NOT beyond the spread"}`);
+  console.log(
+    `sequence-level higher by ${f3(g2)}: ${g2 > Math.max(spread(accAlone), spread(accSeq)) ? "beats by more than the spread" : "NOT beyond the spread"}`,
+  );
 }
 
 async function sectionRejection(): Promise<void> {
-  console.log("\n## 3. Rejection sampling (one round: k=8 samples per prompt, keep verified, dedupe, SFT)");
+  console.log(
+    "\n## 3. Rejection sampling (one round: k=8 samples per prompt, keep verified, dedupe, SFT)",
+  );
   const before: number[] = [];
   const after: number[] = [];
   for (const s of SEEDS) {
@@ -243,19 +338,25 @@ async function sectionRejection(): Promise<void> {
     });
     const [r] = await rs.fit({ rounds: 1, steps: quick ? 5 : 100 });
     after.push(accuracy(m, add22, heldOut));
-    console.log(`seed ${s}: sampled ${r.sampled}, correct ${r.correct}, distinct ${r.unique}, kept ${r.kept} (prompts covered ${r.promptsCovered}/${r.prompts}); accuracy ${f3(before[before.length - 1])} -> ${f3(after[after.length - 1])}`);
+    console.log(
+      `seed ${s}: sampled ${r.sampled}, correct ${r.correct}, distinct ${r.unique}, kept ${r.kept} (prompts covered ${r.promptsCovered}/${r.prompts}); accuracy ${f3(before[before.length - 1])} -> ${f3(after[after.length - 1])}`,
+    );
   }
   console.log("\n| | held-out accuracy |");
   console.log("|---|---|");
   console.log(`| before | ${pm(before)} |`);
   console.log(`| after one round | ${pm(after)} |`);
   const g = mean(after) - mean(before);
-  console.log(`higher by ${f3(g)}: ${g > Math.max(spread(before), spread(after)) ? "beats by more than the spread" : "NOT beyond the spread"}`);
+  console.log(
+    `higher by ${f3(g)}: ${g > Math.max(spread(before), spread(after)) ? "beats by more than the spread" : "NOT beyond the spread"}`,
+  );
 }
 
 async function main(): Promise<void> {
   setNumThreads(THREADS);
-  console.log(`# bench/posttrain${quick ? " (MOELAB_QUICK)" : ""}: seeds ${SEEDS.join(",")}, ${THREADS} threads`);
+  console.log(
+    `# bench/posttrain${quick ? " (MOELAB_QUICK)" : ""}: seeds ${SEEDS.join(",")}, ${THREADS} threads`,
+  );
   const t0 = Date.now();
   if (SECTIONS.has("grpo")) await sectionGrpo();
   if (SECTIONS.has("distill")) await sectionDistill();

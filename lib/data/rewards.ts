@@ -48,10 +48,11 @@ export function combineRewards(parts: readonly (readonly [RewardFn, number])[]):
   if (!Array.isArray(parts) || parts.length === 0)
     throw new TypeError("combineRewards: give a non-empty list of [reward, weight] pairs");
   parts.forEach(([f, w], i) => {
-    if (typeof f !== "function")
-      throw new TypeError(`combineRewards: part ${i} is not a function`);
+    if (typeof f !== "function") throw new TypeError(`combineRewards: part ${i} is not a function`);
     if (typeof w !== "number" || !Number.isFinite(w))
-      throw new RangeError(`combineRewards: the weight of part ${i} must be a finite number, got ${String(w)}`);
+      throw new RangeError(
+        `combineRewards: the weight of part ${i} must be a finite number, got ${String(w)}`,
+      );
   });
   const fn: RewardFn = (prompt, completion) => {
     let s = 0;
@@ -71,10 +72,12 @@ export function callReward(f: RewardFn, prompt: string, completion: string): num
   try {
     r = f(prompt, completion);
   } catch (e) {
-    throw new Error(`${what} threw: ${(e as Error).message ?? String(e)}`);
+    throw new Error(`${what} threw: ${(e as Error).message ?? String(e)}`, { cause: e });
   }
   if (typeof r !== "number" || !Number.isFinite(r))
-    throw new RangeError(`${what} returned ${String(r)}, not a finite number (completion ${JSON.stringify(completion.slice(0, 80))})`);
+    throw new RangeError(
+      `${what} returned ${String(r)}, not a finite number (completion ${JSON.stringify(completion.slice(0, 80))})`,
+    );
   return r;
 }
 

@@ -103,7 +103,9 @@ export function parseCompletion(completion: string): ParsedResponse {
 
 function int(v: unknown, name: string, where: string, lo: number, hi: number): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < lo || v > hi)
-    throw new RangeError(`${where}: ${name} must be an integer in [${lo}, ${hi}], got ${String(v)}`);
+    throw new RangeError(
+      `${where}: ${name} must be an integer in [${lo}, ${hi}], got ${String(v)}`,
+    );
   return v;
 }
 
@@ -248,11 +250,23 @@ class Sorting extends BaseTask {
   reference(q: string): string {
     const s = this.solve(q);
     if (s === null) throw new Error(`sorting: ${JSON.stringify(q)} is not a question of this task`);
-    return this.wrap(s.split(" ").map((x) => `min ${x}`).join(", "), s);
+    return this.wrap(
+      s
+        .split(" ")
+        .map((x) => `min ${x}`)
+        .join(", "),
+      s,
+    );
   }
   protected checkQuestion(q: string, answer: string): boolean {
     const want = this.solve(q);
-    return want !== null && answer.split(/[\s,]+/).filter(Boolean).join(" ") === want;
+    return (
+      want !== null &&
+      answer
+        .split(/[\s,]+/)
+        .filter(Boolean)
+        .join(" ") === want
+    );
   }
 }
 
@@ -289,7 +303,8 @@ class Reversal extends BaseTask {
   /** Letter by letter from the end: `e d c b a`. */
   reference(q: string): string {
     const s = this.solve(q);
-    if (s === null) throw new Error(`reversal: ${JSON.stringify(q)} is not a question of this task`);
+    if (s === null)
+      throw new Error(`reversal: ${JSON.stringify(q)} is not a question of this task`);
     return this.wrap(s.split("").join(" "), s);
   }
   protected checkQuestion(q: string, answer: string): boolean {
@@ -309,7 +324,11 @@ export interface CountdownOptions {
 
 /** A countdown expression: numbers, + - * / (or x), parentheses. Null when malformed. */
 export function evalExpression(expr: string): { value: number; numbers: number[] } | null {
-  const toks = expr.replace(/\s+/g, "").replace(/[x×]/g, "*").match(/\d+|[-+*/()]|./g) ?? [];
+  const toks =
+    expr
+      .replace(/\s+/g, "")
+      .replace(/[x×]/g, "*")
+      .match(/\d+|[-+*/()]|./g) ?? [];
   let i = 0;
   const numbers: number[] = [];
   const atom = (): number | null => {
@@ -394,8 +413,7 @@ class Countdown extends BaseTask {
     type Item = { v: number; e: string; prec: number };
     const ops = this.level.ops;
     const search = (items: Item[]): string | null => {
-      if (items.length === 1)
-        return Math.abs(items[0].v - p.target) < 1e-9 ? items[0].e : null;
+      if (items.length === 1) return Math.abs(items[0].v - p.target) < 1e-9 ? items[0].e : null;
       for (let i = 0; i < items.length; i++)
         for (let j = 0; j < items.length; j++) {
           if (i === j) continue;
@@ -404,10 +422,12 @@ class Countdown extends BaseTask {
           const rest = items.filter((_, k) => k !== i && k !== j);
           for (const op of ops) {
             if (op === "/" && b.v === 0) continue;
-            const v = op === "+" ? a.v + b.v : op === "-" ? a.v - b.v : op === "*" ? a.v * b.v : a.v / b.v;
+            const v =
+              op === "+" ? a.v + b.v : op === "-" ? a.v - b.v : op === "*" ? a.v * b.v : a.v / b.v;
             const prec = op === "+" || op === "-" ? 1 : 2;
             const l = a.prec < prec ? `(${a.e})` : a.e;
-            const r = b.prec < prec || (b.prec === prec && (op === "-" || op === "/")) ? `(${b.e})` : b.e;
+            const r =
+              b.prec < prec || (b.prec === prec && (op === "-" || op === "/")) ? `(${b.e})` : b.e;
             const found = search([...rest, { v, e: `${l}${op}${r}`, prec }]);
             if (found) return found;
           }

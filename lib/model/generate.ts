@@ -222,7 +222,9 @@ export function generate(
     const tok = model.tokenizer;
     return {
       tokens: out,
-      ...(tok ? { text: out.map((t) => tok.decode(t.filter((id) => id >= 0 && id < tok.vocabSize))) } : {}),
+      ...(tok
+        ? { text: out.map((t) => tok.decode(t.filter((id) => id >= 0 && id < tok.vocabSize))) }
+        : {}),
       cacheElements: per * sizes.mla,
       cacheSizes: sizes,
       cacheReport,

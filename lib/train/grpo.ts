@@ -88,9 +88,12 @@ export interface GRPORecord extends PostRecord {
 export function groupAdvantages(rewards: readonly number[], G: number, eps = 1e-4): number[] {
   if (!Number.isInteger(G) || G < 1)
     throw new RangeError(`groupAdvantages: the group size must be an integer >= 1, got ${G}`);
-  if (rewards.length === 0) throw new RangeError("groupAdvantages: the group is empty (no rewards)");
+  if (rewards.length === 0)
+    throw new RangeError("groupAdvantages: the group is empty (no rewards)");
   if (rewards.length % G !== 0)
-    throw new RangeError(`groupAdvantages: ${rewards.length} rewards do not split into groups of ${G}`);
+    throw new RangeError(
+      `groupAdvantages: ${rewards.length} rewards do not split into groups of ${G}`,
+    );
   const out: number[] = [];
   for (let s = 0; s < rewards.length; s += G) {
     const g = rewards.slice(s, s + G);
@@ -178,28 +181,45 @@ export class GRPOTrainer extends PostTrainer<GRPORecord> {
   constructor(model: Transformer, prompts: readonly string[], opts: GRPOOptions) {
     super(model, opts, GRPO_KEYS, "GRPOTrainer", { lr: 1e-4 });
     const where = "GRPOTrainer";
-    if (!Array.isArray(prompts) || prompts.length === 0 || prompts.some((p) => typeof p !== "string"))
+    if (
+      !Array.isArray(prompts) ||
+      prompts.length === 0 ||
+      prompts.some((p) => typeof p !== "string")
+    )
       throw new TypeError(`${where}: prompts must be a non-empty array of strings`);
     for (const k of ["reward", "accuracy", "format"] as const)
       if ((k === "reward" || opts[k] !== undefined) && typeof opts[k] !== "function")
-        throw new TypeError(`${where}: option ${k} must be a function (prompt, completion) => number, got ${show(opts[k])}`);
+        throw new TypeError(
+          `${where}: option ${k} must be a function (prompt, completion) => number, got ${show(opts[k])}`,
+        );
     this.reward = opts.reward;
     this.accuracy = opts.accuracy ?? null;
     this.format = opts.format ?? null;
     this.options = {
       groupSize: posInt(opts.groupSize, "groupSize", 8),
       promptsPerStep: posInt(opts.promptsPerStep, "promptsPerStep", 8),
-      epsilon: checkNumber(opts.epsilon ?? 0.2, "epsilon", where, 0, 1, { openLo: true, openHi: true }),
+      epsilon: checkNumber(opts.epsilon ?? 0.2, "epsilon", where, 0, 1, {
+        openLo: true,
+        openHi: true,
+      }),
       beta: checkNumber(opts.beta ?? 0.04, "beta", where, 0),
       mu: posInt(opts.mu, "mu", 1),
-      temperature: checkNumber(opts.temperature ?? 1, "temperature", where, 0, Infinity, { openLo: true }),
+      temperature: checkNumber(opts.temperature ?? 1, "temperature", where, 0, Infinity, {
+        openLo: true,
+      }),
       topK: opts.topK ?? 0,
       maxNewTokens: posInt(opts.maxNewTokens, "maxNewTokens", 64),
     };
     if (!Number.isInteger(this.options.topK) || this.options.topK < 0)
       throw new RangeError(`${where}: topK must be an integer >= 0, got ${show(opts.topK)}`);
     const tok = tokenizerOf(model, where);
-    checkSampling(model, prompts.map((p) => Array.from(tok.encode(p))), prompts, this.options.maxNewTokens, where);
+    checkSampling(
+      model,
+      prompts.map((p) => Array.from(tok.encode(p))),
+      prompts,
+      this.options.maxNewTokens,
+      where,
+    );
     this.prompts = [...prompts];
     this.reference =
       this.options.beta > 0
@@ -307,7 +327,8 @@ export class GRPOTrainer extends PostTrainer<GRPORecord> {
             const i = b * L + t;
             if (ref) klSum += k3(lp[i], ref[i]);
             const rho = Math.exp(lp[i] - oldLp[i]);
-            if ((rho > 1 + o.epsilon && adv[b] > 0) || (rho < 1 - o.epsilon && adv[b] < 0)) clipped++;
+            if ((rho > 1 + o.epsilon && adv[b] > 0) || (rho < 1 - o.epsilon && adv[b] < 0))
+              clipped++;
           }
         kl = ref ? klSum / nTok : 0;
         clipFrac = clipped / nTok;

@@ -102,7 +102,10 @@ export function postHtml(s: PostState): string {
   const cells: [string, string][] = [
     ["step", `${s.step} / ${s.totalSteps}`],
     ...s.metrics.map(([k, v]): [string, string] => [k, fmt(v)]),
-    [s.status === "running" ? "ETA" : "time", formatDuration(s.status === "running" ? s.eta : s.elapsed)],
+    [
+      s.status === "running" ? "ETA" : "time",
+      formatDuration(s.status === "running" ? s.eta : s.elapsed),
+    ],
   ];
   const head = cells.map(([k]) => `<th style="padding:0 8px">${escapeHtml(k)}</th>`).join("");
   const row = cells.map(([, v]) => `<td style="padding:0 8px">${escapeHtml(v)}</td>`).join("");
@@ -217,7 +220,9 @@ export abstract class PostTrainer<R extends PostRecord> {
     this.model = model;
     const schedule = opts.schedule ?? "constant";
     if (!(schedule instanceof Schedule) && schedule !== "constant" && schedule !== "cosine")
-      throw new TypeError(`${where}: schedule must be "constant", "cosine" or a Schedule, got ${show(schedule)}`);
+      throw new TypeError(
+        `${where}: schedule must be "constant", "cosine" or a Schedule, got ${show(schedule)}`,
+      );
     const warmup = opts.warmup ?? 0;
     if (!Number.isInteger(warmup) || warmup < 0)
       throw new RangeError(`${where}: warmup must be an integer >= 0, got ${show(warmup)}`);
@@ -303,7 +308,10 @@ export abstract class PostTrainer<R extends PostRecord> {
    * Runs `steps` steps of `stepFn` (each returns its record); polls the kernel's interrupt
    * between steps, updates the live output, and stops cleanly on an interrupt or an error.
    */
-  protected async loop(steps: number, stepFn: (total: number) => Omit<R, "step" | "ms" | "elapsed">): Promise<PostHistory<R>> {
+  protected async loop(
+    steps: number,
+    stepFn: (total: number) => Omit<R, "step" | "ms" | "elapsed">,
+  ): Promise<PostHistory<R>> {
     if (!Number.isInteger(steps) || steps < 1)
       throw new RangeError(`${this.title}: steps must be an integer >= 1, got ${show(steps)}`);
     const irq = interruptSource();
@@ -341,7 +349,12 @@ export abstract class PostTrainer<R extends PostRecord> {
         recent.push(ms);
         if (recent.length > 10) recent.shift();
         this.elapsed += ms / 1000;
-        this.history.steps.push({ ...rec, step: this.step, ms, elapsed: this.elapsed } as unknown as R);
+        this.history.steps.push({
+          ...rec,
+          step: this.step,
+          ms,
+          elapsed: this.elapsed,
+        } as unknown as R);
         this.view?.update(state(), false);
       }
       if (status === "interrupted")

@@ -57,12 +57,22 @@ export class RejectionSampler {
 
   constructor(model: Transformer, prompts: readonly string[], opts: RejectionOptions) {
     const where = "RejectionSampler";
-    if (!Array.isArray(prompts) || prompts.length === 0 || prompts.some((p) => typeof p !== "string"))
+    if (
+      !Array.isArray(prompts) ||
+      prompts.length === 0 ||
+      prompts.some((p) => typeof p !== "string")
+    )
       throw new TypeError(`${where}: prompts must be a non-empty array of strings`);
     if (!opts || typeof opts.verify !== "function")
-      throw new TypeError(`${where}: option verify must be a function (prompt, completion) => number, got ${show(opts?.verify)}`);
+      throw new TypeError(
+        `${where}: option verify must be a function (prompt, completion) => number, got ${show(opts?.verify)}`,
+      );
     const { verify: _v, k, temperature: _t, maxNewTokens, maxLength, ...sft } = opts;
-    for (const [name, v] of [["k", k], ["maxNewTokens", maxNewTokens], ["maxLength", maxLength]] as const)
+    for (const [name, v] of [
+      ["k", k],
+      ["maxNewTokens", maxNewTokens],
+      ["maxLength", maxLength],
+    ] as const)
       if (v !== undefined && (!Number.isInteger(v) || v < 1))
         throw new RangeError(`${where}: ${name} must be an integer >= 1, got ${show(v)}`);
     this.model = model;
@@ -134,9 +144,13 @@ export class RejectionSampler {
   async fit(opts: { rounds?: number; steps: number }): Promise<RejectionRound[]> {
     const rounds = opts.rounds ?? 1;
     if (!Number.isInteger(rounds) || rounds < 1)
-      throw new RangeError(`RejectionSampler.fit: rounds must be an integer >= 1, got ${show(rounds)}`);
+      throw new RangeError(
+        `RejectionSampler.fit: rounds must be an integer >= 1, got ${show(rounds)}`,
+      );
     if (!Number.isInteger(opts.steps) || opts.steps < 1)
-      throw new RangeError(`RejectionSampler.fit: steps must be an integer >= 1, got ${show(opts.steps)}`);
+      throw new RangeError(
+        `RejectionSampler.fit: steps must be an integer >= 1, got ${show(opts.steps)}`,
+      );
     const out: RejectionRound[] = [];
     for (let r = 0; r < rounds; r++) {
       const { pairs, round } = this.sample();

@@ -106,7 +106,11 @@ export function sampleCompletions(
       generated += t.length;
       const stopped = t[t.length - 1] === stop;
       const body = stopped ? t.slice(0, -1) : t;
-      out[chunk[j]].push({ text: tok.decode(body.filter((x) => x < tok.vocabSize)), tokens: t, stopped });
+      out[chunk[j]].push({
+        text: tok.decode(body.filter((x) => x < tok.vocabSize)),
+        tokens: t,
+        stopped,
+      });
     });
   }
   if (stats) {

@@ -28,7 +28,10 @@ export interface PairBatch {
 export const IGNORE = -100;
 
 /** The model's tokenizer, or an error naming what needs it. */
-export function tokenizerOf(model: Transformer, where: string): NonNullable<Transformer["tokenizer"]> {
+export function tokenizerOf(
+  model: Transformer,
+  where: string,
+): NonNullable<Transformer["tokenizer"]> {
   const tok = model.tokenizer;
   if (!tok)
     throw new TypeError(
@@ -45,7 +48,9 @@ export function stopId(model: Transformer, stop: string, where: string): number 
   };
   // A special token (e.g. "<|endoftext|>") is its own id; text is encoded.
   const ids =
-    tok.specials?.includes(stop) && tok.specialId ? [tok.specialId(stop)] : Array.from(tok.encode(stop));
+    tok.specials?.includes(stop) && tok.specialId
+      ? [tok.specialId(stop)]
+      : Array.from(tok.encode(stop));
   if (ids.length !== 1)
     throw new RangeError(
       `${where}: option stop ${JSON.stringify(stop)} must encode to one token, got ${ids.length}`,

@@ -15,13 +15,7 @@
 import * as T from "../tensor/index.js";
 import { Rng } from "../tensor/index.js";
 import { Transformer } from "../model/index.js";
-import {
-  PostTrainer,
-  checkNumber,
-  show,
-  type PostOptions,
-  type PostRecord,
-} from "./post.js";
+import { PostTrainer, checkNumber, show, type PostOptions, type PostRecord } from "./post.js";
 import { sampleCompletions, type SampleOptions, type SampleStats } from "./sampling.js";
 import { IGNORE, encodePairs, packPairs, type Pair, type TokenPair } from "./sequences.js";
 
@@ -94,7 +88,10 @@ export function distillLoss(
   const P = T.tensor(pt, { shape: [B, L, V] });
   const LP = T.tensor(logpt, { shape: [B, L, V] });
   const perTok = P.mul(LP.sub(ls)).sum(-1); // [B, L]
-  const kl = perTok.mul(T.tensor(mask, { shape: [B, L] })).sum().div(n);
+  const kl = perTok
+    .mul(T.tensor(mask, { shape: [B, L] }))
+    .sum()
+    .div(n);
   const loss = ce.mul(alpha).add(kl.mul((1 - alpha) * tau * tau));
   return { loss, ce, kl };
 }
@@ -145,7 +142,7 @@ export class SFTTrainer extends PostTrainer<SFTRecord> {
 
   /** Trains `steps` more steps; returns the history. */
   async fit(opts: { steps: number }): Promise<SFTTrainer["history"]> {
-    if (!opts || typeof opts !== "object") throw new TypeError('fit: give { steps: N }');
+    if (!opts || typeof opts !== "object") throw new TypeError("fit: give { steps: N }");
     return this.loop(opts.steps, (total) => this.sftStep(total));
   }
 
@@ -197,7 +194,11 @@ export class SFTTrainer extends PostTrainer<SFTRecord> {
 }
 
 /** Mean cross-entropy over the completion tokens of encoded pairs (no gradients). */
-export function completionLoss(model: Transformer, rows: readonly TokenPair[], batchSize = 32): number {
+export function completionLoss(
+  model: Transformer,
+  rows: readonly TokenPair[],
+  batchSize = 32,
+): number {
   let sum = 0;
   let n = 0;
   for (let s = 0; s < rows.length; s += batchSize) {
@@ -227,7 +228,9 @@ export function checkTeacher(
   if (!(teacher instanceof Transformer))
     throw new TypeError(`${where}: option ${option} must be a Transformer, got ${show(teacher)}`);
   if (teacher === student)
-    throw new Error(`${where}: option ${option} is the model itself; pass a separate (frozen) model`);
+    throw new Error(
+      `${where}: option ${option} is the model itself; pass a separate (frozen) model`,
+    );
   const vs = student.args.vocab_size;
   const vt = teacher.args.vocab_size;
   if (vs !== vt)
@@ -277,7 +280,9 @@ export async function sequenceDistill(
     }),
   );
   if (pairs.length === 0)
-    throw new Error(`${where}: the teacher's samples left no pair to train on (filter or maxNewTokens too strict)`);
+    throw new Error(
+      `${where}: the teacher's samples left no pair to train on (filter or maxNewTokens too strict)`,
+    );
   const trainer = new SFTTrainer(student, pairs, { ...sft, teacher: null });
   await trainer.fit({ steps });
   return { trainer, pairs, sampling: stats };

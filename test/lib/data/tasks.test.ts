@@ -25,7 +25,10 @@ const ALL: Task[] = [addition({ digits: 3 }), sorting({ length: 5 }), reversal()
 describe("data/tasks", () => {
   it("prompts follow R1-Zero's template, with or without the instruction, and give back the question", () => {
     const p = r1Prompt("12+34");
-    assert.match(p, /^User: 12\+34\. .*<think> <\/think>.*<answer> <\/answer>.*\nAssistant: <think>$/);
+    assert.match(
+      p,
+      /^User: 12\+34\. .*<think> <\/think>.*<answer> <\/answer>.*\nAssistant: <think>$/,
+    );
     assert.equal(promptQuestion(p), "12+34");
     const short = r1Prompt("12+34", { instruction: false });
     assert.equal(short, "User: 12+34\nAssistant: <think>");
@@ -135,7 +138,10 @@ describe("data/rewards", () => {
     const boom = (): number => {
       throw new Error("boom");
     };
-    assert.throws(() => callReward(boom, prompt, "x"), /reward boom on prompt "User: 12\+34.*threw: boom/);
+    assert.throws(
+      () => callReward(boom, prompt, "x"),
+      /reward boom on prompt "User: 12\+34.*threw: boom/,
+    );
     assert.throws(() => combineRewards([]), /non-empty list/);
     assert.throws(() => combineRewards([[accuracyReward(t), NaN]]), /weight of part 0/);
   });

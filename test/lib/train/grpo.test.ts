@@ -134,14 +134,28 @@ describe("train/GRPO", function () {
     const last = (h[11].reward + h[12].reward + h[13].reward) / 3;
     assert.ok(last > first + 0.15, `reward ${first.toFixed(3)} -> ${last.toFixed(3)}`);
     for (const r of h) {
-      for (const k of ["reward", "accuracy", "format", "length", "kl", "clipFrac", "entropy", "loss", "gradNorm", "lr"] as const)
+      for (const k of [
+        "reward",
+        "accuracy",
+        "format",
+        "length",
+        "kl",
+        "clipFrac",
+        "entropy",
+        "loss",
+        "gradNorm",
+        "lr",
+      ] as const)
         assert.ok(Number.isFinite(r[k]), `${k} is ${r[k]}`);
       assert.ok(r.length >= 1 && r.length <= 8);
       assert.ok(r.kl >= 0 && r.clipFrac >= 0 && r.clipFrac <= 1 && r.entropy > 0);
       assert.ok(r.sampleTokensPerSec > 0 && r.trainTokensPerSec > 0);
     }
     assert.ok(h[13].kl > 0, "the policy moved away from the reference");
-    assert.ok(h.some((r) => r.clipFrac > 0), "μ = 2: the second update clips some ratios");
+    assert.ok(
+      h.some((r) => r.clipFrac > 0),
+      "μ = 2: the second update clips some ratios",
+    );
     const last2 = states[states.length - 1];
     assert.equal(last2.status, "done");
     assert.deepEqual(
@@ -169,20 +183,39 @@ describe("train/GRPO", function () {
     assert.equal(nan.optimizer.stepCount, 0);
     assert.equal(nan.step, 0);
     assert.throws(
-      () => new GRPOTrainer(m, PROMPTS, { ...base, reward: letters, reference: model(1, { vocab_size: 300 }) }),
+      () =>
+        new GRPOTrainer(m, PROMPTS, {
+          ...base,
+          reward: letters,
+          reference: model(1, { vocab_size: 300 }),
+        }),
       /option reference has another vocabulary/,
     );
     assert.throws(
-      () => new GRPOTrainer(m, ["short", "x".repeat(60)], { ...base, reward: letters, maxNewTokens: 8 }),
+      () =>
+        new GRPOTrainer(m, ["short", "x".repeat(60)], {
+          ...base,
+          reward: letters,
+          maxNewTokens: 8,
+        }),
       /prompt "xxxx.*" \(60 tokens\) \+ maxNewTokens 8 exceeds the model's max_seq_len 64/,
     );
-    assert.throws(() => new GRPOTrainer(m, PROMPTS, { ...base, reward: letters, groupSize: 0 }), /groupSize must be an integer >= 1, got 0/);
-    assert.throws(() => new GRPOTrainer(m, [], { ...base, reward: letters }), /prompts must be a non-empty array/);
+    assert.throws(
+      () => new GRPOTrainer(m, PROMPTS, { ...base, reward: letters, groupSize: 0 }),
+      /groupSize must be an integer >= 1, got 0/,
+    );
+    assert.throws(
+      () => new GRPOTrainer(m, [], { ...base, reward: letters }),
+      /prompts must be a non-empty array/,
+    );
     assert.throws(
       () => new GRPOTrainer(m, PROMPTS, { ...base } as never),
       /option reward must be a function/,
     );
-    assert.throws(() => new GRPOTrainer(m, PROMPTS, { ...base, reward: letters, epsilon: 1 }), /epsilon must be in \(0, 1\)/);
+    assert.throws(
+      () => new GRPOTrainer(m, PROMPTS, { ...base, reward: letters, epsilon: 1 }),
+      /epsilon must be in \(0, 1\)/,
+    );
     assert.deepEqual(weights(m), w);
   });
 });
@@ -203,7 +236,15 @@ describe("train/RejectionSampler", function () {
       seen.push([p, c]);
       return pairs.some((x) => x.prompt === p && x.completion === c) ? 1 : 0;
     };
-    const rs = new RejectionSampler(m, prompts, { verify, k: 6, temperature: 0.5, maxNewTokens: 6, batchSize: 2, lr: 1e-3, view: null });
+    const rs = new RejectionSampler(m, prompts, {
+      verify,
+      k: 6,
+      temperature: 0.5,
+      maxNewTokens: 6,
+      batchSize: 2,
+      lr: 1e-3,
+      view: null,
+    });
     const [r] = await rs.fit({ rounds: 1, steps: 2 });
     assert.equal(r.round, 1);
     assert.equal(r.prompts, 2);
@@ -220,7 +261,14 @@ describe("train/RejectionSampler", function () {
     assert.equal(rs.history.steps.length, r.kept > 0 ? 2 : 0);
 
     // A length limit of 1 token drops every kept completion ("ba" + stop is 3 tokens).
-    const short = new RejectionSampler(m, prompts, { verify, k: 2, temperature: 0.5, maxNewTokens: 6, maxLength: 1, view: null });
+    const short = new RejectionSampler(m, prompts, {
+      verify,
+      k: 2,
+      temperature: 0.5,
+      maxNewTokens: 6,
+      maxLength: 1,
+      view: null,
+    });
     const [s] = await short.fit({ steps: 1 });
     assert.ok(s.unique >= 1);
     assert.equal(s.kept, 0);
@@ -240,7 +288,13 @@ describe("train/RejectionSampler", function () {
     });
     await assert.rejects(() => rs.fit({ steps: 1 }), /on prompt "Q: ab\\nA:" threw: bad verifier/);
     assert.deepEqual(weights(m), w);
-    assert.throws(() => new RejectionSampler(m, ["x"], {} as never), /option verify must be a function/);
-    assert.throws(() => new RejectionSampler(m, ["x"], { verify: () => 1, k: 0 }), /k must be an integer >= 1/);
+    assert.throws(
+      () => new RejectionSampler(m, ["x"], {} as never),
+      /option verify must be a function/,
+    );
+    assert.throws(
+      () => new RejectionSampler(m, ["x"], { verify: () => 1, k: 0 }),
+      /k must be an integer >= 1/,
+    );
   });
 });

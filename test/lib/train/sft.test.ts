@@ -39,10 +39,17 @@ describe("train/SFT", function () {
 
   it("packs rows: inputs shifted by one, targets only on the completion and its stop token", () => {
     const m = model();
-    const rows = encodePairs(m, [{ prompt: "ab", completion: "cd" }, { prompt: "abc", completion: "e" }], {
-      stop: "\n",
-      where: "test",
-    });
+    const rows = encodePairs(
+      m,
+      [
+        { prompt: "ab", completion: "cd" },
+        { prompt: "abc", completion: "e" },
+      ],
+      {
+        stop: "\n",
+        where: "test",
+      },
+    );
     assert.deepEqual(rows[0], { prompt: [97, 98], completion: [99, 100, 10] });
     const b = packPairs(rows);
     // Row 0: a b c d \n -> inputs a b c d, targets (b) c d \n with the prompt's b ignored.
@@ -81,7 +88,10 @@ describe("train/SFT", function () {
     assert.ok(Math.abs(completionLoss(m, rows) - want) < 1e-4);
     const sft = new SFTTrainer(m, PAIRS, { batchSize: 2, lr: 1e-9, view: null });
     await sft.fit({ steps: 1 });
-    assert.ok(Math.abs(sft.history.steps[0].ce - want) < 1e-4, `${sft.history.steps[0].ce} vs ${want}`);
+    assert.ok(
+      Math.abs(sft.history.steps[0].ce - want) < 1e-4,
+      `${sft.history.steps[0].ce} vs ${want}`,
+    );
   });
 
   it("trains: the completion loss falls and greedy decoding reproduces the completions", async () => {
@@ -96,7 +106,11 @@ describe("train/SFT", function () {
     await sft.fit({ steps: 60 });
     const after = sft.evaluate();
     assert.ok(after < 0.1 && after < before / 10, `${before} -> ${after}`);
-    const out = sampleCompletions(m, PAIRS.map((p) => p.prompt), { temperature: 0, maxNewTokens: 40 });
+    const out = sampleCompletions(
+      m,
+      PAIRS.map((p) => p.prompt),
+      { temperature: 0, maxNewTokens: 40 },
+    );
     assert.deepEqual(
       out.map((g) => g[0].text),
       PAIRS.map((p) => p.completion),
@@ -151,7 +165,14 @@ describe("train/SFT", function () {
     await new SFTTrainer(teacher, PAIRS, { batchSize: 2, lr: 1e-2, view: null }).fit({ steps: 40 });
     const tw = weights(teacher);
     const student = model(4, { dim: 16, kv_lora_rank: 8 });
-    const d = new SFTTrainer(student, PAIRS, { batchSize: 2, lr: 1e-2, teacher, alpha: 0.5, temperature: 2, view: null });
+    const d = new SFTTrainer(student, PAIRS, {
+      batchSize: 2,
+      lr: 1e-2,
+      teacher,
+      alpha: 0.5,
+      temperature: 2,
+      view: null,
+    });
     await d.fit({ steps: 20 });
     assert.deepEqual(weights(teacher), tw);
     for (const p of teacher.namedParameters().values()) assert.equal(p.grad, null);
@@ -206,7 +227,10 @@ describe("train/SFT", function () {
       /pair 0 \(prompt "long one"\) is 8 \+ 81 tokens, longer than the model's max_seq_len 64/,
     );
     assert.throws(() => new SFTTrainer(m, [], { view: null }), /non-empty array/);
-    assert.throws(() => new SFTTrainer(m, PAIRS, { alpha: 2, view: null }), /alpha must be in \[0, 1\], got 2/);
+    assert.throws(
+      () => new SFTTrainer(m, PAIRS, { alpha: 2, view: null }),
+      /alpha must be in \[0, 1\], got 2/,
+    );
     assert.throws(
       () => new SFTTrainer(m, PAIRS, { stop: "ab", view: null }),
       /option stop "ab" must encode to one token/,
