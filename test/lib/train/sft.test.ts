@@ -5,6 +5,9 @@
  * teacher's samples, and bad input refused before anything changes.
  */
 import { strict as assert } from "node:assert";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as T from "../../../lib/tensor/index.js";
 import { Transformer } from "../../../lib/model/index.js";
 import { ByteTokenizer } from "../../../lib/data/index.js";
@@ -213,6 +216,49 @@ describe("train/SFT", function () {
       out.map((g) => g[0].text),
       taught,
     );
+  });
+
+  it("checkpoints the model and optimizer; an Interrupt stops at a step boundary with the run consistent", async () => {
+    const m = model(11);
+    const sft = new SFTTrainer(m, PAIRS, { batchSize: 2, lr: 1e-2, view: null });
+    await sft.fit({ steps: 3 });
+    const dir = mkdtempSync(join(tmpdir(), "moelab-sft-"));
+    try {
+      const path = sft.save(dir);
+      assert.match(path, /step-0*3$/);
+      const back = await Transformer.load(path);
+      assert.deepEqual(weights(back), weights(m));
+      const j = JSON.parse(readFileSync(join(path, "trainer.json"), "utf8"));
+      assert.equal(j.method, "SFT");
+      assert.equal(j.history.steps.length, 3);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const key = Symbol.for("moelab.kernel");
+    const g = globalThis as Record<symbol, unknown>;
+    const flag = new Int32Array([0]);
+    let raised = 0;
+    g[key] = { interruptFlag: flag, checkInterrupt: () => raised++ };
+    const states: PostState[] = [];
+    const t = new SFTTrainer(m, PAIRS, { batchSize: 2, view: { update: (s) => states.push(s) } });
+    try {
+      let n = 0;
+      const orig = t.history.steps.push.bind(t.history.steps);
+      t.history.steps.push = (...r) => {
+        if (++n === 2) Atomics.store(flag, 0, 1); // Interrupt pressed during step 2
+        return orig(...r);
+      };
+      await assert.rejects(
+        () => t.fit({ steps: 10 }),
+        /interrupted at step 2: the model and optimizer are consistent/,
+      );
+      assert.equal(t.step, 2);
+      assert.equal(t.optimizer.stepCount, 2);
+      assert.equal(states[states.length - 1].status, "interrupted");
+      assert.equal(raised, 1);
+    } finally {
+      delete g[key];
+    }
   });
 
   it("bad input: another vocabulary, a pair longer than max_seq_len, bad options; nothing changes", async () => {
