@@ -15,7 +15,8 @@
  * Usage: node dist/bench/posttrain.js   (or node bench/run.js posttrain)
  *   MOELAB_QUICK=1: every section at smoke size (~2 minutes); BENCH_THREADS (2);
  *   BENCH_SECTIONS=grpo,distill,rejection (default all); BENCH_SEEDS (0,1,2);
- *   BENCH_GRPO_SECONDS (900): GRPO's budget per run; BENCH_GRPO_ABLATIONS=0 skips β=0 and G=1.
+ *   BENCH_GRPO_SECONDS (900): GRPO's budget per run; BENCH_GRPO_ABLATIONS=0 skips β=0 and G=1;
+ *   BENCH_GRPO_TEMPERATURE (1): GRPO's sampling temperature; BENCH_COLD_STEPS (150).
  */
 import {
   ByteTokenizer,
@@ -40,6 +41,7 @@ const SECTIONS = new Set(
 );
 const SEEDS = (process.env.BENCH_SEEDS ?? (quick ? "0" : "0,1,2")).split(",").map(Number);
 const GRPO_SECONDS = Number(process.env.BENCH_GRPO_SECONDS ?? (quick ? 20 : 900));
+const GRPO_TEMPERATURE = Number(process.env.BENCH_GRPO_TEMPERATURE ?? 1);
 const ABLATIONS = process.env.BENCH_GRPO_ABLATIONS !== "0";
 const HELD_OUT = quick ? 24 : 100;
 const EVAL_EVERY_S = quick ? 10 : 120;
@@ -146,6 +148,7 @@ async function grpoRun(seed: number, G: number, beta: number): Promise<GrpoRun> 
     groupSize: G,
     promptsPerStep: Math.max(1, Math.round(64 / G)),
     beta,
+    temperature: GRPO_TEMPERATURE,
     lr: 2e-4,
     maxNewTokens: MAX_NEW,
     seed,

@@ -51,7 +51,10 @@ export interface GRPOOptions extends PostOptions {
   beta?: number;
   /** μ: policy updates per batch of samples (default 1). */
   mu?: number;
-  /** Sampling temperature (default 1) and top-k (default 0: all tokens). */
+  /**
+   * Sampling temperature (default 1) and top-k (default 0: all tokens). The ratio, the KL and the
+   * entropy are those of the tempered distribution (logits / temperature), the one sampled from.
+   */
   temperature?: number;
   topK?: number;
   /** Tokens per completion at most (default 64). */
@@ -296,9 +299,11 @@ export class GRPOTrainer extends PostTrainer<GRPORecord> {
       T.noGrad(() =>
         T.tidy(() => {
           const tg = T.tensor(Int32Array.from(batch.targets.flat()), { shape: [B, L] });
-          return Float32Array.from(tokenLogProbs(m.forward(batch.inputs), tg).toArray());
+          return Float32Array.from(tokenLogProbs(tempered(m.forward(batch.inputs)), tg).toArray());
         }),
       );
+    // Probabilities are those of the sampling distribution: logits / temperature.
+    const tempered = (l: T.Tensor): T.Tensor => (o.temperature === 1 ? l : l.div(o.temperature));
     const ref = this.reference && o.beta > 0 ? constLogp(this.reference) : null;
     const old = o.mu > 1 ? constLogp(this.model) : null;
 
@@ -313,7 +318,7 @@ export class GRPOTrainer extends PostTrainer<GRPORecord> {
     for (let it = 0; it < o.mu; it++) {
       const r = this.update(() => {
         const tg = T.tensor(Int32Array.from(batch.targets.flat()), { shape: [B, L] });
-        const logits = this.model.forward(batch.inputs);
+        const logits = tempered(this.model.forward(batch.inputs));
         const logp = tokenLogProbs(logits, tg);
         const lp = logp.toArray() as Float32Array;
         const oldLp = old ?? Float32Array.from(lp); // μ = 1: π_old is the policy itself (ρ = 1)
