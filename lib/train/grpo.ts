@@ -234,7 +234,20 @@ export class GRPOTrainer extends PostTrainer<GRPORecord> {
   /** Trains `steps` more steps (each: sample, score, μ updates); returns the history. */
   async fit(opts: { steps: number }): Promise<GRPOTrainer["history"]> {
     if (!opts || typeof opts !== "object") throw new TypeError("fit: give { steps: N }");
-    return this.loop(opts.steps, (total) => this.grpoStep(total));
+    return this.loop(opts.steps, (total) => {
+      // A step that fails (a reward's error, a non-finite loss) leaves the prompt order as it was.
+      const order = this.order;
+      const cursor = this.cursor;
+      const rng = this.rng.state;
+      try {
+        return this.grpoStep(total);
+      } catch (e) {
+        this.order = order;
+        this.cursor = cursor;
+        this.rng.state = rng;
+        throw e;
+      }
+    });
   }
 
   private nextPrompts(): string[] {

@@ -180,6 +180,23 @@ describe("train/GRPO", function () {
     });
     await assert.rejects(() => boom.fit({ steps: 1 }), /on prompt "Q: \d\\nA:" threw: no parser/);
     assert.deepEqual(weights(m), w, "nothing was updated");
+    // A failed step consumes no prompts: the retry scores the same prompt first.
+    const calls: string[] = [];
+    let fail = true;
+    const once = new GRPOTrainer(m, PROMPTS, {
+      ...base,
+      lr: 1e-3,
+      reward: (p) => {
+        calls.push(p);
+        if (fail) throw new Error("flaky");
+        return 0;
+      },
+    });
+    await assert.rejects(() => once.fit({ steps: 1 }), /threw: flaky/);
+    fail = false;
+    await once.fit({ steps: 1 });
+    assert.equal(calls[1], calls[0]);
+    assert.equal(once.step, 1);
     assert.equal(nan.optimizer.stepCount, 0);
     assert.equal(nan.step, 0);
     assert.throws(
