@@ -2,7 +2,8 @@
  * Rejection-sampling fine-tuning (R1's stage 3 at notebook size): per round, k completions per
  * prompt from the current model, keep those a verifier accepts (verified correct), drop
  * duplicates and, optionally, those longer than a limit, then fine-tune on the kept pairs.
- * Each round's counts are reported and kept in `history.rounds`.
+ * Each round's counts are reported and kept in `history.rounds`. Each round fine-tunes with a
+ * fresh SFTTrainer (a new AdamW state), as R1 fine-tunes anew on each rejection-sampled set.
  *
  *   const rs = new RejectionSampler(model, prompts, { verify: accuracyReward(task), k: 8 });
  *   await rs.fit({ rounds: 1, steps: 100 });
