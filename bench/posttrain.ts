@@ -52,6 +52,13 @@ const noView = { view: null } as const;
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 const spread = (xs: number[]): number => Math.max(...xs) - Math.min(...xs);
 const f3 = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : "-");
+/** The verdict of "a beats b by more than the spread of the seeds" (one seed has no spread). */
+const verdict = (gap: number, a: number[], b: number[]): string =>
+  SEEDS.length < 2
+    ? "one seed: no spread to compare with"
+    : gap > Math.max(spread(a), spread(b))
+      ? "beats by more than the spread"
+      : "NOT beyond the spread";
 const pm = (xs: number[]): string =>
   `${f3(mean(xs))} ± ${f3(spread(xs) / 2)} (${xs.map(f3).join(", ")})`;
 
@@ -210,14 +217,14 @@ async function sectionGrpo(): Promise<void> {
     const b = runs.map((r) => r.before);
     const a = runs.map((r) => r.after);
     const target = name.startsWith("G=8, β=0.04")
-      ? ` | target ≤0.2 → ≥0.6: ${mean(b) <= 0.2 && mean(a) >= 0.6 ? "met" : "MISSED"}`
-      : "";
+      ? `target ≤0.2 → ≥0.6: ${mean(b) <= 0.2 && mean(a) >= 0.6 ? "met" : "MISSED"}`
+      : "-";
     rows.push(
-      `| ${name} | ${runs.length} | ${pm(b)} | ${pm(a)} | ${mean(runs.map((r) => r.records.length)).toFixed(0)} |${target}`,
+      `| ${name} | ${runs.length} | ${pm(b)} | ${pm(a)} | ${mean(runs.map((r) => r.records.length)).toFixed(0)} | ${target} |`,
     );
   }
-  console.log("\n| arm | seeds | held-out acc before | after GRPO | steps |");
-  console.log("|---|---|---|---|---|");
+  console.log("\n| arm | seeds | held-out acc before | after GRPO | steps | target |");
+  console.log("|---|---|---|---|---|---|");
   rows.forEach((r) => console.log(r));
 }
 
@@ -278,7 +285,7 @@ async function sectionDistill(): Promise<void> {
   console.log(`| logit distillation α=0.5, T=2 | ${pm(dist)} |`);
   const gap = mean(alone) - mean(dist);
   console.log(
-    `distillation lower by ${f3(gap)}; spreads ${f3(spread(alone))} / ${f3(spread(dist))}: ${gap > Math.max(spread(alone), spread(dist)) ? "beats by more than the spread" : "NOT beyond the spread"}`,
+    `distillation lower by ${f3(gap)}; spreads ${f3(spread(alone))} / ${f3(spread(dist))}: ${verdict(gap, alone, dist)}`,
   );
 
   // Sequence level: a few labelled pairs alone vs the teacher's greedy completions of many prompts.
@@ -316,9 +323,7 @@ async function sectionDistill(): Promise<void> {
     `| sequence-level: teacher's completions of ${prompts.length} prompts | ${pm(accSeq)} |`,
   );
   const g2 = mean(accSeq) - mean(accAlone);
-  console.log(
-    `sequence-level higher by ${f3(g2)}: ${g2 > Math.max(spread(accAlone), spread(accSeq)) ? "beats by more than the spread" : "NOT beyond the spread"}`,
-  );
+  console.log(`sequence-level higher by ${f3(g2)}: ${verdict(g2, accAlone, accSeq)}`);
 }
 
 async function sectionRejection(): Promise<void> {
@@ -362,9 +367,7 @@ async function sectionRejection(): Promise<void> {
   console.log(`| before | ${pm(before)} |`);
   console.log(`| after one round | ${pm(after)} |`);
   const g = mean(after) - mean(before);
-  console.log(
-    `higher by ${f3(g)}: ${g > Math.max(spread(before), spread(after)) ? "beats by more than the spread" : "NOT beyond the spread"}`,
-  );
+  console.log(`higher by ${f3(g)}: ${verdict(g, before, after)}`);
 }
 
 async function main(): Promise<void> {
