@@ -16,7 +16,8 @@
  *   MOELAB_QUICK=1: every section at smoke size (~2 minutes); BENCH_THREADS (2);
  *   BENCH_SECTIONS=grpo,distill,rejection (default all); BENCH_SEEDS (0,1,2);
  *   BENCH_GRPO_SECONDS (900): GRPO's budget per run; BENCH_GRPO_ABLATIONS=0 skips β=0 and G=1;
- *   BENCH_GRPO_TEMPERATURE (1): GRPO's sampling temperature; BENCH_COLD_STEPS (150).
+ *   BENCH_GRPO_TEMPERATURE (1): GRPO's sampling temperature; BENCH_COLD_STEPS (150);
+ *   BENCH_DISTILL_ALPHA (0.5), BENCH_DISTILL_T (2); BENCH_DISTILL_SEQ=0 skips sequence-level.
  */
 import {
   ByteTokenizer,
@@ -42,6 +43,9 @@ const SECTIONS = new Set(
 const SEEDS = (process.env.BENCH_SEEDS ?? (quick ? "0" : "0,1,2")).split(",").map(Number);
 const GRPO_SECONDS = Number(process.env.BENCH_GRPO_SECONDS ?? (quick ? 20 : 900));
 const GRPO_TEMPERATURE = Number(process.env.BENCH_GRPO_TEMPERATURE ?? 1);
+const DISTILL_ALPHA = Number(process.env.BENCH_DISTILL_ALPHA ?? 0.5);
+const DISTILL_T = Number(process.env.BENCH_DISTILL_T ?? 2);
+const DISTILL_SEQ = process.env.BENCH_DISTILL_SEQ !== "0";
 const ABLATIONS = process.env.BENCH_GRPO_ABLATIONS !== "0";
 const HELD_OUT = quick ? 24 : 100;
 const EVAL_EVERY_S = quick ? 10 : 120;
@@ -270,8 +274,8 @@ async function sectionDistill(): Promise<void> {
       lr: 3e-3,
       seed: s,
       teacher,
-      alpha: 0.5,
-      temperature: 2,
+      alpha: DISTILL_ALPHA,
+      temperature: DISTILL_T,
       ...noView,
     });
     await td.fit({ steps: STU });
@@ -282,12 +286,13 @@ async function sectionDistill(): Promise<void> {
   );
   console.log("|---|---|");
   console.log(`| alone (CE) | ${pm(alone)} |`);
-  console.log(`| logit distillation α=0.5, T=2 | ${pm(dist)} |`);
+  console.log(`| logit distillation α=${DISTILL_ALPHA}, T=${DISTILL_T} | ${pm(dist)} |`);
   const gap = mean(alone) - mean(dist);
   console.log(
     `distillation lower by ${f3(gap)}; spreads ${f3(spread(alone))} / ${f3(spread(dist))}: ${verdict(gap, alone, dist)}`,
   );
 
+  if (!DISTILL_SEQ) return;
   // Sequence level: a few labelled pairs alone vs the teacher's greedy completions of many prompts.
   const labelled = train.slice(0, quick ? 16 : 100);
   const prompts = add22
