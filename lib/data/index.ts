@@ -1,6 +1,7 @@
 /**
  * moelab's data layer: corpora (the Brown corpus, user files), tokenizers (bytes, byte-level
- * BPE), token datasets, and seeded resumable batches.
+ * BPE), token datasets, seeded resumable batches, and verifiable tasks with rule-based rewards
+ * for post-training.
  */
 import { setTokenizerLoader } from "../model/index.js";
 import { tokenizerFromJSON } from "./load.js";
@@ -23,6 +24,28 @@ export type { DatasetOptions, DocumentSpan } from "./dataset.js";
 export { Batches, evalWindows } from "./batches.js";
 export type { Batch, BatchOptions, BatchState, EvalOptions } from "./batches.js";
 export { Rng } from "../tensor/index.js";
+export {
+  addition,
+  countdown,
+  evalExpression,
+  parseCompletion,
+  promptQuestion,
+  r1Prompt,
+  reversal,
+  sorting,
+} from "./tasks.js";
+export type {
+  AdditionOptions,
+  CountdownOptions,
+  ExamplesOptions,
+  ParsedResponse,
+  ReversalOptions,
+  SortingOptions,
+  Task,
+  TaskExample,
+} from "./tasks.js";
+export { accuracyReward, callReward, combineRewards, formatReward } from "./rewards.js";
+export type { RewardFn } from "./rewards.js";
 
 // A checkpoint's tokenizer.json is read back through lib/data (the model floor cannot import it).
 setTokenizerLoader(tokenizerFromJSON);

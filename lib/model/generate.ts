@@ -34,7 +34,7 @@ export interface GenerateOptions {
 export interface GenerateResult {
   /** The generated tokens of each prompt (prompt not included). */
   tokens: number[][];
-  /** The generated text of each prompt, when the model has a tokenizer. */
+  /** The generated text of each prompt, when the model has a tokenizer (ids beyond its vocabulary, which a model with a larger vocab_size can sample, are left out). */
   text?: string[];
   /** Elements the latent cache held at the end (layers x batch x positions x (kv_lora_rank + rope)). */
   cacheElements: number;
@@ -222,7 +222,9 @@ export function generate(
     const tok = model.tokenizer;
     return {
       tokens: out,
-      ...(tok ? { text: out.map((t) => tok.decode(t.filter((id) => id >= 0))) } : {}),
+      ...(tok
+        ? { text: out.map((t) => tok.decode(t.filter((id) => id >= 0 && id < tok.vocabSize))) }
+        : {}),
       cacheElements: per * sizes.mla,
       cacheSizes: sizes,
       cacheReport,

@@ -30,6 +30,7 @@ import {
 import { clipGradScale, gradNorm } from "./clip.js";
 import { History, type EvalRecord, type StepRecord } from "./history.js";
 import { AdamW, type AdamWScalars, type MomentsDType } from "./optim.js";
+import { interruptSource } from "./interrupt.js";
 import { checkKeys, checkNumber, show } from "./options.js";
 import { ProgressView, type ProgressState, type TrainerView } from "./progress.js";
 import { RouterStats } from "./router-stats.js";
@@ -158,28 +159,6 @@ function oneOf<V extends string>(v: unknown, name: string, allowed: readonly V[]
       `Trainer: ${name} must be ${allowed.map((a) => JSON.stringify(a)).join(" or ")}, got ${show(v)}`,
     );
   return v as V;
-}
-
-interface InterruptSource {
-  flag: Int32Array | null;
-  hold(ms: number): (() => void) | null;
-  raise(): void;
-}
-
-/** The kernel's interrupt flag and hold (absent outside a moelab kernel). */
-function interruptSource(): InterruptSource {
-  const k = (globalThis as Record<symbol, unknown>)[Symbol.for("moelab.kernel")] as
-    | {
-        interruptFlag?: Int32Array;
-        holdInterrupt?: (ms: number) => () => void;
-        checkInterrupt?: () => void;
-      }
-    | undefined;
-  return {
-    flag: k?.interruptFlag instanceof Int32Array ? k.interruptFlag : null,
-    hold: (ms) => (typeof k?.holdInterrupt === "function" ? k.holdInterrupt(ms) : null),
-    raise: () => k?.checkInterrupt?.(),
-  };
 }
 
 export class Trainer extends EventEmitter {

@@ -1,0 +1,393 @@
+/**
+ * Post-training benchmark (lib/train, lib/data), issue 15's measurements on a `tiny` model:
+ *   1. grpo: a short SFT cold start on easier addition levels (1+1, 2+1, 1+2 digits, never
+ *      2+2), then GRPO on 2+2-digit prompts for a time budget; greedy accuracy on held-out 2+2
+ *      prompts (disjoint from every training prompt) before and after, mean of 3 seeds with the
+ *      spread, the reward-per-step table; the same with β = 0 and with G = 1 (no group baseline).
+ *      Target: accuracy ≤ 0.2 before, ≥ 0.6 after, within 15 minutes of GRPO on 2 cores.
+ *   2. distill: a smaller student trained on the same pairs and steps alone (CE) and with the
+ *      teacher's logits (α·CE + (1−α)·T²·KL); validation loss over 3 seeds. Sequence-level: the
+ *      student alone on the labelled pairs vs on the teacher's completions of more prompts;
+ *      held-out accuracy over 3 seeds.
+ *   3. rejection: held-out accuracy before and after one round of rejection sampling + SFT.
+ *   4. throughput: GRPO's sampling tokens/s (batched, latent-cached decoding) next to its
+ *      training tokens/s.
+ * Usage: node dist/bench/posttrain.js   (or node bench/run.js posttrain)
+ *   MOELAB_QUICK=1: every section at smoke size (~2 minutes); BENCH_THREADS (2);
+ *   BENCH_SECTIONS=grpo,distill,rejection (default all); BENCH_SEEDS (0,1,2);
+ *   BENCH_GRPO_SECONDS (900): GRPO's budget per run; BENCH_GRPO_ABLATIONS=0 skips β=0 and G=1;
+ *   BENCH_GRPO_TEMPERATURE (1): GRPO's sampling temperature; BENCH_COLD_STEPS (150);
+ *   BENCH_DISTILL_ALPHA (0.5), BENCH_DISTILL_T (2); BENCH_DISTILL_SEQ=0 skips sequence-level.
+ */
+import {
+  ByteTokenizer,
+  GRPOTrainer,
+  RejectionSampler,
+  SFTTrainer,
+  Transformer,
+  data,
+  preset,
+  sampleCompletions,
+  sequenceDistill,
+  setNumThreads,
+  type ConfigFields,
+  type GRPORecord,
+} from "../lib/index.js";
+import type { Task, TaskExample } from "../lib/data/index.js";
+
+const quick = process.env.MOELAB_QUICK === "1";
+const THREADS = Number(process.env.BENCH_THREADS ?? 2);
+const SECTIONS = new Set(
+  (process.env.BENCH_SECTIONS ?? "grpo,distill,rejection").split(",").map((s) => s.trim()),
+);
+const SEEDS = (process.env.BENCH_SEEDS ?? (quick ? "0" : "0,1,2")).split(",").map(Number);
+const GRPO_SECONDS = Number(process.env.BENCH_GRPO_SECONDS ?? (quick ? 20 : 900));
+const GRPO_TEMPERATURE = Number(process.env.BENCH_GRPO_TEMPERATURE ?? 1);
+const DISTILL_ALPHA = Number(process.env.BENCH_DISTILL_ALPHA ?? 0.5);
+const DISTILL_T = Number(process.env.BENCH_DISTILL_T ?? 2);
+const DISTILL_SEQ = process.env.BENCH_DISTILL_SEQ !== "0";
+const ABLATIONS = process.env.BENCH_GRPO_ABLATIONS !== "0";
+const HELD_OUT = quick ? 24 : 100;
+const EVAL_EVERY_S = quick ? 10 : 120;
+/** Tokens per completion: a 2+2 reference completion is 44 bytes and the stop token. */
+const MAX_NEW = 56;
+
+const noView = { view: null } as const;
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+const spread = (xs: number[]): number => Math.max(...xs) - Math.min(...xs);
+const f3 = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : "-");
+/** The verdict of "a beats b by more than the spread of the seeds" (one seed has no spread). */
+const verdict = (gap: number, a: number[], b: number[]): string =>
+  SEEDS.length < 2
+    ? "one seed: no spread to compare with"
+    : gap > Math.max(spread(a), spread(b))
+      ? "beats by more than the spread"
+      : "NOT beyond the spread";
+const pm = (xs: number[]): string =>
+  `${f3(mean(xs))} ± ${f3(spread(xs) / 2)} (${xs.map(f3).join(", ")})`;
+
+function tiny(seed: number, over: ConfigFields = {}): Transformer {
+  // The `tiny` preset with a byte-level vocabulary (no unused ids to sample) and no MTP module
+  // (post-training scores the main head only).
+  const m = Transformer.create(preset("tiny", { vocab_size: 256, mtp_depth: 0, ...over }), {
+    seed,
+  });
+  m.tokenizer = new ByteTokenizer();
+  return m;
+}
+
+/** Greedy accuracy on examples (batched, cached decoding). */
+function accuracy(
+  model: Transformer,
+  task: Task,
+  ex: TaskExample[],
+  maxNewTokens = MAX_NEW,
+): number {
+  const s = sampleCompletions(
+    model,
+    ex.map((e) => e.prompt),
+    { temperature: 0, maxNewTokens },
+  );
+  return mean(
+    s.map((g, i) =>
+      task.check(ex[i].prompt, data.parseCompletion(g[0].text).answer ?? "") ? 1 : 0,
+    ),
+  );
+}
+
+const add22 = data.addition({ digits: 2 });
+const easy = [
+  data.addition({ digits: 1 }),
+  data.addition({ digits: 2, digitsB: 1 }),
+  data.addition({ digits: 1, digitsB: 2 }),
+];
+const heldOut = add22.examples(HELD_OUT, { seed: 999, instruction: false });
+const trainPrompts = add22
+  .examples(quick ? 64 : 1500, {
+    seed: 1,
+    exclude: heldOut.map((e) => e.question),
+    instruction: false,
+  })
+  .map((e) => e.prompt);
+function coldStartPairs(seed: number): TaskExample[] {
+  return [
+    ...easy[0].examples(100, { seed, instruction: false }),
+    ...easy[1].examples(400, { seed: seed + 1, instruction: false }),
+    ...easy[2].examples(400, { seed: seed + 2, instruction: false }),
+  ];
+}
+const easyHeldOut = easy[1].examples(quick ? 16 : 50, { seed: 4242, instruction: false });
+const COLD_STEPS = quick ? 20 : Number(process.env.BENCH_COLD_STEPS ?? 150);
+
+async function coldStart(seed: number): Promise<Transformer> {
+  const m = tiny(seed);
+  const sft = new SFTTrainer(m, coldStartPairs(seed * 10), {
+    batchSize: 32,
+    lr: 3e-3,
+    seed,
+    ...noView,
+    schedule: "cosine",
+    warmup: 10,
+  });
+  await sft.fit({ steps: COLD_STEPS });
+  return m;
+}
+
+interface GrpoRun {
+  before: number;
+  after: number;
+  curve: { seconds: number; accuracy: number }[];
+  records: GRPORecord[];
+  seconds: number;
+}
+
+async function grpoRun(seed: number, G: number, beta: number): Promise<GrpoRun> {
+  const m = await coldStart(seed);
+  const before = accuracy(m, add22, heldOut);
+  console.log(
+    `seed ${seed} cold start: greedy accuracy ${f3(accuracy(m, easy[1], easyHeldOut))} on 2+1 digits, ${f3(before)} on the held-out 2+2`,
+  );
+  const acc = data.accuracyReward(add22);
+  const fmt = data.formatReward(add22);
+  const g = new GRPOTrainer(m, trainPrompts, {
+    reward: data.combineRewards([
+      [acc, 1],
+      [fmt, 0.1],
+    ]),
+    accuracy: acc,
+    format: fmt,
+    groupSize: G,
+    promptsPerStep: Math.max(1, Math.round(64 / G)),
+    beta,
+    temperature: GRPO_TEMPERATURE,
+    lr: 2e-4,
+    maxNewTokens: MAX_NEW,
+    seed,
+    ...noView,
+  });
+  const curve = [{ seconds: 0, accuracy: before }];
+  let nextEval = EVAL_EVERY_S;
+  const t0 = Date.now();
+  while ((Date.now() - t0) / 1000 < GRPO_SECONDS) {
+    await g.fit({ steps: 1 });
+    const s = (Date.now() - t0) / 1000;
+    if (s >= nextEval) {
+      curve.push({ seconds: s, accuracy: accuracy(m, add22, heldOut) });
+      nextEval += EVAL_EVERY_S;
+    }
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  const after = accuracy(m, add22, heldOut);
+  curve.push({ seconds, accuracy: after });
+  return { before, after, curve, records: g.history.steps, seconds };
+}
+
+async function sectionGrpo(): Promise<void> {
+  console.log(
+    `\n## 1. GRPO on 2+2-digit addition (cold start: ${COLD_STEPS} SFT steps on 1+1, 2+1, 1+2 digits)`,
+  );
+  console.log(
+    `held-out: ${heldOut.length} 2+2 prompts, disjoint from the ${trainPrompts.length} GRPO prompts; greedy accuracy; GRPO budget ${GRPO_SECONDS} s per run, ${THREADS} threads`,
+  );
+  const arms: [string, number, number][] = [["G=8, β=0.04", 8, 0.04]];
+  if (ABLATIONS) arms.push(["G=8, β=0", 8, 0], ["G=1, β=0.04 (no group baseline)", 1, 0.04]);
+  const rows: string[] = [];
+  for (const [name, G, beta] of arms) {
+    const runs: GrpoRun[] = [];
+    const seeds = name.startsWith("G=8, β=0.04") ? SEEDS : SEEDS.slice(0, 1);
+    for (const s of seeds) {
+      const r = await grpoRun(s, G, beta);
+      runs.push(r);
+      console.log(
+        `${name} seed ${s}: accuracy ${f3(r.before)} -> ${f3(r.after)} in ${r.seconds.toFixed(0)} s, ${r.records.length} steps; curve ${r.curve.map((c) => `${c.seconds.toFixed(0)}s:${f3(c.accuracy)}`).join(" ")}`,
+      );
+      if (runs.length === 1) {
+        console.log(`reward per step (${name}, seed ${s}):`);
+        console.log("step  reward  acc    format len    KL      clip   entropy");
+        const every = Math.max(1, Math.floor(r.records.length / 25));
+        r.records.forEach((x, i) => {
+          if (i % every === 0 || i === r.records.length - 1)
+            console.log(
+              `${String(x.step).padStart(4)}  ${f3(x.reward)}   ${f3(x.accuracy)}  ${f3(x.format)}  ${x.length.toFixed(1).padStart(5)}  ${x.kl.toExponential(1)}  ${f3(x.clipFrac)}  ${f3(x.entropy)}`,
+            );
+        });
+        const samp = mean(r.records.map((x) => x.sampleTokensPerSec));
+        const train = mean(r.records.map((x) => x.trainTokensPerSec));
+        console.log(
+          `throughput: sampling ${samp.toFixed(0)} tokens/s (batched, latent KV cache) | training ${train.toFixed(0)} tokens/s (forward + backward)`,
+        );
+      }
+    }
+    const b = runs.map((r) => r.before);
+    const a = runs.map((r) => r.after);
+    const target = name.startsWith("G=8, β=0.04")
+      ? `target ≤0.2 → ≥0.6: ${mean(b) <= 0.2 && mean(a) >= 0.6 ? "met" : "MISSED"}`
+      : "-";
+    rows.push(
+      `| ${name} | ${runs.length} | ${pm(b)} | ${pm(a)} | ${mean(runs.map((r) => r.records.length)).toFixed(0)} | ${target} |`,
+    );
+  }
+  console.log("\n| arm | seeds | held-out acc before | after GRPO | steps | target |");
+  console.log("|---|---|---|---|---|---|");
+  rows.forEach((r) => console.log(r));
+}
+
+async function sectionDistill(): Promise<void> {
+  console.log(
+    "\n## 2. Distillation (teacher: tiny SFT on 2+2 addition; student: dim 64, 2 layers)",
+  );
+  const train = add22.examples(quick ? 64 : 800, {
+    seed: 5,
+    exclude: heldOut.map((e) => e.question),
+    instruction: false,
+  });
+  const valid = heldOut;
+  const TEACH = quick ? 20 : 400;
+  const STU = quick ? 10 : 150;
+  const teacher = tiny(100);
+  await new SFTTrainer(teacher, train, {
+    batchSize: 32,
+    lr: 3e-3,
+    ...noView,
+    schedule: "cosine",
+    warmup: 10,
+  }).fit({ steps: TEACH });
+  console.log(`teacher: ${TEACH} steps; held-out accuracy ${f3(accuracy(teacher, add22, valid))}`);
+  const small: ConfigFields = {
+    dim: 64,
+    n_layers: 2,
+    inter_dim: 192,
+    moe_inter_dim: 64,
+    q_lora_rank: 32,
+    kv_lora_rank: 16,
+  };
+  const alone: number[] = [];
+  const dist: number[] = [];
+  for (const s of SEEDS) {
+    const a = tiny(s, small);
+    const ta = new SFTTrainer(a, train, { batchSize: 32, lr: 3e-3, seed: s, ...noView });
+    await ta.fit({ steps: STU });
+    alone.push(ta.evaluate(valid));
+    const d = tiny(s, small);
+    const td = new SFTTrainer(d, train, {
+      batchSize: 32,
+      lr: 3e-3,
+      seed: s,
+      teacher,
+      alpha: DISTILL_ALPHA,
+      temperature: DISTILL_T,
+      ...noView,
+    });
+    await td.fit({ steps: STU });
+    dist.push(td.evaluate(valid));
+  }
+  console.log(
+    `\n| student (${STU} steps, same pairs) | held-out completion CE, seeds ${SEEDS.join(",")} |`,
+  );
+  console.log("|---|---|");
+  console.log(`| alone (CE) | ${pm(alone)} |`);
+  console.log(`| logit distillation α=${DISTILL_ALPHA}, T=${DISTILL_T} | ${pm(dist)} |`);
+  const gap = mean(alone) - mean(dist);
+  console.log(
+    `distillation lower by ${f3(gap)}; spreads ${f3(spread(alone))} / ${f3(spread(dist))}: ${verdict(gap, alone, dist)}`,
+  );
+
+  if (!DISTILL_SEQ) return;
+  // Sequence level: a few labelled pairs alone vs the teacher's greedy completions of many prompts.
+  const labelled = train.slice(0, quick ? 16 : 100);
+  const prompts = add22
+    .examples(quick ? 32 : 600, {
+      seed: 77,
+      exclude: heldOut.map((e) => e.question),
+      instruction: false,
+    })
+    .map((e) => e.prompt);
+  const accAlone: number[] = [];
+  const accSeq: number[] = [];
+  for (const s of SEEDS) {
+    const a = tiny(s, small);
+    await new SFTTrainer(a, labelled, { batchSize: 32, lr: 3e-3, seed: s, ...noView }).fit({
+      steps: STU,
+    });
+    accAlone.push(accuracy(a, add22, valid));
+    const d = tiny(s, small);
+    await sequenceDistill(teacher, d, prompts, {
+      steps: STU,
+      batchSize: 32,
+      lr: 3e-3,
+      seed: s,
+      ...noView,
+      sampling: { temperature: 0, maxNewTokens: MAX_NEW },
+    });
+    accSeq.push(accuracy(d, add22, valid));
+  }
+  console.log(`\n| student (${STU} steps) | held-out accuracy |`);
+  console.log("|---|---|");
+  console.log(`| alone on ${labelled.length} labelled pairs | ${pm(accAlone)} |`);
+  console.log(
+    `| sequence-level: teacher's completions of ${prompts.length} prompts | ${pm(accSeq)} |`,
+  );
+  const g2 = mean(accSeq) - mean(accAlone);
+  console.log(`sequence-level higher by ${f3(g2)}: ${verdict(g2, accAlone, accSeq)}`);
+}
+
+async function sectionRejection(): Promise<void> {
+  // A task the base model partly solves: 2+1-digit sums after a short SFT on a few of them.
+  const task = easy[1];
+  const held = easyHeldOut;
+  const seen = held.map((e) => e.question);
+  const BASE = quick ? 20 : 60;
+  console.log(
+    `\n## 3. Rejection sampling on 2+1-digit addition (base: ${BASE} SFT steps on 100 pairs; one round: k=8 samples per prompt, keep verified, dedupe, SFT)`,
+  );
+  const before: number[] = [];
+  const after: number[] = [];
+  for (const s of SEEDS) {
+    const m = tiny(s);
+    const pairs = task.examples(100, { seed: 300 + s, exclude: seen, instruction: false });
+    await new SFTTrainer(m, pairs, { batchSize: 32, lr: 3e-3, seed: s, ...noView }).fit({
+      steps: BASE,
+    });
+    before.push(accuracy(m, task, held));
+    const prompts = task
+      .examples(quick ? 16 : 300, { seed: 400 + s, exclude: seen, instruction: false })
+      .map((e) => e.prompt);
+    const rs = new RejectionSampler(m, prompts, {
+      verify: data.accuracyReward(task),
+      k: 8,
+      maxNewTokens: MAX_NEW,
+      batchSize: 32,
+      lr: 1e-3,
+      seed: s,
+      ...noView,
+    });
+    const [r] = await rs.fit({ rounds: 1, steps: quick ? 5 : 100 });
+    after.push(accuracy(m, task, held));
+    console.log(
+      `seed ${s}: sampled ${r.sampled}, correct ${r.correct}, distinct ${r.unique}, kept ${r.kept} (prompts covered ${r.promptsCovered}/${r.prompts}); accuracy ${f3(before[before.length - 1])} -> ${f3(after[after.length - 1])}`,
+    );
+  }
+  console.log(`\n| held-out 2+1 (${held.length} prompts) | greedy accuracy |`);
+  console.log("|---|---|");
+  console.log(`| before | ${pm(before)} |`);
+  console.log(`| after one round | ${pm(after)} |`);
+  const g = mean(after) - mean(before);
+  console.log(`higher by ${f3(g)}: ${verdict(g, before, after)}`);
+}
+
+async function main(): Promise<void> {
+  setNumThreads(THREADS);
+  console.log(
+    `# bench/posttrain${quick ? " (MOELAB_QUICK)" : ""}: seeds ${SEEDS.join(",")}, ${THREADS} threads`,
+  );
+  const t0 = Date.now();
+  if (SECTIONS.has("grpo")) await sectionGrpo();
+  if (SECTIONS.has("distill")) await sectionDistill();
+  if (SECTIONS.has("rejection")) await sectionRejection();
+  console.log(`\ntotal ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,148 @@
+/**
+ * lib/data's post-training tasks and rewards: seeded generators with their difficulty knobs, exact
+ * checkers (right answers accepted, near misses refused), the R1-Zero template, and rewards that
+ * compose with weights and refuse a throwing or non-finite part with the prompt named.
+ */
+import { strict as assert } from "node:assert";
+import {
+  accuracyReward,
+  addition,
+  callReward,
+  combineRewards,
+  countdown,
+  evalExpression,
+  formatReward,
+  parseCompletion,
+  promptQuestion,
+  r1Prompt,
+  reversal,
+  sorting,
+  type Task,
+} from "../../../lib/data/index.js";
+
+const ALL: Task[] = [addition({ digits: 3 }), sorting({ length: 5 }), reversal(), countdown()];
+
+describe("data/tasks", () => {
+  it("prompts follow R1-Zero's template, with or without the instruction, and give back the question", () => {
+    const p = r1Prompt("12+34");
+    assert.match(
+      p,
+      /^User: 12\+34\. .*<think> <\/think>.*<answer> <\/answer>.*\nAssistant: <think>$/,
+    );
+    assert.equal(promptQuestion(p), "12+34");
+    const short = r1Prompt("12+34", { instruction: false });
+    assert.equal(short, "User: 12+34\nAssistant: <think>");
+    assert.equal(promptQuestion(short), "12+34");
+    assert.equal(promptQuestion("12+34"), null);
+  });
+
+  it("generators are seeded, distinct, and honour exclude (held-out sets are disjoint)", () => {
+    for (const t of ALL) {
+      const a = t.examples(20, { seed: 3 });
+      const b = t.examples(20, { seed: 3 });
+      assert.deepEqual(a, b, `${t.name}: same seed, same examples`);
+      assert.notDeepEqual(t.examples(20, { seed: 4 }), a, `${t.name}: another seed differs`);
+      assert.equal(new Set(a.map((e) => e.question)).size, 20);
+      const held = t.examples(10, { seed: 5, exclude: a.map((e) => e.question) });
+      for (const e of held) assert.ok(!a.some((x) => x.question === e.question));
+    }
+  });
+
+  it("every reference completion is well formed and its answer checks", () => {
+    for (const t of ALL)
+      for (const e of t.examples(30, { seed: 1 })) {
+        const p = parseCompletion(e.completion);
+        assert.ok(p.wellFormed, `${t.name}: ${e.completion}`);
+        assert.equal(p.answer, e.answer);
+        assert.ok(t.check(e.prompt, e.answer), `${t.name}: ${e.question} -> ${e.answer}`);
+      }
+  });
+
+  it("addition: difficulty knobs set the operand lengths; the checker is exact", () => {
+    const t = addition({ digits: 2, digitsB: 1 });
+    for (const e of t.examples(50, { seed: 2 })) assert.match(e.question, /^[1-9]\d\+\d$/);
+    const p = r1Prompt("57+68");
+    assert.ok(t.check(p, "125"));
+    assert.ok(t.check(p, " 125 "));
+    assert.ok(!t.check(p, "124"));
+    assert.ok(!t.check(p, "1250"));
+    assert.ok(!t.check(p, "125.0"));
+    assert.ok(!t.check(p, ""));
+    assert.equal(addition().reference("57+68"), "7+8=15,5+6+1=12</think> <answer>125</answer>");
+    assert.throws(() => addition({ digits: 0 }), /digits must be an integer in \[1, 15\], got 0/);
+    assert.throws(() => t.check("not a prompt", "1"), /not in the task's template/);
+  });
+
+  it("sorting, reversal: exact answers only", () => {
+    const s = sorting({ length: 4, max: 9 });
+    const p = r1Prompt("sort 5 3 9 3");
+    assert.ok(s.check(p, "3 3 5 9"));
+    assert.ok(s.check(p, "3, 3, 5, 9"));
+    assert.ok(!s.check(p, "3 5 9"));
+    assert.ok(!s.check(p, "9 5 3 3"));
+    const r = reversal({ length: 4, alphabet: "ab" });
+    for (const e of r.examples(5, { seed: 0 })) assert.match(e.question, /^reverse [ab]{4}$/);
+    assert.ok(r.check(r1Prompt("reverse abba"), "abba"));
+    assert.ok(r.check(r1Prompt("reverse aabb"), "bbaa"));
+    assert.ok(!r.check(r1Prompt("reverse aabb"), "aabb"));
+  });
+
+  it("countdown: every puzzle is solvable; answers must reach the target using each number once", () => {
+    const c = countdown({ numbers: 3, max: 9 });
+    for (const e of c.examples(40, { seed: 7 })) assert.ok(c.check(e.prompt, e.answer), e.question);
+    const p = r1Prompt("use 3 5 7 to make 22");
+    assert.ok(c.check(p, "3*5+7"));
+    assert.ok(c.check(p, "7 + 5 x 3"));
+    assert.ok(c.check(p, "(5*3)+7"));
+    assert.ok(!c.check(p, "3*5+7+0"), "a number not given");
+    assert.ok(!c.check(p, "22"), "numbers unused");
+    assert.ok(!c.check(p, "3*7+5-4"), "another number");
+    assert.ok(!c.check(p, "5*3+7)"), "malformed");
+    const plus = countdown({ ops: "+-" });
+    assert.ok(!plus.check(p, "3*5+7"), "an operator not allowed");
+    assert.deepEqual(evalExpression("(1+2)*3/9"), { value: 1, numbers: [1, 2, 3, 9] });
+    assert.equal(evalExpression("1+"), null);
+  });
+});
+
+describe("data/rewards", () => {
+  const t = addition({ digits: 2 });
+  const prompt = r1Prompt("12+34");
+
+  it("accuracy and format score (prompt, completion); weights compose", () => {
+    const acc = accuracyReward(t);
+    const fmt = formatReward(t);
+    assert.equal(acc(prompt, "2+4=6</think> <answer>46</answer>"), 1);
+    assert.equal(fmt(prompt, "2+4=6</think> <answer>46</answer>"), 1);
+    assert.equal(acc(prompt, "</think> <answer>45</answer>"), 0);
+    assert.equal(fmt(prompt, "</think> <answer>45</answer>"), 1, "wrong but well formed");
+    assert.equal(acc(prompt, "<answer>46</answer>"), 1, "right answer, missing </think>");
+    assert.equal(fmt(prompt, "<answer>46</answer>"), 0);
+    assert.equal(fmt(prompt, "x</think> <answer>46</answer> extra"), 0, "text after the answer");
+    assert.equal(fmt(prompt, "x</think> <answer>forty</answer>"), 0, "not parsable");
+    assert.equal(fmt(prompt, "x</think> <answer></answer>"), 0);
+    const r = combineRewards([
+      [acc, 1],
+      [fmt, 0.25],
+    ]);
+    assert.equal(r(prompt, "</think> <answer>46</answer>"), 1.25);
+    assert.equal(r(prompt, "</think> <answer>47</answer>"), 0.25);
+    assert.equal(r(prompt, "46"), 0);
+    assert.match(r.name, /1·accuracy\(addition\) \+ 0.25·format\(addition\)/);
+  });
+
+  it("a reward that throws or returns NaN is an error naming the reward and the prompt", () => {
+    const bad = combineRewards([[() => NaN, 1]]);
+    assert.throws(() => bad(prompt, "x"), /returned NaN, not a finite number/);
+    assert.throws(() => bad(prompt, "x"), /on prompt "User: 12\+34/);
+    const boom = (): number => {
+      throw new Error("boom");
+    };
+    assert.throws(
+      () => callReward(boom, prompt, "x"),
+      /reward boom on prompt "User: 12\+34.*threw: boom/,
+    );
+    assert.throws(() => combineRewards([]), /non-empty list/);
+    assert.throws(() => combineRewards([[accuracyReward(t), NaN]]), /weight of part 0/);
+  });
+});
