@@ -5,14 +5,13 @@
  * output updated in place, a history of per-step metrics, and checkpoints.
  */
 import * as T from "../tensor/index.js";
-import { escapeHtml } from "../tensor/index.js";
 import { Transformer } from "../model/index.js";
 import { writeRunCheckpoint } from "./checkpoint.js";
 import { clipGradScale, gradNorm } from "./clip.js";
 import { interruptSource } from "./interrupt.js";
 import { AdamW } from "./optim.js";
 import { checkKeys, checkNumber, show } from "./options.js";
-import { formatDuration, kernelDisplay } from "./progress.js";
+import { LiveOutput, formatDuration, progressBox, statusColour } from "./progress.js";
 import { Schedule, constant, cosine } from "./schedule.js";
 import { NonFiniteError } from "./trainer.js";
 
@@ -97,8 +96,7 @@ export function postLine(s: PostState, width = 20): string {
 /** The text/html form: a bar and a one-row table. */
 export function postHtml(s: PostState): string {
   const pct = ((s.totalSteps > 0 ? Math.min(1, s.step / s.totalSteps) : 1) * 100).toFixed(1);
-  const colour =
-    s.status === "failed" ? "#d9534f" : s.status === "interrupted" ? "#f0ad4e" : "#4a90d9";
+  const colour = statusColour(s.status);
   const cells: [string, string][] = [
     ["step", `${s.step} / ${s.totalSteps}`],
     ...s.metrics.map(([k, v]): [string, string] => [k, fmt(v)]),
@@ -107,17 +105,7 @@ export function postHtml(s: PostState): string {
       formatDuration(s.status === "running" ? s.eta : s.elapsed),
     ],
   ];
-  const head = cells.map(([k]) => `<th style="padding:0 8px">${escapeHtml(k)}</th>`).join("");
-  const row = cells.map(([, v]) => `<td style="padding:0 8px">${escapeHtml(v)}</td>`).join("");
-  return (
-    `<div class="moelab-progress" style="font-family:sans-serif;font-size:13px"><b>${escapeHtml(s.title)}</b>` +
-    `<div style="width:100%;max-width:640px;height:10px;background:#eee;border-radius:5px;overflow:hidden">` +
-    `<div style="width:${pct}%;height:100%;background:${colour}"></div></div>` +
-    `<table style="font-variant-numeric:tabular-nums;margin-top:4px"><thead><tr>${head}</tr></thead>` +
-    `<tbody><tr>${row}</tr></tbody></table>` +
-    (s.message ? `<div>${escapeHtml(s.message)}</div>` : "") +
-    `</div>`
-  );
+  return progressBox(pct, colour, cells, s.message, s.title);
 }
 
 /**
@@ -125,27 +113,16 @@ export function postHtml(s: PostState): string {
  * `intervalMs`, and at the end); elsewhere a line on stdout every `printEveryMs` and at the end.
  */
 export class PostProgressView implements PostView {
-  private displayId: string | null = null;
-  private last = 0;
-  constructor(readonly opts: { intervalMs?: number; printEveryMs?: number } = {}) {}
+  private readonly out: LiveOutput;
+  constructor(readonly opts: { intervalMs?: number; printEveryMs?: number } = {}) {
+    this.out = new LiveOutput(opts);
+  }
   update(state: PostState, final: boolean): void {
-    const now = Date.now();
-    const k = kernelDisplay();
-    const every = k ? (this.opts.intervalMs ?? 250) : (this.opts.printEveryMs ?? 10000);
-    if (!final && this.last !== 0 && now - this.last < every) return;
-    this.last = now;
-    const bundle = { "text/plain": postLine(state), "text/html": postHtml(state) };
-    const value = { [Symbol.for("Jupyter.display")]: () => bundle };
-    if (k) {
-      if (this.displayId === null) {
-        this.displayId = k.newDisplayId();
-        k.display(value, { displayId: this.displayId });
-      } else k.display(value, { displayId: this.displayId, update: true });
-    } else process.stdout.write(postLine(state) + "\n");
-    if (final) {
-      this.displayId = null;
-      this.last = 0;
-    }
+    this.out.show(
+      () => postLine(state),
+      () => postHtml(state),
+      final,
+    );
   }
 }
 

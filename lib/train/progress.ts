@@ -97,8 +97,7 @@ export function progressLine(s: ProgressState, width = 24): string {
 /** The text/html form: a bar and a one-row table. */
 export function progressHtml(s: ProgressState): string {
   const pct = (Math.min(1, Math.max(0, s.progress)) * 100).toFixed(1);
-  const colour =
-    s.status === "failed" ? "#d9534f" : s.status === "interrupted" ? "#f0ad4e" : "#4a90d9";
+  const colour = statusColour(s.status);
   const cells: [string, string][] = [
     ["step", s.totalSteps !== null ? `${s.step} / ${s.totalSteps}` : String(s.step)],
     ["train loss", num(s.main)],
@@ -113,17 +112,69 @@ export function progressHtml(s: ProgressState): string {
     ["grad norm", num(s.gradNorm)],
     ...(Number.isFinite(s.maxVio) ? ([["MaxVio", num(s.maxVio)]] as [string, string][]) : []),
   ];
+  return progressBox(pct, colour, cells, s.message);
+}
+
+/** A run's colour by status: failed red, interrupted amber, otherwise blue. */
+export function statusColour(status: string): string {
+  return status === "failed" ? "#d9534f" : status === "interrupted" ? "#f0ad4e" : "#4a90d9";
+}
+
+/**
+ * The box both live outputs draw in text/html: an optional bold title, a bar filled to `pct`
+ * percent, one table row of (name, value) cells, and an optional message below.
+ */
+export function progressBox(
+  pct: string,
+  colour: string,
+  cells: [string, string][],
+  message: string,
+  title?: string,
+): string {
   const head = cells.map(([k]) => `<th style="padding:0 8px">${escapeHtml(k)}</th>`).join("");
   const row = cells.map(([, v]) => `<td style="padding:0 8px">${escapeHtml(v)}</td>`).join("");
   return (
     `<div class="moelab-progress" style="font-family:sans-serif;font-size:13px">` +
+    (title !== undefined ? `<b>${escapeHtml(title)}</b>` : "") +
     `<div style="width:100%;max-width:640px;height:10px;background:#eee;border-radius:5px;overflow:hidden">` +
     `<div style="width:${pct}%;height:100%;background:${colour}"></div></div>` +
     `<table style="font-variant-numeric:tabular-nums;margin-top:4px"><thead><tr>${head}</tr></thead>` +
     `<tbody><tr>${row}</tr></tbody></table>` +
-    (s.message ? `<div>${escapeHtml(s.message)}</div>` : "") +
+    (message ? `<div>${escapeHtml(message)}</div>` : "") +
     `</div>`
   );
+}
+
+/**
+ * One live output: in a kernel ONE output updated in place (a display id, at most every
+ * `intervalMs`, and at the end); elsewhere a line on stdout every `printEveryMs` and at the end.
+ * A final update ends it: the next update starts a new output.
+ */
+export class LiveOutput {
+  private displayId: string | null = null;
+  private last = 0;
+  constructor(readonly opts: { intervalMs?: number; printEveryMs?: number } = {}) {}
+
+  show(text: () => string, html: () => string, final: boolean): void {
+    const now = Date.now();
+    const k = kernelDisplay();
+    const every = k ? (this.opts.intervalMs ?? 250) : (this.opts.printEveryMs ?? 10000);
+    const started = k ? this.displayId !== null : this.last !== 0;
+    if (!final && started && now - this.last < every) return;
+    this.last = now;
+    if (k) {
+      const bundle = { "text/plain": text(), "text/html": html() };
+      const value = { [Symbol.for("Jupyter.display")]: () => bundle };
+      if (this.displayId === null) {
+        this.displayId = k.newDisplayId();
+        k.display(value, { displayId: this.displayId });
+      } else k.display(value, { displayId: this.displayId, update: true });
+    } else process.stdout.write(text() + "\n");
+    if (final) {
+      this.displayId = null;
+      this.last = 0;
+    }
+  }
 }
 
 /**
@@ -131,29 +182,15 @@ export function progressHtml(s: ProgressState): string {
  * the end); elsewhere a line on stdout every `printEveryMs` and at the end.
  */
 export class ProgressView implements TrainerView {
-  private displayId: string | null = null;
-  private last = 0;
-
-  constructor(readonly opts: { intervalMs?: number; printEveryMs?: number } = {}) {}
-
+  private readonly out: LiveOutput;
+  constructor(readonly opts: { intervalMs?: number; printEveryMs?: number } = {}) {
+    this.out = new LiveOutput(opts);
+  }
   update(state: ProgressState, final: boolean): void {
-    const now = Date.now();
-    const k = kernelDisplay();
-    const every = k ? (this.opts.intervalMs ?? 250) : (this.opts.printEveryMs ?? 10000);
-    if (!final && this.displayId !== null && now - this.last < every) return;
-    if (!final && !k && this.last !== 0 && now - this.last < every) return;
-    this.last = now;
-    const bundle = {
-      "text/plain": progressLine(state),
-      "text/html": progressHtml(state),
-    };
-    const value = { [Symbol.for("Jupyter.display")]: () => bundle };
-    if (k) {
-      if (this.displayId === null) {
-        this.displayId = k.newDisplayId();
-        k.display(value, { displayId: this.displayId });
-      } else k.display(value, { displayId: this.displayId, update: true });
-    } else process.stdout.write(progressLine(state) + "\n");
-    if (final) this.displayId = null;
+    this.out.show(
+      () => progressLine(state),
+      () => progressHtml(state),
+      final,
+    );
   }
 }
