@@ -56,6 +56,7 @@ export function wrapStorage(data: TypedArray, dtype: DType): Storage {
 }
 
 export function releaseStorage(s: Storage): void {
+  if (s.refs <= 0) return; // released already: never pool the empty stand-in
   if (--s.refs > 0) return;
   const data = s.data;
   stats.liveBytes -= data.byteLength;
@@ -109,6 +110,7 @@ export interface Disposable {
   dispose(): void;
   _kept: boolean;
   _registered: boolean;
+  _disposed: boolean;
   _storage: Storage;
 }
 
@@ -143,7 +145,9 @@ export function rootsDisposed(t: object, sets: RootOf[]): void {
 }
 
 export function register(t: Disposable): void {
-  if (t._registered) return;
+  // A disposed tensor's storage is released already: registering it (a kept tensor disposed
+  // inside a tidy) would release it a second time when collected and pool the empty stand-in.
+  if (t._registered || t._disposed) return;
   t._registered = true;
   registry.register(t, t._storage, t);
 }

@@ -130,4 +130,23 @@ describe("tensor memory", () => {
     // Earlier tests' abandoned tensors may be reclaimed too, hence <=.
     assert.ok(T.memory().liveTensors <= before, `${T.memory().liveTensors} live, ${before} before`);
   });
+
+  it("a kept tensor disposed inside tidy is released once, even when collected later", async () => {
+    const gc = getGc();
+    T.tidy(() => {
+      const k = T.keep(T.zeros([3], { dtype: "int32" }));
+      k.dispose();
+    });
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await new Promise((r) => setImmediate(r));
+    }
+    // A second release used to pool the empty Float32Array stand-in, which the next empty
+    // int32 tensor then got as its storage.
+    for (let i = 0; i < 4; i++) {
+      const e = T.zeros([0], { dtype: "int32" });
+      assert.ok(e._storage.data instanceof Int32Array, "an empty int32 tensor has int32 storage");
+      e.dispose();
+    }
+  });
 });
