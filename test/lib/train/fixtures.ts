@@ -1,6 +1,7 @@
 /** A small MoE model and a small text dataset for the trainer's tests (and their child processes). */
 import type { ConfigFields } from "../../../lib/config/index.js";
 import { ByteTokenizer, Corpus, TokenDataset } from "../../../lib/data/index.js";
+import { Transformer } from "../../../lib/model/index.js";
 
 /** A small MoE model: 2 layers (1 dense), 8 experts top-2 + 1 shared, one MTP module. */
 export const SMALL: ConfigFields = {
@@ -43,3 +44,14 @@ export function datasets(): { train: TokenDataset; validation: TokenDataset } {
     validation: TokenDataset.fromCorpus(validation, tok),
   };
 }
+
+/** A SMALL model (with `over` fields) carrying a byte tokenizer, as the post-training tests use. */
+export function byteModel(seed = 1, over: Partial<ConfigFields> = {}): Transformer {
+  const m = Transformer.create({ ...SMALL, ...over }, { seed });
+  m.tokenizer = new ByteTokenizer();
+  return m;
+}
+
+/** Every parameter's values, flattened in model order (to see whether an update happened). */
+export const weights = (m: Transformer): number[] =>
+  [...m.namedParameters().values()].flatMap((p) => Array.from(p.toArray() as Float32Array));

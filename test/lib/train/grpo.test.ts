@@ -7,8 +7,6 @@
  */
 import { strict as assert } from "node:assert";
 import * as T from "../../../lib/tensor/index.js";
-import { Transformer } from "../../../lib/model/index.js";
-import { ByteTokenizer } from "../../../lib/data/index.js";
 import {
   GRPOTrainer,
   RejectionSampler,
@@ -19,16 +17,9 @@ import {
   perRowMeanWeights,
   type PostState,
 } from "../../../lib/train/index.js";
-import { SMALL } from "./fixtures.js";
+import { byteModel, weights } from "./fixtures.js";
 
-function model(seed = 1, over = {}): Transformer {
-  const m = Transformer.create({ ...SMALL, ...over }, { seed });
-  m.tokenizer = new ByteTokenizer();
-  return m;
-}
-
-const weights = (m: Transformer): number[] =>
-  [...m.namedParameters().values()].flatMap((p) => Array.from(p.toArray() as Float32Array));
+const model = byteModel;
 
 /** Fraction of the completion's characters that are ASCII letters: a dense reward a random policy scores ~0.2 on. */
 const letters = (_p: string, c: string): number =>

@@ -10,7 +10,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as T from "../../../lib/tensor/index.js";
 import { Transformer } from "../../../lib/model/index.js";
-import { ByteTokenizer } from "../../../lib/data/index.js";
 import {
   SFTTrainer,
   completionLoss,
@@ -21,21 +20,14 @@ import {
   sequenceDistill,
   type PostState,
 } from "../../../lib/train/index.js";
-import { SMALL } from "./fixtures.js";
+import { byteModel, weights } from "./fixtures.js";
 
-function model(seed = 1, over = {}): Transformer {
-  const m = Transformer.create({ ...SMALL, ...over }, { seed });
-  m.tokenizer = new ByteTokenizer();
-  return m;
-}
+const model = byteModel;
 
 const PAIRS = [
   { prompt: "Q: ab\nA: <think>", completion: "x</think> <answer>ba</answer>" },
   { prompt: "Q: abc\nA: <think>", completion: "y</think> <answer>cba</answer>" },
 ];
-
-const weights = (m: Transformer): number[] =>
-  [...m.namedParameters().values()].flatMap((p) => Array.from(p.toArray() as Float32Array));
 
 describe("train/SFT", function () {
   this.timeout(60000);
