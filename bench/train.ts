@@ -982,29 +982,40 @@ async function balanceSection(data: Data): Promise<void> {
 
 // ------------------------------------------------------------------ section 4: precision
 
-async function precisionSection(data: Data, fp32: RunResult | null): Promise<void> {
-  const t0 = now();
+/** The run in fp32, bf16 and fp8 from seed `seed` (reusing `fp32` when given). */
+async function precisionRuns(
+  data: Data,
+  seed: number,
+  fp32: RunResult | null,
+  evalEvery: number,
+): Promise<Map<string, RunResult>> {
   const runs = new Map<string, RunResult>();
-  const seed0 = PRECISION_SEEDS[0];
-  if (fp32 && seed0 === SEED) runs.set("fp32", fp32);
+  if (fp32) runs.set("fp32", fp32);
   for (const p of ["fp32", "bf16", "fp8"] as const) {
     if (runs.has(p)) continue;
-    const model = Transformer.create(CONFIG, { seed: seed0 });
+    const label = seed === PRECISION_SEEDS[0] ? `moelab ${p}` : `moelab ${p} seed ${seed}`;
     runs.set(
       p,
       await runTrainer(
-        model,
+        Transformer.create(CONFIG, { seed }),
         data,
-        trainerOptions({ precision: p, seed: seed0, view: stderrView(`moelab ${p}`) }),
+        trainerOptions({ precision: p, seed, view: stderrView(label) }),
         STEPS,
-        EVAL_EVERY,
+        evalEvery,
       ),
     );
   }
-  const final = (p: string): number => {
-    const e = runs.get(p)!.history.evals;
-    return e[e.length - 1].valLoss;
-  };
+  return runs;
+}
+
+/** The last evaluation's validation loss of a run. */
+const finalVal = (r: RunResult): number => r.history.evals[r.history.evals.length - 1].valLoss;
+
+async function precisionSection(data: Data, fp32: RunResult | null): Promise<void> {
+  const t0 = now();
+  const seed0 = PRECISION_SEEDS[0];
+  const runs = await precisionRuns(data, seed0, seed0 === SEED ? fp32 : null, EVAL_EVERY);
+  const final = (p: string): number => finalVal(runs.get(p)!);
   const tailTrain = (p: string): number =>
     mean(
       runs
@@ -1053,18 +1064,8 @@ async function precisionSection(data: Data, fp32: RunResult | null): Promise<voi
       [String(seed0), f(final("fp32")), f(final("bf16")), f(final("fp8")), pct(g8, 3), pct(g16, 3)],
     ];
     for (const sd of extra) {
-      const fin: Record<string, number> = {};
-      for (const p of ["fp32", "bf16", "fp8"] as const) {
-        const r = await runTrainer(
-          Transformer.create(CONFIG, { seed: sd }),
-          data,
-          trainerOptions({ precision: p, seed: sd, view: stderrView(`moelab ${p} seed ${sd}`) }),
-          STEPS,
-          STEPS,
-        );
-        const e = r.history.evals;
-        fin[p] = e[e.length - 1].valLoss;
-      }
+      const r = await precisionRuns(data, sd, null, STEPS);
+      const fin = Object.fromEntries([...r].map(([p, run]) => [p, finalVal(run)]));
       const a = (fin.fp8 - fin.bf16) / fin.bf16;
       const b = (fin.bf16 - fin.fp32) / fin.fp32;
       gaps8.push(a);
