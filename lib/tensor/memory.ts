@@ -202,16 +202,10 @@ export function tidy<T>(fn: () => T): T {
     throw new Error("tidy(fn): fn returned a Promise; tidy only scopes synchronous code");
   const keepSet = new Set<unknown>();
   collect(result, keepSet, 0);
-  const parent = scopes.length > 0 ? scopes[scopes.length - 1] : null;
   for (const t of scope) {
-    if (t._kept) {
-      register(t);
-      continue;
-    }
-    if (keepSet.has(t)) {
-      if (parent !== null) parent.push(t);
-      else register(t);
-    } else t.dispose();
+    if (t._kept) register(t);
+    else if (keepSet.has(t)) settleReturned(t);
+    else t.dispose();
   }
   return result;
 }
