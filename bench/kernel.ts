@@ -1,13 +1,14 @@
 /**
- * Kernel benchmark: moelab against Debian's ipykernel, measured in the same run, interleaved.
+ * Kernel benchmark: moelab against Debian's ipykernel and tslab (the TypeScript kernel, npm
+ * `tslab`, installed on first use into .cache/peers/tslab), measured in the same run, interleaved.
  *   - execute round trip of `1 + 1`: request sent -> execute_reply AND iopub idle received
  *     (median and p90 over N, default 200; moelab with type checking on, as by default);
  *   - cold start: process launch -> first execute_reply of `1 + 1` (median over L launches).
- * Targets: round trip <= 0.5x ipykernel's, cold start <= 0.8x.
- * Usage: node dist/bench/kernel.js [--n N] [--launches L]   (MOELAB_QUICK=1: N=50, L=3)
+ * Targets: round trip <= 0.5x ipykernel's and <= tslab's, cold start <= 0.8x ipykernel's.
+ * Usage: node dist/bench/kernel.js [--n N] [--launches L] [--no-tslab]   (MOELAB_QUICK=1: N=50, L=3)
  */
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { KernelClient, newConnectionInfo } from "../kernel/runner/client.js";
@@ -20,13 +21,47 @@ interface Peer {
   command: string[];
 }
 
-const PEERS: Peer[] = [
-  { name: "moelab", command: moelabKernelCommand() },
-  {
-    name: "ipykernel",
-    command: [DEBIAN_PYTHON, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-  },
-];
+const TSLAB_VERSION = "1.0.22";
+const TSLAB_DIR = path.join(__dirname, "..", "..", ".cache", "peers", "tslab");
+
+/**
+ * tslab's kernel command, installing the pinned version into .cache/peers/tslab on first use (the
+ * npm registry must be reachable then); null, with the reason printed, when it cannot be had.
+ */
+function tslabCommand(): string[] | null {
+  const bin = path.join(TSLAB_DIR, "node_modules", "tslab", "bin", "tslab");
+  if (!existsSync(bin)) {
+    console.log(`installing tslab@${TSLAB_VERSION} into ${TSLAB_DIR} (once)`);
+    mkdirSync(TSLAB_DIR, { recursive: true });
+    writeFileSync(
+      path.join(TSLAB_DIR, "package.json"),
+      JSON.stringify({ name: "moelab-bench-tslab", private: true }),
+    );
+    const r = spawnSync(
+      "npm",
+      ["install", `tslab@${TSLAB_VERSION}`, "--no-audit", "--no-fund", "--silent"],
+      { cwd: TSLAB_DIR, stdio: "inherit", timeout: 600_000 },
+    );
+    if (r.status !== 0 || !existsSync(bin)) {
+      console.log(`(tslab could not be installed: npm exited ${r.status}; compared without it)`);
+      return null;
+    }
+  }
+  return [process.execPath, bin, "kernel", "--config-path", "{connection_file}"];
+}
+
+function peers(withTslab: boolean): Peer[] {
+  const out: Peer[] = [{ name: "moelab", command: moelabKernelCommand() }];
+  if (existsSync(DEBIAN_PYTHON))
+    out.push({
+      name: "ipykernel",
+      command: [DEBIAN_PYTHON, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+    });
+  else console.log("(ipykernel not found: install python3-ipykernel to compare)");
+  const tslab = withTslab ? tslabCommand() : null;
+  if (tslab) out.push({ name: "tslab", command: tslab });
+  return out;
+}
 
 function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -105,59 +140,73 @@ export async function main(argv: string[]): Promise<void> {
   const quick = process.env.MOELAB_QUICK === "1";
   let n = quick ? 50 : 200;
   let launches = quick ? 3 : 5;
+  let withTslab = true;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--n") n = Number(argv[++i]);
     else if (argv[i] === "--launches") launches = Number(argv[++i]);
+    else if (argv[i] === "--no-tslab") withTslab = false;
+    else throw new Error(`unknown argument ${argv[i]} (--n N, --launches L, --no-tslab)`);
   }
-  const peers = PEERS.filter((p) => p.name !== "ipykernel" || existsSync(DEBIAN_PYTHON));
-  if (peers.length < 2) console.log("(ipykernel not found: install python3-ipykernel to compare)");
+  const all = peers(withTslab);
 
   // Cold start first, interleaved launch by launch.
   const cold: Record<string, number[]> = {};
   for (let i = 0; i < launches; i++) {
-    for (const p of peers) (cold[p.name] ??= []).push(await coldStart(p));
+    for (const p of all) (cold[p.name] ??= []).push(await coldStart(p));
   }
 
   // Round trips: both kernels warm, alternating request by request after a warm-up.
-  const kernels = await Promise.all(peers.map((p) => RunningKernel.start({ command: p.command })));
+  const kernels = await Promise.all(all.map((p) => RunningKernel.start({ command: p.command })));
   const rt: Record<string, number[]> = {};
   try {
     for (let i = 0; i < 20; i++) for (const k of kernels) await roundTrip(k);
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < kernels.length; j++)
-        (rt[peers[j].name] ??= []).push(await roundTrip(kernels[j]));
+        (rt[all[j].name] ??= []).push(await roundTrip(kernels[j]));
     }
   } finally {
     await Promise.all(kernels.map((k) => k.shutdown()));
   }
 
-  const rows: [string, (name: string) => number, number][] = [
-    [`execute round trip, median (n=${n})`, (p) => quantile(rt[p], 0.5), 0.5],
-    [`execute round trip, p90 (n=${n})`, (p) => quantile(rt[p], 0.9), NaN],
+  // [label, value of a peer, target ratio to ipykernel, target ratio to tslab]
+  const rows: [string, (name: string) => number, number, number][] = [
+    [`execute round trip, median (n=${n})`, (p) => quantile(rt[p], 0.5), 0.5, 1],
+    [`execute round trip, p90 (n=${n})`, (p) => quantile(rt[p], 0.9), NaN, NaN],
     [
       `cold start to first reply, median (${launches} launches)`,
       (p) => quantile(cold[p], 0.5),
       0.8,
+      NaN,
     ],
   ];
-  const header = ["metric", ...peers.map((p) => p.name), "ratio", "target", ""];
-  const table = rows.map(([label, f, target]) => {
-    const vals = peers.map((p) => f(p.name));
-    const ratio = vals.length === 2 ? vals[0] / vals[1] : NaN;
-    const ok =
-      Number.isNaN(target) || Number.isNaN(ratio) ? "" : ratio <= target ? "met" : "NOT met";
-    return [
-      label,
-      ...vals.map(fmt),
-      Number.isNaN(ratio) ? "" : `${ratio.toFixed(2)}x`,
-      Number.isNaN(target) ? "" : `<= ${target}x`,
-      ok,
-    ];
+  const others = all.slice(1).map((p) => p.name);
+  const header = [
+    "metric",
+    ...all.map((p) => p.name),
+    ...others.map((o) => `moelab / ${o} (target)`),
+  ];
+  const table = rows.map(([label, f, ...targets]) => {
+    const vals = all.map((p) => f(p.name));
+    const ratios = others.map((o, i) => {
+      const ratio = vals[0] / vals[i + 1];
+      const target = targets[o === "ipykernel" ? 0 : 1];
+      if (Number.isNaN(target)) return `${ratio.toFixed(2)}x`;
+      return `${ratio.toFixed(2)}x (<= ${target}x: ${ratio <= target ? "met" : "NOT met"})`;
+    });
+    return [label, ...vals.map(fmt), ...ratios];
   });
   const widths = header.map((_, c) => Math.max(header[c].length, ...table.map((r) => r[c].length)));
   const line = (r: string[]) => `| ${r.map((x, c) => x.padEnd(widths[c])).join(" | ")} |`;
   console.log(
-    `\nkernel benchmark (${new Date().toISOString()}, node ${process.version}; ratio = moelab / ipykernel)`,
+    `\nkernel benchmark (${new Date().toISOString()}, node ${process.version}; ${all
+      .map(
+        (p) =>
+          `${p.name}: ${p.command
+            .slice(0, 2)
+            .map((a) => path.basename(a))
+            .join(" ")}`,
+      )
+      .join("; ")})`,
   );
   console.log(line(header));
   console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);

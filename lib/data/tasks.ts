@@ -168,23 +168,40 @@ export interface AdditionOptions {
   digits?: number;
   /** Digits of the second operand (default: digits). */
   digitsB?: number;
+  /**
+   * Write both operands with this many digits, zero-padded on the left (`07+58`), and reason over
+   * that many columns (default 0: no padding). Easier levels written at the width of a harder one
+   * share its layout: a model that learned `2+1` and `1+2` at width 2 has seen every column of a
+   * `2+2` question, only never both operands' tens digits non-zero at once.
+   */
+  pad?: number;
 }
 
 /** `a+b` with a of `digits` digits and b of `digitsB`; reasoning adds column by column. */
 class Addition extends BaseTask {
   readonly name = "addition";
-  readonly level: { digits: number; digitsB: number };
+  readonly level: { digits: number; digitsB: number; pad: number };
   constructor(o: AdditionOptions) {
     super();
     const digits = int(o.digits ?? 2, "digits", "addition", 1, 15);
-    this.level = { digits, digitsB: int(o.digitsB ?? digits, "digitsB", "addition", 1, 15) };
+    const digitsB = int(o.digitsB ?? digits, "digitsB", "addition", 1, 15);
+    const pad = int(o.pad ?? 0, "pad", "addition", 0, 15);
+    if (pad !== 0 && pad < Math.max(digits, digitsB))
+      throw new RangeError(
+        `addition: pad ${pad} is narrower than the operands (${digits} and ${digitsB} digits)`,
+      );
+    this.level = { digits, digitsB, pad };
+  }
+  private show(x: number): string {
+    return String(x).padStart(this.level.pad, "0");
   }
   private operand(rng: Rng, d: number): number {
     const lo = d === 1 ? 0 : 10 ** (d - 1);
     return lo + rng.below(10 ** d - lo);
   }
   question(rng: Rng): string {
-    return `${this.operand(rng, this.level.digits)}+${this.operand(rng, this.level.digitsB)}`;
+    const a = this.operand(rng, this.level.digits);
+    return `${this.show(a)}+${this.show(this.operand(rng, this.level.digitsB))}`;
   }
   private parse(q: string): [number, number] | null {
     const m = /^(\d+)\+(\d+)$/.exec(q);
@@ -194,11 +211,11 @@ class Addition extends BaseTask {
     const p = this.parse(q);
     return p ? String(p[0] + p[1]) : null;
   }
-  /** Columns from the right: `7+8=15,5+6+1=12` for 57+68. */
+  /** Columns from the right: `7+8=15,5+6+1=12` for 57+68 (every padded column when padded). */
   reference(q: string): string {
     const p = this.parse(q);
     if (!p) throw new Error(`addition: ${JSON.stringify(q)} is not a question of this task`);
-    const [a, b] = p.map((x) => String(x).split("").reverse().map(Number));
+    const [a, b] = p.map((x) => this.show(x).split("").reverse().map(Number));
     const cols: string[] = [];
     let carry = 0;
     for (let i = 0; i < Math.max(a.length, b.length); i++) {

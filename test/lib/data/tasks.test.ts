@@ -73,6 +73,27 @@ describe("data/tasks", () => {
     assert.throws(() => t.check("not a prompt", "1"), /not in the task's template/);
   });
 
+  it("addition: pad writes the operands at a fixed width and reasons over every column", () => {
+    const t = addition({ digits: 1, digitsB: 2, pad: 2 });
+    for (const e of t.examples(40, { seed: 3 })) {
+      assert.match(e.question, /^0\d\+[1-9]\d$/);
+      assert.equal(e.completion.split("</think>")[0].split(",").length, 2, e.completion);
+      assert.ok(t.check(e.prompt, e.answer), e.question);
+    }
+    assert.equal(t.reference("07+58"), "7+8=15,0+5+1=6</think> <answer>65</answer>");
+    assert.equal(t.solve("07+58"), "65");
+    assert.equal(
+      addition({ digits: 1, pad: 3 }).reference("009+004"),
+      "9+4=13,0+0+1=1,0+0=0</think> <answer>13</answer>",
+    );
+    assert.deepEqual(t.level, { digits: 1, digitsB: 2, pad: 2 });
+    assert.throws(
+      () => addition({ digits: 3, pad: 2 }),
+      /pad 2 is narrower than the operands \(3 and 3 digits\)/,
+    );
+    assert.throws(() => addition({ pad: -1 }), /pad must be an integer in \[0, 15\], got -1/);
+  });
+
   it("sorting, reversal: exact answers only", () => {
     const s = sorting({ length: 4, max: 9 });
     const p = r1Prompt("sort 5 3 9 3");
