@@ -91,6 +91,11 @@ class LanguageClient implements LanguageServer {
   private rotating = false;
   /** A replaced worker, ended once its last answer is in. */
   private retiring: Worker | undefined;
+  /**
+   * The replacement being warmed (rotate): it gets every recorded cell, and takes over only once
+   * it has built its first program, so no request waits for a cold TypeScript.
+   */
+  private warming: Worker | undefined;
   private workersStarted = 0;
   private replaced = 0;
   private readonly timeoutMs: number;
@@ -169,6 +174,7 @@ class LanguageClient implements LanguageServer {
     if (this.replay.length > REPLAY_LIMIT) this.replay.shift();
     this.programs++;
     this.post({ record: code });
+    this.warming?.postMessage({ record: code } satisfies ToWorker);
   }
 
   async configure(settings: { strict: boolean }): Promise<CheckSettings> {
@@ -199,7 +205,10 @@ class LanguageClient implements LanguageServer {
     this.worker = undefined;
     const old = this.retiring;
     this.retiring = undefined;
+    const next = this.warming;
+    this.warming = undefined;
     if (old) await old.terminate();
+    if (next) await next.terminate();
     if (w) await w.terminate();
   }
 
@@ -243,11 +252,19 @@ class LanguageClient implements LanguageServer {
   private ensureWorker(): Worker | undefined {
     if (this.disposed) return undefined;
     if (this.worker) return this.worker;
+    const w = this.spawnWorker();
+    if (!w) return undefined;
+    this.programs = 0;
+    this.worker = w;
+    return w;
+  }
+
+  /** A new worker from the current prelude, given the cells recorded since (not yet in use). */
+  private spawnWorker(): Worker | undefined {
     try {
       const workerData: WorkerOptions = { ...this.workerOptions, prelude: this.snapshot };
       const w = new Worker(path.join(__dirname, "worker.js"), { workerData });
       this.workersStarted++;
-      this.programs = 0;
       w.on("message", (msg: FromWorker) => this.onReply(msg));
       w.on("error", (err) => {
         log(
@@ -255,13 +272,17 @@ class LanguageClient implements LanguageServer {
         );
       });
       w.on("exit", (code) => {
+        if (this.warming === w) {
+          this.warming = undefined;
+          if (!this.disposed) log(`the replacement language worker exited (code ${code})`);
+          return;
+        }
         if (this.worker !== w) return;
         this.worker = undefined;
         if (!this.disposed)
           log(`the language worker exited (code ${code}); it restarts on the next request`);
         this.failAll();
       });
-      this.worker = w;
       for (const code of this.replay) w.postMessage({ record: code } satisfies ToWorker);
       w.unref();
       return w;
@@ -285,7 +306,9 @@ class LanguageClient implements LanguageServer {
 
   /**
    * Replaces the worker by a fresh one that starts from the old one's prelude (every name the
-   * recorded cells declared), without the memory the old one's programs left behind.
+   * recorded cells declared), without the memory the old one's programs left behind. The old
+   * worker keeps answering while the new one builds its first program (seconds on a busy
+   * machine); the new one takes over when that is done.
    */
   private async rotate(): Promise<void> {
     this.rotating = true;
@@ -295,9 +318,34 @@ class LanguageClient implements LanguageServer {
       if (!state || this.disposed || !this.worker) return;
       this.snapshot = state;
       this.replay = this.replay.slice(mark);
+      const next = this.spawnWorker();
+      if (!next) return;
+      this.warming = next;
+      // Its first program, built off the request path: a check of an empty cell.
+      const id = this.nextId++;
+      const warmed = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          this.pending.delete(id);
+          resolve(false);
+        }, this.timeoutMs);
+        this.pending.set(id, {
+          op: "check",
+          resolve: (r) => resolve(r !== undefined),
+          timer,
+          worker: next,
+        });
+        next.postMessage({ id, request: { op: "check", code: "" } } satisfies ToWorker);
+      });
+      if (this.warming !== next || this.disposed) return;
+      this.warming = undefined;
+      if (!warmed || !this.worker) {
+        log("the replacement language worker did not warm up in time; keeping the current one");
+        void next.terminate();
+        return;
+      }
       this.retiring = this.worker;
-      this.worker = undefined;
-      this.ensureWorker();
+      this.worker = next;
+      this.programs = 0;
       this.replaced++;
       this.endRetiredIfDone();
     } finally {
@@ -324,6 +372,9 @@ class LanguageClient implements LanguageServer {
     const old = this.retiring;
     this.retiring = undefined;
     if (old) void old.terminate();
+    const next = this.warming;
+    this.warming = undefined;
+    if (next) void next.terminate();
     const w = this.worker;
     this.worker = undefined;
     this.failAll();

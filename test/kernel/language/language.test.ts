@@ -118,6 +118,8 @@ describe("language (worker client)", function () {
         l.record(`const step${i} = ${i};`);
         assert.deepEqual(await l.check(`kept.alpha + step${i}`), []);
       }
+      // Cells recorded while the replacement warms up reach it too.
+      l.record("const duringWarmUp = 7;");
       // The new worker takes over once it has built its first program.
       let stats = await l.stats();
       for (let i = 0; i < 600 && !(stats && stats.replaced >= 1); i++) {
@@ -129,6 +131,8 @@ describe("language (worker client)", function () {
       const c = await l.complete("model.runWith", 13);
       assert.deepEqual(c.matches, ["runWithCache", "runWithHooks"]);
       assert.deepEqual((await l.complete("step", 4)).matches.length, 6);
+      assert.deepEqual((await l.complete("duringWarm", 10)).matches, ["duringWarmUp"]);
+      assert.deepEqual(await l.check("const n: number = duringWarmUp;"), []);
       // Strict checking survived the new workers.
       const d = await l.check("function f(x) { return x; }");
       assert.deepEqual(
