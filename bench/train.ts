@@ -11,8 +11,10 @@
  *   3. balance: Loss-Free Balancing in miniature: bias / aux / none over 3 seeds, MaxVio_global
  *      and validation loss next to the paper's Table 2.
  *   4. precision: the section-1 run in fp32, bf16 and fp8; the relative gaps of the final loss.
+ *   5. time: time to loss, the validation loss after equal training time (moelab's full recipe
+ *      with fit({ seconds }) against the peer with its schedule over elapsed time).
  * Usage: node dist/bench/train.js   (or node bench/run.js train)
- *   BENCH_SECTIONS=loss,overhead,balance,precision  the sections to run (default all)
+ *   BENCH_SECTIONS=loss,overhead,balance,precision,time  the sections to run (default all)
  *   BENCH_DEEPSEEK_MODEL=/path/to/DeepSeek-V3/inference/model.py  the peer (absent: skipped)
  *   MOELAB_QUICK=1: a few steps everywhere (a smoke test, ~2 minutes); BENCH_THREADS (2);
  *   BENCH_BALANCE_STEPS (1000, as section 1), BENCH_BALANCE_SEEDS (0,1,2): section 3's runs;
@@ -20,6 +22,7 @@
  *   BENCH_PRECISION_SEEDS (0): section 4's seeds (the first is the main run); more (e.g. 0,1,2)
  *   add a table of the gaps per seed;
  *   BENCH_OVERHEAD_REPS (20) pairs of BENCH_OVERHEAD_STEPS (10) steps each side in section 2;
+ *   BENCH_TIME_BUDGETS (300): section 5's budgets in seconds (e.g. 240,300,600 adds the goal row);
  *   BENCH_PYTHON: the peer's interpreter (/usr/bin/python3).
  */
 import { spawn, spawnSync } from "node:child_process";
@@ -60,7 +63,9 @@ const quick = process.env.MOELAB_QUICK === "1";
 /** Threads for both sides (2: this machine's cores). */
 const THREADS = Number(process.env.BENCH_THREADS ?? 2);
 const SECTIONS = new Set(
-  (process.env.BENCH_SECTIONS ?? "loss,overhead,balance,precision").split(",").map((s) => s.trim()),
+  (process.env.BENCH_SECTIONS ?? "loss,overhead,balance,precision,time")
+    .split(",")
+    .map((s) => s.trim()),
 );
 const PYTHON = process.env.BENCH_PYTHON ?? "/usr/bin/python3";
 const PEER = path.join(__dirname, "..", "..", "bench", "train_peer.py");
@@ -94,6 +99,10 @@ const BALANCE_SEEDS = (process.env.BENCH_BALANCE_SEEDS ?? "0,1,2").split(",").ma
 /** Section 4: seeds of the precision runs (the first is section 1's; more add a spread). */
 const PRECISION_SEEDS = (process.env.BENCH_PRECISION_SEEDS ?? String(SEED)).split(",").map(Number);
 const BALANCE_GAMMAS = (process.env.BENCH_BALANCE_GAMMAS ?? "0.001").split(",").map(Number);
+/** Section 5: the training-time budgets in seconds, one run per side each. */
+const TIME_BUDGETS = (process.env.BENCH_TIME_BUDGETS ?? (quick ? "10" : "300"))
+  .split(",")
+  .map(Number);
 /** Section 3: where along each run MaxVio_batch is shown (fractions of its steps). */
 const TRAJECTORY = [0.25, 0.5, 0.75, 1];
 /** Section 2: interleaved pairs (Trainer, bare loop), steps per pair and side. */
@@ -244,7 +253,7 @@ interface PeerResult {
   losses: number[];
   grad_norms: number[];
   step_ms: number[];
-  evals: { step: number; val: number }[];
+  evals: { step: number; val: number; seconds?: number }[];
   wall_s: number;
   error?: string;
 }
@@ -264,9 +273,11 @@ function runPeer(
   specPath: string,
   waitPolicy: string | null,
   probeSteps?: number,
+  seconds?: number,
 ): Promise<PeerResult> {
   const args = ["-u", PEER, "--model", DEEPSEEK_MODEL, "--spec", specPath];
   if (probeSteps !== undefined) args.push("--probe", "--steps", String(probeSteps));
+  if (seconds !== undefined) args.push("--seconds", String(seconds));
   return new Promise((resolve, reject) => {
     const p = spawn(PYTHON, args, {
       env: peerEnv(waitPolicy),
@@ -292,6 +303,82 @@ function runPeer(
   });
 }
 
+/**
+ * The peer's inputs in `dir` (which holds the starting checkpoint): the token streams, and the
+ * spec with the batches' window starts, the validation windows and the optimizer and schedule.
+ */
+function writePeerSpec(
+  dir: string,
+  data: Data,
+  starts: number[][],
+  valStarts: number[],
+): { spec: string; logits: string } {
+  const files = {
+    train: path.join(dir, "train.i32"),
+    val: path.join(dir, "val.i32"),
+    logits: path.join(dir, "torch-logits.safetensors"),
+    spec: path.join(dir, "spec.json"),
+  };
+  const raw = (t: Int32Array): Buffer => Buffer.from(t.buffer, t.byteOffset, t.byteLength);
+  writeFileSync(files.train, raw(data.train.tokens));
+  writeFileSync(files.val, raw(data.validation.tokens));
+  writeFileSync(
+    files.spec,
+    JSON.stringify({
+      ckpt: dir,
+      train_tokens: files.train,
+      val_tokens: files.val,
+      starts,
+      val_starts: valStarts,
+      seq_len: SEQ,
+      batch_size: B,
+      lr: LR,
+      warmup: WARMUP,
+      min_ratio: MIN_RATIO,
+      total_steps: STEPS,
+      betas: BETAS,
+      eps: EPS,
+      weight_decay: WEIGHT_DECAY,
+      clip: CLIP,
+      eval_every: EVAL_EVERY,
+      threads: THREADS,
+      lrs: Array.from(cosine(WARMUP).values(STEPS)),
+      logits_out: files.logits,
+    }),
+  );
+  return files;
+}
+
+/** The window starts of the first `steps` batches a Trainer with the bench's seed draws. */
+function drawnStarts(data: Data, steps: number): { starts: number[][]; state: unknown } {
+  const it = data.train.batches({ batchSize: B, seqLen: SEQ, seed: SEED });
+  const starts: number[][] = [];
+  for (let s = 0; s < steps; s++) {
+    const b = it.next();
+    starts.push(b.starts);
+    b.inputs.dispose();
+    b.targets.dispose();
+  }
+  return { starts, state: it.state() };
+}
+
+/** PyTorch's OpenMP wait policy, unset or PASSIVE, whichever trains faster (two rounds each). */
+async function fasterPolicy(
+  specPath: string,
+): Promise<{ probes: { policy: string; ms: number }[]; policy: string | null }> {
+  const times = new Map<string | null, number[]>([
+    [null, []],
+    ["PASSIVE", []],
+  ]);
+  for (let round = 0; round < 2; round++)
+    for (const pol of times.keys()) {
+      const r = await runPeer(specPath, pol, PROBE_STEPS);
+      times.get(pol)!.push(median(r.step_ms.slice(1)));
+    }
+  const probes = [...times].map(([p, ms]) => ({ policy: p ?? "unset", ms: Math.min(...ms) }));
+  return { probes, policy: probes[0].ms <= probes[1].ms ? null : "PASSIVE" };
+}
+
 interface LossSection {
   run: RunResult;
   sameBatches: boolean;
@@ -304,14 +391,8 @@ async function lossSection(data: Data): Promise<LossSection> {
     await model.save(dir); // DeepSeek's layout: the peer's starting weights
 
     // The batches the Trainer will draw (same seed), and the validation windows it evaluates.
-    const it = data.train.batches({ batchSize: B, seqLen: SEQ, seed: SEED });
-    const starts: number[][] = [];
-    for (let s = 0; s < STEPS; s++) {
-      const b = it.next();
-      starts.push(b.starts);
-      b.inputs.dispose();
-      b.targets.dispose();
-    }
+    const drawn = drawnStarts(data, STEPS);
+    const starts = drawn.starts;
     const evalSet = data.validation.evalWindows({
       count: EVAL_WINDOWS,
       seqLen: SEQ,
@@ -320,38 +401,11 @@ async function lossSection(data: Data): Promise<LossSection> {
     const myLogits = noGrad(() =>
       tidy(() => model.forward(evalSet[0].inputs).toArray() as Float32Array),
     );
-    const files = {
-      train: path.join(dir, "train.i32"),
-      val: path.join(dir, "val.i32"),
-      logits: path.join(dir, "torch-logits.safetensors"),
-      spec: path.join(dir, "spec.json"),
-    };
-    const raw = (t: Int32Array): Buffer => Buffer.from(t.buffer, t.byteOffset, t.byteLength);
-    writeFileSync(files.train, raw(data.train.tokens));
-    writeFileSync(files.val, raw(data.validation.tokens));
-    writeFileSync(
-      files.spec,
-      JSON.stringify({
-        ckpt: dir,
-        train_tokens: files.train,
-        val_tokens: files.val,
-        starts,
-        val_starts: evalSet.flatMap((b) => b.starts),
-        seq_len: SEQ,
-        batch_size: B,
-        lr: LR,
-        warmup: WARMUP,
-        min_ratio: MIN_RATIO,
-        total_steps: STEPS,
-        betas: BETAS,
-        eps: EPS,
-        weight_decay: WEIGHT_DECAY,
-        clip: CLIP,
-        eval_every: EVAL_EVERY,
-        threads: THREADS,
-        lrs: Array.from(cosine(WARMUP).values(STEPS)),
-        logits_out: files.logits,
-      }),
+    const files = writePeerSpec(
+      dir,
+      data,
+      starts,
+      evalSet.flatMap((b) => b.starts),
     );
     for (const b of evalSet) {
       b.inputs.dispose();
@@ -368,7 +422,7 @@ async function lossSection(data: Data): Promise<LossSection> {
       EVAL_EVERY,
       true,
     );
-    const sameBatches = JSON.stringify(run.trainer.batches.state()) === JSON.stringify(it.state());
+    const sameBatches = JSON.stringify(run.trainer.batches.state()) === JSON.stringify(drawn.state);
     const moelabSeconds = (now() - t0) / 1000;
 
     // PyTorch: probe both wait policies, then the timed run with the faster.
@@ -384,17 +438,7 @@ async function lossSection(data: Data): Promise<LossSection> {
     } else {
       const t1 = now();
       try {
-        const times = new Map<string | null, number[]>([
-          [null, []],
-          ["PASSIVE", []],
-        ]);
-        for (let round = 0; round < 2; round++)
-          for (const pol of times.keys()) {
-            const r = await runPeer(files.spec, pol, PROBE_STEPS);
-            times.get(pol)!.push(median(r.step_ms.slice(1)));
-          }
-        probes = [...times].map(([p, ms]) => ({ policy: p ?? "unset", ms: Math.min(...ms) }));
-        policy = probes[0].ms <= probes[1].ms ? null : "PASSIVE";
+        ({ probes, policy } = await fasterPolicy(files.spec));
         peer = await runPeer(files.spec, policy);
         const theirs = (await io.readSafetensors(files.logits)).tensors.get("logits")!
           .data as Float32Array;
@@ -1087,6 +1131,131 @@ async function precisionSection(data: Data, fp32: RunResult | null): Promise<voi
   console.log(`Section 4 took ${((now() - t0) / 60000).toFixed(1)} min.`);
 }
 
+// ------------------------------------------------------------------ section 5: time to loss
+
+interface TimeRun {
+  val: number;
+  steps: number;
+  seconds: number;
+}
+
+/**
+ * Validation loss after equal wall-clock: each side trains for the budget (training time only,
+ * evaluation excluded) with its cosine schedule run against elapsed time, then evaluates once.
+ * moelab runs its full recipe (MTP λ 0.3, bias balancing, the sequence-wise loss) as
+ * `fit({ seconds })`; the peer, DeepSeek's model.py, has neither MTP nor the bias and starts from
+ * the same seed's plain model.
+ */
+async function timeLossSection(data: Data): Promise<void> {
+  console.log(
+    `\n## 5. Time to loss: validation loss after equal training time (budgets ${TIME_BUDGETS.join(", ")} s)\n`,
+  );
+  const rows: string[][] = [];
+  const mine = new Map<number, TimeRun>();
+  const theirs = new Map<number, TimeRun>();
+  let peerNote = "";
+  let setup = "";
+  for (const budget of TIME_BUDGETS) {
+    // moelab: the full recipe, as a user trains for a time budget.
+    const model = Transformer.create(
+      { ...CONFIG, mtp_depth: 1, routing: "noaux_tc" },
+      { seed: SEED },
+    );
+    const trainer = new Trainer(
+      model,
+      { train: data.train, validation: data.validation },
+      trainerOptions({ balance: "bias", view: stderrView(`moelab ${budget} s`) }),
+    );
+    await trainer.fit({ seconds: budget });
+    const ev = trainer.evaluate()!;
+    mine.set(budget, { val: ev.valLoss, steps: trainer.step, seconds: trainer.elapsed });
+
+    if (!DEEPSEEK_MODEL) {
+      peerNote = "PyTorch peer skipped: BENCH_DEEPSEEK_MODEL is not set.";
+      continue;
+    }
+    const dir = mkdtempSync(path.join(os.tmpdir(), "moelab-bench-time-"));
+    try {
+      await Transformer.create(CONFIG, { seed: SEED }).save(dir);
+      // More batches than the peer can train in the budget (it wraps around past the last).
+      const { starts } = drawnStarts(data, Math.ceil(budget * 8));
+      const evalSet = data.validation.evalWindows({
+        count: EVAL_WINDOWS,
+        seqLen: SEQ,
+        batchSize: Math.min(B, EVAL_WINDOWS),
+      });
+      const files = writePeerSpec(
+        dir,
+        data,
+        starts,
+        evalSet.flatMap((b) => b.starts),
+      );
+      for (const b of evalSet) {
+        b.inputs.dispose();
+        b.targets.dispose();
+      }
+      const { probes, policy } = await fasterPolicy(files.spec);
+      const r = await runPeer(files.spec, policy, undefined, budget);
+      if (r.error) throw new Error(r.error);
+      const last = r.evals[r.evals.length - 1];
+      theirs.set(budget, { val: last.val, steps: last.step, seconds: last.seconds ?? NaN });
+      setup =
+        `peer: PyTorch ${r.torch} (Python ${r.python}), ${r.threads} threads, BLAS ${r.blas_libs.join(", ") || r.blas_info}, ` +
+        `${r.gflops_512.toFixed(1)} GFLOP/s on a 512³ matmul; OMP_WAIT_POLICY ${policy ?? "unset"} ` +
+        `(probed: ${probes.map((p) => `${p.policy} ${p.ms.toFixed(0)} ms/step`).join(", ")}); ` +
+        `OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset for the peer`;
+    } catch (e) {
+      peerNote = `PyTorch peer failed: ${(e as Error).message}`;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  for (const budget of TIME_BUDGETS) {
+    const m = mine.get(budget)!;
+    const t = theirs.get(budget);
+    const tok = (r: TimeRun): string =>
+      Number.isFinite(r.seconds) ? ((r.steps * B * SEQ) / r.seconds).toFixed(0) : "-";
+    rows.push([
+      `${budget} s`,
+      f(m.val),
+      String(m.steps),
+      tok(m),
+      t ? f(t.val) : "-",
+      t ? String(t.steps) : "-",
+      t ? tok(t) : "-",
+      t ? signed(m.val - t.val) : "-",
+      t ? (m.val <= t.val ? "met (≤ PyTorch)" : "NOT met") : "-",
+    ]);
+  }
+  console.log(
+    table(
+      [
+        "budget",
+        "moelab val (nats/byte)",
+        "steps",
+        "tokens/s",
+        "PyTorch val",
+        "steps",
+        "tokens/s",
+        "moelab − PyTorch",
+        "target",
+      ],
+      rows,
+    ),
+  );
+  const early = Math.min(...TIME_BUDGETS);
+  const late = Math.max(...TIME_BUDGETS);
+  if (early < late && theirs.has(late))
+    console.log(
+      `goal, PyTorch's ${late}-s loss in ${early} s: moelab ${f(mine.get(early)!.val)} at ${early} s vs PyTorch ${f(theirs.get(late)!.val)} at ${late} s: ${mine.get(early)!.val <= theirs.get(late)!.val ? "met" : "not met"}`,
+    );
+  console.log(
+    "moelab: Trainer.fit({ seconds }) with MTP (λ 0.3), bias balancing (γ 0.001) and the sequence-wise loss, cosine over elapsed training time; evaluation excluded from both budgets.",
+  );
+  if (setup) console.log(setup);
+  if (peerNote) console.log(peerNote);
+}
+
 async function main(): Promise<void> {
   setNumThreads(THREADS);
   const data = loadData();
@@ -1097,6 +1266,7 @@ async function main(): Promise<void> {
   if (SECTIONS.has("overhead")) await overheadSection(data);
   if (SECTIONS.has("balance")) await balanceSection(data);
   if (SECTIONS.has("precision")) await precisionSection(data, fp32);
+  if (SECTIONS.has("time")) await timeLossSection(data);
 }
 
 main().catch((e) => {

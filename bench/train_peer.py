@@ -16,11 +16,14 @@ are the window starts moelab's Batches drew, over the same token stream; the lea
 s is moelab's cosine schedule (warm-up (s+1)/W, then the decay progress of lib/train/schedule.ts).
 
 Usage: train_peer.py --model PATH/inference/model.py --spec SPEC.json [--steps N] [--probe]
+       [--seconds S]
 SPEC.json (written by bench/train.ts): ckpt, train_tokens, val_tokens (raw int32 files), starts
 [[int] * B] per step, val_starts [int], seq_len, batch_size, lr, warmup, min_ratio, total_steps,
 betas, eps, weight_decay, clip, eval_every, threads, lrs (moelab's rates, checked against the
 port), logits_out (this side's initial logits of the first validation batch, safetensors).
 --probe: a few steps only, no evaluation, no logits (to choose the OpenMP wait policy).
+--seconds S: train for S seconds of training time (evaluation excluded) with the schedule's decay
+over elapsed / S, then evaluate once (time to loss).
 Prints progress on stderr and one JSON object on stdout at the end.
 """
 import argparse
@@ -68,11 +71,12 @@ def import_deepseek(path):
     return mod
 
 
-def lr_at(step, total, lr, warmup, min_ratio):
-    """moelab's cosine schedule at update `step` (0-based) of a `total`-step run."""
+def lr_at(step, total, lr, warmup, min_ratio, progress=None):
+    """moelab's cosine schedule at update `step` (0-based) of a `total`-step run, or at `progress`
+    (elapsed / budget) of a run with a time budget: warm-up counted in steps, decay over progress."""
     if step < warmup:
         return lr * (step + 1) / warmup
-    progress = min(step / total, 1.0)
+    progress = min(step / total if progress is None else progress, 1.0)
     if step <= warmup or progress <= 0:
         q = 0.0
     else:
@@ -169,10 +173,10 @@ class Peer:
                 n += y.numel()
         return s / n
 
-    def step(self, s, total):
+    def step(self, s, total, progress=None):
         sp = self.spec
-        x, y = self.rows(self.train_tokens, sp["starts"][s])
-        lr = lr_at(s, total, sp["lr"], sp["warmup"], sp["min_ratio"])
+        x, y = self.rows(self.train_tokens, sp["starts"][s % len(sp["starts"])])
+        lr = lr_at(s, total, sp["lr"], sp["warmup"], sp["min_ratio"], progress)
         for g in self.opt.param_groups:
             g["lr"] = lr
         loss = self.loss(x, y)
@@ -189,6 +193,8 @@ def main():
     ap.add_argument("--spec", required=True)
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--probe", action="store_true")
+    ap.add_argument("--seconds", type=float, default=None,
+                    help="train for this many seconds (evaluation excluded), the schedule over time")
     a = ap.parse_args()
     with open(a.spec) as f:
         spec = json.load(f)
@@ -220,6 +226,29 @@ def main():
                                       for s, v in enumerate(lrs) if v > 0), default=0.0)
     losses, norms, ms, evals = [], [], [], []
     t_start = time.perf_counter()
+    if a.seconds is not None:
+        # A time budget: the schedule runs against the seconds trained; the last batch wraps
+        # around to the first when the run outlasts the starts it was given.
+        trained, s = 0.0, 0
+        while trained < a.seconds:
+            t0 = time.perf_counter()
+            loss, norm, _lr = peer.step(s, total, progress=trained / a.seconds)
+            dt = time.perf_counter() - t0
+            trained += dt
+            s += 1
+            ms.append(dt * 1e3)
+            losses.append(loss)
+            norms.append(norm)
+            if not math.isfinite(loss):
+                out["error"] = f"step {s}: loss {loss}"
+                break
+            if s % 200 == 0:
+                print(f"torch {trained:.0f}/{a.seconds:.0f} s, step {s}: loss {loss:.4f}", file=sys.stderr, flush=True)
+        evals.append({"step": s, "seconds": trained, "val": peer.evaluate()})
+        out.update(losses=losses, grad_norms=norms, step_ms=ms, evals=evals,
+                   wall_s=time.perf_counter() - t_start)
+        print(json.dumps(out), flush=True)
+        return
     for s in range(steps):
         t0 = time.perf_counter()
         loss, norm, _lr = peer.step(s, total)
