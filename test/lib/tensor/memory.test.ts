@@ -3,6 +3,7 @@ import * as assert from "node:assert/strict";
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
 import * as T from "../../../lib/tensor/index.js";
+import { sizeClass } from "../../../lib/tensor/memory.js";
 
 /** A gc() even without --expose-gc (the flag can be set at run time for new contexts). */
 function getGc(): () => void {
@@ -114,6 +115,37 @@ describe("tensor memory", () => {
     assert.equal(b.sum().item(), 0);
     b.dispose();
     a.dispose(); // idempotent
+  });
+
+  it("buffers come in size classes: a freed buffer serves nearby lengths, zeroed when asked", () => {
+    assert.equal(sizeClass(64), 64);
+    assert.equal(sizeClass(1000), 1024);
+    assert.equal(sizeClass(1025), 1280);
+    assert.equal(sizeClass(1280), 1280);
+    for (const n of [65, 100, 777, 4097, 123457]) {
+      const c = sizeClass(n);
+      assert.ok(c >= n && c <= n * 1.25, `${n} -> ${c}`);
+      assert.equal(sizeClass(c), c, `${c} is a class`);
+    }
+    T.emptyPool();
+    const m0 = T.memory();
+    const a = T.full([1000], 7);
+    assert.equal(
+      T.memory().liveBytes,
+      m0.liveBytes + 4000,
+      "live bytes count the tensor's elements",
+    );
+    a.dispose();
+    assert.equal(T.memory().pooledBytes, m0.pooledBytes + 4096, "the whole block is pooled");
+    const b = T.zeros([900]); // the same block, zeroed
+    assert.equal(T.memory().pooledBytes, m0.pooledBytes);
+    const vals = b.toArray() as Float32Array;
+    assert.equal(vals.length, 900);
+    assert.ok(vals.every((x) => x === 0));
+    const c = T.ones([3, 300]).add(b.reshape([3, 300]));
+    assert.equal(c.sum().item(), 900);
+    b.dispose();
+    c.dispose();
   });
 
   it("the finalizer reclaims tensors that were never disposed", async function () {
