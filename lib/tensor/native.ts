@@ -45,6 +45,24 @@ export interface NativeOps {
     outer: number,
     inner: number,
   ) => void;
+  /**
+   * out = a OP b over an N-D shape (1 to 8 dims) with per-operand element strides (0: broadcast),
+   * the output strided too; op 7 copies a (b ignored). native/src/ops_elementwise.cc.
+   */
+  opsBinaryNd?: (
+    op: number,
+    nd: number,
+    shape: Int32Array,
+    a: Float32Array,
+    aOff: number,
+    aStrides: Int32Array,
+    b: Float32Array,
+    bOff: number,
+    bStrides: Int32Array,
+    out: Float32Array,
+    outOff: number,
+    outStrides: Int32Array,
+  ) => void;
   opsUnary?: (
     op: number,
     x: Float32Array,

@@ -198,8 +198,132 @@ Napi::Value UnaryGradNapi(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ---- N-D strided binary ops and copies ---------------------------------------------------------
+// out = a OP b over a shape of up to 8 dims, each operand with its own element strides (0 on a
+// broadcast dim), the output strided too (an in-place update of a slice passes out = a). One
+// call walks the whole index space, so a permuted copy or a slice's update is not thousands of
+// tiny 2-D blocks, each a call from JS. kCopy (7) copies a and ignores b.
+constexpr int kMaxNd = 8;
+constexpr int kCopy = 7;
+
+template <int OP>
+static void RowNd(const float* a, int64_t sa, const float* b, int64_t sb, float* o, int64_t so, int64_t n) {
+  if (OP == kCopy) {
+    if (so == 1 && sa == 1)
+      std::copy(a, a + n, o);
+    else
+      for (int64_t i = 0; i < n; i++) o[i * so] = a[i * sa];
+    return;
+  }
+  if (so == 1) {
+    Run<OP == kCopy ? kAdd : OP>(a, sa, b, sb, o, n);
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) o[i * so] = Bin<OP == kCopy ? kAdd : OP>(a[i * sa], b[i * sb]);
+}
+
+template <int OP>
+static void BinaryNd(int nd, const int64_t* shape, const float* a, const int64_t* as, const float* b,
+                     const int64_t* bs, float* o, const int64_t* os) {
+  const int64_t inner = shape[nd - 1];
+  int64_t rows = 1;
+  for (int d = 0; d < nd - 1; d++) rows *= shape[d];
+  ParallelFor(rows, std::max<int64_t>(1, 32768 / std::max<int64_t>(inner, 1)), [&](int64_t r0, int64_t r1) {
+    int64_t idx[kMaxNd] = {};
+    int64_t pa = 0, pb = 0, po = 0;
+    for (int64_t r = r0, d = nd - 2; d >= 0; d--) {
+      idx[d] = r % shape[d];
+      r /= shape[d];
+      pa += idx[d] * as[d];
+      pb += idx[d] * bs[d];
+      po += idx[d] * os[d];
+    }
+    for (int64_t r = r0; r < r1; r++) {
+      RowNd<OP>(a + pa, as[nd - 1], b + pb, bs[nd - 1], o + po, os[nd - 1], inner);
+      for (int d = nd - 2; d >= 0; d--) {
+        pa += as[d];
+        pb += bs[d];
+        po += os[d];
+        if (++idx[d] < shape[d]) break;
+        pa -= as[d] * shape[d];
+        pb -= bs[d] * shape[d];
+        po -= os[d] * shape[d];
+        idx[d] = 0;
+      }
+    }
+  });
+}
+
+// Largest element index an N-D strided walk touches, plus one (0 for an empty shape).
+static int64_t ExtentNd(Args& g, const char* name, int64_t off, int nd, const int64_t* shape, const int64_t* st) {
+  int64_t e = off;
+  for (int d = 0; d < nd && g.ok; d++) {
+    if (shape[d] == 0) return 0;
+    e = g.Add(e, g.Size({shape[d] - 1, st[d]}, (std::string(name) + "'s extent").c_str()), name);
+  }
+  return g.Add(e, 1, name);
+}
+
+Napi::Value BinaryNdNapi(const Napi::CallbackInfo& info) {
+  Args g(info, "opsBinaryNd", 12);
+  const int64_t op = g.Int(0, "op");
+  const int64_t nd = g.Int(1, "nd");
+  if (g.ok && (nd < 1 || nd > kMaxNd)) g.Fail("nd must be in [1, " + std::to_string(kMaxNd) + "], got " + std::to_string(nd));
+  const int32_t* sh32 = g.I32(2, "shape", nd);
+  const int64_t aOff = g.Int(4, "aOff"), bOff = g.Int(7, "bOff"), oOff = g.Int(10, "outOff");
+  const int32_t* as32 = g.I32(5, "aStrides", nd);
+  const int32_t* bs32 = g.I32(8, "bStrides", nd);
+  const int32_t* os32 = g.I32(11, "outStrides", nd);
+  if (!g.ok) return info.Env().Undefined();
+  int64_t shape[kMaxNd], as[kMaxNd], bs[kMaxNd], os[kMaxNd];
+  for (int d = 0; d < nd; d++) {
+    shape[d] = sh32[d];
+    as[d] = as32[d];
+    bs[d] = bs32[d];
+    os[d] = os32[d];
+    if (shape[d] < 0 || as[d] < 0 || bs[d] < 0 || os[d] < 0) {
+      g.Fail("shape and strides must be non-negative (dim " + std::to_string(d) + ")");
+      return info.Env().Undefined();
+    }
+  }
+  const int n = static_cast<int>(nd);
+  const bool copy = op == kCopy;
+  float* a = g.F32(3, "a", ExtentNd(g, "a", aOff, n, shape, as));
+  float* b = copy ? nullptr : g.F32(6, "b", ExtentNd(g, "b", bOff, n, shape, bs));
+  const int64_t oExtent = ExtentNd(g, "out", oOff, n, shape, os);
+  float* o = g.F32(9, "out", oExtent);
+  if (!g.ok) return info.Env().Undefined();
+  // Every output element is its own: a shape of more elements than the output spans overlaps
+  // itself (and, with strides of 0, could ask for an endless walk).
+  int64_t total = 1;
+  for (int d = 0; d < n && total > 0; d++) total = g.Size({total, shape[d]}, "the shape's elements");
+  if (g.ok && total > oExtent - oOff) g.Fail("the shape has " + std::to_string(total) + " elements but out spans only " + std::to_string(oExtent - oOff));
+  if (!g.ok) return info.Env().Undefined();
+  for (int d = 0; d < n; d++)
+    if (shape[d] == 0) {
+      if ((op < kAdd || op > kMin) && !copy) g.Fail("unknown op " + std::to_string(op));
+      return info.Env().Undefined();
+    }
+  a += aOff;
+  o += oOff;
+  if (!copy) b += bOff;
+  switch (op) {
+    case kAdd: BinaryNd<kAdd>(n, shape, a, as, b, bs, o, os); break;
+    case kSub: BinaryNd<kSub>(n, shape, a, as, b, bs, o, os); break;
+    case kMul: BinaryNd<kMul>(n, shape, a, as, b, bs, o, os); break;
+    case kDiv: BinaryNd<kDiv>(n, shape, a, as, b, bs, o, os); break;
+    case kPow: BinaryNd<kPow>(n, shape, a, as, b, bs, o, os); break;
+    case kMax: BinaryNd<kMax>(n, shape, a, as, b, bs, o, os); break;
+    case kMin: BinaryNd<kMin>(n, shape, a, as, b, bs, o, os); break;
+    case kCopy: BinaryNd<kCopy>(n, shape, a, as, a, as, o, os); break;
+    default: g.Fail("unknown op " + std::to_string(op));
+  }
+  return info.Env().Undefined();
+}
+
 void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("opsBinary2d", Napi::Function::New(env, Binary2dNapi, "opsBinary2d"));
+  exports.Set("opsBinaryNd", Napi::Function::New(env, BinaryNdNapi, "opsBinaryNd"));
   exports.Set("opsUnary", Napi::Function::New(env, UnaryNapi, "opsUnary"));
   exports.Set("opsUnaryGrad", Napi::Function::New(env, UnaryGradNapi, "opsUnaryGrad"));
 }

@@ -104,6 +104,40 @@ export const SPECS: Record<string, ExportSpec> = {
       size(2),
     ],
   },
+  opsBinaryNd: {
+    args: [
+      int(0),
+      int(2),
+      { kind: "i32", length: 2, fill: [2, 2] },
+      f32(4),
+      size(0),
+      { kind: "i32", length: 2, fill: [2, 1] },
+      f32(4),
+      size(0),
+      { kind: "i32", length: 2, fill: [1, 2] },
+      f32(4),
+      size(0),
+      { kind: "i32", length: 2, fill: [2, 1] },
+    ],
+    extra: [
+      {
+        label: "a negative stride",
+        args: (b) => b.map((x, i) => (i === 5 ? new Int32Array([2, -1]) : x)),
+      },
+      {
+        label: "a shape larger than the output spans (strides of 0)",
+        args: (b) =>
+          b.map((x, i) =>
+            i === 2
+              ? new Int32Array([2 ** 30, 2 ** 30])
+              : i === 5 || i === 8 || i === 11
+                ? new Int32Array([0, 0])
+                : x,
+          ),
+      },
+      { label: "nd 9", args: (b) => b.map((x, i) => (i === 1 ? 9 : x)) },
+    ],
+  },
   opsUnary: { args: [int(0), f32(4), f32(4), size(4), num(0), num(0)] },
   opsUnaryGrad: { args: [int(0), f32(4), f32(4), f32(4), f32(4), size(4), num(0), num(0)] },
   opsReduce: { args: [int(0), f32(6), f32(2), size(2), size(3), size(1)] },

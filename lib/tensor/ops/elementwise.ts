@@ -14,7 +14,15 @@ import {
   checkSaved,
 } from "../autograd.js";
 import { native, NATIVE_MIN } from "../native.js";
-import { broadcastShapes, broadcastStrides, collapse, forEachBlock, shapeStr } from "./iter.js";
+import {
+  ND_COPY,
+  broadcastShapes,
+  broadcastStrides,
+  collapse,
+  forEachBlock,
+  nativeNd,
+  shapeStr,
+} from "./iter.js";
 import { sumTo } from "./reduce.js";
 import { copyRaw } from "./shape.js";
 import { scoped } from "../memory.js";
@@ -239,6 +247,18 @@ function run2d(
     ad instanceof Float32Array &&
     bd instanceof Float32Array &&
     out.size >= NATIVE_MIN;
+  if (
+    useNative &&
+    plan.shape.length > 2 &&
+    nativeNd(
+      op,
+      plan,
+      [od as Float32Array, 0, plan.strides[0]],
+      [ad as Float32Array, x.offset, plan.strides[1]],
+      [bd as Float32Array, bo, plan.strides[2]],
+    )
+  )
+    return;
   forEachBlock(plan, [0, x.offset, bo], (offs, outer, inner, so, si) => {
     if (useNative)
       native.opsBinary2d!(
@@ -728,6 +748,34 @@ export function inplace(
     return;
   }
   const plan = collapse(t.shape, [t.strides, broadcastStrides(s.shape, s.strides, t.shape)]);
+  // A strided or broadcast source, or a strided target (gradient accumulation into a slice, of
+  // a transposed or expanded gradient): one native N-D call, reading the target in place.
+  const nativeBlocks =
+    native.opsBinary2d !== undefined &&
+    t.size >= NATIVE_MIN &&
+    td instanceof Float32Array &&
+    sd instanceof Float32Array;
+  if (
+    nativeBlocks &&
+    (op === -1
+      ? nativeNd(
+          ND_COPY,
+          plan,
+          [td as Float32Array, t.offset, plan.strides[0]],
+          [sd as Float32Array, s.offset, plan.strides[1]],
+          null,
+        )
+      : nativeNd(
+          op,
+          plan,
+          [td as Float32Array, t.offset, plan.strides[0]],
+          [td as Float32Array, t.offset, plan.strides[0]],
+          [sd as Float32Array, s.offset, plan.strides[1]],
+        ))
+  ) {
+    if (tmpSrc !== null) tmpSrc.dispose();
+    return;
+  }
   forEachBlock(plan, [t.offset, s.offset], (offs, outer, inner, so, si) => {
     for (let o = 0; o < outer; o++) {
       let pt = offs[0] + o * so[0];

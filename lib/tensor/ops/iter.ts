@@ -1,4 +1,5 @@
 /** Strided iteration: collapse broadcast dims, then visit 2-D [outer, inner] blocks. */
+import { native } from "../native.js";
 
 export interface Plan {
   shape: number[];
@@ -25,6 +26,51 @@ export function collapse(shape: readonly number[], strides: (readonly number[])[
     }
   }
   return { shape: sh, strides: st };
+}
+
+/** The copy op of native.opsBinaryNd (the binary ops are elementwise.ts's codes). */
+export const ND_COPY = 7;
+
+const I32_MAX = 2 ** 31 - 1;
+
+/**
+ * Runs a whole collapsed plan in one native call (native.opsBinaryNd): out = a OP b, each given
+ * as [data, offset, strides in plan order]; b null for ND_COPY. False (nothing done) when the
+ * addon lacks the kernel or the plan does not fit it (more than 8 dims, strides past int32).
+ */
+export function nativeNd(
+  op: number,
+  plan: Plan,
+  out: [Float32Array, number, readonly number[]],
+  a: [Float32Array, number, readonly number[]],
+  b: [Float32Array, number, readonly number[]] | null,
+): boolean {
+  const f = native.opsBinaryNd;
+  const nd = plan.shape.length;
+  if (f === undefined || nd === 0 || nd > 8) return false;
+  const shape = Int32Array.from(plan.shape);
+  const strides = [out[2], a[2], b === null ? a[2] : b[2]].map((st) => {
+    for (const x of st) if (x < 0 || x > I32_MAX) return null;
+    return Int32Array.from(st);
+  });
+  for (const x of plan.shape) if (x > I32_MAX) return false;
+  if (strides.some((x) => x === null)) return false;
+  const [os, as, bs] = strides as Int32Array[];
+  f(
+    op,
+    nd,
+    shape,
+    a[0],
+    a[1],
+    as,
+    b === null ? a[0] : b[0],
+    b === null ? a[1] : b[1],
+    bs,
+    out[0],
+    out[1],
+    os,
+  );
+  return true;
 }
 
 /** Strides of `t` (shape tShape) broadcast to `shape` (0 on broadcast dims). */

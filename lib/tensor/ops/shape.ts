@@ -2,7 +2,7 @@
 import { Tensor, contiguousStrides } from "../tensor.js";
 import { record, Node, gradEnabled } from "../autograd.js";
 import { native, NATIVE_MIN } from "../native.js";
-import { collapse, forEachBlock, normDim, shapeStr } from "./iter.js";
+import { ND_COPY, collapse, forEachBlock, nativeNd, normDim, shapeStr } from "./iter.js";
 import { inplace, mul } from "./elementwise.js";
 import { isStorageOnly } from "../dtype.js";
 
@@ -38,6 +38,19 @@ export function copyRaw(t: Tensor): Tensor {
   const plan = collapse(t.shape, [out.strides, t.strides]);
   const nat =
     native.opsBinary2d !== undefined && td instanceof Float32Array && t.size >= NATIVE_MIN;
+  // Past two dims (a permuted copy), one native call walks every block.
+  if (
+    nat &&
+    plan.shape.length > 2 &&
+    nativeNd(
+      ND_COPY,
+      plan,
+      [od as Float32Array, 0, plan.strides[0]],
+      [td as Float32Array, t.offset, plan.strides[1]],
+      null,
+    )
+  )
+    return out;
   forEachBlock(plan, [0, t.offset], (offs, outer, inner, so, si) => {
     if (nat)
       native.opsBinary2d!(
