@@ -22,6 +22,7 @@
  *   BENCH_PRECISION_SEEDS (0): section 4's seeds (the first is the main run); more (e.g. 0,1,2)
  *   add a table of the gaps per seed;
  *   BENCH_OVERHEAD_REPS (20) pairs of BENCH_OVERHEAD_STEPS (10) steps each side in section 2;
+ *   BENCH_LOSS_STEPS (1000): the steps of section 1 (and sections 3, 4 by default);
  *   BENCH_TIME_BUDGETS (300): section 5's budgets in seconds (e.g. 240,300,600 adds the goal row);
  *   BENCH_PYTHON: the peer's interpreter (/usr/bin/python3).
  */
@@ -87,7 +88,7 @@ const EPS = lab.BENCH_OPTIMIZER.eps;
 const WEIGHT_DECAY = lab.BENCH_OPTIMIZER.weightDecay; // torch side: p.dim() == 2
 const CLIP = lab.BENCH_OPTIMIZER.clip;
 const MIN_RATIO = lab.BENCH_OPTIMIZER.minRatio;
-const STEPS = quick ? 20 : 1000;
+const STEPS = Number(process.env.BENCH_LOSS_STEPS ?? (quick ? 20 : 1000));
 const WARMUP = quick ? 5 : 100;
 const EVAL_EVERY = quick ? 10 : 100;
 const EVAL_WINDOWS = lab.BENCH_OPTIMIZER.evalWindows;
