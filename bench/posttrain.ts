@@ -76,20 +76,20 @@ const COLD_STEPS = quick ? 20 : Number(process.env.BENCH_COLD_STEPS ?? 150);
 
 async function grpoRun(seed: number, G: number, beta: number): Promise<lab.GrpoRun> {
   const m = await lab.coldStart(easy, seed, COLD_STEPS, noView);
-  const easyAcc = accuracy(m, easy[1], easyHeldOut);
-  const r = await lab.grpoRun(m, splits, {
+  const before = accuracy(m, add22, heldOut);
+  console.log(
+    `seed ${seed} cold start: greedy accuracy ${f3(accuracy(m, easy[1], easyHeldOut))} on 2+1 digits, ${f3(before)} on the held-out 2+2`,
+  );
+  return lab.grpoRun(m, splits, {
     groupSize: G,
     beta,
     seed,
+    before,
     temperature: GRPO_TEMPERATURE,
     seconds: GRPO_SECONDS,
     evalEverySeconds: EVAL_EVERY_S,
     ...noView,
   });
-  console.log(
-    `seed ${seed} cold start: greedy accuracy ${f3(easyAcc)} on 2+1 digits, ${f3(r.before)} on the held-out 2+2`,
-  );
-  return r;
 }
 
 async function sectionGrpo(): Promise<void> {

@@ -158,6 +158,8 @@ export interface GrpoRunOptions {
   evalEverySeconds?: number;
   /** The live output (default the trainer's; null: none). */
   view?: PostView | null;
+  /** The held-out accuracy of `model` when the caller has already measured it. */
+  before?: number;
 }
 
 export interface GrpoRun {
@@ -187,10 +189,12 @@ export async function grpoRun(
     throw new RangeError(`grpoRun: steps must be an integer >= 1, got ${o.steps}`);
   if (o.seconds !== undefined && !(o.seconds > 0))
     throw new RangeError(`grpoRun: seconds must be > 0, got ${o.seconds}`);
+  if (o.before !== undefined && !(o.before >= 0 && o.before <= 1))
+    throw new RangeError(`grpoRun: before must be an accuracy in [0, 1], got ${o.before}`);
   const steps = o.steps ?? Infinity;
   const budget = o.seconds ?? Infinity;
   const { task, heldOut, trainPrompts } = splits;
-  const before = greedyAccuracy(model, task, heldOut);
+  const before = o.before ?? greedyAccuracy(model, task, heldOut);
   const acc = accuracyReward(task);
   const fmt = formatReward(task);
   const g = new GRPOTrainer(model, trainPrompts, {

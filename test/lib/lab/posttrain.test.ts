@@ -50,6 +50,10 @@ describe("lib/lab posttrain", () => {
       lab.grpoRun(m, s, { groupSize: 2, beta: 0, seed: 0, steps: 0 }),
       /steps must be an integer >= 1/,
     );
+    await assert.rejects(
+      lab.grpoRun(m, s, { groupSize: 2, beta: 0, seed: 0, steps: 1, before: 2 }),
+      /before must be an accuracy/,
+    );
     const w0 = Float32Array.from(m.namedParameters().get("embed.weight")!.toArray());
     const r = await lab.grpoRun(m, s, {
       groupSize: 1,
@@ -70,6 +74,17 @@ describe("lib/lab posttrain", () => {
     assert.deepEqual(m.namedParameters().get("embed.weight")!.toArray(), w0);
     assert.equal(r.curve.length, 2);
     assert.equal(r.curve[0].accuracy, r.before);
+    // A held-out accuracy the caller measured is taken as given.
+    const given = await lab.grpoRun(m, s, {
+      groupSize: 1,
+      beta: 0,
+      seed: 0,
+      steps: 1,
+      promptsPerStep: 1,
+      view: null,
+      before: 0.5,
+    });
+    assert.deepEqual([given.before, given.curve[0].accuracy], [0.5, 0.5]);
   });
 
   it("rejectionRun: one round's counts, kept ≤ distinct ≤ correct ≤ sampled", async () => {
