@@ -20,18 +20,12 @@
  *   BENCH_DISTILL_ALPHA (0.5), BENCH_DISTILL_T (2); BENCH_DISTILL_SEQ=0 skips sequence-level.
  */
 import {
-  ByteTokenizer,
-  GRPOTrainer,
-  RejectionSampler,
   SFTTrainer,
   Transformer,
-  data,
-  preset,
-  sampleCompletions,
+  lab,
   sequenceDistill,
   setNumThreads,
   type ConfigFields,
-  type GRPORecord,
 } from "../lib/index.js";
 import type { Task, TaskExample } from "../lib/data/index.js";
 
@@ -49,8 +43,7 @@ const DISTILL_SEQ = process.env.BENCH_DISTILL_SEQ !== "0";
 const ABLATIONS = process.env.BENCH_GRPO_ABLATIONS !== "0";
 const HELD_OUT = quick ? 24 : 100;
 const EVAL_EVERY_S = quick ? 10 : 120;
-/** Tokens per completion: a 2+2 reference completion is 44 bytes and the stop token. */
-const MAX_NEW = 56;
+const MAX_NEW = lab.POST_MAX_NEW;
 
 const noView = { view: null } as const;
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -66,120 +59,37 @@ const verdict = (gap: number, a: number[], b: number[]): string =>
 const pm = (xs: number[]): string =>
   `${f3(mean(xs))} ± ${f3(spread(xs) / 2)} (${xs.map(f3).join(", ")})`;
 
-function tiny(seed: number, over: ConfigFields = {}): Transformer {
-  // The `tiny` preset with a byte-level vocabulary (no unused ids to sample) and no MTP module
-  // (post-training scores the main head only).
-  const m = Transformer.create(preset("tiny", { vocab_size: 256, mtp_depth: 0, ...over }), {
-    seed,
-  });
-  m.tokenizer = new ByteTokenizer();
-  return m;
-}
+/** The post-training model: `tiny` with bytes and no MTP (lib/lab). */
+const tiny = (seed: number, over: ConfigFields = {}): Transformer => lab.postModel(seed, over);
 
 /** Greedy accuracy on examples (batched, cached decoding). */
-function accuracy(
-  model: Transformer,
-  task: Task,
-  ex: TaskExample[],
-  maxNewTokens = MAX_NEW,
-): number {
-  const s = sampleCompletions(
-    model,
-    ex.map((e) => e.prompt),
-    { temperature: 0, maxNewTokens },
-  );
-  return mean(
-    s.map((g, i) =>
-      task.check(ex[i].prompt, data.parseCompletion(g[0].text).answer ?? "") ? 1 : 0,
-    ),
-  );
-}
+const accuracy = (model: Transformer, task: Task, ex: TaskExample[], maxNewTokens = MAX_NEW) =>
+  lab.greedyAccuracy(model, task, ex, maxNewTokens);
 
-const add22 = data.addition({ digits: 2 });
-const easy = [
-  data.addition({ digits: 1 }),
-  data.addition({ digits: 2, digitsB: 1 }),
-  data.addition({ digits: 1, digitsB: 2 }),
-];
-const heldOut = add22.examples(HELD_OUT, { seed: 999, instruction: false });
-const trainPrompts = add22
-  .examples(quick ? 64 : 1500, {
-    seed: 1,
-    exclude: heldOut.map((e) => e.question),
-    instruction: false,
-  })
-  .map((e) => e.prompt);
-function coldStartPairs(seed: number): TaskExample[] {
-  return [
-    ...easy[0].examples(100, { seed, instruction: false }),
-    ...easy[1].examples(400, { seed: seed + 1, instruction: false }),
-    ...easy[2].examples(400, { seed: seed + 2, instruction: false }),
-  ];
-}
-const easyHeldOut = easy[1].examples(quick ? 16 : 50, { seed: 4242, instruction: false });
+const splits = lab.additionSplits({
+  heldOut: HELD_OUT,
+  trainPrompts: quick ? 64 : 1500,
+  easyHeldOut: quick ? 16 : 50,
+});
+const { task: add22, easy, heldOut, trainPrompts, easyHeldOut } = splits;
 const COLD_STEPS = quick ? 20 : Number(process.env.BENCH_COLD_STEPS ?? 150);
 
-async function coldStart(seed: number): Promise<Transformer> {
-  const m = tiny(seed);
-  const sft = new SFTTrainer(m, coldStartPairs(seed * 10), {
-    batchSize: 32,
-    lr: 3e-3,
-    seed,
-    ...noView,
-    schedule: "cosine",
-    warmup: 10,
-  });
-  await sft.fit({ steps: COLD_STEPS });
-  return m;
-}
-
-interface GrpoRun {
-  before: number;
-  after: number;
-  curve: { seconds: number; accuracy: number }[];
-  records: GRPORecord[];
-  seconds: number;
-}
-
-async function grpoRun(seed: number, G: number, beta: number): Promise<GrpoRun> {
-  const m = await coldStart(seed);
+async function grpoRun(seed: number, G: number, beta: number): Promise<lab.GrpoRun> {
+  const m = await lab.coldStart(easy, seed, COLD_STEPS, noView);
   const before = accuracy(m, add22, heldOut);
   console.log(
     `seed ${seed} cold start: greedy accuracy ${f3(accuracy(m, easy[1], easyHeldOut))} on 2+1 digits, ${f3(before)} on the held-out 2+2`,
   );
-  const acc = data.accuracyReward(add22);
-  const fmt = data.formatReward(add22);
-  const g = new GRPOTrainer(m, trainPrompts, {
-    reward: data.combineRewards([
-      [acc, 1],
-      [fmt, 0.1],
-    ]),
-    accuracy: acc,
-    format: fmt,
+  return lab.grpoRun(m, splits, {
     groupSize: G,
-    promptsPerStep: Math.max(1, Math.round(64 / G)),
     beta,
-    temperature: GRPO_TEMPERATURE,
-    lr: 2e-4,
-    maxNewTokens: MAX_NEW,
     seed,
+    before,
+    temperature: GRPO_TEMPERATURE,
+    seconds: GRPO_SECONDS,
+    evalEverySeconds: EVAL_EVERY_S,
     ...noView,
   });
-  const curve = [{ seconds: 0, accuracy: before }];
-  let nextEval = EVAL_EVERY_S;
-  const t0 = Date.now();
-  while ((Date.now() - t0) / 1000 < GRPO_SECONDS) {
-    await g.fit({ steps: 1 });
-    const s = (Date.now() - t0) / 1000;
-    if (s >= nextEval) {
-      curve.push({ seconds: s, accuracy: accuracy(m, add22, heldOut) });
-      nextEval += EVAL_EVERY_S;
-    }
-  }
-  const seconds = (Date.now() - t0) / 1000;
-  const after = accuracy(m, add22, heldOut);
-  curve.push({ seconds, accuracy: after });
-  return { before, after, curve, records: g.history.steps, seconds };
 }
 
 async function sectionGrpo(): Promise<void> {
@@ -193,7 +103,7 @@ async function sectionGrpo(): Promise<void> {
   if (ABLATIONS) arms.push(["G=8, β=0", 8, 0], ["G=1, β=0.04 (no group baseline)", 1, 0.04]);
   const rows: string[] = [];
   for (const [name, G, beta] of arms) {
-    const runs: GrpoRun[] = [];
+    const runs: lab.GrpoRun[] = [];
     const seeds = name.startsWith("G=8, β=0.04") ? SEEDS : SEEDS.slice(0, 1);
     for (const s of seeds) {
       const r = await grpoRun(s, G, beta);
@@ -335,7 +245,6 @@ async function sectionRejection(): Promise<void> {
   // A task the base model partly solves: 2+1-digit sums after a short SFT on a few of them.
   const task = easy[1];
   const held = easyHeldOut;
-  const seen = held.map((e) => e.question);
   const BASE = quick ? 20 : 60;
   console.log(
     `\n## 3. Rejection sampling on 2+1-digit addition (base: ${BASE} SFT steps on 100 pairs; one round: k=8 samples per prompt, keep verified, dedupe, SFT)`,
@@ -343,26 +252,17 @@ async function sectionRejection(): Promise<void> {
   const before: number[] = [];
   const after: number[] = [];
   for (const s of SEEDS) {
-    const m = tiny(s);
-    const pairs = task.examples(100, { seed: 300 + s, exclude: seen, instruction: false });
-    await new SFTTrainer(m, pairs, { batchSize: 32, lr: 3e-3, seed: s, ...noView }).fit({
-      steps: BASE,
-    });
-    before.push(accuracy(m, task, held));
-    const prompts = task
-      .examples(quick ? 16 : 300, { seed: 400 + s, exclude: seen, instruction: false })
-      .map((e) => e.prompt);
-    const rs = new RejectionSampler(m, prompts, {
-      verify: data.accuracyReward(task),
-      k: 8,
-      maxNewTokens: MAX_NEW,
-      batchSize: 32,
-      lr: 1e-3,
+    const { round: r, ...acc } = await lab.rejectionRun({
+      task,
+      heldOut: held,
       seed: s,
+      baseSteps: BASE,
+      prompts: quick ? 16 : 300,
+      steps: quick ? 5 : 100,
       ...noView,
     });
-    const [r] = await rs.fit({ rounds: 1, steps: quick ? 5 : 100 });
-    after.push(accuracy(m, task, held));
+    before.push(acc.before);
+    after.push(acc.after);
     console.log(
       `seed ${s}: sampled ${r.sampled}, correct ${r.correct}, distinct ${r.unique}, kept ${r.kept} (prompts covered ${r.promptsCovered}/${r.prompts}); accuracy ${f3(before[before.length - 1])} -> ${f3(after[after.length - 1])}`,
     );

@@ -1,5 +1,6 @@
 /**
- * lib/lab: the experiments of the training issue, shared by bench/train.ts and the teaching
+ * lib/lab: the experiments of the training and post-training issues, shared by bench/train.ts,
+ * bench/posttrain.ts and the teaching
  * notebooks (`import { lab } from "moelab"`), so a notebook runs the benchmark's experiment in
  * miniature instead of a copy of it. The top floor: it uses data, model, train and nothing above.
  */
@@ -20,3 +21,18 @@ export {
 } from "./balance.js";
 export { mean, std } from "./stats.js";
 export { DEEPSEEK } from "./reference.js";
+export {
+  POST_MAX_NEW,
+  additionSplits,
+  coldStart,
+  coldStartPairs,
+  greedyAccuracy,
+  grpoRun,
+  postModel,
+  rejectionRun,
+  type AdditionSplits,
+  type GrpoRun,
+  type GrpoRunOptions,
+  type RejectionRun,
+  type RejectionRunOptions,
+} from "./posttrain.js";

@@ -21,4 +21,10 @@ export const DEEPSEEK = Object.freeze({
     { model: "1B", aux: 2.258, auxFree: 2.253 },
     { model: "3B", aux: 2.085, auxFree: 2.08 },
   ],
+  /** R1 §2.2: R1-Zero, RL from DeepSeek-V3-Base with no SFT: AIME 2024 pass@1 and cons@64. */
+  r1ZeroAime: { before: 0.156, after: 0.71, cons64: 0.867 },
+  /** DeepSeekMath's GRPO settings: β, G samples per question, policy lr, μ updates per batch. */
+  grpoDeepSeekMath: { beta: 0.04, G: 64, lr: 1e-6, mu: 1 },
+  /** R1 §2.3: rejection sampling keeps ~600k reasoning samples (+ ~200k others, 2 epochs). */
+  r1RejectionSamples: 600_000,
 });

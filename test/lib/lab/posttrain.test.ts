@@ -1,0 +1,106 @@
+/** lib/lab's post-training experiments: the addition splits, the cold start, GRPO and rejection runs. */
+import { strict as assert } from "node:assert";
+import { lab, setNumThreads } from "../../../lib/index.js";
+
+describe("lib/lab posttrain", () => {
+  before(() => setNumThreads(1));
+
+  it("additionSplits: held-out 2+2 disjoint from the GRPO prompts, fixed seeds, bad sizes", () => {
+    const s = lab.additionSplits({ heldOut: 20, trainPrompts: 50, easyHeldOut: 5 });
+    assert.equal(s.heldOut.length, 20);
+    assert.equal(s.trainPrompts.length, 50);
+    assert.equal(s.easyHeldOut.length, 5);
+    assert.equal(s.easy.length, 3);
+    const held = new Set(s.heldOut.map((e) => e.prompt));
+    assert.ok(
+      s.trainPrompts.every((p) => !held.has(p)),
+      "a GRPO prompt is held out",
+    );
+    const again = lab.additionSplits({ heldOut: 20, trainPrompts: 50, easyHeldOut: 5 });
+    assert.deepEqual(again.trainPrompts, s.trainPrompts);
+    assert.throws(
+      () => lab.additionSplits({ heldOut: 0, trainPrompts: 5, easyHeldOut: 5 }),
+      /heldOut must be an integer >= 1/,
+    );
+    // The cold start never sees the 2+2 level: 100 + 400 + 400 pairs of the easier levels.
+    const pairs = lab.coldStartPairs(s.easy, 0);
+    assert.equal(pairs.length, 900);
+    assert.ok(
+      pairs.every((p) => !/^\d\d\+\d\d$/.test(p.question)),
+      "a cold-start pair is 2+2",
+    );
+    assert.throws(() => lab.coldStartPairs([s.task], 0), /three easy levels/);
+  });
+
+  it("postModel and greedyAccuracy: bytes, no MTP; an empty example list is an error", () => {
+    const m = lab.postModel(0);
+    assert.equal(m.args.vocab_size, 256);
+    assert.equal(m.config.settings.mtp_depth, 0);
+    const s = lab.additionSplits({ heldOut: 2, trainPrompts: 2, easyHeldOut: 2 });
+    const a = lab.greedyAccuracy(m, s.task, s.heldOut, 8);
+    assert.ok(a >= 0 && a <= 1);
+    assert.throws(() => lab.greedyAccuracy(m, s.task, []), /at least one example/);
+  });
+
+  it("grpoRun: steps or seconds required; G = 1 leaves the model unchanged (no baseline)", async () => {
+    const s = lab.additionSplits({ heldOut: 2, trainPrompts: 4, easyHeldOut: 2 });
+    const m = lab.postModel(1);
+    await assert.rejects(lab.grpoRun(m, s, { groupSize: 2, beta: 0, seed: 0 }), /steps or seconds/);
+    await assert.rejects(
+      lab.grpoRun(m, s, { groupSize: 2, beta: 0, seed: 0, steps: 0 }),
+      /steps must be an integer >= 1/,
+    );
+    await assert.rejects(
+      lab.grpoRun(m, s, { groupSize: 2, beta: 0, seed: 0, steps: 1, before: 2 }),
+      /before must be an accuracy/,
+    );
+    const w0 = Float32Array.from(m.namedParameters().get("embed.weight")!.toArray());
+    const r = await lab.grpoRun(m, s, {
+      groupSize: 1,
+      beta: 0.04,
+      seed: 0,
+      steps: 2,
+      promptsPerStep: 2,
+      view: null,
+    });
+    assert.equal(r.records.length, 2);
+    assert.deepEqual(
+      r.records.map((x) => [x.kl, x.loss]),
+      [
+        [0, 0],
+        [0, 0],
+      ],
+    );
+    assert.deepEqual(m.namedParameters().get("embed.weight")!.toArray(), w0);
+    assert.equal(r.curve.length, 2);
+    assert.equal(r.curve[0].accuracy, r.before);
+    // A held-out accuracy the caller measured is taken as given.
+    const given = await lab.grpoRun(m, s, {
+      groupSize: 1,
+      beta: 0,
+      seed: 0,
+      steps: 1,
+      promptsPerStep: 1,
+      view: null,
+      before: 0.5,
+    });
+    assert.deepEqual([given.before, given.curve[0].accuracy], [0.5, 0.5]);
+  });
+
+  it("rejectionRun: one round's counts, kept ≤ distinct ≤ correct ≤ sampled", async () => {
+    const s = lab.additionSplits({ heldOut: 2, trainPrompts: 2, easyHeldOut: 2 });
+    const r = await lab.rejectionRun({
+      task: s.easy[1],
+      heldOut: s.easyHeldOut,
+      seed: 0,
+      baseSteps: 1,
+      prompts: 2,
+      steps: 1,
+      view: null,
+    });
+    assert.equal(r.round.prompts, 2);
+    assert.equal(r.round.sampled, 16);
+    assert.ok(r.round.kept <= r.round.unique && r.round.unique <= r.round.correct);
+    assert.ok(r.before >= 0 && r.after <= 1);
+  });
+});
