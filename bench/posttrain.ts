@@ -5,10 +5,12 @@
  *      prompts (disjoint from every training prompt) before and after, mean of 3 seeds with the
  *      spread, the reward-per-step table; the same with β = 0 and with G = 1 (no group baseline).
  *      Target: accuracy ≤ 0.2 before, ≥ 0.6 after, within 15 minutes of GRPO on 2 cores.
- *   2. distill: a smaller student trained on the same pairs and steps alone (CE) and with the
- *      teacher's logits (α·CE + (1−α)·T²·KL); validation loss over 3 seeds. Sequence-level: the
- *      student alone on the labelled pairs vs on the teacher's completions of more prompts;
- *      held-out accuracy over 3 seeds.
+ *   2. distill (lib/lab/distill.ts, shared with notebooks/06-distillation): a student (dim 64, 2
+ *      layers) trained on 128 Brown windows alone (CE) and with the logits of a teacher (the
+ *      training benchmark's model, pre-trained on the whole corpus): α·CE + (1−α)·T²·KL, same
+ *      steps and batches; held-out loss over 3 seeds. Sequence-level on sorting 4 digits: the
+ *      student on 20 labelled pairs alone vs on the teacher's greedy completions of 1,000
+ *      prompts, same steps; held-out accuracy over 3 seeds.
  *   3. rejection: held-out accuracy before and after one round of rejection sampling + SFT.
  *   4. throughput: GRPO's sampling tokens/s (batched, latent-cached decoding) next to its
  *      training tokens/s.
@@ -17,16 +19,10 @@
  *   BENCH_SECTIONS=grpo,distill,rejection (default all); BENCH_SEEDS (0,1,2);
  *   BENCH_GRPO_SECONDS (900): GRPO's budget per run; BENCH_GRPO_ABLATIONS=0 skips β=0 and G=1;
  *   BENCH_GRPO_TEMPERATURE (1): GRPO's sampling temperature; BENCH_COLD_STEPS (150);
- *   BENCH_DISTILL_ALPHA (0.5), BENCH_DISTILL_T (2); BENCH_DISTILL_SEQ=0 skips sequence-level.
+ *   BENCH_DISTILL_ALPHA (0.5), BENCH_DISTILL_T (1), BENCH_DISTILL_STEPS (150); BENCH_SEQ_STEPS
+ *   (300), BENCH_SEQ_LR (5e-3); BENCH_DISTILL_SEQ=0 skips sequence-level.
  */
-import {
-  SFTTrainer,
-  Transformer,
-  lab,
-  sequenceDistill,
-  setNumThreads,
-  type ConfigFields,
-} from "../lib/index.js";
+import { SFTTrainer, Transformer, data, lab, setNumThreads } from "../lib/index.js";
 import type { Task, TaskExample } from "../lib/data/index.js";
 
 const quick = process.env.MOELAB_QUICK === "1";
@@ -38,8 +34,21 @@ const SEEDS = (process.env.BENCH_SEEDS ?? (quick ? "0" : "0,1,2")).split(",").ma
 const GRPO_SECONDS = Number(process.env.BENCH_GRPO_SECONDS ?? (quick ? 20 : 900));
 const GRPO_TEMPERATURE = Number(process.env.BENCH_GRPO_TEMPERATURE ?? 1);
 const DISTILL_ALPHA = Number(process.env.BENCH_DISTILL_ALPHA ?? 0.5);
-const DISTILL_T = Number(process.env.BENCH_DISTILL_T ?? 2);
+const DISTILL_T = Number(process.env.BENCH_DISTILL_T ?? 1);
 const DISTILL_SEQ = process.env.BENCH_DISTILL_SEQ !== "0";
+/** Logit distillation: teacher pre-training steps, student steps, Brown windows (bytes). */
+const D_TEACH_STEPS = quick ? 30 : 400;
+const D_STEPS = Number(process.env.BENCH_DISTILL_STEPS ?? (quick ? 15 : 150));
+const D_WINDOWS = 128;
+const D_VALID = quick ? 32 : 128;
+const D_LEN = 64;
+/** Sequence-level: the teacher's labelled pairs and steps, the student's pairs, prompts, steps. */
+const S_TEACH_PAIRS = quick ? 200 : 2000;
+const S_TEACH_STEPS = quick ? 20 : 300;
+const S_LABELLED = 20;
+const S_PROMPTS = quick ? 48 : 1000;
+const S_STEPS = Number(process.env.BENCH_SEQ_STEPS ?? (quick ? 15 : 300));
+const S_LR = Number(process.env.BENCH_SEQ_LR ?? 5e-3);
 const ABLATIONS = process.env.BENCH_GRPO_ABLATIONS !== "0";
 const HELD_OUT = quick ? 24 : 100;
 const EVAL_EVERY_S = quick ? 10 : 120;
@@ -58,9 +67,6 @@ const verdict = (gap: number, a: number[], b: number[]): string =>
       : "NOT beyond the spread";
 const pm = (xs: number[]): string =>
   `${f3(mean(xs))} ± ${f3(spread(xs) / 2)} (${xs.map(f3).join(", ")})`;
-
-/** The post-training model: `tiny` with bytes and no MTP (lib/lab). */
-const tiny = (seed: number, over: ConfigFields = {}): Transformer => lab.postModel(seed, over);
 
 /** Greedy accuracy on examples (batched, cached decoding). */
 const accuracy = (model: Transformer, task: Task, ex: TaskExample[], maxNewTokens = MAX_NEW) =>
@@ -143,58 +149,34 @@ async function sectionGrpo(): Promise<void> {
 }
 
 async function sectionDistill(): Promise<void> {
+  // The experiment lives in lib/lab/distill.ts, shared with notebooks/06-distillation.
   console.log(
-    "\n## 2. Distillation (teacher: tiny SFT on 2+2 addition; student: dim 64, 2 layers)",
+    `\n## 2a. Logit distillation on Brown text (teacher: the training benchmark's model, ${D_TEACH_STEPS} steps on the whole corpus; student: dim 64, 2 layers, ${D_STEPS} steps on ${D_WINDOWS} windows of ${D_LEN} bytes)`,
   );
-  const train = add22.examples(quick ? 64 : 800, {
-    seed: 5,
-    exclude: heldOut.map((e) => e.question),
-    instruction: false,
-  });
-  const valid = heldOut;
-  const TEACH = quick ? 20 : 400;
-  const STU = quick ? 10 : 150;
-  const teacher = tiny(100);
-  await new SFTTrainer(teacher, train, {
-    batchSize: 32,
-    lr: 3e-3,
-    ...noView,
-    schedule: "cosine",
-    warmup: 10,
-  }).fit({ steps: TEACH });
-  console.log(`teacher: ${TEACH} steps; held-out accuracy ${f3(accuracy(teacher, add22, valid))}`);
-  const small: ConfigFields = {
-    dim: 64,
-    n_layers: 2,
-    inter_dim: 192,
-    moe_inter_dim: 64,
-    q_lora_rank: 32,
-    kv_lora_rank: 16,
-  };
+  const brown = lab.brownBytes();
+  const teacher = await lab.pretrainTeacher(brown, { steps: D_TEACH_STEPS, seqLen: D_LEN });
+  const train = lab.textPairs(brown.train.tokens, D_WINDOWS, { length: D_LEN, seed: 1 });
+  const valid = lab.textPairs(brown.validation.tokens, D_VALID, { length: D_LEN, seed: 2 });
+  const teacherVal = teacher.history.lastEval?.valLoss ?? NaN;
+  const tv = new SFTTrainer(teacher.model, train, noView).evaluate(valid);
+  console.log(
+    `teacher: validation loss ${f3(teacherVal)} (Brown windows), ${f3(tv)} on the student's held-out windows`,
+  );
   const alone: number[] = [];
   const dist: number[] = [];
   for (const s of SEEDS) {
-    const a = tiny(s, small);
-    const ta = new SFTTrainer(a, train, { batchSize: 32, lr: 3e-3, seed: s, ...noView });
-    await ta.fit({ steps: STU });
-    alone.push(ta.evaluate(valid));
-    const d = tiny(s, small);
-    const td = new SFTTrainer(d, train, {
-      batchSize: 32,
-      lr: 3e-3,
-      seed: s,
-      teacher,
-      alpha: DISTILL_ALPHA,
-      temperature: DISTILL_T,
-      ...noView,
-    });
-    await td.fit({ steps: STU });
-    dist.push(td.evaluate(valid));
+    const opts = { steps: D_STEPS, seed: s, alpha: DISTILL_ALPHA, temperature: DISTILL_T };
+    alone.push((await lab.logitArm(null, train, valid, opts)).val);
+    dist.push((await lab.logitArm(teacher.model, train, valid, opts)).val);
+    console.log(
+      `seed ${s}: alone ${f3(alone[alone.length - 1])}, distilled ${f3(dist[dist.length - 1])}`,
+    );
   }
   console.log(
-    `\n| student (${STU} steps, same pairs) | held-out completion CE, seeds ${SEEDS.join(",")} |`,
+    `\n| student (${D_STEPS} steps, same ${D_WINDOWS} windows and batches) | held-out CE (nats/byte), seeds ${SEEDS.join(",")} |`,
   );
   console.log("|---|---|");
+  console.log(`| teacher (${D_TEACH_STEPS} steps, whole corpus) | ${f3(tv)} |`);
   console.log(`| alone (CE) | ${pm(alone)} |`);
   console.log(`| logit distillation α=${DISTILL_ALPHA}, T=${DISTILL_T} | ${pm(dist)} |`);
   const gap = mean(alone) - mean(dist);
@@ -204,34 +186,36 @@ async function sectionDistill(): Promise<void> {
 
   if (!DISTILL_SEQ) return;
   // Sequence level: a few labelled pairs alone vs the teacher's greedy completions of many prompts.
-  const labelled = train.slice(0, quick ? 16 : 100);
-  const prompts = add22
-    .examples(quick ? 32 : 600, {
-      seed: 77,
-      exclude: heldOut.map((e) => e.question),
-      instruction: false,
-    })
+  const task = data.sorting({ length: 4 });
+  const held = task.examples(HELD_OUT, { seed: 999, instruction: false });
+  const seen = held.map((e) => e.question);
+  console.log(
+    `\n## 2b. Sequence-level distillation on sorting 4 digits (teacher: the same model, ${S_TEACH_STEPS} SFT steps on ${S_TEACH_PAIRS} labelled pairs; student: ${S_STEPS} steps, lr ${S_LR})`,
+  );
+  const taskTeacher = await lab.taskTeacher(
+    task.examples(S_TEACH_PAIRS, { seed: 1, exclude: seen, instruction: false }),
+    { steps: S_TEACH_STEPS },
+  );
+  console.log(
+    `teacher: held-out accuracy ${f3(lab.taskAccuracy(taskTeacher.model, task, held))} (${held.length} prompts)`,
+  );
+  const labelled = task.examples(S_LABELLED, { seed: 5, exclude: seen, instruction: false });
+  const prompts = task
+    .examples(S_PROMPTS, { seed: 77, exclude: seen, instruction: false })
     .map((e) => e.prompt);
   const accAlone: number[] = [];
   const accSeq: number[] = [];
   for (const s of SEEDS) {
-    const a = tiny(s, small);
-    await new SFTTrainer(a, labelled, { batchSize: 32, lr: 3e-3, seed: s, ...noView }).fit({
-      steps: STU,
-    });
-    accAlone.push(accuracy(a, add22, valid));
-    const d = tiny(s, small);
-    await sequenceDistill(teacher, d, prompts, {
-      steps: STU,
-      batchSize: 32,
-      lr: 3e-3,
-      seed: s,
-      ...noView,
-      sampling: { temperature: 0, maxNewTokens: MAX_NEW },
-    });
-    accSeq.push(accuracy(d, add22, valid));
+    const opts = { steps: S_STEPS, seed: s, lr: S_LR };
+    const a = await lab.sequenceArm(null, { labelled }, opts);
+    accAlone.push(lab.taskAccuracy(a.trainer.model, task, held));
+    const d = await lab.sequenceArm(taskTeacher.model, { prompts }, opts);
+    accSeq.push(lab.taskAccuracy(d.trainer.model, task, held));
+    console.log(
+      `seed ${s}: alone ${f3(accAlone[accAlone.length - 1])}, sequence-level ${f3(accSeq[accSeq.length - 1])} (${d.pairs.length} teacher pairs)`,
+    );
   }
-  console.log(`\n| student (${STU} steps) | held-out accuracy |`);
+  console.log(`\n| student (${S_STEPS} steps) | held-out accuracy |`);
   console.log("|---|---|");
   console.log(`| alone on ${labelled.length} labelled pairs | ${pm(accAlone)} |`);
   console.log(

@@ -19,6 +19,19 @@ export {
   type BalanceArm,
   type BalanceMetrics,
 } from "./balance.js";
+export {
+  DISTILL_SFT,
+  DISTILL_STUDENT,
+  DISTILL_TEACHER,
+  byteModel,
+  logitArm,
+  pretrainTeacher,
+  sequenceArm,
+  taskAccuracy,
+  taskTeacher,
+  textPairs,
+  type DistillArm,
+} from "./distill.js";
 export { mean, std } from "./stats.js";
 export { DEEPSEEK } from "./reference.js";
 export {

@@ -27,4 +27,14 @@ export const DEEPSEEK = Object.freeze({
   grpoDeepSeekMath: { beta: 0.04, G: 64, lr: 1e-6, mu: 1 },
   /** R1 §2.3: rejection sampling keeps ~600k reasoning samples (+ ~200k others, 2 epochs). */
   r1RejectionSamples: 600_000,
+  /**
+   * R1 §2.4 and Table 5: small dense models fine-tuned (SFT only) on R1's ~800k samples, AIME
+   * 2024 pass@1 and MATH-500; and RL alone on Qwen-32B-Base (over 10K steps) for comparison.
+   */
+  r1Distill: [
+    { model: "Qwen-1.5B distilled", aime: 28.9, math500: 83.9 },
+    { model: "Qwen-7B distilled", aime: 55.5, math500: 92.8 },
+    { model: "Qwen-32B distilled", aime: 72.6, math500: 94.3 },
+    { model: "Qwen-32B, RL alone", aime: 47.0, math500: 91.6 },
+  ] as readonly { model: string; aime: number; math500: number }[],
 });

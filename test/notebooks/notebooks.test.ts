@@ -1,5 +1,5 @@
 /**
- * The teaching notebooks (notebooks/02-mla ... 05-fp8, 07-grpo), each executed by nbclient (Debian's) with
+ * The teaching notebooks (notebooks/02-mla ... 07-grpo), each executed by nbclient (Debian's) with
  * the moelab kernel in the reduced mode MOELAB_QUICK=1: no cell errors (every direction a notebook
  * asserts holds), no type-check complaint, DeepSeek's numbers beside the measured ones in a table;
  * then exported by nbconvert and opened in Debian's chromium with the network cut off, where
@@ -14,7 +14,14 @@ import { DEBIAN_PYTHON } from "../helpers/env.js";
 import { launch, needsBrowser, plotlyDrawn, screenshot, watchedPage } from "../frontend/browser.js";
 import { ROOT, needsKernel, runAsync, tempJupyter, type TempJupyter } from "../kernel/clients/kernelspec.js";
 
-export const TEACHING = ["02-mla", "03-moe-routing", "04-mtp", "05-fp8", "07-grpo"];
+export const TEACHING = [
+  "02-mla",
+  "03-moe-routing",
+  "04-mtp",
+  "05-fp8",
+  "06-distillation",
+  "07-grpo",
+];
 
 const NBCLIENT = `
 import sys, nbformat

@@ -1,6 +1,6 @@
-/** lib/lab: the training benchmark's experiment set-up and Loss-Free Balancing arms. */
+/** lib/lab: the training benchmark's experiment set-up, Loss-Free Balancing arms, distillation. */
 import { strict as assert } from "node:assert";
-import { History, Transformer, lab, type StepRecord } from "../../../lib/index.js";
+import { History, Transformer, data, lab, type StepRecord } from "../../../lib/index.js";
 
 function step(i: number, maxVio: number[]): StepRecord {
   return {
@@ -63,5 +63,68 @@ describe("lib/lab", () => {
     assert.ok(Number.isNaN(lab.mean([])));
     assert.equal(lab.std([5]), 0);
     assert.equal(lab.std([1, 3]), Math.SQRT2);
+  });
+  it("textPairs: seeded windows of the stream, first byte as prompt, the rest as completion", () => {
+    const text = "the quick brown fox jumps over the lazy dog, again and again and again.";
+    const tokens = Int32Array.from(Buffer.from(text, "latin1"));
+    const a = lab.textPairs(tokens, 5, { length: 12, seed: 3 });
+    assert.deepEqual(a, lab.textPairs(tokens, 5, { length: 12, seed: 3 }));
+    assert.notDeepEqual(a, lab.textPairs(tokens, 5, { length: 12, seed: 4 }));
+    for (const p of a) {
+      assert.equal(p.prompt.length, 1);
+      assert.equal(p.completion.length, 11);
+      assert.ok(text.includes(p.prompt + p.completion));
+    }
+    assert.throws(() => lab.textPairs(tokens, 0), /n must be >= 1/);
+    assert.throws(() => lab.textPairs(tokens, 2, { length: 1000 }), /length must be an integer/);
+  });
+
+  it("distillation arms: same batches alone and distilled; a teacher with another vocabulary is an error", async function () {
+    this.timeout(60_000);
+    const tokens = Int32Array.from(Buffer.from("abcdefgh ".repeat(40), "latin1"));
+    const train = lab.textPairs(tokens, 8, { length: 16, seed: 1 });
+    const valid = lab.textPairs(tokens, 4, { length: 16, seed: 2 });
+    const small = { ...lab.DISTILL_STUDENT, dim: 32, q_lora_rank: 16, kv_lora_rank: 8 };
+    const teacher = lab.byteModel(small, 9);
+    const opts = { steps: 3, seed: 0, config: small };
+    const a = await lab.logitArm(null, train, valid, opts);
+    const d = await lab.logitArm(teacher, train, valid, opts);
+    assert.equal(a.trainer.history.steps.length, 3);
+    assert.ok(a.trainer.history.steps.every((r) => r.kl === 0));
+    assert.ok(d.trainer.history.steps.every((r) => r.kl > 0));
+    // Same student init and batches: the first step's CE is the same in both arms.
+    assert.equal(a.trainer.history.steps[0].ce, d.trainer.history.steps[0].ce);
+    assert.ok(Number.isFinite(a.val) && Number.isFinite(d.val));
+    const other = Transformer.create({ ...small, vocab_size: 300 }, { seed: 0 });
+    await assert.rejects(
+      lab.logitArm(other, train, valid, opts),
+      /option teacher has another vocabulary \(vocab_size 300\)/,
+    );
+    await assert.rejects(
+      lab.sequenceArm(null, { prompts: ["x"] }, opts),
+      /without a teacher, give \{ labelled \}/,
+    );
+    await assert.rejects(
+      lab.sequenceArm(teacher, { labelled: train }, opts),
+      /with a teacher, give \{ prompts \}/,
+    );
+  });
+
+  it("sequenceArm and taskAccuracy: a student on a taught teacher's greedy completions", async function () {
+    this.timeout(60_000);
+    const task = data.sorting({ length: 1, max: 3 });
+    const small = { ...lab.DISTILL_STUDENT, dim: 32, q_lora_rank: 16, kv_lora_rank: 8 };
+    const ex = task.examples(4, { seed: 0, instruction: false });
+    const t = await lab.taskTeacher(ex, { steps: 150, config: small });
+    const teacherAcc = lab.taskAccuracy(t.model, task, ex);
+    const prompts = ex.map((e) => e.prompt);
+    const r = await lab.sequenceArm(t.model, { prompts }, { steps: 2, seed: 0, config: small });
+    assert.ok(r.pairs.length > 0 && r.pairs.every((p) => prompts.includes(p.prompt)));
+    assert.equal(r.trainer.history.steps.length, 2);
+    // Each pair is the teacher's own greedy completion: its accuracy on them is its accuracy.
+    const right = r.pairs.filter((p) =>
+      task.check(p.prompt, data.parseCompletion(p.completion).answer ?? ""),
+    ).length;
+    assert.ok(right <= Math.round(teacherAcc * ex.length));
   });
 });
