@@ -23,6 +23,8 @@ const poolIndex: Record<DType, number> = {
   float8_e5m2: 4,
 };
 let poolLimit = 1024 * 1024 * 1024;
+/** The buffers allocStorage made: only these are pooled whole under a shorter view. */
+const ownBlocks = new WeakSet<ArrayBufferLike>();
 
 /**
  * The capacity a buffer of n elements is allocated with: n rounded up to a quarter of its power
@@ -61,7 +63,10 @@ export function allocStorage(dtype: DType, n: number, zero: boolean): Storage {
     block = list.pop()!;
     stats.pooledBytes -= block.byteLength;
     reused = true;
-  } else block = newArray(dtype, cap);
+  } else {
+    block = newArray(dtype, cap);
+    ownBlocks.add(block.buffer);
+  }
   const data = cap === n ? block : block.subarray(0, n);
   if (reused && zero) data.fill(0);
   stats.liveBytes += data.byteLength;
@@ -79,12 +84,13 @@ export function releaseStorage(s: Storage): void {
   if (--s.refs > 0) return;
   const data = s.data;
   stats.liveBytes -= data.byteLength;
-  // Only whole blocks of a size class go back (a wrapped array of another length would never
-  // be asked for again).
+  // Only whole blocks of a size class go back: the pool's own, or a wrapped array that is all of
+  // its buffer (never a view into memory shared with others, such as Node's Buffer slabs).
   const cap = data.buffer.byteLength / data.BYTES_PER_ELEMENT;
   if (
     data.byteOffset === 0 &&
     cap === sizeClass(cap) &&
+    (cap === data.length || ownBlocks.has(data.buffer)) &&
     stats.pooledBytes + data.buffer.byteLength <= poolLimit
   ) {
     const block = cap === data.length ? data : blockOf(data, cap);

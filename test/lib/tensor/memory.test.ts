@@ -146,6 +146,12 @@ describe("tensor memory", () => {
     assert.equal(c.sum().item(), 900);
     b.dispose();
     c.dispose();
+    // A wrapped view into a larger buffer (a Node Buffer's slab) is never pooled whole.
+    T.emptyPool();
+    const slab = new ArrayBuffer(8192);
+    const w = T.fromStorage(new Float32Array(slab, 0, 1000), [1000], "float32");
+    w.dispose();
+    assert.equal(T.memory().pooledBytes, 0, "a view into a shared buffer stays out of the pool");
   });
 
   it("the finalizer reclaims tensors that were never disposed", async function () {
