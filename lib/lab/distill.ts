@@ -11,18 +11,12 @@
  *   of many more prompts (`sequenceArm`); the quantity is its held-out accuracy.
  */
 import { preset, type ConfigFields } from "../config/index.js";
-import { ByteTokenizer, parseCompletion, type Task, type TaskExample } from "../data/index.js";
+import { ByteTokenizer, type Task, type TaskExample } from "../data/index.js";
 import { Transformer } from "../model/index.js";
 import { Rng } from "../tensor/index.js";
-import {
-  SFTTrainer,
-  Trainer,
-  sampleCompletions,
-  sequenceDistill,
-  type Pair,
-} from "../train/index.js";
+import { SFTTrainer, Trainer, sequenceDistill, type Pair } from "../train/index.js";
+import { greedyAccuracy } from "./posttrain.js";
 import { BENCH_CONFIG, benchTrainerOptions, type BrownBytes } from "./setup.js";
-import { mean } from "./stats.js";
 
 /** The student: the `tiny` preset narrowed to dim 64 and 2 layers (1 dense), bytes, no MTP. */
 export const DISTILL_STUDENT: Readonly<ConfigFields> = Object.freeze({
@@ -134,23 +128,14 @@ export async function logitArm(
   return { trainer, val: trainer.evaluate(valid) };
 }
 
-/** Greedy accuracy of a model on task examples (batched, cached decoding). */
+/** Greedy accuracy of a model on task examples (lib/lab/posttrain's, 64 new tokens by default). */
 export function taskAccuracy(
   model: Transformer,
   task: Task,
   examples: readonly TaskExample[],
   maxNewTokens = 64,
 ): number {
-  const s = sampleCompletions(
-    model,
-    examples.map((e) => e.prompt),
-    { temperature: 0, maxNewTokens },
-  );
-  return mean(
-    s.map((g, i) =>
-      task.check(examples[i].prompt, parseCompletion(g[0].text).answer ?? "") ? 1 : 0,
-    ),
-  );
+  return greedyAccuracy(model, task, examples, maxNewTokens);
 }
 
 /** Fine-tunes a task teacher (`DISTILL_TEACHER` or `config`) on labelled pairs. */
