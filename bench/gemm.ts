@@ -106,6 +106,7 @@ class Peer {
       k: s.k,
       batch: s.batch ?? 1,
       reps,
+      warm_ms: WARM_MS,
     });
     if (!Array.isArray(r.seconds)) throw new Error(`${this.name}: ${JSON.stringify(r)}`);
     return r.seconds as number[];
@@ -115,6 +116,16 @@ class Peer {
     this.child.stdin.end(JSON.stringify({ op: "quit" }) + "\n");
   }
 }
+
+/** Quiet time after each library's burst (BENCH_GEMM_PAUSE_MS), so its idle threads stop spinning. */
+const PAUSE_MS = Number(process.env.BENCH_GEMM_PAUSE_MS ?? 150);
+/**
+ * Untimed products before each library's timed ones (BENCH_GEMM_WARM_MS): after the pause a
+ * library's threads sleep, and on this virtual machine an idle core takes milliseconds to run
+ * at full speed again (moelab measured 90-105 GFLOP/s for the first ~5 ms, 200 after). In a
+ * training step products come back to back; every library gets the same warm-up.
+ */
+const WARM_MS = Number(process.env.BENCH_GEMM_WARM_MS ?? 10);
 
 function flops(s: Shape): number {
   return 2 * s.m * s.n * s.k * (s.batch ?? 1);
@@ -170,6 +181,9 @@ function moelabTimer(addon: GemmAddon, s: Shape): (reps: number) => number[] {
     );
   run();
   return (reps) => {
+    const warmEnd = process.hrtime.bigint() + BigInt(WARM_MS * 1e6);
+    do run();
+    while (process.hrtime.bigint() < warmEnd);
     const out: number[] = [];
     for (let r = 0; r < reps; r++) {
       const t0 = process.hrtime.bigint();
@@ -223,7 +237,7 @@ async function main(): Promise<void> {
             ? timers[si](reps)
             : await peers.find((p) => p.name === lib)!.time(s, reps);
         // Let each library's idle threads stop spinning before the next one is timed.
-        await new Promise((r) => setTimeout(r, 150));
+        await new Promise((r) => setTimeout(r, PAUSE_MS));
         if (round === 0) continue; // warm-up: thread pools, page faults, caches
         const key = `${s.label}|${lib}`;
         times.set(key, [...(times.get(key) ?? []), ...seconds]);
