@@ -14,6 +14,8 @@ import { createInterface, Interface } from "node:readline";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { Sgemm } from "../lib/tensor/native.js";
+import { Transformer, lab, tidy } from "../lib/index.js";
+import { randint, traceGemms, type GemmCall } from "../lib/tensor/index.js";
 import {
   DEBIAN_PYTHON,
   measurePeerRates,
@@ -39,7 +41,7 @@ interface Shape {
   batch?: number;
 }
 
-const SHAPES: Shape[] = [
+const FIXED_SHAPES: Shape[] = [
   { label: "A·B 512³", ta: false, tb: false, m: 512, n: 512, k: 512 },
   { label: "A·B 1024³", ta: false, tb: false, m: 1024, n: 1024, k: 1024 },
   { label: "A·B 2048x128x128", ta: false, tb: false, m: 2048, n: 128, k: 128 },
@@ -52,6 +54,99 @@ const SHAPES: Shape[] = [
   // Per-head attention products: a batch of 16 small matrices (bmm).
   { label: "bmm 16x 128x128x128", ta: false, tb: false, m: 128, n: 128, k: 128, batch: 16 },
 ];
+
+/** The configs of the training and model benchmarks, with their batches. */
+const STEP_CONFIGS = [
+  { name: "train bench config", config: lab.BENCH_CONFIG, B: 16, T: 128 },
+  { name: "tiny", config: "tiny", B: 8, T: 128 },
+  { name: "small", config: "small", B: 4, T: 256 },
+] as const;
+
+/** Shapes per config added to the timed list: the ones with the most multiply-adds in a step. */
+const STEP_SHAPES_PER_CONFIG = Number(process.env.BENCH_GEMM_STEP_SHAPES ?? 4);
+
+interface StepMix {
+  name: string;
+  calls: number;
+  flops: number;
+  /** Distinct shapes, most multiply-adds first, with their number of calls and flops. */
+  shapes: { shape: Shape; calls: number; flops: number }[];
+}
+
+const shapeKey = (c: GemmCall): string =>
+  `${c.ta ? "T" : "N"}${c.tb ? "T" : "N"} ${c.m}x${c.n}x${c.k}${c.batch > 1 ? ` b${c.batch}` : ""}`;
+
+function shapeLabel(c: GemmCall): string {
+  const op = `${c.ta ? "Aᵀ" : "A"}·${c.tb ? "Bᵀ" : "B"}`;
+  return c.batch > 1 ? `${op} ${c.batch}x ${c.m}x${c.n}x${c.k}` : `${op} ${c.m}x${c.n}x${c.k}`;
+}
+
+/**
+ * The SGEMMs one training step (forward and backward, after a warm-up step) of each bench config
+ * issues, as the tensor library calls them: the issue asks that the timed shapes include the
+ * ones training actually runs. Expert products vary with routing, so each shape is one step's.
+ */
+function stepMixes(): StepMix[] {
+  return STEP_CONFIGS.map(({ name, config, B, T }) => {
+    const model = Transformer.create(config, { seed: 0 });
+    const V = model.config.args.vocab_size;
+    const step = (): void =>
+      tidy(() => {
+        const x = randint(0, V, [B, T], { seed: 1 });
+        const y = randint(0, V, [B, T], { seed: 2 });
+        model.loss(x, y).backward();
+        model.zeroGrad();
+      });
+    step();
+    const byKey = new Map<string, { shape: Shape; calls: number; flops: number }>();
+    let calls = 0;
+    const stop = traceGemms((c) => {
+      calls++;
+      const key = shapeKey(c);
+      const e = byKey.get(key) ?? {
+        shape: { label: shapeLabel(c), ta: c.ta, tb: c.tb, m: c.m, n: c.n, k: c.k, batch: c.batch },
+        calls: 0,
+        flops: 0,
+      };
+      e.calls++;
+      e.flops += 2 * c.m * c.n * c.k * c.batch;
+      byKey.set(key, e);
+    });
+    try {
+      step();
+    } finally {
+      stop();
+    }
+    const shapes = [...byKey.values()].sort((a, b) => b.flops - a.flops);
+    return { name, calls, flops: shapes.reduce((a, s) => a + s.flops, 0), shapes };
+  });
+}
+
+function printMixes(mixes: StepMix[]): void {
+  for (const mix of mixes) {
+    console.log(
+      `\nSGEMMs of one training step, ${mix.name}: ${mix.calls} calls, ${mix.shapes.length} shapes, ` +
+        `${(mix.flops / 1e9).toFixed(2)} GFLOP; the ${STEP_SHAPES_PER_CONFIG} largest timed below`,
+    );
+    console.log("| shape (MxNxK) | calls | share of the step's GEMM flops |");
+    console.log("|---|---|---|");
+    let rest = 0;
+    mix.shapes.forEach((s, i) => {
+      if (i < 8)
+        console.log(
+          `| ${s.shape.label} | ${s.calls} | ${((100 * s.flops) / mix.flops).toFixed(1)}% |`,
+        );
+      else rest += s.flops;
+    });
+    if (rest > 0)
+      console.log(
+        `| ${mix.shapes.length - 8} other shapes | | ${((100 * rest) / mix.flops).toFixed(1)}% |`,
+      );
+  }
+}
+
+/** The timed shapes: the fixed list, then the largest ones a training step issues. */
+const SHAPES: Shape[] = [];
 
 class Peer {
   private readonly child: ChildProcessWithoutNullStreams;
@@ -208,6 +303,16 @@ async function main(): Promise<void> {
     path.resolve(__dirname, "../../build/Release/moelab_native.node"),
   ) as GemmAddon;
   addon.setNumThreads(threads);
+  const mixes = stepMixes();
+  SHAPES.push(...FIXED_SHAPES);
+  const seen = new Set(FIXED_SHAPES.map((x) => shapeKey({ ...x, batch: x.batch ?? 1 })));
+  for (const mix of mixes)
+    for (const { shape } of mix.shapes.slice(0, STEP_SHAPES_PER_CONFIG)) {
+      const key = shapeKey({ ...shape, batch: shape.batch ?? 1 });
+      if (seen.has(key)) continue;
+      seen.add(key);
+      SHAPES.push({ ...shape, label: `${shape.label} (step)` });
+    }
 
   const peers: Peer[] = [];
   for (const [name, lib, python, omp] of [
@@ -257,6 +362,7 @@ async function main(): Promise<void> {
   );
   // The median is the headline; the fastest decile shows what each library reaches in the
   // moments the machine is free, which on a loaded machine is the fairer comparison of kernels.
+  printMixes(mixes);
   printTable("median", times, 0.5);
   printTable("fastest decile (10th percentile of time)", times, 0.1);
   console.log();

@@ -113,7 +113,8 @@ export {
   maskedFill,
   oneHot,
 } from "./ops/indexing.js";
-export { matmul, bmm, linear, jsSgemm, sgemm } from "./ops/matmul.js";
+export { matmul, bmm, linear, jsSgemm, sgemm, traceGemms } from "./ops/matmul.js";
+export type { GemmCall } from "./ops/matmul.js";
 export { softmax, logSoftmax, crossEntropy, rmsNorm, rope, swiglu } from "./ops/nn.js";
 export type { CrossEntropyOptions } from "./ops/nn.js";
 export { attention } from "./ops/attention.js";

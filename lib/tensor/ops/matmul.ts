@@ -50,9 +50,41 @@ export const jsSgemm: Sgemm = (
   }
 };
 
-/** The SGEMM in use: the addon's when built, else the JS one. */
+/** One SGEMM call as the tracer sees it: op(A) [m, k] · op(B) [k, n], `batch` products. */
+export interface GemmCall {
+  ta: boolean;
+  tb: boolean;
+  m: number;
+  n: number;
+  k: number;
+  batch: number;
+}
+
+let gemmTracer: ((call: GemmCall) => void) | undefined;
+
+/**
+ * Calls `fn` with the shape of every SGEMM the tensor library issues through sgemm() until the
+ * returned function is called (benchmarks log the shapes a training step issues). One tracer at a
+ * time: a second call replaces the first.
+ */
+export function traceGemms(fn: (call: GemmCall) => void): () => void {
+  if (typeof fn !== "function")
+    throw new TypeError(`traceGemms(fn): fn must be a function, got ${typeof fn}`);
+  gemmTracer = fn;
+  return () => {
+    if (gemmTracer === fn) gemmTracer = undefined;
+  };
+}
+
+/** The SGEMM in use: the addon's when built, else the JS one (traced while a tracer is set). */
 export function sgemm(): Sgemm {
-  return native.sgemm ?? jsSgemm;
+  const g = native.sgemm ?? jsSgemm;
+  const trace = gemmTracer;
+  if (trace === undefined) return g;
+  return (tA, tB, M, N, K, alpha, A, ao, lda, B, bo, ldb, beta, C, co, ldc, batch, sA, sB, sC) => {
+    trace({ ta: tA, tb: tB, m: M, n: N, k: K, batch: batch ?? 1 });
+    g(tA, tB, M, N, K, alpha, A, ao, lda, B, bo, ldb, beta, C, co, ldc, batch, sA, sB, sC);
+  };
 }
 
 interface Operand {

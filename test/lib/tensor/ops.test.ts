@@ -622,6 +622,30 @@ describe("tensor ops vs TensorFlow.js", () => {
   });
 
   describe("matmul", () => {
+    it("traceGemms sees each SGEMM's shape, transposes and batch, until stopped", () => {
+      const calls: T.GemmCall[] = [];
+      const stop = T.traceGemms((c) => calls.push(c));
+      const a = T.randn([2, 6, 5], { seed: 1 });
+      const b = T.randn([5, 7], { seed: 2 });
+      const c = T.randn([2, 5, 7], { seed: 3 });
+      const d = T.randn([9, 8], { seed: 4 });
+      const w = T.randn([4, 9], { seed: 5 });
+      try {
+        a.matmul(b); // the batch folds into the rows: one product [12, 5] x [5, 7]
+        a.matmul(c); // two products [6, 5] x [5, 7], one call
+        d.transpose(0, 1).matmul(w.transpose(0, 1)); // [8, 9] x [9, 4] from transposed views
+      } finally {
+        stop();
+      }
+      a.matmul(b); // after stop: not seen
+      assert.deepEqual(calls, [
+        { ta: false, tb: false, m: 12, n: 7, k: 5, batch: 1 },
+        { ta: false, tb: false, m: 6, n: 7, k: 5, batch: 2 },
+        { ta: true, tb: true, m: 8, n: 4, k: 9, batch: 1 },
+      ]);
+      assert.throws(() => T.traceGemms(42 as never), /traceGemms\(fn\): fn must be a function/);
+    });
+
     it("2-D, batched with broadcasting, transposed operands, odd sizes, 1-D", () => {
       compareWithTf({
         name: "mm",
