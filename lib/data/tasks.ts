@@ -43,7 +43,7 @@ export interface Task {
   /** "addition", "sorting", "reversal" or "countdown". */
   readonly name: string;
   /** The difficulty knobs, as given (defaults filled in). */
-  readonly level: Readonly<Record<string, number | string>>;
+  readonly level: Readonly<Record<string, number | string | boolean>>;
   /** One random question from `rng`. */
   question(rng: Rng): string;
   /** The right answer of a question (a solution for countdown), or null when it has none. */
@@ -112,7 +112,7 @@ function int(v: unknown, name: string, where: string, lo: number, hi: number): n
 /** The shared parts: examples() over question/reference, check() through the question. */
 abstract class BaseTask implements Task {
   abstract readonly name: string;
-  abstract readonly level: Readonly<Record<string, number | string>>;
+  abstract readonly level: Readonly<Record<string, number | string | boolean>>;
   abstract question(rng: Rng): string;
   abstract solve(question: string): string | null;
   abstract reference(question: string): string;
@@ -175,12 +175,34 @@ export interface AdditionOptions {
    * `2+2` question, only never both operands' tens digits non-zero at once.
    */
   pad?: number;
+  /**
+   * Carries between the operands' columns (a column whose sum, with the carry it received, is 10
+   * or more, into a column the longer operand has): "any" (default), "none" or "some" (at least
+   * one). The carry out of the top column is `overflow`'s.
+   */
+  carry?: "any" | "none" | "some";
+  /**
+   * Whether the sum has more digits than the longer operand (`57+61=118`): "any" (default), true
+   * or false. `{ digits: 2, carry: "some", overflow: false }` is the level where the units carry
+   * into a tens column that stays below 10 (`49+33`), `{ digits: 2, carry: "none" }` one with no
+   * carry into the tens.
+   */
+  overflow?: boolean | "any";
 }
+
+/** Draws per question before a level with carry/overflow constraints is declared too narrow. */
+const ADDITION_TRIES = 10_000;
 
 /** `a+b` with a of `digits` digits and b of `digitsB`; reasoning adds column by column. */
 class Addition extends BaseTask {
   readonly name = "addition";
-  readonly level: { digits: number; digitsB: number; pad: number };
+  readonly level: {
+    digits: number;
+    digitsB: number;
+    pad: number;
+    carry: "any" | "none" | "some";
+    overflow: boolean | "any";
+  };
   constructor(o: AdditionOptions) {
     super();
     const digits = int(o.digits ?? 2, "digits", "addition", 1, 15);
@@ -190,7 +212,36 @@ class Addition extends BaseTask {
       throw new RangeError(
         `addition: pad ${pad} is narrower than the operands (${digits} and ${digitsB} digits)`,
       );
-    this.level = { digits, digitsB, pad };
+    const carry = o.carry ?? "any";
+    if (carry !== "any" && carry !== "none" && carry !== "some")
+      throw new RangeError(
+        `addition: carry must be "any", "none" or "some", got ${JSON.stringify(o.carry)}`,
+      );
+    const overflow = o.overflow ?? "any";
+    if (overflow !== "any" && overflow !== true && overflow !== false)
+      throw new RangeError(
+        `addition: overflow must be true, false or "any", got ${JSON.stringify(o.overflow)}`,
+      );
+    if (carry === "some" && Math.max(digits, digitsB) < 2)
+      throw new RangeError(
+        'addition: 1-digit operands have no carry between columns; carry must be "any" or "none"',
+      );
+    this.level = { digits, digitsB, pad, carry, overflow };
+  }
+  /** Whether a + b has the level's carries and overflow. */
+  private fits(a: number, b: number): boolean {
+    const { carry, overflow } = this.level;
+    if (carry === "any" && overflow === "any") return true;
+    const width = Math.max(String(a).length, String(b).length);
+    let inner = 0;
+    let c = 0;
+    for (let i = 0, x = a, y = b; i < width; i++, x = Math.floor(x / 10), y = Math.floor(y / 10)) {
+      c = (x % 10) + (y % 10) + c >= 10 ? 1 : 0;
+      if (c && i < width - 1) inner++;
+    }
+    if (carry === "none" && inner > 0) return false;
+    if (carry === "some" && inner === 0) return false;
+    return overflow === "any" || overflow === (c === 1);
   }
   private show(x: number): string {
     return String(x).padStart(this.level.pad, "0");
@@ -200,8 +251,14 @@ class Addition extends BaseTask {
     return lo + rng.below(10 ** d - lo);
   }
   question(rng: Rng): string {
-    const a = this.operand(rng, this.level.digits);
-    return `${this.show(a)}+${this.show(this.operand(rng, this.level.digitsB))}`;
+    for (let t = 0; t < ADDITION_TRIES; t++) {
+      const a = this.operand(rng, this.level.digits);
+      const b = this.operand(rng, this.level.digitsB);
+      if (this.fits(a, b)) return `${this.show(a)}+${this.show(b)}`;
+    }
+    throw new RangeError(
+      `addition: no question of level ${JSON.stringify(this.level)} found in ${ADDITION_TRIES} draws`,
+    );
   }
   private parse(q: string): [number, number] | null {
     const m = /^(\d+)\+(\d+)$/.exec(q);

@@ -1,9 +1,10 @@
 /**
  * The post-training issue's GRPO and rejection-sampling experiments, shared by bench/posttrain.ts
- * and notebooks/07-grpo: a `tiny` byte-level model, 2+2-digit addition with held-out prompts
- * disjoint from the GRPO prompts, an SFT cold start on easier levels (1+1, 2+1, 1+2 digits, never
- * 2+2), greedy accuracy, a GRPO run with held-out accuracy along the way, and one round of
- * rejection sampling + fine-tuning.
+ * and notebooks/07-grpo: a `tiny` byte-level model; the benchmark's level, 2+2-digit sums whose
+ * units carry into the tens (`49+33`; the tens stay below 10), with held-out prompts disjoint from
+ * the GRPO prompts; an SFT cold start on easier levels (1+1, 2+1, 1+2 digits, and 2+2 sums with
+ * no carry into the tens), never the benchmark's; greedy accuracy, a GRPO run with held-out
+ * accuracy along the way, and one round of rejection sampling + fine-tuning.
  */
 import type { ConfigFields } from "../config/index.js";
 import { preset } from "../config/index.js";
@@ -67,19 +68,28 @@ export function greedyAccuracy(
 
 /** The benchmark's addition set-up (see additionSplits). */
 export interface AdditionSplits {
-  /** 2+2-digit addition, the level GRPO is measured on. */
+  /**
+   * The level GRPO is measured on: 2+2 digits with a carry from the units into a tens column that
+   * stays below 10 (`addition({ digits: 2, carry: "some", overflow: false })`, 1,260 questions).
+   */
   task: Task;
-  /** The cold start's easier levels: 1+1, 2+1 and 1+2 digits. */
+  /**
+   * The cold start's easier levels: 1+1, 2+1, 1+2 digits (carries and all), and 2+2 digits with
+   * no carry into the tens (`carry: "none"`; the tens may overflow).
+   */
   easy: Task[];
-  /** Held-out 2+2 examples (seed 999), disjoint from every GRPO prompt. */
+  /** Held-out examples of the level (seed 999), disjoint from every GRPO prompt. */
   heldOut: TaskExample[];
-  /** GRPO's 2+2 prompts (seed 1). */
+  /** GRPO's prompts of the level (seed 1). */
   trainPrompts: string[];
   /** Held-out 2+1 examples (seed 4242), to see what the cold start learned. */
   easyHeldOut: TaskExample[];
 }
 
-/** The tasks and prompt sets of the GRPO experiment, at the given sizes (always the same seeds). */
+/**
+ * The tasks and prompt sets of the GRPO experiment, at the given sizes (always the same seeds);
+ * heldOut + trainPrompts at most the level's 1,260 questions.
+ */
 export function additionSplits(sizes: {
   heldOut: number;
   trainPrompts: number;
@@ -88,11 +98,16 @@ export function additionSplits(sizes: {
   for (const k of ["heldOut", "trainPrompts", "easyHeldOut"] as const)
     if (!Number.isInteger(sizes?.[k]) || sizes[k] < 1)
       throw new RangeError(`additionSplits: ${k} must be an integer >= 1, got ${sizes?.[k]}`);
-  const task = addition({ digits: 2 });
+  if (sizes.heldOut + sizes.trainPrompts > 1260)
+    throw new RangeError(
+      `additionSplits: heldOut + trainPrompts must be at most the level's 1260 questions, got ${sizes.heldOut + sizes.trainPrompts}`,
+    );
+  const task = addition({ digits: 2, carry: "some", overflow: false });
   const easy = [
     addition({ digits: 1 }),
     addition({ digits: 2, digitsB: 1 }),
     addition({ digits: 1, digitsB: 2 }),
+    addition({ digits: 2, carry: "none" }),
   ];
   const heldOut = task.examples(sizes.heldOut, { seed: 999, instruction: false });
   const trainPrompts = task
@@ -106,13 +121,17 @@ export function additionSplits(sizes: {
   return { task, easy, heldOut, trainPrompts, easyHeldOut };
 }
 
-/** The cold start's pairs: 100 of 1+1, 400 of 2+1 and 400 of 1+2 digits (seeds seed, +1, +2). */
+/**
+ * The cold start's pairs: 100 of 1+1, 300 of 2+1, 300 of 1+2 digits and 400 of 2+2 with no carry
+ * into the tens (seeds seed, +1, +2, +3).
+ */
 export function coldStartPairs(easy: readonly Task[], seed: number): TaskExample[] {
-  if (easy.length !== 3) throw new RangeError("coldStartPairs: give the three easy levels");
+  if (easy.length !== 4) throw new RangeError("coldStartPairs: give the four easy levels");
   return [
     ...easy[0].examples(100, { seed, instruction: false }),
-    ...easy[1].examples(400, { seed: seed + 1, instruction: false }),
-    ...easy[2].examples(400, { seed: seed + 2, instruction: false }),
+    ...easy[1].examples(300, { seed: seed + 1, instruction: false }),
+    ...easy[2].examples(300, { seed: seed + 2, instruction: false }),
+    ...easy[3].examples(400, { seed: seed + 3, instruction: false }),
   ];
 }
 

@@ -86,12 +86,62 @@ describe("data/tasks", () => {
       addition({ digits: 1, pad: 3 }).reference("009+004"),
       "9+4=13,0+0+1=1,0+0=0</think> <answer>13</answer>",
     );
-    assert.deepEqual(t.level, { digits: 1, digitsB: 2, pad: 2 });
+    assert.deepEqual(t.level, { digits: 1, digitsB: 2, pad: 2, carry: "any", overflow: "any" });
     assert.throws(
       () => addition({ digits: 3, pad: 2 }),
       /pad 2 is narrower than the operands \(3 and 3 digits\)/,
     );
     assert.throws(() => addition({ pad: -1 }), /pad must be an integer in \[0, 15\], got -1/);
+  });
+
+  it("addition: carry and overflow pick the level's columns (the GRPO benchmark's carry level)", () => {
+    const cols = (q: string): [number, number][] => {
+      const [a, b] = q.split("+").map((x) => x.padStart(2, "0").split("").map(Number));
+      return [
+        [a[1], b[1]],
+        [a[0], b[0]],
+      ];
+    };
+    // Units carry into a tens column that stays below 10: all 45 x 28 such questions exist.
+    const carry = addition({ digits: 2, carry: "some", overflow: false });
+    const all = carry.examples(1260, { seed: 1 });
+    for (const e of all) {
+      const [[a0, b0], [a1, b1]] = cols(e.question);
+      assert.ok(a0 + b0 >= 10 && a1 + b1 + 1 <= 9, e.question);
+      assert.match(e.completion, /^\d\+\d=1\d,\d\+\d\+1=\d</, e.completion);
+      assert.equal(e.answer.length, 2);
+    }
+    assert.throws(() => carry.examples(1261, { seed: 1 }), /only 1260 of 1261 distinct questions/);
+    // No carry into the tens; the tens may overflow (both kinds appear).
+    const none = addition({ digits: 2, carry: "none" }).examples(300, { seed: 2 });
+    for (const e of none)
+      assert.ok(cols(e.question)[0][0] + cols(e.question)[0][1] <= 9, e.question);
+    assert.ok(none.some((e) => e.answer.length === 3) && none.some((e) => e.answer.length === 2));
+    // Three digits: at least one inner carry; overflow true: a longer sum.
+    for (const e of addition({ digits: 3, carry: "some" }).examples(50, { seed: 3 }))
+      assert.ok(
+        !e.completion
+          .split("</think>")[0]
+          .split(",")
+          .slice(0, 2)
+          .every((c) => !/=1\d$/.test(c)),
+        e.question,
+      );
+    for (const e of addition({ digits: 1, overflow: true }).examples(20, { seed: 4 }))
+      assert.equal(e.answer.length, 2, e.question);
+    // Bad levels: named.
+    assert.throws(
+      () => addition({ digits: 1, carry: "some" }),
+      /1-digit operands have no carry between columns/,
+    );
+    assert.throws(
+      () => addition({ carry: "sometimes" as never }),
+      /carry must be "any", "none" or "some", got "sometimes"/,
+    );
+    assert.throws(
+      () => addition({ overflow: 1 as never }),
+      /overflow must be true, false or "any", got 1/,
+    );
   });
 
   it("sorting, reversal: exact answers only", () => {

@@ -5,16 +5,27 @@ import { lab, setNumThreads } from "../../../lib/index.js";
 describe("lib/lab posttrain", () => {
   before(() => setNumThreads(1));
 
-  it("additionSplits: held-out 2+2 disjoint from the GRPO prompts, fixed seeds, bad sizes", () => {
+  it("additionSplits: held-out carry sums disjoint from the GRPO prompts, fixed seeds, bad sizes", () => {
     const s = lab.additionSplits({ heldOut: 20, trainPrompts: 50, easyHeldOut: 5 });
     assert.equal(s.heldOut.length, 20);
     assert.equal(s.trainPrompts.length, 50);
     assert.equal(s.easyHeldOut.length, 5);
-    assert.equal(s.easy.length, 3);
+    assert.equal(s.easy.length, 4);
     const held = new Set(s.heldOut.map((e) => e.prompt));
     assert.ok(
       s.trainPrompts.every((p) => !held.has(p)),
       "a GRPO prompt is held out",
+    );
+    // The benchmark's level: the units carry into tens that stay below 10.
+    const carries = (q: string): boolean => {
+      const m = /^(\d)(\d)\+(\d)(\d)$/.exec(q);
+      if (!m) return false;
+      const [a1, a0, b1, b0] = m.slice(1).map(Number);
+      return a0 + b0 >= 10 && a1 + b1 + 1 <= 9;
+    };
+    assert.ok(
+      s.heldOut.every((e) => carries(e.question)),
+      "a held-out question is not of the level",
     );
     const again = lab.additionSplits({ heldOut: 20, trainPrompts: 50, easyHeldOut: 5 });
     assert.deepEqual(again.trainPrompts, s.trainPrompts);
@@ -22,14 +33,20 @@ describe("lib/lab posttrain", () => {
       () => lab.additionSplits({ heldOut: 0, trainPrompts: 5, easyHeldOut: 5 }),
       /heldOut must be an integer >= 1/,
     );
-    // The cold start never sees the 2+2 level: 100 + 400 + 400 pairs of the easier levels.
-    const pairs = lab.coldStartPairs(s.easy, 0);
-    assert.equal(pairs.length, 900);
-    assert.ok(
-      pairs.every((p) => !/^\d\d\+\d\d$/.test(p.question)),
-      "a cold-start pair is 2+2",
+    assert.throws(
+      () => lab.additionSplits({ heldOut: 300, trainPrompts: 1000, easyHeldOut: 5 }),
+      /heldOut \+ trainPrompts must be at most the level's 1260 questions, got 1300/,
     );
-    assert.throws(() => lab.coldStartPairs([s.task], 0), /three easy levels/);
+    // The cold start never sees the benchmark's level: 100 + 300 + 300 + 400 easier pairs, the
+    // 2+2 ones without a carry into the tens.
+    const pairs = lab.coldStartPairs(s.easy, 0);
+    assert.equal(pairs.length, 1100);
+    assert.ok(
+      pairs.every((p) => !carries(p.question)),
+      "a cold-start pair is of the benchmark's level",
+    );
+    assert.equal(pairs.filter((p) => /^\d\d\+\d\d$/.test(p.question)).length, 400);
+    assert.throws(() => lab.coldStartPairs([s.task], 0), /four easy levels/);
   });
 
   it("postModel and greedyAccuracy: bytes, no MTP; an empty example list is an error", () => {
