@@ -20,6 +20,7 @@
  *   MOELAB_QUICK=1: every section at smoke size (~2 minutes); BENCH_THREADS (2);
  *   BENCH_SECTIONS=grpo,distill,rejection (default all); BENCH_SEEDS (0,1,2);
  *   BENCH_GRPO_SECONDS (900): GRPO's budget per run; BENCH_GRPO_ABLATIONS=0 skips β=0 and G=1;
+ *   BENCH_GRPO_ARMS=main,beta0,g1 picks the arms;
  *   BENCH_GRPO_TEMPERATURE (1): GRPO's sampling temperature; BENCH_COLD_STEPS (400);
  *   BENCH_DISTILL_ALPHA (0.5), BENCH_DISTILL_T (1), BENCH_DISTILL_STEPS (150); BENCH_SEQ_STEPS
  *   (300), BENCH_SEQ_LR (5e-3); BENCH_DISTILL_SEQ=0 skips sequence-level.
@@ -52,6 +53,10 @@ const S_PROMPTS = quick ? 48 : 1000;
 const S_STEPS = Number(process.env.BENCH_SEQ_STEPS ?? (quick ? 15 : 300));
 const S_LR = Number(process.env.BENCH_SEQ_LR ?? 5e-3);
 const ABLATIONS = process.env.BENCH_GRPO_ABLATIONS !== "0";
+/** BENCH_GRPO_ARMS=main,beta0,g1: the GRPO arms to run (default main, plus the ablations). */
+const ARMS = process.env.BENCH_GRPO_ARMS
+  ? new Set(process.env.BENCH_GRPO_ARMS.split(",").map((x) => x.trim()))
+  : undefined;
 const HELD_OUT = quick ? 24 : 100;
 const EVAL_EVERY_S = quick ? 10 : 120;
 const MAX_NEW = lab.POST_MAX_NEW;
@@ -117,8 +122,14 @@ async function sectionGrpo(): Promise<void> {
   console.log(
     `held-out: ${heldOut.length} prompts of the level, disjoint from the ${trainPrompts.length} GRPO prompts; greedy accuracy; GRPO budget ${GRPO_SECONDS} s per run (G=1: ${G1_SECONDS} s), ${THREADS} threads`,
   );
-  const arms: [string, number, number][] = [["G=8, β=0.04", 8, 0.04]];
-  if (ABLATIONS) arms.push(["G=8, β=0", 8, 0], ["G=1, β=0.04 (no group baseline)", 1, 0.04]);
+  const all: [string, string, number, number][] = [
+    ["main", "G=8, β=0.04", 8, 0.04],
+    ["beta0", "G=8, β=0", 8, 0],
+    ["g1", "G=1, β=0.04 (no group baseline)", 1, 0.04],
+  ];
+  const arms = all
+    .filter(([key]) => (ARMS ? ARMS.has(key) : key === "main" || ABLATIONS))
+    .map(([, name, G, beta]) => [name, G, beta] as [string, number, number]);
   const rows: string[] = [];
   for (const [name, G, beta] of arms) {
     const runs: lab.GrpoRun[] = [];
