@@ -119,11 +119,11 @@ describe("real clients: jupyter_client sees moelab's types, warnings and bounded
     const growth = low(mid, SOAK) - low(from, mid);
     const perExec = (growth * 1024) / (SOAK - mid);
     // Before the fix this loop kept about 390 KB per execution (230 MB between the troughs here);
-    // the troughs of a bounded kernel differ by up to ~20 MB from run to run.
+    // the troughs of a bounded kernel differed by 11-38 MB (19-64 KB per execution) in runs here.
     console.log(
       `      (RSS, troughs of the last three quarters: ${perExec.toFixed(0)} KB per execution; ${shown})`,
     );
-    assert.ok(perExec < 75, `${perExec.toFixed(0)} KB per execution (${shown})`);
+    assert.ok(perExec < 100, `${perExec.toFixed(0)} KB per execution (${shown})`);
     assert.equal(out.soak_kept as unknown, "ok");
     assert.equal(out.after_soak as unknown, "ok", "variables survive");
     assert.ok((out.complete_after_soak as unknown as string[]).includes("runWithCache"));

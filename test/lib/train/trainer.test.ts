@@ -100,11 +100,15 @@ describe("train/Trainer", function () {
     await b.fit({ steps: 1 });
     assert.ok(Math.abs(a.history.steps[0].loss - b.history.steps[0].loss) < 1e-5);
     const pa = a.model.namedParameters();
+    // The two sum the same gradients in another order (and the GEMM's depth blocks follow this
+    // CPU's L1), and AdamW's m/√v turns a rounding-sized gradient into a step of up to lr
+    // (2e-3): 1% of one step is the bar; a wrong accumulation (a sum, one micro-batch) moves
+    // weights by the whole step.
     for (const [n, p] of b.model.namedParameters()) {
       const x = p.toArray() as Float32Array;
       const y = pa.get(n)!.toArray() as Float32Array;
       for (let i = 0; i < x.length; i++)
-        assert.ok(Math.abs(x[i] - y[i]) < 1e-6, `${n}[${i}] ${x[i]} vs ${y[i]}`);
+        assert.ok(Math.abs(x[i] - y[i]) < 2e-5, `${n}[${i}] ${x[i]} vs ${y[i]}`);
     }
   });
 
