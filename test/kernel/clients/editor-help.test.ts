@@ -12,7 +12,7 @@ import { DEBIAN_PYTHON, needs } from "../../helpers/env.js";
 import { ROOT, needsKernel, runAsync, tempJupyter, type TempJupyter } from "./kernelspec.js";
 
 /**
- * Executions of the soak cell; RSS is sampled every 25 and judged over the last three quarters
+ * Executions of the soak cell; RSS is sampled every 5 (shown every 25) and judged over the last three quarters
  * (the first hundreds warm up: heaps grow to their working size, V8 compiles the checker's code).
  */
 const SOAK = 1600;
@@ -105,7 +105,7 @@ describe("real clients: jupyter_client sees moelab's types, warnings and bounded
       .map(([n, mb]) => [Number(n), mb] as const)
       .sort((a, b) => a[0] - b[0]);
     const shown = marks
-      .filter(([n]) => n >= SOAK / 4)
+      .filter(([n]) => n >= SOAK / 4 && n % 25 === 0)
       .map(([n, mb]) => `${n}: ${mb.toFixed(0)} MB`)
       .join(", ");
     // Memory here is a saw: language workers are replaced (a period of a few hundred cells, the
@@ -119,11 +119,12 @@ describe("real clients: jupyter_client sees moelab's types, warnings and bounded
     const growth = low(mid, SOAK) - low(from, mid);
     const perExec = (growth * 1024) / (SOAK - mid);
     // Before the fix this loop kept about 390 KB per execution (230 MB between the troughs here);
-    // the troughs of a bounded kernel differed by 11-38 MB (19-64 KB per execution) in runs here.
+    // the troughs of a bounded kernel differed by 11-46 MB (19-76 KB per execution) in six runs
+    // here (the main heap's collections move them), so the bar is 150 KB.
     console.log(
       `      (RSS, troughs of the last three quarters: ${perExec.toFixed(0)} KB per execution; ${shown})`,
     );
-    assert.ok(perExec < 100, `${perExec.toFixed(0)} KB per execution (${shown})`);
+    assert.ok(perExec < 150, `${perExec.toFixed(0)} KB per execution (${shown})`);
     assert.equal(out.soak_kept as unknown, "ok");
     assert.equal(out.after_soak as unknown, "ok", "variables survive");
     assert.ok((out.complete_after_soak as unknown as string[]).includes("runWithCache"));

@@ -92,7 +92,7 @@ try:
             reply = kc2.execute_interactive(code, output_hook=lambda m: None, timeout=180)["content"]
             if reply["status"] != "ok":
                 raise RuntimeError(f"soak cell {i}: {reply}")
-            if i % 25 == 0:
+            if i % 5 == 0:
                 marks[i] = rss(pid)
         out["soak_rss_mb"] = marks
         reply = kc2.execute_interactive("__soak[0]", output_hook=lambda m: None, timeout=60)
