@@ -5,7 +5,9 @@
  * that machine load hits every library alike. Prints GFLOP/s medians and ratios, and the peers'
  * set-up with their own 512³ rates measured in the same run.
  *
- * Usage: node dist/bench/gemm.js [--rounds N] [--threads N]   (MOELAB_QUICK=1: fewer rounds)
+ * Usage: node dist/bench/gemm.js [--rounds N] [--threads N]   (MOELAB_QUICK=1: fewer rounds;
+ * BENCH_GEMM_STEP_SHAPES (4): training-step shapes timed per config; BENCH_GEMM_WARM_MS (10),
+ * BENCH_GEMM_PAUSE_MS (150))
  * The peers run as persistent Python children (bench/gemm_peers.py) driven over stdin/stdout:
  * numpy with the first `python3` on PATH, torch with Debian's /usr/bin/python3.
  */
@@ -360,9 +362,9 @@ async function main(): Promise<void> {
         .map((x) => x.toFixed(2))
         .join(" ")} on ${os.cpus().length} cores`,
   );
+  printMixes(mixes);
   // The median is the headline; the fastest decile shows what each library reaches in the
   // moments the machine is free, which on a loaded machine is the fairer comparison of kernels.
-  printMixes(mixes);
   printTable("median", times, 0.5);
   printTable("fastest decile (10th percentile of time)", times, 0.1);
   console.log();
