@@ -170,7 +170,7 @@ export interface GrpoRunOptions {
   promptsPerStep?: number;
   /** Learning rate (default 2e-4). */
   lr?: number;
-  /** Stop after this many steps, or this many seconds (at least one of the two). */
+  /** Stop after this many steps or this many seconds (at least one; both: whichever first). */
   steps?: number;
   seconds?: number;
   /** Held-out accuracy every this many seconds (default: only before and after). */
@@ -210,8 +210,6 @@ export async function grpoRun(
     throw new RangeError(`grpoRun: seconds must be > 0, got ${o.seconds}`);
   if (o.before !== undefined && !(o.before >= 0 && o.before <= 1))
     throw new RangeError(`grpoRun: before must be an accuracy in [0, 1], got ${o.before}`);
-  const steps = o.steps ?? Infinity;
-  const budget = o.seconds ?? Infinity;
   const { task, heldOut, trainPrompts } = splits;
   const before = o.before ?? greedyAccuracy(model, task, heldOut);
   const acc = accuracyReward(task);
@@ -237,18 +235,19 @@ export async function grpoRun(
   let nextEval = every;
   const t0 = Date.now();
   const elapsed = (): number => (Date.now() - t0) / 1000;
-  if (budget === Infinity && every === Infinity) {
-    await g.fit({ steps }); // one call: one live output
-  } else {
-    while (g.history.steps.length < steps && elapsed() < budget) {
-      await g.fit({ steps: 1 });
-      const s = elapsed();
-      if (s >= nextEval) {
-        curve.push({ seconds: s, accuracy: greedyAccuracy(model, task, heldOut) });
-        nextEval += every;
-      }
-    }
-  }
+  // One fit() call, so one live output; the held-out evaluations run between steps, inside the
+  // time budget.
+  const onStep = (): void => {
+    const s = elapsed();
+    if (s < nextEval) return;
+    curve.push({ seconds: s, accuracy: greedyAccuracy(model, task, heldOut) });
+    while (nextEval <= s) nextEval += every;
+  };
+  await g.fit({
+    ...(o.steps !== undefined ? { steps: o.steps } : {}),
+    ...(o.seconds !== undefined ? { seconds: o.seconds } : {}),
+    ...(every < Infinity ? { onStep } : {}),
+  });
   const seconds = elapsed();
   const after = greedyAccuracy(model, task, heldOut);
   curve.push({ seconds, accuracy: after });

@@ -28,6 +28,7 @@ import {
   perRowMeanWeights,
   show,
   tokenLogProbs,
+  type PostFitOptions,
   type PostOptions,
   type PostRecord,
 } from "./post.js";
@@ -231,16 +232,18 @@ export class GRPOTrainer extends PostTrainer<GRPORecord> {
     this.rng = new Rng(this.base.seed);
   }
 
-  /** Trains `steps` more steps (each: sample, score, μ updates); returns the history. */
-  async fit(opts: { steps: number }): Promise<GRPOTrainer["history"]> {
-    if (!opts || typeof opts !== "object") throw new TypeError("fit: give { steps: N }");
-    return this.loop(opts.steps, (total) => {
+  /**
+   * Trains `steps` more steps (each: sample, score, μ updates), or for `seconds` of wall clock;
+   * `onStep` sees each step's record (inside the budget); returns the history.
+   */
+  async fit(opts: PostFitOptions<GRPORecord>): Promise<GRPOTrainer["history"]> {
+    return this.loop(opts, (progress) => {
       // A step that fails (a reward's error, a non-finite loss) leaves the prompt order as it was.
       const order = this.order;
       const cursor = this.cursor;
       const rng = this.rng.state;
       try {
-        return this.grpoStep(total);
+        return this.grpoStep(progress);
       } catch (e) {
         this.order = order;
         this.cursor = cursor;
@@ -274,7 +277,7 @@ export class GRPOTrainer extends PostTrainer<GRPORecord> {
     return out;
   }
 
-  private grpoStep(total: number): Omit<GRPORecord, "step" | "ms" | "elapsed"> {
+  private grpoStep(progress: number): Omit<GRPORecord, "step" | "ms" | "elapsed"> {
     const o = this.options;
     const G = o.groupSize;
     const prompts = this.nextPrompts();
@@ -320,7 +323,7 @@ export class GRPOTrainer extends PostTrainer<GRPORecord> {
     const ref = this.reference && o.beta > 0 ? constLogp(this.reference) : null;
     const old = o.mu > 1 ? constLogp(this.model) : null;
 
-    const lr = this.lrAt(total);
+    const lr = this.lrAt(progress);
     const tTrain = Date.now();
     let loss = NaN;
     let gradNorm = NaN;

@@ -41,7 +41,7 @@ export {
   postLine,
   tokenLogProbs,
 } from "./post.js";
-export type { PostOptions, PostRecord, PostState, PostView } from "./post.js";
+export type { PostFitOptions, PostOptions, PostRecord, PostState, PostView } from "./post.js";
 export { encodePairs, packPairs, stopId } from "./sequences.js";
 export type { Pair, PairBatch, TokenPair } from "./sequences.js";
 export { sampleCompletions } from "./sampling.js";

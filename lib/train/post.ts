@@ -58,7 +58,12 @@ export interface PostState {
   title: string;
   status: "running" | "done" | "interrupted" | "failed";
   step: number;
+  /** The steps of this fit() call (0 when it trains for a time budget). */
   totalSteps: number;
+  /** The time budget of this fit() call in seconds, when it trains for one (else null). */
+  totalSeconds?: number | null;
+  /** Seconds since this fit() call started (wall clock, per-step callbacks included). */
+  runElapsed?: number;
   elapsed: number;
   eta: number;
   /** The last step's metrics shown (label, value). */
@@ -80,13 +85,27 @@ const fmt = (x: number): string =>
         ? String(x)
         : x.toFixed(3);
 
+/** How far a run is, 0..1: by steps, or by time when it trains for a time budget. */
+function fraction(s: PostState): number {
+  const byTime = s.totalSeconds ? Math.min(1, (s.runElapsed ?? 0) / s.totalSeconds) : 0;
+  const bySteps = s.totalSteps > 0 ? Math.min(1, s.step / s.totalSteps) : 0;
+  return s.totalSeconds || s.totalSteps > 0 ? Math.max(byTime, bySteps) : 1;
+}
+
+/** "12/100", or "12 (1m00s of 8m00s)" for a time budget. */
+function stepText(s: PostState): string {
+  const n = s.totalSteps > 0 ? `${s.step}/${s.totalSteps}` : String(s.step);
+  return s.totalSeconds
+    ? `${n} (${formatDuration(Math.min(s.runElapsed ?? 0, s.totalSeconds))} of ${formatDuration(s.totalSeconds)})`
+    : n;
+}
+
 /** The text/plain line of a state. */
 export function postLine(s: PostState, width = 20): string {
-  const p = s.totalSteps > 0 ? Math.min(1, s.step / s.totalSteps) : 1;
-  const filled = Math.round(p * width);
+  const filled = Math.round(fraction(s) * width);
   return (
     [
-      `${s.title} [${"#".repeat(filled)}${"-".repeat(width - filled)}] step ${s.step}/${s.totalSteps}`,
+      `${s.title} [${"#".repeat(filled)}${"-".repeat(width - filled)}] step ${stepText(s)}`,
       ...s.metrics.map(([k, v]) => `${k} ${fmt(v)}`),
       s.status === "running" ? `ETA ${formatDuration(s.eta)}` : formatDuration(s.elapsed),
     ].join("  ") + (s.message ? `\n${s.message}` : "")
@@ -95,10 +114,10 @@ export function postLine(s: PostState, width = 20): string {
 
 /** The text/html form: a bar and a one-row table. */
 export function postHtml(s: PostState): string {
-  const pct = ((s.totalSteps > 0 ? Math.min(1, s.step / s.totalSteps) : 1) * 100).toFixed(1);
+  const pct = (fraction(s) * 100).toFixed(1);
   const colour = statusColour(s.status);
   const cells: [string, string][] = [
-    ["step", `${s.step} / ${s.totalSteps}`],
+    ["step", stepText(s).replace("/", " / ")],
     ...s.metrics.map(([k, v]): [string, string] => [k, fmt(v)]),
     [
       s.status === "running" ? "ETA" : "time",
@@ -124,6 +143,42 @@ export class PostProgressView implements PostView {
       final,
     );
   }
+}
+
+/**
+ * What one fit() call trains: `steps` more steps, or for `seconds` of wall clock (both: it stops
+ * at whichever comes first).
+ */
+export interface PostFitOptions<R extends PostRecord = PostRecord> {
+  steps?: number;
+  /** Train until this many seconds have passed since the call (onStep's time included). */
+  seconds?: number;
+  /** Called after every step with its record (an evaluation, a log); inside the time budget. */
+  onStep?: (record: R) => void;
+}
+
+/** Checks fit()'s options: steps or seconds (or both), and onStep a function if given. */
+function checkFit<R extends PostRecord>(
+  o: PostFitOptions<R>,
+  where: string,
+): { steps: number | null; seconds: number | null; onStep: ((r: R) => void) | null } {
+  if (!o || typeof o !== "object")
+    throw new TypeError(`${where}: fit takes { steps: N } or { seconds: S }, got ${show(o)}`);
+  checkKeys(o as Record<string, unknown>, ["steps", "seconds", "onStep"], `${where} fit`);
+  if (o.steps === undefined && o.seconds === undefined)
+    throw new TypeError(`${where}: fit takes { steps: N } or { seconds: S } (when to stop)`);
+  if (o.steps !== undefined && !(Number.isInteger(o.steps) && o.steps >= 1))
+    throw new RangeError(`${where}: steps must be an integer >= 1, got ${show(o.steps)}`);
+  if (
+    o.seconds !== undefined &&
+    !(typeof o.seconds === "number" && o.seconds > 0 && o.seconds < Infinity)
+  )
+    throw new RangeError(`${where}: seconds must be a finite number > 0, got ${show(o.seconds)}`);
+  if (o.onStep !== undefined && typeof o.onStep !== "function")
+    throw new TypeError(
+      `${where}: onStep must be a function (record) => void, got ${show(o.onStep)}`,
+    );
+  return { steps: o.steps ?? null, seconds: o.seconds ?? null, onStep: o.onStep ?? null };
 }
 
 /** Per-step metrics of a post-training run, kept as plain numbers and shown as a table. */
@@ -181,7 +236,6 @@ export abstract class PostTrainer<R extends PostRecord> {
     stop: string;
   };
   private scheduleObj: Schedule | null = null;
-  private scheduleFor = -1;
   protected abstract readonly title: string;
 
   constructor(
@@ -230,18 +284,16 @@ export abstract class PostTrainer<R extends PostRecord> {
     });
   }
 
-  /** The learning rate at the current step of a run of `total` steps. */
-  protected lrAt(total: number): number {
+  /** The learning rate of the next update at `progress` ∈ [0, 1] of the run (see Schedule). */
+  protected lrAt(progress: number): number {
     const b = this.base;
-    if (b.schedule instanceof Schedule) return b.schedule.at(this.step, this.step / total);
-    if (this.scheduleObj === null || this.scheduleFor !== total) {
-      this.scheduleObj =
-        b.schedule === "cosine"
-          ? cosine({ lr: b.lr, warmup: b.warmup, minRatio: 0.1 })
-          : constant({ lr: b.lr, warmup: b.warmup });
-      this.scheduleFor = total;
-    }
-    return this.scheduleObj.at(this.step, Math.min(1, this.step / total));
+    const p = Math.min(1, Math.max(0, progress));
+    if (b.schedule instanceof Schedule) return b.schedule.at(this.step, p);
+    this.scheduleObj ??=
+      b.schedule === "cosine"
+        ? cosine({ lr: b.lr, warmup: b.warmup, minRatio: 0.1 })
+        : constant({ lr: b.lr, warmup: b.warmup });
+    return this.scheduleObj.at(this.step, p);
   }
 
   /**
@@ -282,20 +334,30 @@ export abstract class PostTrainer<R extends PostRecord> {
   protected abstract shown(r: R): [string, number][];
 
   /**
-   * Runs `steps` steps of `stepFn` (each returns its record); polls the kernel's interrupt
-   * between steps, updates the live output, and stops cleanly on an interrupt or an error.
+   * Runs `stepFn` (each call one step, returning its record) for `target.steps` steps or until
+   * `target.seconds` of wall clock have passed since the call (a step started before the budget
+   * runs out is finished); `onStep` runs after each step, inside the budget. Polls the kernel's
+   * interrupt between steps, updates ONE live output, and stops cleanly on an interrupt or error.
+   * `stepFn` gets the run's progress ∈ [0, 1] (steps done over the run's total, or time used over
+   * the budget) for the learning-rate schedule.
    */
   protected async loop(
-    steps: number,
-    stepFn: (total: number) => Omit<R, "step" | "ms" | "elapsed">,
+    target: PostFitOptions<R>,
+    stepFn: (progress: number) => Omit<R, "step" | "ms" | "elapsed">,
   ): Promise<PostHistory<R>> {
-    if (!Number.isInteger(steps) || steps < 1)
-      throw new RangeError(`${this.title}: steps must be an integer >= 1, got ${show(steps)}`);
+    const { steps, seconds, onStep } = checkFit(target, this.title);
     const irq = interruptSource();
     const interrupted = (): boolean => irq.flag !== null && Atomics.load(irq.flag, 0) === 1;
     const release = irq.hold(5000);
     const start = this.step;
-    const total = start + steps;
+    const total = steps === null ? Infinity : start + steps;
+    const progress = (): number =>
+      Math.max(
+        steps === null ? 0 : this.step / total,
+        seconds === null ? 0 : runElapsed() / seconds,
+      );
+    const t0 = now();
+    const runElapsed = (): number => (now() - t0) / 1000;
     const recent: number[] = [];
     let status: PostState["status"] = "running";
     let message = "";
@@ -306,32 +368,34 @@ export abstract class PostTrainer<R extends PostRecord> {
         title: this.title,
         status,
         step: this.step - start,
-        totalSteps: steps,
+        totalSteps: steps ?? 0,
+        totalSeconds: seconds,
+        runElapsed: runElapsed(),
         elapsed: this.elapsed,
-        eta: (total - this.step) * avg,
+        eta: Math.min(
+          seconds === null ? Infinity : Math.max(0, seconds - runElapsed()),
+          steps === null ? Infinity : (total - this.step) * avg,
+        ),
         metrics: last ? this.shown(last) : [],
         message,
       };
     };
     try {
-      while (this.step < total) {
+      while (this.step < total && (seconds === null || runElapsed() < seconds)) {
         if (interrupted()) {
           status = "interrupted";
           break;
         }
-        const t0 = now();
-        const rec = stepFn(total);
+        const ts = now();
+        const rec = stepFn(progress());
         this.step++;
-        const ms = now() - t0;
+        const ms = now() - ts;
         recent.push(ms);
         if (recent.length > 10) recent.shift();
         this.elapsed += ms / 1000;
-        this.history.steps.push({
-          ...rec,
-          step: this.step,
-          ms,
-          elapsed: this.elapsed,
-        } as unknown as R);
+        const full = { ...rec, step: this.step, ms, elapsed: this.elapsed } as unknown as R;
+        this.history.steps.push(full);
+        onStep?.(full);
         this.view?.update(state(), false);
       }
       if (status === "interrupted")

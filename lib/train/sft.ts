@@ -15,7 +15,14 @@
 import * as T from "../tensor/index.js";
 import { Rng } from "../tensor/index.js";
 import { Transformer } from "../model/index.js";
-import { PostTrainer, checkNumber, show, type PostOptions, type PostRecord } from "./post.js";
+import {
+  PostTrainer,
+  checkNumber,
+  show,
+  type PostFitOptions,
+  type PostOptions,
+  type PostRecord,
+} from "./post.js";
 import { sampleCompletions, type SampleOptions, type SampleStats } from "./sampling.js";
 import { IGNORE, encodePairs, packPairs, type Pair, type TokenPair } from "./sequences.js";
 
@@ -140,16 +147,15 @@ export class SFTTrainer extends PostTrainer<SFTRecord> {
     return out;
   }
 
-  /** Trains `steps` more steps; returns the history. */
-  async fit(opts: { steps: number }): Promise<SFTTrainer["history"]> {
-    if (!opts || typeof opts !== "object") throw new TypeError("fit: give { steps: N }");
-    return this.loop(opts.steps, (total) => this.sftStep(total));
+  /** Trains `steps` more steps, or for `seconds`; `onStep` sees each record; returns the history. */
+  async fit(opts: PostFitOptions<SFTRecord>): Promise<SFTTrainer["history"]> {
+    return this.loop(opts, (progress) => this.sftStep(progress));
   }
 
-  private sftStep(total: number): Omit<SFTRecord, "step" | "ms" | "elapsed"> {
+  private sftStep(progress: number): Omit<SFTRecord, "step" | "ms" | "elapsed"> {
     const t0 = Date.now();
     const batch = packPairs(this.nextBatch());
-    const lr = this.lrAt(total);
+    const lr = this.lrAt(progress);
     let ce = 0;
     let kl = 0;
     const { loss, gradNorm } = this.update(() => {

@@ -104,6 +104,28 @@ describe("lib/lab posttrain", () => {
     assert.deepEqual([given.before, given.curve[0].accuracy], [0.5, 0.5]);
   });
 
+  it("grpoRun by time: the held-out curve every evalEverySeconds, in ONE live output", async () => {
+    const s = lab.additionSplits({ heldOut: 2, trainPrompts: 4, easyHeldOut: 2 });
+    const finals: string[] = [];
+    const r = await lab.grpoRun(lab.postModel(2), s, {
+      groupSize: 2,
+      beta: 0.04,
+      seed: 0,
+      promptsPerStep: 2,
+      seconds: 1.5,
+      evalEverySeconds: 0.3,
+      view: { update: (st, final) => void (final && finals.push(st.status)) },
+    });
+    assert.deepEqual(finals, ["done"]);
+    assert.ok(r.seconds >= 1.5, `stopped after ${r.seconds} s`);
+    assert.ok(r.records.length >= 1);
+    // before, at least one evaluation on the way, after; times increasing
+    assert.ok(r.curve.length >= 3, `curve ${JSON.stringify(r.curve)}`);
+    for (let i = 1; i < r.curve.length; i++)
+      assert.ok(r.curve[i].seconds >= r.curve[i - 1].seconds);
+    assert.equal(r.curve[r.curve.length - 1].accuracy, r.after);
+  });
+
   it("rejectionRun: one round's counts, kept ≤ distinct ≤ correct ≤ sampled", async () => {
     const s = lab.additionSplits({ heldOut: 2, trainPrompts: 2, easyHeldOut: 2 });
     const r = await lab.rejectionRun({

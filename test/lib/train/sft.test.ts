@@ -17,6 +17,7 @@ import {
   encodePairs,
   packPairs,
   sampleCompletions,
+  postLine,
   sequenceDistill,
   type PostState,
 } from "../../../lib/train/index.js";
@@ -251,6 +252,72 @@ describe("train/SFT", function () {
     } finally {
       delete g[key];
     }
+  });
+
+  it("fit by time: { seconds } stops after the budget, onStep sees every record, ONE view run", async () => {
+    const m = model(12);
+    const states: PostState[] = [];
+    const t = new SFTTrainer(m, PAIRS, {
+      batchSize: 2,
+      schedule: "cosine",
+      view: { update: (s) => states.push({ ...s }) },
+    });
+    const seen: number[] = [];
+    const t0 = Date.now();
+    await t.fit({ seconds: 0.4, onStep: (r) => seen.push(r.step) });
+    const took = (Date.now() - t0) / 1000;
+    const n = t.history.steps.length;
+    assert.ok(n >= 1, "at least one step runs");
+    assert.ok(took >= 0.4, `fit returned after ${took} s, before its 0.4 s budget`);
+    assert.deepEqual(
+      seen,
+      t.history.steps.map((r) => r.step),
+    );
+    // one run of the view: every update but the last is running, the last one final and done
+    assert.equal(states.filter((s) => s.status !== "running").length, 1);
+    const last = states[states.length - 1];
+    assert.equal(last.status, "done");
+    assert.equal(last.totalSeconds, 0.4);
+    assert.equal(last.step, n);
+    assert.ok(last.runElapsed! >= 0.4);
+    assert.match(postLine(last), new RegExp(`^SFT \\[#{20}\\] step ${n} \\(\\S+ of \\S+\\)`));
+    // the cosine schedule runs against the budget: the lr falls from the first step to the last
+    const lrs = t.history.column("lr");
+    if (lrs.length >= 2)
+      assert.ok(lrs[lrs.length - 1] < lrs[0], `lr ${lrs[0]} -> ${lrs[lrs.length - 1]}`);
+    // both limits: whichever comes first (here the 2 steps)
+    await t.fit({ steps: 2, seconds: 60 });
+    assert.equal(t.history.steps.length, n + 2);
+    // onStep's time counts in the budget, and its error stops the run with the step kept
+    await assert.rejects(
+      () =>
+        t.fit({
+          seconds: 30,
+          onStep: () => {
+            throw new Error("evaluation failed");
+          },
+        }),
+      /evaluation failed/,
+    );
+    assert.equal(t.history.steps.length, n + 3);
+  });
+
+  it("fit's options: steps or seconds required, each checked, onStep a function", async () => {
+    const t = new SFTTrainer(model(), PAIRS, { view: null });
+    await assert.rejects(() => t.fit({}), /fit takes \{ steps: N \} or \{ seconds: S \}/);
+    await assert.rejects(() => t.fit(null as never), /fit takes/);
+    await assert.rejects(() => t.fit({ seconds: 0 }), /seconds must be a finite number > 0, got 0/);
+    await assert.rejects(
+      () => t.fit({ seconds: Infinity }),
+      /seconds must be a finite number > 0, got Infinity/,
+    );
+    await assert.rejects(() => t.fit({ steps: 1.5 }), /steps must be an integer >= 1, got 1.5/);
+    await assert.rejects(
+      () => t.fit({ steps: 1, onStep: 3 } as never),
+      /onStep must be a function \(record\) => void, got 3/,
+    );
+    await assert.rejects(() => t.fit({ step: 1 } as never), /unknown option "step"/);
+    assert.equal(t.history.steps.length, 0);
   });
 
   it("bad input: another vocabulary, a pair longer than max_seq_len, bad options; nothing changes", async () => {
