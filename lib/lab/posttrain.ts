@@ -237,10 +237,12 @@ export async function grpoRun(
   const elapsed = (): number => (Date.now() - t0) / 1000;
   // One fit() call, so one live output; the held-out evaluations run between steps, inside the
   // time budget.
+  let evaluatedAt = -1; // the step of the last evaluation on the way
   const onStep = (): void => {
     const s = elapsed();
     if (s < nextEval) return;
     curve.push({ seconds: s, accuracy: greedyAccuracy(model, task, heldOut) });
+    evaluatedAt = g.step;
     while (nextEval <= s) nextEval += every;
   };
   await g.fit({
@@ -249,8 +251,12 @@ export async function grpoRun(
     ...(every < Infinity ? { onStep } : {}),
   });
   const seconds = elapsed();
-  const after = greedyAccuracy(model, task, heldOut);
-  curve.push({ seconds, accuracy: after });
+  // The last evaluation on the way is the final one when no step ran after it.
+  const after =
+    evaluatedAt === g.step
+      ? curve[curve.length - 1].accuracy
+      : greedyAccuracy(model, task, heldOut);
+  if (evaluatedAt !== g.step) curve.push({ seconds, accuracy: after });
   return { before, after, curve, records: g.history.steps, seconds, trainer: g };
 }
 
