@@ -169,11 +169,8 @@ function checkFit<R extends PostRecord>(
     throw new TypeError(`${where}: fit takes { steps: N } or { seconds: S } (when to stop)`);
   if (o.steps !== undefined && !(Number.isInteger(o.steps) && o.steps >= 1))
     throw new RangeError(`${where}: steps must be an integer >= 1, got ${show(o.steps)}`);
-  if (
-    o.seconds !== undefined &&
-    !(typeof o.seconds === "number" && o.seconds > 0 && o.seconds < Infinity)
-  )
-    throw new RangeError(`${where}: seconds must be a finite number > 0, got ${show(o.seconds)}`);
+  if (o.seconds !== undefined)
+    checkNumber(o.seconds, "seconds", where, 0, Infinity, { openLo: true });
   if (o.onStep !== undefined && typeof o.onStep !== "function")
     throw new TypeError(
       `${where}: onStep must be a function (record) => void, got ${show(o.onStep)}`,
